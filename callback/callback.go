@@ -1,0 +1,201 @@
+// Package callback is the domain of callbackd: what a stored callback is, how
+// a delivery becomes one, and the storage contract every database
+// implementation satisfies. It knows nothing of transports (gRPC, Connect,
+// REST) or of any particular database.
+package callback
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is the processing state of a callback, shown as a colour-coded badge.
+type Status string
+
+// The statuses of SPEC.md.
+const (
+	StatusReceived  Status = "received"  // blue: stored, nothing final yet
+	StatusProcessed Status = "processed" // green: the job completed
+	StatusError     Status = "error"     // red: the job failed
+)
+
+// Valid reports whether s is one of the known statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusReceived, StatusProcessed, StatusError:
+		return true
+	}
+	return false
+}
+
+// Signature records how a delivery was authenticated. It never holds the
+// signature bytes or the secret: only which scheme and which configured
+// secret (by name) verified it.
+type Signature struct {
+	Valid      bool      // false only for unsigned callbacks accepted in experiment mode
+	Scheme     string    // e.g. "llm-hmac-sha256", "standard-webhooks", "github", "stripe", "unsigned"
+	KeyName    string    // name of the configured secret that matched
+	VerifiedAt time.Time // when the delivery was verified
+}
+
+// Delivery is one verified delivery of a callback, ready to be stored. Several
+// deliveries with the same Key are one logical callback.
+type Delivery struct {
+	Key            string // idempotency key: job_id:event or job_id:event:step_id
+	EventType      string
+	KnownEvent     bool
+	Status         Status
+	ExternalJobID  string
+	WorkflowName   string
+	StepID         string
+	ErrorMessage   string
+	Payload        []byte // the exact bytes received
+	PayloadPreview string
+	UserAgent      string
+	Signature      Signature
+	ReceivedAt     time.Time
+}
+
+// Callback is one stored logical callback. Redeliveries update it: the latest
+// body is kept, DeliveryCount and LastDeliveryAt record the rest.
+type Callback struct {
+	ID             uuid.UUID
+	Key            string
+	EventType      string
+	KnownEvent     bool
+	Status         Status
+	ExternalJobID  string
+	WorkflowName   string
+	StepID         string
+	ErrorMessage   string
+	Payload        []byte // empty in lists and feeds; filled by Get
+	PayloadPreview string
+	UserAgent      string
+	Signature      Signature
+	DeliveryCount  int
+	CreatedAt      time.Time // first delivery stored
+	UpdatedAt      time.Time // last change of the row
+	LastDeliveryAt time.Time // latest delivery stored
+	// Seq is the row's position in the change feed: it is reassigned on every
+	// delivery, so a redelivery appears again after the cursors that saw the
+	// first one.
+	Seq int64
+	// ViewedByMe is set by reads made on behalf of an admin.
+	ViewedByMe bool
+	// Views is filled by Get only.
+	Views []View
+}
+
+// View records that an admin opened a callback. Only the first view of each
+// admin is kept.
+type View struct {
+	CallbackID uuid.UUID
+	AdminID    uuid.UUID
+	AdminName  string
+	ViewedAt   time.Time
+	Seq        int64 // position in the change feed
+}
+
+// SaveResult says what storing one delivery did.
+type SaveResult struct {
+	ID            uuid.UUID
+	Key           string
+	Duplicate     bool // the logical callback existed before this delivery
+	DeliveryCount int
+	Seq           int64
+}
+
+// ListQuery selects a page of callbacks, newest first. Zero fields do not filter.
+type ListQuery struct {
+	Viewer        uuid.UUID // the admin asking, for ViewedByMe and UnviewedOnly
+	Status        Status
+	EventType     string
+	WorkflowName  string
+	ExternalJobID string
+	CreatedAfter  time.Time // inclusive
+	CreatedBefore time.Time // exclusive
+	UnviewedOnly  bool
+	PageSize      int        // 1..MaxPageSize
+	After         *PageToken // nil for the first page
+}
+
+// PageToken is a keyset position in the newest-first order (created_at DESC,
+// id DESC). Keyset pagination stays correct while callbacks keep arriving:
+// new rows sort before the first page and never shift later pages.
+type PageToken struct {
+	CreatedAt time.Time
+	ID        uuid.UUID
+}
+
+// Page is one page of callbacks.
+type Page struct {
+	Callbacks []Callback
+	Next      *PageToken // nil on the last page
+}
+
+// ChangeKind says what a change-feed entry records.
+type ChangeKind int
+
+// The kinds of change-feed entries.
+const (
+	ChangeReceived    ChangeKind = iota + 1 // first delivery of a callback
+	ChangeRedelivered                       // a later delivery of a callback
+	ChangeViewed                            // an admin's first view of a callback
+)
+
+// Change is one entry of the change feed, in Seq order.
+type Change struct {
+	Seq      int64
+	Kind     ChangeKind
+	Callback *Callback // for ChangeReceived and ChangeRedelivered (no payload)
+	View     *View     // for ChangeViewed
+}
+
+// Limits of list and feed reads.
+const (
+	DefaultPageSize = 25
+	MaxPageSize     = 100
+)
+
+// Errors of the domain. Transports map them to status codes in one place.
+var (
+	ErrNotFound = errors.New("callback not found")
+	// ErrUnavailable wraps storage failures that a retry may fix (database
+	// down, disk full, read-only file). Ingest answers them with a retryable
+	// status so that the sender tries again.
+	ErrUnavailable = errors.New("storage unavailable")
+)
+
+// Store keeps callbacks and their views. Implementations are tested by one
+// shared conformance suite (package store/storetest) against SQLite and
+// PostgreSQL.
+type Store interface {
+	// Save upserts a batch of deliveries in one transaction and returns one
+	// result per delivery, in order. Deliveries with the same Key, in the batch
+	// or across concurrent calls, become one row whose delivery count grows by
+	// the number of deliveries; the latest body wins. Save returns only after
+	// the transaction has committed durably.
+	Save(ctx context.Context, deliveries []Delivery) ([]SaveResult, error)
+	// Get returns one callback with its payload and views; ViewedByMe is
+	// computed for viewer. It returns ErrNotFound for an unknown id.
+	Get(ctx context.Context, id uuid.UUID, viewer uuid.UUID) (Callback, error)
+	// List returns one page of callbacks, newest first.
+	List(ctx context.Context, q ListQuery) (Page, error)
+	// MarkViewed records the admin's view of a callback and returns it. It is
+	// idempotent: the first ViewedAt is kept, and created reports whether this
+	// call recorded it. It returns ErrNotFound for an unknown callback.
+	MarkViewed(ctx context.Context, id, admin uuid.UUID, adminName string, at time.Time) (v View, created bool, err error)
+	// Changes returns at most limit change-feed entries with Seq > after, in
+	// Seq order. Seq values become visible in order: when an entry with Seq n
+	// is visible, every entry with a smaller Seq has committed too.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// LastSeq returns the highest committed Seq (0 when empty).
+	LastSeq(ctx context.Context) (int64, error)
+	// Ping checks that the database answers, for readiness.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"time"
+)
+
+// CLI is callbackd's command line. Every flag has an environment variable so
+// that containers and systemd units configure it without arguments.
+type CLI struct {
+	LogFormat string `help:"Log format: text or json." enum:"text,json" default:"text" env:"CALLBACKD_LOG_FORMAT"`
+	LogLevel  string `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info" env:"CALLBACKD_LOG_LEVEL"`
+
+	DatabaseFlags
+	ServeFlags
+
+	Serve   ServeCmd   `cmd:"" default:"withargs" help:"Run the server (the default command; its flags are the global flags above)."`
+	Migrate MigrateCmd `cmd:"" help:"Apply, revert or list database schema migrations."`
+}
+
+// DatabaseFlags choose the database; shared by serve and migrate.
+type DatabaseFlags struct {
+	DatabaseURL string `help:"PostgreSQL URL (postgres://user@host:5432/db?sslmode=disable). Empty: an embedded SQLite file in --data-dir." env:"DATABASE_URL"`
+	DataDir     string `help:"Directory for the SQLite database and generated credentials." default:"./data" env:"CALLBACKD_DATA_DIR"`
+}
+
+// ServeCmd runs the server with the global flags.
+type ServeCmd struct{}
+
+// ServeFlags configure the server. They are global so that `callbackd
+// --help` lists them all; migrate ignores them.
+type ServeFlags struct {
+	Addr            string        `help:"Address to listen on (gRPC, Connect, gRPC-Web, REST, health and metrics share it)." default:"127.0.0.1:8080" env:"CALLBACKD_ADDR"`
+	TLSCert         string        `name:"tls-cert" help:"TLS certificate file (PEM). With --tls-key, serves HTTPS and HTTP/2 over TLS." env:"CALLBACKD_TLS_CERT" type:"path"`
+	TLSKey          string        `name:"tls-key" help:"TLS private key file (PEM)." env:"CALLBACKD_TLS_KEY" type:"path"`
+	ShutdownTimeout time.Duration `help:"How long SIGTERM waits for in-flight requests before closing connections." default:"15s" env:"CALLBACKD_SHUTDOWN_TIMEOUT"`
+	NoMigrate       bool          `help:"Do not apply pending migrations at start; fail if the schema is not current." env:"CALLBACKD_NO_MIGRATE"`
+
+	WebhookFlags
+}
+
+// MigrateCmd manages the schema.
+type MigrateCmd struct {
+	Up     MigrateUpCmd     `cmd:"" help:"Apply all pending migrations."`
+	Down   MigrateDownCmd   `cmd:"" help:"Revert the most recent migration."`
+	Status MigrateStatusCmd `cmd:"" help:"List migrations and whether each is applied."`
+}
+
+// MigrateUpCmd applies pending migrations.
+type MigrateUpCmd struct{}
+
+// MigrateDownCmd reverts one migration.
+type MigrateDownCmd struct{}
+
+// MigrateStatusCmd lists migrations.
+type MigrateStatusCmd struct{}
+
+// WebhookFlags configure signature verification and delivery limits.
+type WebhookFlags struct {
+	WebhookSecret          []string      `name:"webhook-secret" help:"Secret(s) of the LLM service's X-Webhook-Signature scheme, NAME=SECRET or SECRET; repeat the flag or separate with commas. Any match verifies. Default: the LLM service's public development secret (with a warning)." env:"LLM_WEBHOOK_SECRET" sep:","`
+	StandardWebhooksSecret []string      `name:"standard-webhooks-secret" help:"Enable Standard Webhooks (webhook-id/-timestamp/-signature) with these whsec_ secrets." env:"CALLBACKD_STANDARD_WEBHOOKS_SECRET" sep:","`
+	GitHubSecret           []string      `name:"github-secret" help:"Enable GitHub's X-Hub-Signature-256 with these secrets." env:"CALLBACKD_GITHUB_SECRET" sep:","`
+	StripeSecret           []string      `name:"stripe-secret" help:"Enable Stripe's Stripe-Signature with these secrets." env:"CALLBACKD_STRIPE_SECRET" sep:","`
+	SignatureTolerance     time.Duration `help:"Accepted clock difference for timestamped schemes, in both directions." default:"5m" env:"CALLBACKD_SIGNATURE_TOLERANCE"`
+	AllowUnsigned          bool          `help:"DANGEROUS, local experiments only: store deliveries that carry no signature at all (marked unverified)." env:"CALLBACKD_ALLOW_UNSIGNED"`
+	MaxBodyBytes           int64         `help:"Largest accepted webhook body in bytes; larger ones get 413." default:"1048576" env:"CALLBACKD_MAX_BODY_BYTES"`
+	IngestMode             string        `help:"Storage mode, for benchmarks only: group (group commit, the default), naive (one transaction per delivery) or discard (store nothing, acknowledge anyway)." enum:"group,naive,discard" default:"group" env:"CALLBACKD_INGEST_MODE" hidden:""`
+	MaxJSONDepth           int           `name:"max-json-depth" help:"Deepest accepted JSON nesting of a payload." default:"32" env:"CALLBACKD_MAX_JSON_DEPTH"`
+}

@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
+	"github.com/callbackd/callbackd/store/storetest"
+	"github.com/callbackd/callbackd/webhook"
+)
+
+// testSecret is the LLM webhook secret of test servers.
+const testSecret = "test-secret"
+
+// running is a callbackd started by a test on a random loopback port.
+type running struct {
+	base string // http://127.0.0.1:PORT
+	addr string
+}
+
+// startServer builds callbackd from flags exactly as main does and serves it
+// on a random port until the test ends.
+func startServer(t *testing.T, databaseURL string, extra ...string) running {
+	t.Helper()
+	args := append([]string{"--data-dir", t.TempDir(), "--webhook-secret", "main=" + testSecret, "--log-level", "warn"}, extra...)
+	if databaseURL != "" {
+		args = append(args, "--database-url", databaseURL)
+	}
+	var cli CLI
+	parser, err := newParser(&cli, io.Discard, io.Discard)
+	require.NoError(t, err)
+	_, err = parser.Parse(args)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := cli.ServeFlags.build(ctx, log, &cli.DatabaseFlags)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+		a.close()
+	})
+	return running{base: "http://" + ln.Addr().String(), addr: ln.Addr().String()}
+}
+
+// testWriter sends server logs to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// databases runs f against SQLite and PostgreSQL.
+func databases(t *testing.T, f func(t *testing.T, databaseURL string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		f(t, "")
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		f(t, storetest.PostgresURL(t))
+	})
+}
+
+// h2cClient speaks HTTP/2 without TLS, as gRPC clients do.
+func h2cClient() *http.Client {
+	return &http.Client{Transport: &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+}
+
+// signedBody returns a workflow.completed payload for job, serialised as the
+// LLM service does, and its signature.
+func signedBody(t *testing.T, job string) ([]byte, string) {
+	t.Helper()
+	body, err := webhook.PythonJSON(map[string]any{
+		"event":         "workflow.completed",
+		"job_id":        job,
+		"status":        "completed",
+		"workflow_name": "summarise",
+		"result":        map[string]any{"summary": "ok"},
+		"cost_data":     map[string]any{"total_tokens": 12, "cost_usd": "0.01", "llm_calls": []any{}},
+		"timestamp":     "2025-12-20T10:30:00.123456+00:00Z",
+	})
+	require.NoError(t, err)
+	return body, webhook.SignLLM(testSecret, body)
+}
+
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"--help"}, &out, &out))
+	for _, want := range []string{"--addr", "CALLBACKD_ADDR", "--database-url", "DATABASE_URL", "--webhook-secret", "LLM_WEBHOOK_SECRET", "--data-dir", "CALLBACKD_DATA_DIR", "--shutdown-timeout", "migrate"} {
+		require.Contains(t, out.String(), want)
+	}
+}
+
+func TestInvalidConfigurationReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	err := run(t.Context(), []string{"--data-dir", t.TempDir(), "--addr", "nonsense", "--max-body-bytes", "0",
+		"--standard-webhooks-secret", "whsec_!!!notbase64"}, io.Discard, io.Discard)
+	require.Error(t, err)
+	for _, want := range []string{"max-body-bytes", "whsec"} {
+		require.Contains(t, err.Error(), want)
+	}
+}
+
+func TestProtocols(t *testing.T) {
+	t.Parallel()
+	databases(t, func(t *testing.T, databaseURL string) {
+		srv := startServer(t, databaseURL)
+		ctx := t.Context()
+
+		conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close() })
+
+		t.Run("grpc health", func(t *testing.T) {
+			res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+			require.NoError(t, err)
+			require.Equal(t, healthpb.HealthCheckResponse_SERVING, res.GetStatus())
+		})
+
+		t.Run("grpc reflection", func(t *testing.T) {
+			stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+			require.NoError(t, err)
+			require.NoError(t, stream.Send(&reflectionpb.ServerReflectionRequest{
+				MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{},
+			}))
+			res, err := stream.Recv()
+			require.NoError(t, err)
+			var names []string
+			for _, s := range res.GetListServicesResponse().GetService() {
+				names = append(names, s.GetName())
+			}
+			require.ElementsMatch(t, []string{
+				"callbacks.v1.CallbackIngestService",
+				"callbacks.v1.CallbackAdminService",
+				"grpc.health.v1.Health",
+			}, names)
+		})
+
+		t.Run("http health and readiness", func(t *testing.T) {
+			for path, want := range map[string]string{"/healthz": "ok\n", "/readyz": "ready\n"} {
+				res, err := http.Get(srv.base + path)
+				require.NoError(t, err)
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				require.Equal(t, http.StatusOK, res.StatusCode, path)
+				require.Equal(t, want, string(b), path)
+			}
+		})
+
+		t.Run("ingest over grpc", func(t *testing.T) {
+			job := uuid.NewString()
+			body, sig := signedBody(t, job)
+			md := metadata.Pairs("x-webhook-signature", sig, "x-webhook-event", "workflow.completed")
+			client := callbacksv1.NewCallbackIngestServiceClient(conn)
+			res, err := client.IngestCallback(metadata.NewOutgoingContext(ctx, md), &callbacksv1.IngestCallbackRequest{Body: body})
+			require.NoError(t, err)
+			require.False(t, res.GetDuplicate())
+			require.NoError(t, uuid.Validate(res.GetId()))
+
+			// The same logical callback again is a duplicate of the same row.
+			again, err := client.IngestCallback(metadata.NewOutgoingContext(ctx, md), &callbacksv1.IngestCallbackRequest{Body: body})
+			require.NoError(t, err)
+			require.True(t, again.GetDuplicate())
+			require.Equal(t, res.GetId(), again.GetId())
+
+			// A bad signature is Unauthenticated.
+			bad := metadata.Pairs("x-webhook-signature", webhook.SignLLM("wrong", body))
+			_, err = client.IngestCallback(metadata.NewOutgoingContext(ctx, bad), &callbacksv1.IngestCallbackRequest{Body: body})
+			require.Equal(t, codes.Unauthenticated, status.Code(err))
+		})
+
+		for name, opts := range map[string][]connect.ClientOption{
+			"connect": nil,
+			"grpc":    {connect.WithGRPC()},
+			"grpcweb": {connect.WithGRPCWeb()},
+		} {
+			t.Run("ingest over connect client "+name, func(t *testing.T) {
+				httpClient := http.DefaultClient
+				if name == "grpc" {
+					httpClient = h2cClient()
+				}
+				client := callbacksv1connect.NewCallbackIngestServiceClient(httpClient, srv.base, opts...)
+				body, sig := signedBody(t, uuid.NewString())
+				req := connect.NewRequest(&callbacksv1.IngestCallbackRequest{Body: body})
+				req.Header().Set("X-Webhook-Signature", sig)
+				res, err := client.IngestCallback(ctx, req)
+				require.NoError(t, err)
+				require.False(t, res.Msg.GetDuplicate())
+
+				_, err = client.IngestCallback(ctx, connect.NewRequest(&callbacksv1.IngestCallbackRequest{Body: body}))
+				require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err))
+			})
+		}
+
+		t.Run("ingest over rest", func(t *testing.T) {
+			job := uuid.NewString()
+			body, sig := signedBody(t, job)
+			res := postWebhook(t, srv.base, body, sig)
+			require.Equal(t, http.StatusOK, res.status, res.body)
+			var got struct {
+				ID         string `json:"id"`
+				CallbackID string `json:"callback_id"`
+				Duplicate  *bool  `json:"duplicate"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(res.body), &got))
+			require.NoError(t, uuid.Validate(got.ID))
+			require.Contains(t, got.CallbackID, job)
+			require.NotNil(t, got.Duplicate, "duplicate must be present even when false")
+			require.False(t, *got.Duplicate)
+		})
+
+		t.Run("literal routes win over {id}", func(t *testing.T) {
+			// Admin RPCs are not implemented yet; the message names the RPC
+			// that the route reached.
+			for path, rpc := range map[string]string{
+				"/api/admin/llm-callbacks/watch":               "WatchCallbacks",
+				"/api/admin/llm-callbacks/check":               "CheckCallbacks",
+				"/api/admin/llm-callbacks/" + uuid.NewString(): "GetCallback",
+				"/api/admin/llm-callbacks":                     "ListCallbacks",
+			} {
+				res, err := http.Get(srv.base + path)
+				require.NoError(t, err)
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				require.Contains(t, string(b), rpc, path)
+			}
+		})
+	})
+}
+
+// response is a REST answer.
+type response struct {
+	status int
+	body   string
+	header http.Header
+}
+
+// postWebhook posts body as the LLM service would.
+func postWebhook(t *testing.T, base string, body []byte, sig string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/api/webhooks/llm-callback", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Webhook-Event", "workflow.completed")
+	req.Header.Set("User-Agent", "LLM Job Service/1.0")
+	if sig != "" {
+		req.Header.Set("X-Webhook-Signature", sig)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return response{status: res.StatusCode, body: string(b), header: res.Header}
+}
+
+func TestGracefulShutdownEndsStreams(t *testing.T) {
+	t.Parallel()
+	// Serve, open a health Watch stream (long-lived), then stop: Serve must
+	// return well before the shutdown timeout because streams are ended.
+	var cli CLI
+	parser, err := newParser(&cli, io.Discard, io.Discard)
+	require.NoError(t, err)
+	_, err = parser.Parse([]string{"--data-dir", t.TempDir(), "--shutdown-timeout", "30s", "--log-level", "error"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	a, err := cli.ServeFlags.build(ctx, slog.New(slog.DiscardHandler), &cli.DatabaseFlags)
+	require.NoError(t, err)
+	defer a.close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx, ln) }()
+
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	// A reflection session is a long-lived bidirectional stream (grpcurl keeps
+	// one open).
+	stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, stream.Send(&reflectionpb.ServerReflectionRequest{
+		MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{},
+	}))
+	_, err = stream.Recv()
+	require.NoError(t, err)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return: an open stream held the server past shutdown")
+	}
+	// The stream ended with the server, with a status rather than a hang.
+	_, err = stream.Recv()
+	require.Error(t, err)
+}

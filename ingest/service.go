@@ -1,0 +1,250 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/webhook"
+)
+
+// DefaultMaxBodyBytes is the default body limit: 1 MiB, as SPEC.md asks.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Errors of the ingest pipeline itself; the verifier and the payload parser
+// have their own.
+var (
+	// ErrBodyTooLarge: the body exceeds Config.MaxBodyBytes (HTTP 413).
+	ErrBodyTooLarge = &RejectError{reason: "body_too_large", msg: "request body exceeds the size limit"}
+	// ErrUnsupportedMediaType: the Content-Type is not JSON (HTTP 415).
+	ErrUnsupportedMediaType = &RejectError{reason: "unsupported_media_type", msg: "content type must be application/json"}
+)
+
+// RejectError is a delivery refused by the ingest pipeline.
+type RejectError struct {
+	reason, msg string
+}
+
+// Error returns the human message.
+func (e *RejectError) Error() string { return e.msg }
+
+// Reason returns the machine reason.
+func (e *RejectError) Reason() string { return e.reason }
+
+// Mode selects how deliveries are stored. Only ModeGroupCommit is for
+// production; the others exist so that a benchmark can measure, in one run
+// and on one server, what group commit buys.
+type Mode string
+
+// The storage modes.
+const (
+	// ModeGroupCommit batches concurrent deliveries into one transaction.
+	ModeGroupCommit Mode = "group"
+	// ModeNaive stores each delivery in its own transaction (the baseline).
+	ModeNaive Mode = "naive"
+	// ModeDiscard verifies and parses but stores nothing (the ceiling). It
+	// acknowledges deliveries it does not keep: benchmarks only.
+	ModeDiscard Mode = "discard"
+)
+
+// naiveWorkers bounds concurrent transactions in ModeNaive, like a typical
+// connection pool.
+const naiveWorkers = 64
+
+// Config tunes a Service.
+type Config struct {
+	// Mode is the storage mode; empty means ModeGroupCommit.
+	Mode Mode
+	// MaxBodyBytes is the largest accepted body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Payload bounds the JSON checks.
+	Payload callback.PayloadLimits
+	// Workers is the number of concurrent commit workers; 0 means 1.
+	Workers int
+	// MaxBatch is the most deliveries stored in one transaction; 0 means 128.
+	MaxBatch int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service is the ingest pipeline. Build it with New; Close it after the
+// transports have stopped.
+type Service struct {
+	cfg       Config
+	verifier  *webhook.Verifier
+	committer *committer
+	log       *slog.Logger
+	metrics   *metrics
+}
+
+// New starts a Service that stores into store and tells publisher (may be
+// nil) after each commit. Its metrics are registered on reg.
+func New(ctx context.Context, cfg Config, store callback.Store, verifier *webhook.Verifier, publisher Publisher, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 128
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	workers, maxBatch := cfg.Workers, cfg.MaxBatch
+	switch cfg.Mode {
+	case "", ModeGroupCommit, ModeDiscard:
+	case ModeNaive:
+		workers, maxBatch = naiveWorkers, 1
+	default:
+		return nil, fmt.Errorf("ingest mode %q: want %s, %s or %s", cfg.Mode, ModeGroupCommit, ModeNaive, ModeDiscard)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{
+		cfg:       cfg,
+		verifier:  verifier,
+		committer: newCommitter(context.WithoutCancel(ctx), store, publisher, workers, maxBatch),
+		log:       log,
+		metrics:   m,
+	}, nil
+}
+
+// MaxBodyBytes is the body limit, for transports that must stop reading at it.
+func (s *Service) MaxBodyBytes() int64 { return s.cfg.MaxBodyBytes }
+
+// Close waits for queued deliveries to be committed and answered.
+func (s *Service) Close() { s.committer.close() }
+
+// Ingest checks, verifies and durably stores one delivery. It returns only
+// after the row has committed, so a nil error may be acknowledged with 2xx.
+func (s *Service) Ingest(ctx context.Context, req Request) (Result, error) {
+	start := s.cfg.Now()
+	s.metrics.bodyBytes.Observe(float64(len(req.Body)))
+	res, err := s.ingest(ctx, req)
+	outcome := "stored"
+	switch {
+	case err != nil:
+		outcome = Reason(err)
+		s.log.WarnContext(ctx, "delivery rejected",
+			"reason", outcome,
+			"err", err.Error(),
+			"remote_addr", req.RemoteAddr,
+			"body_bytes", len(req.Body),
+			"event_header", truncate(req.Header.Get("X-Webhook-Event"), 64),
+			"user_agent", truncate(req.UserAgent, 128),
+		)
+	case res.Duplicate:
+		outcome = "duplicate"
+	}
+	s.metrics.deliveries.WithLabelValues(outcome).Inc()
+	s.metrics.latency.Observe(s.cfg.Now().Sub(start).Seconds())
+	return res, err
+}
+
+func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
+	if int64(len(req.Body)) > s.cfg.MaxBodyBytes {
+		return Result{}, ErrBodyTooLarge
+	}
+	if req.ContentType != "" {
+		mt, _, err := mime.ParseMediaType(req.ContentType)
+		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+			return Result{}, ErrUnsupportedMediaType
+		}
+	}
+	// The signature is checked over the raw bytes before anything parses them.
+	sig, err := s.verifier.Verify(req.Header, req.Body)
+	if err != nil {
+		return Result{}, err
+	}
+	d, err := callback.ParsePayload(req.Body, req.Header.Get("X-Webhook-Event"), s.cfg.Payload)
+	if err != nil {
+		return Result{}, err
+	}
+	now := s.cfg.Now().UTC()
+	d.UserAgent = truncate(req.UserAgent, 256)
+	d.ReceivedAt = now
+	d.Signature = callback.Signature{Valid: sig.Valid, Scheme: sig.Scheme, KeyName: sig.KeyName, VerifiedAt: now}
+	if !sig.Valid {
+		s.log.WarnContext(ctx, "stored an UNSIGNED callback (--allow-unsigned is on)", "key", d.Key, "remote_addr", req.RemoteAddr)
+	}
+	if s.cfg.Mode == ModeDiscard {
+		return Result{ID: uuid.New(), Key: d.Key}, nil
+	}
+	saved, err := s.committer.submit(ctx, d)
+	if err != nil {
+		return Result{}, fmt.Errorf("store callback %s: %w", d.Key, err)
+	}
+	return Result{ID: saved.ID, Key: saved.Key, Duplicate: saved.Duplicate}, nil
+}
+
+// Reason names why a delivery failed, for logs, metrics and responses.
+func Reason(err error) string {
+	var re *RejectError
+	var ve *webhook.VerifyError
+	var pe *callback.PayloadError
+	switch {
+	case errors.As(err, &re):
+		return re.Reason()
+	case errors.As(err, &ve):
+		return ve.Reason()
+	case errors.As(err, &pe):
+		return pe.Reason()
+	case errors.Is(err, callback.ErrUnavailable), errors.Is(err, ErrClosed):
+		return "unavailable"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	}
+	return "internal"
+}
+
+// truncate bounds attacker-controlled strings before they reach logs or rows.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+// metrics are the ingest pipeline's Prometheus collectors.
+type metrics struct {
+	deliveries *prometheus.CounterVec
+	latency    prometheus.Histogram
+	bodyBytes  prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "callbackd_deliveries_total",
+			Help: "Webhook deliveries by outcome: stored, duplicate, or the rejection reason.",
+		}, []string{"outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "callbackd_ingest_duration_seconds",
+			Help:    "Time from receiving a delivery's body to answering it, commit included.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5},
+		}),
+		bodyBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "callbackd_delivery_body_bytes",
+			Help:    "Sizes of received webhook bodies.",
+			Buckets: prometheus.ExponentialBuckets(256, 4, 8),
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.deliveries, m.latency, m.bodyBytes} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register ingest metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,197 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"connectrpc.com/connect"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/ingest"
+	"github.com/callbackd/callbackd/webhook"
+)
+
+// errorDomain is the ErrorInfo domain of every error callbackd returns.
+const errorDomain = "callbackd"
+
+// errorRule maps a class of domain errors to its gRPC code and its HTTP
+// status. The table below is the only place where callbackd decides status
+// codes; docs/errors.md mirrors it row by row and server/errors_test.go
+// checks each row.
+type errorRule struct {
+	match func(error) bool
+	code  connect.Code
+	http  int
+}
+
+// is matches errors that wrap target.
+func is(target error) func(error) bool {
+	return func(err error) bool { return errors.Is(err, target) }
+}
+
+// isPayloadError matches every rejection of callback.ParsePayload.
+func isPayloadError(err error) bool {
+	var pe *callback.PayloadError
+	return errors.As(err, &pe)
+}
+
+// errorRules is ordered: the first rule that matches wins.
+var errorRules = []errorRule{
+	// Webhook authentication: the sender must fix its signature or secret.
+	{is(webhook.ErrSignatureMissing), connect.CodeUnauthenticated, http.StatusUnauthorized},
+	{is(webhook.ErrSignatureMalformed), connect.CodeUnauthenticated, http.StatusUnauthorized},
+	{is(webhook.ErrSignatureMismatch), connect.CodeUnauthenticated, http.StatusUnauthorized},
+	{is(webhook.ErrTimestampMalformed), connect.CodeUnauthenticated, http.StatusUnauthorized},
+	{is(webhook.ErrTimestampOutOfTolerance), connect.CodeUnauthenticated, http.StatusUnauthorized},
+	// Delivery shape: retrying the same bytes cannot succeed.
+	{is(ingest.ErrBodyTooLarge), connect.CodeResourceExhausted, http.StatusRequestEntityTooLarge},
+	{is(ingest.ErrUnsupportedMediaType), connect.CodeInvalidArgument, http.StatusUnsupportedMediaType},
+	{isPayloadError, connect.CodeInvalidArgument, http.StatusBadRequest},
+	// Admin reads.
+	{is(callback.ErrNotFound), connect.CodeNotFound, http.StatusNotFound},
+	// Retryable: the sender retries on 503, and nothing was acknowledged.
+	{is(callback.ErrUnavailable), connect.CodeUnavailable, http.StatusServiceUnavailable},
+	{is(ingest.ErrClosed), connect.CodeUnavailable, http.StatusServiceUnavailable},
+}
+
+// reasonError carries a machine reason chosen by a transport adapter (for
+// request validation that has no domain sentinel).
+type reasonError struct {
+	code   connect.Code
+	reason string
+	msg    string
+}
+
+func (e *reasonError) Error() string { return e.msg }
+
+// invalidArgument reports a malformed request field.
+func invalidArgument(reason, msg string) error {
+	return &reasonError{code: connect.CodeInvalidArgument, reason: reason, msg: msg}
+}
+
+// toConnectError converts any error from the domain into a *connect.Error
+// with an ErrorInfo detail that names the reason and the HTTP status, so that
+// every protocol, the REST gateway included, answers the same way.
+func toConnectError(err error) *connect.Error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	code, httpStatus, reason := connect.CodeInternal, http.StatusInternalServerError, "internal"
+	var re *reasonError
+	switch {
+	case errors.As(err, &re):
+		code, reason = re.code, re.reason
+		httpStatus = runtime.HTTPStatusFromCode(codes.Code(code))
+	case errors.Is(err, context.Canceled):
+		code, httpStatus, reason = connect.CodeCanceled, 499, "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		code, httpStatus, reason = connect.CodeDeadlineExceeded, http.StatusGatewayTimeout, "deadline_exceeded"
+	default:
+		for _, r := range errorRules {
+			if r.match(err) {
+				code, httpStatus, reason = r.code, r.http, reasonOf(err)
+				break
+			}
+		}
+	}
+	msg := err.Error()
+	if code == connect.CodeInternal {
+		// Internal errors may carry database details; callers get a reason only.
+		msg = "internal error"
+	}
+	out := connect.NewError(code, errors.New(msg))
+	if detail, derr := connect.NewErrorDetail(&errdetails.ErrorInfo{
+		Reason:   reason,
+		Domain:   errorDomain,
+		Metadata: map[string]string{"http_status": strconv.Itoa(httpStatus)},
+	}); derr == nil {
+		out.AddDetail(detail)
+	}
+	return out
+}
+
+// reasonOf names an error for clients, logs and metrics.
+func reasonOf(err error) string {
+	if errors.Is(err, callback.ErrNotFound) {
+		return "not_found"
+	}
+	return ingest.Reason(err)
+}
+
+// errorBody is the JSON body of every REST error.
+type errorBody struct {
+	Code    string `json:"code"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// restError derives the HTTP status and body of an error that crossed the
+// gRPC hop between the gateway and the handlers.
+func restError(err error) (int, errorBody) {
+	st := status.Convert(err)
+	body := errorBody{Code: connect.Code(st.Code()).String(), Message: st.Message()}
+	httpStatus := runtime.HTTPStatusFromCode(st.Code())
+	for _, d := range st.Details() {
+		info, ok := d.(*errdetails.ErrorInfo)
+		if !ok || info.GetDomain() != errorDomain {
+			continue
+		}
+		body.Reason = info.GetReason()
+		if s, err := strconv.Atoi(info.GetMetadata()["http_status"]); err == nil && s >= 400 && s <= 599 {
+			httpStatus = s
+		}
+	}
+	if body.Reason == "" {
+		body.Reason = reasonFromCode(st.Code())
+	}
+	return httpStatus, body
+}
+
+// reasonFromCode names errors raised outside our handlers (by the gateway or
+// the gRPC runtime) that carry no ErrorInfo.
+func reasonFromCode(c codes.Code) string {
+	switch c {
+	case codes.InvalidArgument:
+		return "invalid_argument"
+	case codes.Unimplemented:
+		return "unimplemented"
+	case codes.Unavailable:
+		return "unavailable"
+	case codes.Unauthenticated:
+		return "unauthenticated"
+	case codes.PermissionDenied:
+		return "permission_denied"
+	case codes.NotFound:
+		return "not_found"
+	}
+	return "internal"
+}
+
+// writeError answers a plain HTTP request (one that never reached the gRPC
+// hop) with the same status and body the gateway would give err.
+func writeError(w http.ResponseWriter, err error) {
+	ce := toConnectError(err)
+	httpStatus, body := runtime.HTTPStatusFromCode(codes.Code(ce.Code())), errorBody{Code: ce.Code().String(), Message: ce.Message()}
+	for _, d := range ce.Details() {
+		v, derr := d.Value()
+		info, ok := v.(*errdetails.ErrorInfo)
+		if derr != nil || !ok {
+			continue
+		}
+		body.Reason = info.GetReason()
+		if s, err := strconv.Atoi(info.GetMetadata()["http_status"]); err == nil {
+			httpStatus = s
+		}
+	}
+	writeJSONError(w, httpStatus, body)
+}

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+)
+
+// Metadata keys that the gateway adds to describe the original HTTP request.
+// Handlers trust them only on requests that arrive through the gateway's own
+// in-process connection (see fromGateway), so a direct gRPC caller cannot
+// spoof them.
+const (
+	mdContentType = "callbackd-content-type"
+	mdUserAgent   = "callbackd-user-agent"
+	mdRemoteAddr  = "callbackd-remote-addr"
+	mdRequestID   = "callbackd-request-id"
+)
+
+// forwardedHeaders are the HTTP headers passed to handlers as metadata under
+// their own (lower-case) names: signature headers of every scheme and the
+// admin credential.
+var forwardedHeaders = map[string]bool{
+	"x-webhook-signature": true,
+	"x-webhook-event":     true,
+	"webhook-id":          true,
+	"webhook-timestamp":   true,
+	"webhook-signature":   true,
+	"x-hub-signature-256": true,
+	"stripe-signature":    true,
+	"authorization":       true,
+}
+
+// headerMatcher forwards the signature headers and the credential unchanged,
+// and nothing else: the gateway is not a generic header proxy.
+func headerMatcher(key string) (string, bool) {
+	k := strings.ToLower(key)
+	return k, forwardedHeaders[k]
+}
+
+// rawBodyMarshaler is the gateway's JSON marshaler, except that a request body
+// mapped to a bytes field is passed through byte for byte. The ingest RPC maps
+// its body that way (body: "body" in http.yaml): webhook signatures cover the
+// exact bytes, and the default JSON decoding would destroy them.
+type rawBodyMarshaler struct {
+	*runtime.JSONPb
+}
+
+// NewDecoder returns a decoder that reads raw bytes into *[]byte targets.
+func (m rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
+	inner := m.JSONPb.NewDecoder(r)
+	return runtime.DecoderFunc(func(v any) error {
+		if b, ok := v.(*[]byte); ok {
+			raw, err := io.ReadAll(r)
+			*b = raw
+			return err
+		}
+		return inner.Decode(v)
+	})
+}
+
+// newGateway builds the REST gateway. It calls the RPC handlers through conn,
+// a gRPC client connection to this same server, so that REST requests pass
+// the same interceptors as gRPC and Connect ones and server streams work (the
+// gateway's in-process mode supports neither).
+func newGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+	marshaler := rawBodyMarshaler{&runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}}
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
+		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
+		runtime.WithMetadata(func(_ context.Context, r *http.Request) metadata.MD {
+			return metadata.Pairs(
+				mdContentType, r.Header.Get("Content-Type"),
+				mdUserAgent, r.Header.Get("User-Agent"),
+				mdRemoteAddr, r.RemoteAddr,
+				mdRequestID, requestIDFrom(r.Context()),
+			)
+		}),
+		runtime.WithErrorHandler(gatewayError),
+		runtime.WithRoutingErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+			reason := "not_found"
+			if httpStatus == http.StatusMethodNotAllowed {
+				reason = "method_not_allowed"
+			}
+			writeJSONError(w, httpStatus, errorBody{Code: "not_found", Reason: reason, Message: http.StatusText(httpStatus)})
+		}),
+	)
+	if err := callbacksv1.RegisterCallbackIngestServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register ingest gateway: %w", err)
+	}
+	if err := callbacksv1.RegisterCallbackAdminServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register admin gateway: %w", err)
+	}
+	return mux, nil
+}
+
+// gatewayError writes errors from the gRPC hop with the status chosen by
+// toConnectError (carried in ErrorInfo) and a small JSON body.
+func gatewayError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	httpStatus, body := restError(err)
+	writeJSONError(w, httpStatus, body)
+}
+
+// writeJSONError writes one REST error.
+func writeJSONError(w http.ResponseWriter, httpStatus int, body errorBody) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(httpStatus)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// dialSelf opens the gateway's client connection through dial, an in-process
+// pipe to the server's own HTTP/2 handler.
+func dialSelf(dial func(context.Context, string) (net.Conn, error)) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient("passthrough:///callbackd-internal",
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(dial),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dial gateway connection: %w", err)
+	}
+	return conn, nil
+}

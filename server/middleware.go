@@ -1,0 +1,149 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"connectrpc.com/connect"
+)
+
+// requestIDKey holds the request ID in request contexts.
+type requestIDKey struct{}
+
+// requestIDFrom returns the request's ID, or "" outside a request.
+func requestIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// newRequestID returns 16 random hex characters.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusRecorder remembers the status a handler wrote. It keeps Flush and
+// Unwrap so that streams and http.ResponseController still work.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// logRequests gives every request an ID (X-Request-Id, kept when the caller
+// sent a sane one), clears deadlines for long-lived streams, and logs one line
+// per request: method, path, status (gRPC status for RPCs), duration.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if len(id) == 0 || len(id) > 64 {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		if isStreamRoute(r.URL.Path) {
+			// ReadTimeout would end a stream that outlives it: on HTTP/1.1 the
+			// connection's read deadline cancels the request context.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			// Cancelling ends streams that wait on their context; closing the
+			// body unblocks bidirectional ones waiting for the client.
+			stop := context.AfterFunc(s.streams, func() {
+				cancel()
+				_ = r.Body.Close()
+			})
+			defer stop()
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		attrs := []any{
+			"request_id", id,
+			"method", r.Method,
+			"path", r.URL.Path,
+			"status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
+			"bytes_out", rec.bytes,
+			"proto", r.Proto,
+		}
+		if gs := w.Header().Get("Grpc-Status"); gs != "" {
+			attrs = append(attrs, "grpc_status", gs)
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "request", argsToAttrs(attrs)...)
+	})
+}
+
+// argsToAttrs converts alternating key/value pairs to slog attributes.
+func argsToAttrs(kv []any) []slog.Attr {
+	out := make([]slog.Attr, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, slog.Any(kv[i].(string), kv[i+1]))
+	}
+	return out
+}
+
+// newRecoverInterceptor turns a panic in a handler into an Internal error and
+// a log line with the stack, instead of a dropped connection.
+func newRecoverInterceptor(log *slog.Logger) connect.Interceptor {
+	return &recoverInterceptor{log: log}
+}
+
+type recoverInterceptor struct{ log *slog.Logger }
+
+func (i *recoverInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (res connect.AnyResponse, err error) {
+		defer i.recover(ctx, req.Spec().Procedure, &err)
+		return next(ctx, req)
+	}
+}
+
+func (i *recoverInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i *recoverInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) (err error) {
+		defer i.recover(ctx, conn.Spec().Procedure, &err)
+		return next(ctx, conn)
+	}
+}
+
+func (i *recoverInterceptor) recover(ctx context.Context, procedure string, err *error) {
+	if r := recover(); r != nil {
+		i.log.ErrorContext(ctx, "handler panic", "procedure", procedure, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = connect.NewError(connect.CodeInternal, fmt.Errorf("internal error"))
+	}
+}

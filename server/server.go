@@ -1,0 +1,253 @@
+// Package server is callbackd's transport layer: one port that serves gRPC,
+// gRPC-Web and Connect (through connect-go handlers), the REST gateway,
+// health, readiness and metrics, over HTTP/1.1 and h2c, or TLS. It adapts
+// requests to the domain packages and their errors to status codes; it holds
+// no business logic of its own.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
+)
+
+// Config is what a Server needs besides its dependencies. New validates it
+// and reports every problem at once.
+type Config struct {
+	// Addr is the TCP address to listen on, e.g. "127.0.0.1:8080".
+	Addr string
+	// TLSCertFile and TLSKeyFile enable TLS when both are set.
+	TLSCertFile, TLSKeyFile string
+	// MaxBodyBytes is the webhook body limit; larger bodies get 413.
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds how long Run waits for in-flight requests after
+	// its context ends before closing connections.
+	ShutdownTimeout time.Duration
+}
+
+// Deps are the collaborators a Server adapts to the network.
+type Deps struct {
+	Store    callback.Store
+	Ingester Ingester
+	Logger   *slog.Logger
+	// Registry receives the server's metrics; nil creates a private one.
+	Registry *prometheus.Registry
+}
+
+// Server is a validated, ready-to-run callbackd server. Build it with New,
+// start it with Run or Serve.
+type Server struct {
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	registry *prometheus.Registry
+	handler  http.Handler
+	internal *bufconn.Listener
+	rpc      http.Handler
+	gwConn   *grpc.ClientConn
+	tls      *tls.Config
+	// streams is cancelled when shutdown begins, and with it every
+	// long-lived stream, which would otherwise hold the server open until the
+	// deadline: http.Server.Shutdown waits for requests but never cancels them.
+	streams     context.Context
+	stopStreams context.CancelFunc
+}
+
+// New validates cfg, wires every protocol onto one handler and returns a
+// server ready to Run. It does not listen yet.
+func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
+	var problems []error
+	if cfg.Addr == "" {
+		problems = append(problems, errors.New("addr: must not be empty"))
+	} else if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		problems = append(problems, fmt.Errorf("addr %q: %w", cfg.Addr, err))
+	}
+	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
+		problems = append(problems, errors.New("tls: give both --tls-cert and --tls-key, or neither"))
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		problems = append(problems, errors.New("shutdown-timeout: must be positive"))
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		problems = append(problems, errors.New("max-body-bytes: must be positive"))
+	}
+	if deps.Store == nil {
+		problems = append(problems, errors.New("store: missing"))
+	}
+	if deps.Ingester == nil {
+		problems = append(problems, errors.New("ingester: missing"))
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCertFile != "" && cfg.TLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("tls: %w", err))
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	registry := deps.Registry
+	if registry == nil {
+		registry = prometheus.NewRegistry()
+		registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	s := &Server{
+		cfg:      cfg,
+		deps:     deps,
+		log:      deps.Logger,
+		registry: registry,
+		internal: bufconn.Listen(1 << 20),
+		tls:      tlsConfig,
+	}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
+	if err := s.routes(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// routes builds the single handler that serves every protocol.
+func (s *Server) routes(ctx context.Context) error {
+	opts := connect.WithHandlerOptions(
+		connect.WithInterceptors(newRecoverInterceptor(s.log)),
+	)
+	rpc := http.NewServeMux()
+	// Direct gRPC/Connect callers get the body limit from the protocol layer
+	// (a little headroom covers the message framing around the body).
+	rpc.Handle(callbacksv1connect.NewCallbackIngestServiceHandler(&ingestHandler{ingester: s.deps.Ingester, log: s.log},
+		opts, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)+1024)))
+	rpc.Handle(callbacksv1connect.NewCallbackAdminServiceHandler(&adminHandler{store: s.deps.Store}, opts))
+	rpc.Handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}))
+	reflector := grpcreflect.NewStaticReflector(
+		callbacksv1connect.CallbackIngestServiceName,
+		callbacksv1connect.CallbackAdminServiceName,
+		grpchealth.HealthV1ServiceName,
+	)
+	rpc.Handle(grpcreflect.NewHandlerV1(reflector))
+	rpc.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	s.rpc = rpc
+
+	conn, err := dialSelf(func(ctx context.Context, _ string) (net.Conn, error) {
+		return s.internal.DialContext(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	s.gwConn = conn
+	gateway, err := newGateway(ctx, conn)
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", rpc)
+	mux.Handle("/api/", gateway)
+	mux.Handle("POST /api/webhooks/llm-callback", limitBody(s.cfg.MaxBodyBytes, gateway))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
+	s.handler = s.logRequests(mux)
+	return nil
+}
+
+// Handler returns the server's root handler, for tests that bring their own
+// http.Server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run listens on the configured address and serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, ends open streams, lets in-flight requests finish within
+// ShutdownTimeout, then closes what remains.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	public := s.newHTTPServer(s.handler)
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	if s.tls != nil {
+		protocols.SetHTTP2(true)
+		public.TLSConfig = s.tls
+		ln = tls.NewListener(ln, s.tls)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	public.Protocols = protocols
+
+	// The gateway's in-process connection speaks h2c only and skips the
+	// request log (the public server already logged the REST request).
+	internal := s.newHTTPServer(markGateway(s.rpc))
+	internal.Protocols = new(http.Protocols)
+	internal.Protocols.SetUnencryptedHTTP2(true)
+
+	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveUntilClosed(public, ln) })
+	g.Go(func() error { return serveUntilClosed(internal, s.internal) })
+	g.Go(func() error {
+		<-gctx.Done()
+		s.stopStreams()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+		defer cancel()
+		err := public.Shutdown(sctx)
+		if err != nil {
+			s.log.Warn("graceful shutdown timed out; closing connections", "err", err)
+			_ = public.Close()
+		}
+		_ = s.gwConn.Close()
+		_ = internal.Shutdown(sctx)
+		_ = internal.Close()
+		return nil
+	})
+	return g.Wait()
+}
+
+// serveUntilClosed serves and treats the normal end of Shutdown as success.
+func serveUntilClosed(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// newHTTPServer sets the timeouts every server needs. WriteTimeout stays
+// zero because server streams (WatchCallbacks) live for hours; unary RPCs are
+// bounded by ReadTimeout on the request and by handler contexts instead.
+func (s *Server) newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}

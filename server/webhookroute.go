@@ -1,0 +1,38 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/callbackd/callbackd/ingest"
+)
+
+// limitBody reads a webhook body before the gateway sees it, and refuses it
+// with 413 as soon as it exceeds limit: at once when Content-Length says so,
+// otherwise when the limit+1st byte arrives (chunked bodies, or a
+// Content-Length that lies). It never reads past the limit; the connection is
+// then closed rather than drained.
+func limitBody(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			w.Header().Set("Connection", "close")
+			writeError(w, ingest.ErrBodyTooLarge)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				writeError(w, ingest.ErrBodyTooLarge)
+				return
+			}
+			writeError(w, invalidArgument("body_unreadable", "could not read the request body: "+err.Error()))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,47 @@
+-- llm_callbacks holds one row per logical callback; ent/schema/llmcallback.go
+-- explains each column. feed_position is the single counter from which every
+-- change-feed position (seq) is taken, for callbacks and views alike.
+
+-- +goose Up
+CREATE TABLE llm_callbacks (
+    id                 uuid        NOT NULL,
+    callback_id        text        NOT NULL,
+    event_type         text        NOT NULL,
+    known_event        boolean     NOT NULL,
+    status             text        NOT NULL,
+    external_job_id    text        NOT NULL,
+    workflow_name      text        NOT NULL,
+    step_id            text        NOT NULL,
+    error_message      text        NOT NULL,
+    payload            bytea       NOT NULL,
+    payload_preview    text        NOT NULL,
+    user_agent         text        NOT NULL,
+    signature_valid    boolean     NOT NULL,
+    signature_scheme   text        NOT NULL,
+    signature_key_name text        NOT NULL,
+    verified_at        timestamptz NULL,
+    delivery_count     bigint      NOT NULL,
+    created_at         timestamptz NOT NULL,
+    updated_at         timestamptz NOT NULL,
+    last_delivery_at   timestamptz NOT NULL,
+    seq                bigint      NOT NULL,
+    PRIMARY KEY (id),
+    CONSTRAINT llm_callbacks_status_check CHECK (status IN ('received', 'processed', 'error'))
+);
+CREATE UNIQUE INDEX llm_callbacks_callback_id_key ON llm_callbacks (callback_id);
+CREATE UNIQUE INDEX llm_callbacks_seq_key ON llm_callbacks (seq);
+CREATE INDEX llm_callbacks_created_at_id ON llm_callbacks (created_at, id);
+CREATE INDEX llm_callbacks_status ON llm_callbacks (status);
+CREATE INDEX llm_callbacks_external_job_id ON llm_callbacks (external_job_id);
+CREATE INDEX llm_callbacks_workflow_name ON llm_callbacks (workflow_name);
+CREATE INDEX llm_callbacks_event_type ON llm_callbacks (event_type);
+
+CREATE TABLE feed_position (
+    id  integer NOT NULL PRIMARY KEY CHECK (id = 1),
+    seq bigint  NOT NULL
+);
+INSERT INTO feed_position (id, seq) VALUES (1, 0);
+
+-- +goose Down
+DROP TABLE feed_position;
+DROP TABLE llm_callbacks;

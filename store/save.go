@@ -1,0 +1,250 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/callbackd/callbackd/callback"
+)
+
+// saveColumns are the columns Save writes, in the order of saveRow.args.
+var saveColumns = []string{
+	"id", "callback_id", "event_type", "known_event", "status",
+	"external_job_id", "workflow_name", "step_id", "error_message",
+	"payload", "payload_preview", "user_agent",
+	"signature_valid", "signature_scheme", "signature_key_name", "verified_at",
+	"delivery_count", "created_at", "updated_at", "last_delivery_at", "seq",
+}
+
+// saveConflict is what a delivery of an existing callback changes: the
+// latest delivery's fields win, the count grows by the number of merged
+// deliveries, and the row moves to its new change-feed position. id,
+// callback_id and created_at stay.
+const saveConflict = ` ON CONFLICT (callback_id) DO UPDATE SET
+	event_type = excluded.event_type,
+	known_event = excluded.known_event,
+	status = excluded.status,
+	external_job_id = excluded.external_job_id,
+	workflow_name = excluded.workflow_name,
+	step_id = excluded.step_id,
+	error_message = excluded.error_message,
+	payload = excluded.payload,
+	payload_preview = excluded.payload_preview,
+	user_agent = excluded.user_agent,
+	signature_valid = excluded.signature_valid,
+	signature_scheme = excluded.signature_scheme,
+	signature_key_name = excluded.signature_key_name,
+	verified_at = excluded.verified_at,
+	delivery_count = llm_callbacks.delivery_count + excluded.delivery_count,
+	last_delivery_at = excluded.last_delivery_at,
+	updated_at = excluded.updated_at,
+	seq = excluded.seq
+RETURNING id, callback_id, delivery_count, seq`
+
+// saveChunk bounds the rows of one INSERT: 500 rows of 21 parameters stay
+// below SQLite's 32766 and PostgreSQL's 65535 bind parameters.
+const saveChunk = 500
+
+// saveRow is the merge of the deliveries of one key in a batch.
+type saveRow struct {
+	id    uuid.UUID
+	n     int                // deliveries merged
+	last  *callback.Delivery // the latest delivery: its fields are stored
+	first int                // index of the key's first delivery in the batch
+	seq   int64
+	// results of the upsert
+	count int
+}
+
+// Save upserts deliveries in one transaction. See callback.Store.
+//
+// The write is one multi-row INSERT ... ON CONFLICT DO UPDATE ... RETURNING
+// per chunk, in raw SQL rather than ent's builders: it is the hot path of
+// ingest, it must not read before writing (a read-then-write races with
+// concurrent deliveries of the same key), and it is the same statement on
+// both databases. Since one such statement cannot touch a row twice, the
+// deliveries of each key are merged first.
+func (s *Store) Save(ctx context.Context, deliveries []callback.Delivery) (_ []callback.SaveResult, err error) {
+	if len(deliveries) == 0 {
+		return nil, nil
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("save %d deliveries: %w", len(deliveries), classify(err))
+		}
+	}()
+	var (
+		rows  []*saveRow
+		byKey = make(map[string]*saveRow)
+	)
+	for i := range deliveries {
+		d := &deliveries[i]
+		if d.Key == "" {
+			return nil, fmt.Errorf("delivery %d: empty key", i)
+		}
+		if !d.Status.Valid() {
+			return nil, fmt.Errorf("delivery %d (%s): invalid status %q", i, d.Key, d.Status)
+		}
+		r := byKey[d.Key]
+		if r == nil {
+			r = &saveRow{id: uuid.New(), first: i}
+			byKey[d.Key] = r
+			rows = append(rows, r)
+		}
+		r.n++
+		r.last = d
+	}
+	now := dbTime(s.now())
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	// The counter row stays locked until COMMIT; see advanceFeed.
+	last, err := advanceFeed(ctx, tx, len(rows))
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range rows {
+		r.seq = last - int64(len(rows)) + 1 + int64(i)
+	}
+	for start := 0; start < len(rows); start += saveChunk {
+		chunk := rows[start:min(start+saveChunk, len(rows))]
+		if err := s.upsert(ctx, tx, chunk, deliveries, now, byKey); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+
+	results := make([]callback.SaveResult, len(deliveries))
+	seen := make(map[string]int, len(rows)) // deliveries of the key so far
+	for i, d := range deliveries {
+		r := byKey[d.Key]
+		seen[d.Key]++
+		k := seen[d.Key]
+		results[i] = callback.SaveResult{
+			ID:  r.id,
+			Key: d.Key,
+			// The row was inserted by this batch iff its count is exactly
+			// what the batch added; only the key's first delivery can then
+			// be new.
+			Duplicate:     k > 1 || r.count != r.n,
+			DeliveryCount: r.count - r.n + k,
+			Seq:           r.seq,
+		}
+	}
+	return results, nil
+}
+
+// upsert writes one chunk of merged rows and records what the database
+// returned in the rows of byKey.
+func (s *Store) upsert(ctx context.Context, tx *sql.Tx, chunk []*saveRow, deliveries []callback.Delivery, now time.Time, byKey map[string]*saveRow) error {
+	var (
+		b    strings.Builder
+		args = make([]any, 0, len(chunk)*len(saveColumns))
+	)
+	b.WriteString("INSERT INTO llm_callbacks (" + strings.Join(saveColumns, ", ") + ") VALUES ")
+	for i, r := range chunk {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range saveColumns {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(s.placeholder(len(args) + j + 1))
+		}
+		b.WriteByte(')')
+		d := r.last
+		payload := d.Payload
+		if payload == nil {
+			payload = []byte{} // NOT NULL: an empty body is still a body
+		}
+		var verifiedAt any
+		if !d.Signature.VerifiedAt.IsZero() {
+			verifiedAt = dbTime(d.Signature.VerifiedAt)
+		}
+		args = append(args,
+			r.id, d.Key, d.EventType, d.KnownEvent, string(d.Status),
+			d.ExternalJobID, d.WorkflowName, d.StepID, d.ErrorMessage,
+			payload, d.PayloadPreview, d.UserAgent,
+			d.Signature.Valid, d.Signature.Scheme, d.Signature.KeyName, verifiedAt,
+			r.n, receivedAt(deliveries[r.first], now), now, receivedAt(*d, now), r.seq,
+		)
+	}
+	b.WriteString(saveConflict)
+	rs, err := tx.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	returned := 0
+	for rs.Next() {
+		var (
+			id    uuid.UUID
+			key   string
+			count int
+			seq   int64
+		)
+		if err := rs.Scan(&id, &key, &count, &seq); err != nil {
+			return err
+		}
+		r := byKey[key]
+		if r == nil || seq != r.seq {
+			return fmt.Errorf("upsert returned unexpected row %q (seq %d)", key, seq)
+		}
+		r.id, r.count = id, count
+		returned++
+	}
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	if returned != len(chunk) {
+		return fmt.Errorf("upsert of %d rows returned %d", len(chunk), returned)
+	}
+	return nil
+}
+
+// receivedAt is when d arrived, or now if the caller did not say.
+func receivedAt(d callback.Delivery, now time.Time) time.Time {
+	if d.ReceivedAt.IsZero() {
+		return now
+	}
+	return dbTime(d.ReceivedAt)
+}
+
+// advanceFeed reserves k change-feed positions and returns the highest;
+// the caller uses last-k+1 .. last.
+//
+// Invariant: when an entry with Seq n is visible, every entry with a
+// smaller Seq has committed. It holds because the UPDATE locks the single
+// feed_position row until the transaction ends: a transaction that takes
+// positions waits for the previous taker to commit or roll back (a
+// rollback returns its positions), so positions are committed in the order
+// they are taken, on PostgreSQL with concurrent transactions and several
+// processes as on SQLite with its single writer. Watchers resuming from a
+// Seq cursor rely on it. Take it as late as possible in a transaction: it
+// serialises every writer from that point to COMMIT.
+func advanceFeed(ctx context.Context, tx *sql.Tx, k int) (int64, error) {
+	var last int64
+	// No placeholder: k is an int, and the statement stays the same text
+	// on both dialects.
+	q := fmt.Sprintf("UPDATE feed_position SET seq = seq + %d WHERE id = 1 RETURNING seq", k)
+	if err := tx.QueryRowContext(ctx, q).Scan(&last); err != nil {
+		return 0, fmt.Errorf("advance change feed: %w", err)
+	}
+	return last, nil
+}

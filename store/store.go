@@ -1,0 +1,228 @@
+// Package store implements callback.Store on SQLite (the default, embedded)
+// and PostgreSQL, with the ent client of package ent for reads, hand-written
+// SQL for the write path and goose migrations embedded in the binary.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	_ "github.com/lib/pq"  // registers the "postgres" driver
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/ent"
+)
+
+var _ callback.Store = (*Store)(nil)
+
+// The dialects Dialect returns.
+const (
+	DialectSQLite   = dialect.SQLite   // "sqlite3"
+	DialectPostgres = dialect.Postgres // "postgres"
+)
+
+// SQLiteFileName is the database file Open creates in the data directory
+// when no database URL is given.
+const SQLiteFileName = "callbackd.db"
+
+// Store keeps callbacks and views in SQLite or PostgreSQL. It implements
+// callback.Store and is safe for concurrent use.
+type Store struct {
+	dialect string
+	// db takes every write. On SQLite it has a single connection, because
+	// SQLite allows one writer at a time: writers queue in the pool instead
+	// of failing with SQLITE_BUSY. On PostgreSQL it is the only pool.
+	db *sql.DB
+	// readDB serves reads: a pool of read-only connections on SQLite (WAL
+	// lets them run beside the writer), the same pool as db on PostgreSQL.
+	readDB *sql.DB
+	client *ent.Client // over readDB
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// Open connects to the database that databaseURL names, without migrating
+// it (see Migrator):
+//   - "" opens the SQLite file callbackd.db in dataDir, creating dataDir
+//     with mode 0700 if needed;
+//   - "postgres://..." or "postgresql://..." opens PostgreSQL with lib/pq;
+//   - "sqlite:PATH" or "file:PATH" opens the SQLite file PATH.
+func Open(ctx context.Context, databaseURL, dataDir string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var (
+		s   *Store
+		err error
+	)
+	switch {
+	case databaseURL == "":
+		if dataDir == "" {
+			return nil, errors.New("open store: no database URL and no data directory")
+		}
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("open store: create data directory: %w", err)
+		}
+		s, err = openSQLite(filepath.Join(dataDir, SQLiteFileName))
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		s, err = openPostgres(databaseURL)
+	case strings.HasPrefix(databaseURL, "sqlite:"), strings.HasPrefix(databaseURL, "file:"):
+		_, path, _ := strings.Cut(databaseURL, ":")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" || strings.ContainsAny(path, "?#") {
+			return nil, fmt.Errorf("open store: SQLite URL %q: want sqlite:PATH or file:PATH without query parameters", databaseURL)
+		}
+		s, err = openSQLite(path)
+	default:
+		return nil, fmt.Errorf("open store: unsupported database URL scheme in %q (want postgres://, postgresql://, sqlite: or file:)", redact(databaseURL))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.logger = logger
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return s, nil
+}
+
+func openPostgres(url string) (*Store, error) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, err
+	}
+	// synchronous_commit keeps its default (on): COMMIT returns only after
+	// the WAL is flushed, so an acknowledged callback survives a crash.
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(10)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(time.Hour)
+	return &Store{
+		dialect: DialectPostgres,
+		db:      db,
+		readDB:  db,
+		client:  ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db))),
+		now:     time.Now,
+	}, nil
+}
+
+// sqliteDSN is the modernc.org/sqlite DSN of the database file path.
+//
+// synchronous(FULL) fsyncs the WAL at every commit: Save promises that an
+// acknowledged callback survives power loss, which NORMAL does not in WAL
+// mode; batching deliveries into one transaction (group commit) pays for
+// the fsyncs. _time_format=sqlite with _timezone=UTC stores every time as
+// "YYYY-MM-DD HH:MM:SS.ffffff+00:00", which sorts in time order as text.
+func sqliteDSN(path string, readOnly bool) string {
+	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
+		"&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)" +
+		"&_time_format=sqlite&_timezone=UTC"
+	if readOnly {
+		return dsn + "&_pragma=query_only(1)"
+	}
+	// BEGIN IMMEDIATE takes the write lock at the start of a transaction, so
+	// another process holding it (callbackd migrate) makes us wait for
+	// busy_timeout instead of failing when a read upgrades to a write.
+	return dsn + "&_txlock=immediate"
+}
+
+func openSQLite(path string) (*Store, error) {
+	db, err := sql.Open("sqlite", sqliteDSN(path, false))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	// Create the file and switch it to WAL before readers open it.
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, classify(err)
+	}
+	readDB, err := sql.Open("sqlite", sqliteDSN(path, true))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	readDB.SetMaxOpenConns(8)
+	readDB.SetMaxIdleConns(8)
+	return &Store{
+		dialect: DialectSQLite,
+		db:      db,
+		readDB:  readDB,
+		client:  ent.NewClient(ent.Driver(entsql.OpenDB(dialect.SQLite, readDB))),
+		now:     time.Now,
+	}, nil
+}
+
+// redact hides the password of a database URL in messages.
+func redact(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return url
+	}
+	if user, _, ok := strings.Cut(userinfo, ":"); ok {
+		return scheme + "://" + user + ":xxxxx@" + host
+	}
+	return url
+}
+
+// Dialect returns DialectSQLite or DialectPostgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// DB returns the pool that takes writes, for migrations and readiness
+// checks. On SQLite it has a single connection: do not hold it.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Client returns the ent client the store reads with. On SQLite its
+// connections are read-only.
+func (s *Store) Client() *ent.Client { return s.client }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping %s: %w", s.dialect, classify(err))
+	}
+	if s.readDB != s.db {
+		if err := s.readDB.PingContext(ctx); err != nil {
+			return fmt.Errorf("ping %s: %w", s.dialect, classify(err))
+		}
+	}
+	return nil
+}
+
+// Close releases the database.
+func (s *Store) Close() error {
+	err := s.client.Close()
+	if s.readDB != s.db {
+		err = errors.Join(err, s.db.Close())
+	}
+	return err
+}
+
+// dbTime is how every time is stored: UTC, microsecond precision (what
+// PostgreSQL keeps), so that values read back compare equal to the ones
+// written and keyset comparisons are exact on both databases.
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// placeholder returns the n-th (1-based) bind parameter of the dialect.
+func (s *Store) placeholder(n int) string {
+	if s.dialect == DialectPostgres {
+		return fmt.Sprintf("$%d", n)
+	}
+	return "?"
+}

@@ -1,0 +1,296 @@
+// Package webhook authenticates incoming webhooks. A Verifier checks a
+// delivery's signature over the exact raw body bytes, before anything parses
+// them, with constant-time comparison, for the LLM service's scheme and for
+// the opt-in Standard Webhooks, GitHub and Stripe schemes.
+//
+// The package knows nothing of transports: headers come through the Header
+// interface, which http.Header satisfies and gRPC metadata can adapt to.
+//
+// It also holds the matching signing helpers (SignLLM, SignStandard,
+// SignGitHub, SignStripe) and PythonJSON, which serialises a value exactly as
+// the LLM service does, for tests, load generators and the CLI.
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The names of the signature schemes, as used in Config.Secrets and Result.
+const (
+	SchemeLLM      = "llm-hmac-sha256"   // the LLM service; always on
+	SchemeStandard = "standard-webhooks" // Standard Webhooks (OpenAI, Svix); opt-in
+	SchemeGitHub   = "github"            // opt-in
+	SchemeStripe   = "stripe"            // opt-in
+	SchemeUnsigned = "unsigned"          // no signature, accepted only with Config.AllowUnsigned
+)
+
+// The headers the schemes read.
+const (
+	HeaderLLMSignature      = "X-Webhook-Signature"
+	HeaderStandardID        = "Webhook-Id"
+	HeaderStandardTimestamp = "Webhook-Timestamp"
+	HeaderStandardSignature = "Webhook-Signature"
+	HeaderGitHubSignature   = "X-Hub-Signature-256"
+	HeaderStripeSignature   = "Stripe-Signature"
+)
+
+// signatureHeaders lists, in the order Verify tries them, each scheme with the
+// header whose presence says that a delivery claims to be signed with it.
+var signatureHeaders = []struct{ scheme, header string }{
+	{SchemeLLM, HeaderLLMSignature},
+	{SchemeStandard, HeaderStandardSignature},
+	{SchemeGitHub, HeaderGitHubSignature},
+	{SchemeStripe, HeaderStripeSignature},
+}
+
+// Header gives the value of a request header, "" when absent. http.Header
+// satisfies it; Get must match names case-insensitively.
+type Header interface {
+	Get(name string) string
+}
+
+// Result says how a delivery was authenticated. It never holds a signature
+// or a secret, only the names of the scheme and of the configured secret.
+type Result struct {
+	Valid   bool   // false only for Scheme == SchemeUnsigned
+	Scheme  string // one of the Scheme constants
+	KeyName string // name of the secret that matched; empty when unsigned
+}
+
+// VerifyError is a rejected delivery. Its Reason is a short machine string
+// for responses, logs and metrics; its message is for people. Neither holds
+// secret material or an expected signature.
+type VerifyError struct {
+	reason, message string
+}
+
+// Error returns the human message.
+func (e *VerifyError) Error() string { return e.message }
+
+// Reason returns the machine reason, e.g. "signature_missing".
+func (e *VerifyError) Reason() string { return e.reason }
+
+// The reasons Verify rejects a delivery for. Verify wraps them with the
+// scheme and the detail; test them with errors.Is and read the reason with
+// errors.As into a *VerifyError.
+var (
+	ErrSignatureMissing        = &VerifyError{"signature_missing", "no signature header of an enabled scheme"}
+	ErrSignatureMalformed      = &VerifyError{"signature_malformed", "malformed signature header"}
+	ErrSignatureMismatch       = &VerifyError{"signature_mismatch", "signature does not match the body under any configured secret"}
+	ErrTimestampMalformed      = &VerifyError{"timestamp_malformed", "missing or malformed signature timestamp"}
+	ErrTimestampOutOfTolerance = &VerifyError{"timestamp_out_of_tolerance", "signature timestamp outside the accepted window"}
+)
+
+// Verifier checks webhook signatures. It is safe for concurrent use. Build it
+// with NewVerifier.
+type Verifier struct {
+	keys          map[string][]key // by scheme name; only enabled schemes
+	tolerance     int64            // seconds
+	allowUnsigned bool
+	now           func() time.Time
+}
+
+// key is one configured secret, ready for HMAC.
+type key struct {
+	name   string
+	secret []byte
+}
+
+// Verify authenticates a delivery from its headers and its exact raw body.
+//
+// It tries, in the order LLM, Standard Webhooks, GitHub, Stripe, every
+// enabled scheme whose signature header is present; the first that verifies
+// wins. When none does, the error is the failure of the first scheme tried,
+// so that a delivery carrying several signatures gets a stable reason.
+// Headers of schemes that are not enabled are ignored, except that they still
+// count as a claimed signature: a delivery is accepted as SchemeUnsigned only
+// when Config.AllowUnsigned is set and no signature header of any scheme is
+// present, so that a bad signature never degrades to "unsigned".
+//
+// For timestamped schemes the signature is checked first, then the
+// timestamp: ErrTimestampOutOfTolerance means an authentic but stale (or
+// replayed) delivery, or a skewed clock.
+func (v *Verifier) Verify(h Header, body []byte) (Result, error) {
+	claimed := false
+	var firstErr error
+	for _, s := range signatureHeaders {
+		value := h.Get(s.header)
+		if value == "" {
+			continue
+		}
+		claimed = true
+		keys, enabled := v.keys[s.scheme]
+		if !enabled {
+			continue
+		}
+		name, err := v.check(s.scheme, value, h, body, keys)
+		if err == nil {
+			return Result{Valid: true, Scheme: s.scheme, KeyName: name}, nil
+		}
+		if firstErr == nil {
+			firstErr = fmt.Errorf("%s: %w", s.scheme, err)
+		}
+	}
+	switch {
+	case firstErr != nil:
+		return Result{}, firstErr
+	case !claimed && v.allowUnsigned:
+		return Result{Scheme: SchemeUnsigned}, nil
+	default:
+		return Result{}, ErrSignatureMissing
+	}
+}
+
+// check verifies one scheme's signature header value and returns the name of
+// the key that matched.
+func (v *Verifier) check(scheme, value string, h Header, body []byte, keys []key) (string, error) {
+	switch scheme {
+	case SchemeLLM, SchemeGitHub:
+		return checkSHA256Hex(value, body, keys)
+	case SchemeStandard:
+		return v.checkStandard(value, h, body, keys)
+	default:
+		return v.checkStripe(value, body, keys)
+	}
+}
+
+// checkSHA256Hex checks "sha256=<hex>" over the body (LLM and GitHub). Hex
+// digits of either case are accepted: the signature is decoded and compared
+// as bytes, so case carries no information.
+func checkSHA256Hex(value string, body []byte, keys []key) (string, error) {
+	digits, ok := strings.CutPrefix(value, "sha256=")
+	sig, err := hex.DecodeString(digits)
+	if !ok || err != nil || len(sig) != sha256.Size {
+		return "", fmt.Errorf("%w: want sha256= and 64 hex digits", ErrSignatureMalformed)
+	}
+	return match(keys, [][]byte{sig}, body)
+}
+
+// checkStandard checks a Standard Webhooks signature: "v1,<base64>" entries,
+// space-separated, over "id.timestamp.body". Entries of other versions (such
+// as the asymmetric v1a) are ignored.
+func (v *Verifier) checkStandard(value string, h Header, body []byte, keys []key) (string, error) {
+	id := h.Get(HeaderStandardID)
+	if id == "" {
+		return "", fmt.Errorf("%w: %s header missing", ErrSignatureMalformed, HeaderStandardID)
+	}
+	ts := h.Get(HeaderStandardTimestamp)
+	unix, err := parseUnix(ts)
+	if err != nil {
+		return "", err
+	}
+	var sigs [][]byte
+	for _, entry := range strings.Fields(value) {
+		version, encoded, ok := strings.Cut(entry, ",")
+		if !ok {
+			return "", fmt.Errorf("%w: want space-separated v1,<base64>", ErrSignatureMalformed)
+		}
+		if version != "v1" {
+			continue
+		}
+		sig, err := base64.StdEncoding.DecodeString(encoded)
+		if err != nil {
+			return "", fmt.Errorf("%w: bad base64 in v1 signature", ErrSignatureMalformed)
+		}
+		sigs = append(sigs, sig)
+	}
+	if len(sigs) == 0 {
+		return "", fmt.Errorf("%w: no v1 signature", ErrSignatureMalformed)
+	}
+	name, err := match(keys, sigs, []byte(id+"."+ts+"."), body)
+	if err != nil {
+		return "", err
+	}
+	return name, v.checkTime(unix)
+}
+
+// checkStripe checks a Stripe signature: "t=<unix>,v1=<hex>[,v1=<hex>...]"
+// over "t.body". Other keys (such as Stripe's test-mode v0) are ignored.
+func (v *Verifier) checkStripe(value string, body []byte, keys []key) (string, error) {
+	var ts string
+	var sigs [][]byte
+	for _, item := range strings.Split(value, ",") {
+		k, val, ok := strings.Cut(item, "=")
+		if !ok {
+			return "", fmt.Errorf("%w: want t=<unix>,v1=<hex>", ErrSignatureMalformed)
+		}
+		switch k {
+		case "t":
+			if ts != "" {
+				return "", fmt.Errorf("%w: t= given twice", ErrTimestampMalformed)
+			}
+			ts = val
+		case "v1":
+			sig, err := hex.DecodeString(val)
+			if err != nil {
+				return "", fmt.Errorf("%w: bad hex in v1 signature", ErrSignatureMalformed)
+			}
+			sigs = append(sigs, sig)
+		}
+	}
+	unix, err := parseUnix(ts)
+	if err != nil {
+		return "", err
+	}
+	if len(sigs) == 0 {
+		return "", fmt.Errorf("%w: no v1 signature", ErrSignatureMalformed)
+	}
+	name, err := match(keys, sigs, []byte(ts+"."), body)
+	if err != nil {
+		return "", err
+	}
+	return name, v.checkTime(unix)
+}
+
+// parseUnix reads a timestamp in unix seconds: decimal digits only.
+func parseUnix(s string) (int64, error) {
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return 0, fmt.Errorf("%w: want unix seconds", ErrTimestampMalformed)
+	}
+	unix, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: want unix seconds", ErrTimestampMalformed)
+	}
+	return unix, nil
+}
+
+// checkTime rejects a timestamp further than the tolerance from now, in
+// either direction. It counts whole seconds, so that no arithmetic on
+// attacker-chosen values can overflow.
+func (v *Verifier) checkTime(unix int64) error {
+	skew := v.now().Unix() - unix // both are non-negative: no overflow
+	if skew > v.tolerance || skew < -v.tolerance {
+		return fmt.Errorf("%w: %+d s from now, tolerance %d s", ErrTimestampOutOfTolerance, -skew, v.tolerance)
+	}
+	return nil
+}
+
+// match returns the name of the first key whose HMAC-SHA256 of the
+// concatenated message parts equals one of sigs, compared in constant time.
+func match(keys []key, sigs [][]byte, msg ...[]byte) (string, error) {
+	for _, k := range keys {
+		want := mac(k.secret, msg...)
+		for _, sig := range sigs {
+			if hmac.Equal(sig, want) {
+				return k.name, nil
+			}
+		}
+	}
+	return "", ErrSignatureMismatch
+}
+
+// mac returns HMAC-SHA256(secret, concatenation of parts).
+func mac(secret []byte, parts ...[]byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	for _, p := range parts {
+		m.Write(p)
+	}
+	return m.Sum(nil)
+}
