@@ -16,9 +16,12 @@ type Request struct {
 	Body []byte
 	// Header holds the delivery's headers (signature headers, X-Webhook-Event).
 	Header http.Header
-	// ContentType is the HTTP Content-Type; empty when the caller used gRPC
-	// directly, where the body is JSON by contract.
+	// ContentType is the HTTP Content-Type.
 	ContentType string
+	// HTTP is set for plain HTTP deliveries (the REST route), whose
+	// Content-Type must say JSON. gRPC and Connect callers carry the body in
+	// a bytes field that is JSON by contract, so theirs is not checked.
+	HTTP bool
 	UserAgent   string
 	RemoteAddr  string
 }

@@ -157,7 +157,7 @@ func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 	if int64(len(req.Body)) > s.cfg.MaxBodyBytes {
 		return Result{}, ErrBodyTooLarge
 	}
-	if req.ContentType != "" {
+	if req.HTTP {
 		mt, _, err := mime.ParseMediaType(req.ContentType)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 			return Result{}, ErrUnsupportedMediaType

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -117,12 +118,16 @@ func gatewayError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 	writeJSONError(w, httpStatus, body)
 }
 
-// writeJSONError writes one REST error.
+// writeJSONError writes one REST error, with a Content-Length so that the
+// answer is complete even if the connection is dropped right after it.
 func writeJSONError(w http.ResponseWriter, httpStatus int, body errorBody) {
+	b, _ := json.Marshal(body)
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(httpStatus)
-	_ = json.NewEncoder(w).Encode(body)
+	_, _ = w.Write(b)
 }
 
 // dialSelf opens the gateway's client connection through dial, an in-process

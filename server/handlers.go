@@ -40,6 +40,7 @@ func (h *ingestHandler) IngestCallback(ctx context.Context, req *connect.Request
 	}
 	in.UserAgent = req.Header().Get("User-Agent")
 	if fromGateway(ctx) {
+		in.HTTP = true
 		in.ContentType = req.Header().Get(mdContentType)
 		in.UserAgent = req.Header().Get(mdUserAgent)
 		in.RemoteAddr = req.Header().Get(mdRemoteAddr)

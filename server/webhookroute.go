@@ -12,20 +12,19 @@ import (
 // limitBody reads a webhook body before the gateway sees it, and refuses it
 // with 413 as soon as it exceeds limit: at once when Content-Length says so,
 // otherwise when the limit+1st byte arrives (chunked bodies, or a
-// Content-Length that lies). It never reads past the limit; the connection is
-// then closed rather than drained.
+// Content-Length that lies). It never reads past the limit: the connection
+// is closed rather than drained.
 func limitBody(limit int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > limit {
-			w.Header().Set("Connection", "close")
-			writeError(w, ingest.ErrBodyTooLarge)
+			refuseTooLarge(w)
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				writeError(w, ingest.ErrBodyTooLarge)
+				refuseTooLarge(w)
 				return
 			}
 			writeError(w, invalidArgument("body_unreadable", "could not read the request body: "+err.Error()))
@@ -35,4 +34,19 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// refuseTooLarge answers 413 and drops the connection. net/http would
+// otherwise read up to 256 KiB of the unread body, before answering or after,
+// to reuse the connection; a sender that lies about its body would hold it.
+// On HTTP/2 the stream is reset instead, which costs nothing.
+func refuseTooLarge(w http.ResponseWriter) {
+	// Connection: close makes net/http answer without draining first.
+	w.Header().Set("Connection", "close")
+	writeError(w, ingest.ErrBodyTooLarge)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	if conn, _, err := rc.Hijack(); err == nil {
+		_ = conn.Close()
+	}
 }

@@ -32,6 +32,7 @@ type runResult struct {
 	Errors     map[string]*errorCount `json:"errors"` // warm-up included
 	Acked      int                    `json:"acknowledged"`
 	Rows       *int64                 `json:"rows_stored,omitempty"` // nil in discard mode
+	LoadAvg    string                 `json:"load_average"`          // of the machine, at the end of the run
 	Notes      []string               `json:"notes,omitempty"`
 }
 
@@ -49,6 +50,7 @@ func newRunResult(mode string, load loadResult) runResult {
 		Elapsed: load.elapsed.Seconds(),
 		Errors:  load.errors,
 		Acked:   load.acked,
+		LoadAvg: loadAverage(),
 	}
 	if load.elapsed > 0 {
 		r.Throughput = float64(r.OK) / load.elapsed.Seconds()
@@ -282,11 +284,11 @@ func writeMarkdown(w io.Writer, rep report) {
 	}
 
 	fmt.Fprintln(w, "\nEvery run, in the order run:")
-	fmt.Fprintln(w, "\n| repeat | mode | req/s | p50 ms | p99 ms | p99.9 ms | max ms | ok | errors | rows stored / acknowledged |")
-	fmt.Fprintln(w, "|--:|---|--:|--:|--:|--:|--:|--:|--:|---|")
+	fmt.Fprintln(w, "\n| repeat | mode | req/s | p50 ms | p99 ms | p99.9 ms | max ms | ok | errors | rows stored / acknowledged | load average after |")
+	fmt.Fprintln(w, "|--:|---|--:|--:|--:|--:|--:|--:|--:|---|---|")
 	for _, r := range rep.Runs {
-		fmt.Fprintf(w, "| %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %d | %d | %s |\n",
-			r.Repeat, r.Mode, r.Throughput, r.P50, r.P99, r.P999, r.Max, r.OK, r.errorTotal(), r.rowsText())
+		fmt.Fprintf(w, "| %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %d | %d | %s | %s |\n",
+			r.Repeat, r.Mode, r.Throughput, r.P50, r.P99, r.P999, r.Max, r.OK, r.errorTotal(), r.rowsText(), r.LoadAvg)
 	}
 
 	var notes []string
@@ -368,6 +370,16 @@ func procField(path, key string) string {
 		}
 	}
 	return "unknown"
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages: on a shared
+// machine, a run beside other work is worth knowing about.
+func loadAverage() string {
+	f := strings.Fields(readFile("/proc/loadavg"))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // readFile returns a file's content, or "unknown".

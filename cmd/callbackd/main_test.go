@@ -38,6 +38,7 @@ const testSecret = "test-secret"
 type running struct {
 	base string // http://127.0.0.1:PORT
 	addr string
+	app  *app
 }
 
 // startServer builds callbackd from flags exactly as main does and serves it
@@ -66,7 +67,7 @@ func startServer(t *testing.T, databaseURL string, extra ...string) running {
 		require.NoError(t, <-done)
 		a.close()
 	})
-	return running{base: "http://" + ln.Addr().String(), addr: ln.Addr().String()}
+	return running{base: "http://" + ln.Addr().String(), addr: ln.Addr().String(), app: a}
 }
 
 // testWriter sends server logs to the test log.
