@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/ingest"
 	"github.com/callbackd/callbackd/webhook"
@@ -53,6 +54,10 @@ var errorRules = []errorRule{
 	{is(ingest.ErrBodyTooLarge), connect.CodeResourceExhausted, http.StatusRequestEntityTooLarge},
 	{is(ingest.ErrUnsupportedMediaType), connect.CodeInvalidArgument, http.StatusUnsupportedMediaType},
 	{isPayloadError, connect.CodeInvalidArgument, http.StatusBadRequest},
+	// Admin credentials: 401 asks for a credential, 403 says this one is
+	// valid but not an admin's.
+	{isAuthError(auth.ErrUnauthenticated), connect.CodeUnauthenticated, http.StatusUnauthorized},
+	{isAuthError(auth.ErrPermissionDenied), connect.CodePermissionDenied, http.StatusForbidden},
 	// Admin reads.
 	{is(callback.ErrNotFound), connect.CodeNotFound, http.StatusNotFound},
 	// Retryable: the sender retries on 503, and nothing was acknowledged.
@@ -122,8 +127,14 @@ func toConnectError(err error) *connect.Error {
 
 // reasonOf names an error for clients, logs and metrics.
 func reasonOf(err error) string {
-	if errors.Is(err, callback.ErrNotFound) {
+	switch {
+	case errors.Is(err, callback.ErrNotFound):
 		return "not_found"
+	case isAuthError(auth.ErrUnauthenticated)(err):
+		// The precise reason is logged, not told: it would help forgers.
+		return "unauthenticated"
+	case isAuthError(auth.ErrPermissionDenied)(err):
+		return "permission_denied"
 	}
 	return ingest.Reason(err)
 }

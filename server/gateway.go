@@ -95,7 +95,7 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 		}),
 		runtime.WithErrorHandler(gatewayError),
 		runtime.WithRoutingErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
-			reason := "not_found"
+			reason := "route_not_found"
 			if httpStatus == http.StatusMethodNotAllowed {
 				reason = "method_not_allowed"
 			}

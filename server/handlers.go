@@ -8,7 +8,6 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/callbackd/callbackd/callback"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 	"github.com/callbackd/callbackd/ingest"
@@ -54,14 +53,6 @@ func (h *ingestHandler) IngestCallback(ctx context.Context, req *connect.Request
 		CallbackId: res.Key,
 		Duplicate:  res.Duplicate,
 	}), nil
-}
-
-// adminHandler adapts CallbackAdminService to the store. The RPCs arrive
-// with admin authentication (a later stage); until then they are
-// unimplemented so that no unauthenticated path reads callbacks.
-type adminHandler struct {
-	callbacksv1connect.UnimplementedCallbackAdminServiceHandler
-	store callback.Store
 }
 
 // gatewayKey marks contexts of requests that came through the gateway's

@@ -27,6 +27,7 @@ import (
 
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
+	"github.com/callbackd/callbackd/watch"
 )
 
 // Config is what a Server needs besides its dependencies. New validates it
@@ -38,6 +39,8 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// MaxBodyBytes is the webhook body limit; larger bodies get 413.
 	MaxBodyBytes int64
+	// Heartbeat is the interval of WatchCallbacks heartbeats; zero means 15 s.
+	Heartbeat time.Duration
 	// ShutdownTimeout bounds how long Run waits for in-flight requests after
 	// its context ends before closing connections.
 	ShutdownTimeout time.Duration
@@ -45,9 +48,13 @@ type Config struct {
 
 // Deps are the collaborators a Server adapts to the network.
 type Deps struct {
-	Store    callback.Store
-	Ingester Ingester
-	Logger   *slog.Logger
+	Store         callback.Store
+	Ingester      Ingester
+	Authenticator Authenticator
+	Hub           *watch.Hub
+	// Publisher tells watchers (of every replica) about views; nil pokes Hub only.
+	Publisher Publisher
+	Logger    *slog.Logger
 	// Registry receives the server's metrics; nil creates a private one.
 	Registry *prometheus.Registry
 }
@@ -95,6 +102,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Ingester == nil {
 		problems = append(problems, errors.New("ingester: missing"))
 	}
+	if deps.Authenticator == nil {
+		problems = append(problems, errors.New("authenticator: missing"))
+	}
+	if deps.Hub == nil {
+		problems = append(problems, errors.New("watch hub: missing"))
+	}
 	var tlsConfig *tls.Config
 	if cfg.TLSCertFile != "" && cfg.TLSKeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
@@ -108,6 +121,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Publisher == nil {
+		deps.Publisher = deps.Hub
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
 	}
 	registry := deps.Registry
 	if registry == nil {
@@ -131,15 +150,25 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 
 // routes builds the single handler that serves every protocol.
 func (s *Server) routes(ctx context.Context) error {
+	authn, err := newAuthInterceptor(s.deps.Authenticator, s.log, s.registry)
+	if err != nil {
+		return err
+	}
 	opts := connect.WithHandlerOptions(
-		connect.WithInterceptors(newRecoverInterceptor(s.log)),
+		connect.WithInterceptors(newRecoverInterceptor(s.log), authn),
 	)
 	rpc := http.NewServeMux()
 	// Direct gRPC/Connect callers get the body limit from the protocol layer
 	// (a little headroom covers the message framing around the body).
 	rpc.Handle(callbacksv1connect.NewCallbackIngestServiceHandler(&ingestHandler{ingester: s.deps.Ingester, log: s.log},
 		opts, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)+1024)))
-	rpc.Handle(callbacksv1connect.NewCallbackAdminServiceHandler(&adminHandler{store: s.deps.Store}, opts))
+	rpc.Handle(callbacksv1connect.NewCallbackAdminServiceHandler(&adminHandler{
+		store:     s.deps.Store,
+		hub:       s.deps.Hub,
+		publisher: s.deps.Publisher,
+		heartbeat: s.cfg.Heartbeat,
+		now:       time.Now,
+	}, opts))
 	rpc.Handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}))
 	reflector := grpcreflect.NewStaticReflector(
 		callbacksv1connect.CallbackIngestServiceName,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,10 +46,10 @@ type Store struct {
 	db *sql.DB
 	// readDB serves reads: a pool of read-only connections on SQLite (WAL
 	// lets them run beside the writer), the same pool as db on PostgreSQL.
-	readDB *sql.DB
-	client *ent.Client // over readDB
-	logger *slog.Logger
-	now    func() time.Time
+	readDB   *sql.DB
+	client   *ent.Client // over readDB
+	location string      // file path or redacted URL, for logs
+	now      func() time.Time
 }
 
 // Open connects to the database that databaseURL names, without migrating
@@ -89,16 +90,16 @@ func Open(ctx context.Context, databaseURL, dataDir string, logger *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s.logger = logger
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	logger.Info("database opened", "dialect", s.dialect, "location", s.location)
 	return s, nil
 }
 
-func openPostgres(url string) (*Store, error) {
-	db, err := sql.Open("postgres", url)
+func openPostgres(databaseURL string) (*Store, error) {
+	db, err := sql.Open("postgres", databaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -109,11 +110,12 @@ func openPostgres(url string) (*Store, error) {
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	db.SetConnMaxLifetime(time.Hour)
 	return &Store{
-		dialect: DialectPostgres,
-		db:      db,
-		readDB:  db,
-		client:  ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db))),
-		now:     time.Now,
+		dialect:  DialectPostgres,
+		location: redact(databaseURL),
+		db:       db,
+		readDB:   db,
+		client:   ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db))),
+		now:      time.Now,
 	}, nil
 }
 
@@ -123,7 +125,8 @@ func openPostgres(url string) (*Store, error) {
 // acknowledged callback survives power loss, which NORMAL does not in WAL
 // mode; batching deliveries into one transaction (group commit) pays for
 // the fsyncs. _time_format=sqlite with _timezone=UTC stores every time as
-// "YYYY-MM-DD HH:MM:SS.ffffff+00:00", which sorts in time order as text.
+// "YYYY-MM-DD HH:MM:SS.ffffff+00:00", which sorts in time order as text
+// (see the comment of migrations/sqlite/00001_callbacks.sql).
 func sqliteDSN(path string, readOnly bool) string {
 	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
 		"&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)" +
@@ -157,28 +160,22 @@ func openSQLite(path string) (*Store, error) {
 	readDB.SetMaxOpenConns(8)
 	readDB.SetMaxIdleConns(8)
 	return &Store{
-		dialect: DialectSQLite,
-		db:      db,
-		readDB:  readDB,
-		client:  ent.NewClient(ent.Driver(entsql.OpenDB(dialect.SQLite, readDB))),
-		now:     time.Now,
+		dialect:  DialectSQLite,
+		location: path,
+		db:       db,
+		readDB:   readDB,
+		client:   ent.NewClient(ent.Driver(entsql.OpenDB(dialect.SQLite, readDB))),
+		now:      time.Now,
 	}, nil
 }
 
 // redact hides the password of a database URL in messages.
-func redact(url string) string {
-	scheme, rest, ok := strings.Cut(url, "://")
-	if !ok {
-		return url
+func redact(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return "(unparsable URL)"
 	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return url
-	}
-	if user, _, ok := strings.Cut(userinfo, ":"); ok {
-		return scheme + "://" + user + ":xxxxx@" + host
-	}
-	return url
+	return u.Redacted()
 }
 
 // Dialect returns DialectSQLite or DialectPostgres.

@@ -36,6 +36,8 @@ type ServeFlags struct {
 	NoMigrate       bool          `help:"Do not apply pending migrations at start; fail if the schema is not current." env:"CALLBACKD_NO_MIGRATE"`
 
 	WebhookFlags
+	AdminFlags
+	WatchFlags
 }
 
 // MigrateCmd manages the schema.
@@ -65,4 +67,22 @@ type WebhookFlags struct {
 	MaxBodyBytes           int64         `help:"Largest accepted webhook body in bytes; larger ones get 413." default:"1048576" env:"CALLBACKD_MAX_BODY_BYTES"`
 	IngestMode             string        `help:"Storage mode, for benchmarks only: group (group commit, the default), naive (one transaction per delivery) or discard (store nothing, acknowledge anyway)." enum:"group,naive,discard" default:"group" env:"CALLBACKD_INGEST_MODE" hidden:""`
 	MaxJSONDepth           int           `name:"max-json-depth" help:"Deepest accepted JSON nesting of a payload." default:"32" env:"CALLBACKD_MAX_JSON_DEPTH"`
+}
+
+// AdminFlags configure who may use the admin API.
+type AdminFlags struct {
+	AdminToken     []string `name:"admin-token" help:"Static admin API token NAME=TOKEN (at least 16 bytes); repeat, or separate with commas. Without any admin credential, a token is generated in --data-dir and a login URL printed." env:"CALLBACKD_ADMIN_TOKENS" sep:","`
+	AdminTokenFile string   `help:"File with one NAME=TOKEN admin token per line." env:"CALLBACKD_ADMIN_TOKEN_FILE" type:"existingfile"`
+	JWTHS256Secret string   `name:"jwt-hs256-secret" help:"Accept HS256 JWTs signed with this shared secret (e.g. Supabase's JWT secret)." env:"CALLBACKD_JWT_HS256_SECRET"`
+	JWKSURL        string   `name:"jwks-url" help:"Accept RS256/ES256 JWTs whose keys are published at this JWKS URL (cached and refreshed)." env:"CALLBACKD_JWKS_URL"`
+	JWTIssuer      string   `name:"jwt-issuer" help:"Required iss claim of JWTs." env:"CALLBACKD_JWT_ISSUER"`
+	JWTAudience    string   `name:"jwt-audience" help:"Required aud claim of JWTs." env:"CALLBACKD_JWT_AUDIENCE"`
+	JWTAdminClaim  string   `name:"jwt-admin-claim" help:"Admin rule on a JWT claim, path=value with a dotted path (e.g. app_metadata.role=ADMIN). A valid JWT that fails it gets 403." default:"role=admin" env:"CALLBACKD_JWT_ADMIN_CLAIM"`
+}
+
+// WatchFlags tune the WatchCallbacks stream.
+type WatchFlags struct {
+	Heartbeat   time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"CALLBACKD_HEARTBEAT"`
+	WatchBuffer int           `help:"Events queued per watcher before a slow watcher is ended (it resumes by cursor)." default:"1024" env:"CALLBACKD_WATCH_BUFFER"`
+	WatchPoll   time.Duration `help:"How often the change feed is read without a notification (bounds the delay of a lost NOTIFY)." default:"1s" env:"CALLBACKD_WATCH_POLL"`
 }

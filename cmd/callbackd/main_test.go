@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -31,21 +32,26 @@ import (
 	"github.com/callbackd/callbackd/webhook"
 )
 
-// testSecret is the LLM webhook secret of test servers.
-const testSecret = "test-secret"
+// Credentials of test servers.
+const (
+	testSecret     = "test-secret"
+	testAdminToken = "test-admin-token-0123456789"
+)
 
 // running is a callbackd started by a test on a random loopback port.
 type running struct {
-	base string // http://127.0.0.1:PORT
-	addr string
-	app  *app
+	base  string // http://127.0.0.1:PORT
+	addr  string
+	app   *app
+	token string // an admin token
 }
 
 // startServer builds callbackd from flags exactly as main does and serves it
 // on a random port until the test ends.
 func startServer(t *testing.T, databaseURL string, extra ...string) running {
 	t.Helper()
-	args := append([]string{"--data-dir", t.TempDir(), "--webhook-secret", "main=" + testSecret, "--log-level", "warn"}, extra...)
+	args := append([]string{"--data-dir", t.TempDir(), "--webhook-secret", "main=" + testSecret, "--log-level", "warn",
+		"--admin-token", "test=" + testAdminToken}, extra...)
 	if databaseURL != "" {
 		args = append(args, "--database-url", databaseURL)
 	}
@@ -67,7 +73,7 @@ func startServer(t *testing.T, databaseURL string, extra ...string) running {
 		require.NoError(t, <-done)
 		a.close()
 	})
-	return running{base: "http://" + ln.Addr().String(), addr: ln.Addr().String(), app: a}
+	return running{base: "http://" + ln.Addr().String(), addr: ln.Addr().String(), app: a, token: testAdminToken}
 }
 
 // testWriter sends server logs to the test log.
@@ -245,19 +251,21 @@ func TestProtocols(t *testing.T) {
 		})
 
 		t.Run("literal routes win over {id}", func(t *testing.T) {
-			// Admin RPCs are not implemented yet; the message names the RPC
-			// that the route reached.
-			for path, rpc := range map[string]string{
-				"/api/admin/llm-callbacks/watch":               "WatchCallbacks",
-				"/api/admin/llm-callbacks/check":               "CheckCallbacks",
-				"/api/admin/llm-callbacks/" + uuid.NewString(): "GetCallback",
-				"/api/admin/llm-callbacks":                     "ListCallbacks",
+			// Each route answers in the shape of the RPC it must reach.
+			for path, want := range map[string]string{
+				"/api/admin/llm-callbacks/watch":               `{"result":{"heartbeat":{"cursor":"c1.`,
+				"/api/admin/llm-callbacks/check":               `"next_cursor":"c1.`,
+				"/api/admin/llm-callbacks/" + uuid.NewString(): `"reason":"not_found"`,
+				"/api/admin/llm-callbacks":                     `"callbacks":[`,
 			} {
-				res, err := http.Get(srv.base + path)
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.base+path, nil)
 				require.NoError(t, err)
-				b, _ := io.ReadAll(res.Body)
+				req.Header.Set("Authorization", "Bearer "+srv.token)
+				res, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				line, _ := bufio.NewReader(res.Body).ReadString('\n')
 				res.Body.Close()
-				require.Contains(t, string(b), rpc, path)
+				require.Contains(t, line, want, path)
 			}
 		})
 	})

@@ -9,11 +9,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/ingest"
 	"github.com/callbackd/callbackd/server"
 	"github.com/callbackd/callbackd/store"
+	"github.com/callbackd/callbackd/watch"
 	"github.com/callbackd/callbackd/webhook"
 )
 
@@ -24,20 +26,40 @@ func (ServeCmd) Run(ctx context.Context, log *slog.Logger, db *DatabaseFlags, c 
 		return err
 	}
 	defer app.close()
-	return app.server.Run(ctx)
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	if app.loginURL != "" {
+		log.Info("admin login (generated token; set --admin-token or a JWT provider to replace it)", "url", loginURL(ln.Addr().String(), c.TLSCert != "", app.loginURL))
+	}
+	return app.serve(ctx, ln)
 }
 
 // app is a built callbackd: every part constructed and validated, nothing
 // listening yet.
 type app struct {
-	server *server.Server
-	ingest *ingest.Service
-	store  *store.Store
+	server   *server.Server
+	ingest   *ingest.Service
+	store    *store.Store
+	hub      *watch.Hub
+	replicas *watch.Replicas // nil on SQLite
+	loginURL string          // set when a generated admin token is in use
 }
 
-// serve serves on ln until ctx ends; tests use it with their own listener.
+// serve runs the server, the watch hub and (on PostgreSQL) the replica link
+// on ln until ctx ends; tests use it with their own listener.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
-	return a.server.Serve(ctx, ln)
+	if err := a.hub.Start(ctx); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.hub.Run(gctx) })
+	if a.replicas != nil {
+		g.Go(func() error { return a.replicas.Run(gctx) })
+	}
+	g.Go(func() error { return a.server.Serve(gctx, ln) })
+	return g.Wait()
 }
 
 // close releases the parts in dependency order: queued deliveries commit
@@ -62,8 +84,28 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		_ = st.Close()
 		return nil, err
 	}
+	authn, generated, err := c.authenticator(ctx, log, db.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hub, err := watch.NewHub(st, watch.Config{Buffer: c.WatchBuffer, PollInterval: c.WatchPoll}, log, reg)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	var publisher ingest.Publisher = hub
+	var replicas *watch.Replicas
+	if st.Dialect() == store.DialectPostgres {
+		replicas, err = watch.NewReplicas(st.DB(), db.DatabaseURL, hub, log, reg)
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		publisher = replicas
+	}
 	workers := 1
 	if st.Dialect() == store.DialectPostgres {
 		// A second worker overlaps one batch's commit round trips with the
@@ -75,7 +117,7 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		MaxBodyBytes: c.MaxBodyBytes,
 		Payload:      callback.PayloadLimits{MaxDepth: c.MaxJSONDepth},
 		Workers:      workers,
-	}, st, verifier, nil, log, reg)
+	}, st, verifier, publisher, log, reg)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -85,14 +127,15 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		TLSCertFile:     c.TLSCert,
 		TLSKeyFile:      c.TLSKey,
 		MaxBodyBytes:    c.MaxBodyBytes,
+		Heartbeat:       c.Heartbeat,
 		ShutdownTimeout: c.ShutdownTimeout,
-	}, server.Deps{Store: st, Ingester: svc, Logger: log, Registry: reg})
+	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Hub: hub, Publisher: publisher, Logger: log, Registry: reg})
 	if err != nil {
 		svc.Close()
 		_ = st.Close()
 		return nil, err
 	}
-	return &app{server: srv, ingest: svc, store: st}, nil
+	return &app{server: srv, ingest: svc, store: st, hub: hub, replicas: replicas, loginURL: generated}, nil
 }
 
 // verifier builds the signature verifier, failing closed on any

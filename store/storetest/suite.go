@@ -347,10 +347,15 @@ func testListFilters(t *testing.T, s callback.Store) {
 }
 
 func testListKeysetWhileInserting(t *testing.T, s callback.Store) {
-	// 23 callbacks; pairs share a created_at, so pages must break ties by id.
+	// 23 callbacks; pairs share a created_at, so pages must break ties by
+	// id. Steps of 50ms from a whole second give fractions of different
+	// lengths (none, .05, .1, ...), which must still sort in time order.
 	var batch []callback.Delivery
+	whole := base.Truncate(time.Second)
 	for i := range 23 {
-		batch = append(batch, delivery(fmt.Sprintf("old-%02d", i), time.Duration(i/2)*time.Second))
+		d := delivery(fmt.Sprintf("old-%02d", i), 0)
+		d.ReceivedAt = whole.Add(time.Duration(i/2) * 50 * time.Millisecond)
+		batch = append(batch, d)
 	}
 	save(t, s, batch...)
 

@@ -3,8 +3,9 @@
 -- change-feed position (seq) is taken, for callbacks and views alike.
 --
 -- Times are text in UTC, "YYYY-MM-DD HH:MM:SS.ffffff+00:00" with trailing
--- zeros of the fraction dropped (the driver's _time_format=sqlite); in one
--- zone these strings sort in time order, which keyset pagination needs.
+-- zeros of the fraction dropped (the driver's _time_format=sqlite). In one
+-- zone these strings sort in time order, which keyset pagination needs:
+-- where lengths differ, "+" sorts before "." and before every digit.
 
 -- +goose Up
 CREATE TABLE llm_callbacks (

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+)
+
+// Credentials of the auth test servers.
+const (
+	adminToken = "ops-token-0123456789abcdef"
+	jwtSecret  = "jwt-secret-0123456789abcdef-0123456789"
+)
+
+// jwtFor mints an HS256 JWT with the given role.
+func jwtFor(t *testing.T, role string) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub":          uuid.NewString(),
+		"email":        role + "@example.com",
+		"exp":          time.Now().Add(time.Hour).Unix(),
+		"app_metadata": map[string]any{"role": role},
+	}).SignedString([]byte(jwtSecret))
+	require.NoError(t, err)
+	return tok
+}
+
+// httpRule is one rule of proto/callbacks/v1/http.yaml.
+type httpRule struct {
+	Selector string `yaml:"selector"`
+	Get      string `yaml:"get"`
+	Post     string `yaml:"post"`
+}
+
+// restRoutes reads the REST mapping that the gateway was generated from.
+func restRoutes(t *testing.T) map[string]httpRule {
+	t.Helper()
+	b, err := os.ReadFile("../../proto/callbacks/v1/http.yaml")
+	require.NoError(t, err)
+	var cfg struct {
+		HTTP struct {
+			Rules []httpRule `yaml:"rules"`
+		} `yaml:"http"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &cfg))
+	rules := map[string]httpRule{}
+	for _, r := range cfg.HTTP.Rules {
+		rules[r.Selector] = r
+	}
+	return rules
+}
+
+// TestAdminAuthMatrix calls every method of CallbackAdminService, taken from
+// the service descriptor so that a new RPC cannot slip through, on every
+// protocol (gRPC, Connect, gRPC-Web, REST through the gateway), with no
+// credential, a bad one, a valid non-admin JWT, an admin JWT and an admin
+// token, and checks each answer.
+func TestAdminAuthMatrix(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "", "--admin-token", "ops="+adminToken, "--jwt-hs256-secret", jwtSecret,
+		"--jwt-admin-claim", "app_metadata.role=ADMIN")
+	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	rules := restRoutes(t)
+
+	type credential struct {
+		name   string
+		header string
+		code   codes.Code // codes.OK: must get past authentication
+		http   int
+	}
+	credentials := []credential{
+		{"none", "", codes.Unauthenticated, 401},
+		{"bad token", "Bearer not-a-token", codes.Unauthenticated, 401},
+		{"basic scheme", "Basic b3BzOm9wcw==", codes.Unauthenticated, 401},
+		{"forged jwt", "Bearer " + jwtFor(t, "ADMIN") + "x", codes.Unauthenticated, 401},
+		{"webhook signature is not a credential", "Bearer sha256=" + strings.Repeat("0", 64), codes.Unauthenticated, 401},
+		{"non-admin jwt", "Bearer " + jwtFor(t, "user"), codes.PermissionDenied, 403},
+		{"admin jwt", "Bearer " + jwtFor(t, "ADMIN"), codes.OK, 0},
+		{"admin token", "Bearer " + adminToken, codes.OK, 0},
+	}
+	service := callbacksv1.File_callbacks_v1_callbacks_proto.Services().ByName("CallbackAdminService")
+	require.NotNil(t, service)
+	methods := service.Methods()
+	require.Equal(t, 5, methods.Len(), "update the expectations below for new RPCs")
+	for i := range methods.Len() {
+		method := methods.Get(i)
+		procedure := "/" + string(service.FullName()) + "/" + string(method.Name())
+		rule, ok := rules[string(method.FullName())]
+		require.True(t, ok, "%s has no REST route in http.yaml", method.FullName())
+		for _, cred := range credentials {
+			t.Run(string(method.Name())+"/"+cred.name, func(t *testing.T) {
+				t.Parallel()
+				check := func(protocol string, code codes.Code) {
+					t.Helper()
+					if cred.code == codes.OK {
+						require.NotContains(t, []codes.Code{codes.Unauthenticated, codes.PermissionDenied, codes.Unimplemented}, code, protocol)
+						return
+					}
+					require.Equal(t, cred.code, code, protocol)
+				}
+				check("grpc", callGRPC(t, conn, procedure, method, cred.header))
+				for _, p := range []string{"connect", "grpcweb"} {
+					check(p, callConnect(t, srv.base, procedure, method, cred.header, p))
+				}
+				status, body := callREST(t, srv.base, rule, cred.header)
+				if cred.code == codes.OK {
+					require.NotContains(t, []int{401, 403, 405, 501}, status, "rest")
+					require.NotContains(t, body, "route_not_found", "rest")
+				} else {
+					require.Equal(t, cred.http, status, "rest")
+				}
+			})
+		}
+	}
+}
+
+// request builds a request message for method; ids are random UUIDs.
+func request(method protoreflect.MethodDescriptor) *dynamicpb.Message {
+	msg := dynamicpb.NewMessage(method.Input())
+	if f := method.Input().Fields().ByName("id"); f != nil {
+		msg.Set(f, protoreflect.ValueOfString(uuid.NewString()))
+	}
+	return msg
+}
+
+// callGRPC invokes method with grpc-go and returns the status code. For
+// server streams it reads the first message (the stream's opening heartbeat).
+func callGRPC(t *testing.T, conn *grpc.ClientConn, procedure string, method protoreflect.MethodDescriptor, authz string) codes.Code {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if authz != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", authz)
+	}
+	if !method.IsStreamingServer() {
+		return status.Code(conn.Invoke(ctx, procedure, request(method), dynamicpb.NewMessage(method.Output())))
+	}
+	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, procedure)
+	if err != nil {
+		return status.Code(err)
+	}
+	if err := stream.SendMsg(request(method)); err != nil {
+		return status.Code(err)
+	}
+	_ = stream.CloseSend()
+	return status.Code(stream.RecvMsg(dynamicpb.NewMessage(method.Output())))
+}
+
+// callConnect invokes method with connect-go over the Connect or gRPC-Web
+// protocol and returns the status code.
+func callConnect(t *testing.T, base, procedure string, method protoreflect.MethodDescriptor, authz, protocol string) codes.Code {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	opts := []connect.ClientOption{
+		connect.WithSchema(method),
+		connect.WithResponseInitializer(func(_ connect.Spec, msg any) error {
+			*msg.(*dynamicpb.Message) = *dynamicpb.NewMessage(method.Output())
+			return nil
+		}),
+	}
+	if protocol == "grpcweb" {
+		opts = append(opts, connect.WithGRPCWeb())
+	}
+	client := connect.NewClient[dynamicpb.Message, dynamicpb.Message](http.DefaultClient, base+procedure, opts...)
+	req := connect.NewRequest(request(method))
+	if authz != "" {
+		req.Header().Set("Authorization", authz)
+	}
+	if !method.IsStreamingServer() {
+		_, err := client.CallUnary(ctx, req)
+		return codes.Code(connect.CodeOf(err))
+	}
+	stream, err := client.CallServerStream(ctx, req)
+	if err != nil {
+		return codes.Code(connect.CodeOf(err))
+	}
+	defer stream.Close()
+	if stream.Receive() {
+		return codes.OK
+	}
+	return codes.Code(connect.CodeOf(stream.Err()))
+}
+
+// callREST calls the method's REST route and returns the HTTP status and
+// body. For the watch stream it reads only the status line.
+func callREST(t *testing.T, base string, rule httpRule, authz string) (int, string) {
+	t.Helper()
+	method, path := http.MethodGet, rule.Get
+	if rule.Post != "" {
+		method, path = http.MethodPost, rule.Post
+	}
+	path = strings.ReplaceAll(path, "{id}", uuid.NewString())
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(nil))
+	require.NoError(t, err)
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	if strings.HasSuffix(path, "/watch") && res.StatusCode == http.StatusOK {
+		return res.StatusCode, ""
+	}
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}

@@ -1,0 +1,306 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/callbackd/callbackd/callback"
+	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
+	"github.com/callbackd/callbackd/watch"
+)
+
+// Limits of CheckCallbacks.
+const (
+	defaultCheckSize = 100
+	maxCheckSize     = 1000
+)
+
+// Publisher tells watchers about a change committed outside the ingest path
+// (a view).
+type Publisher interface {
+	Publish(results []callback.SaveResult)
+}
+
+// adminHandler adapts CallbackAdminService to the store and the watch hub.
+// Every call arrives through the auth interceptor, which puts the caller's
+// identity in the context; nothing here takes an identity from a request.
+type adminHandler struct {
+	callbacksv1connect.UnimplementedCallbackAdminServiceHandler
+	store     callback.Store
+	hub       *watch.Hub
+	publisher Publisher
+	heartbeat time.Duration
+	now       func() time.Time
+}
+
+// ListCallbacks returns one page, newest first.
+func (h *adminHandler) ListCallbacks(ctx context.Context, req *connect.Request[callbacksv1.ListCallbacksRequest]) (*connect.Response[callbacksv1.ListCallbacksResponse], error) {
+	me := adminFrom(ctx)
+	m := req.Msg
+	q := callback.ListQuery{
+		Viewer:        me.ID,
+		EventType:     m.GetEventType(),
+		WorkflowName:  m.GetWorkflowName(),
+		ExternalJobID: m.GetExternalJobId(),
+		UnviewedOnly:  m.GetUnviewedOnly(),
+		PageSize:      int(m.GetPageSize()),
+	}
+	switch {
+	case m.GetPageSize() < 0:
+		return nil, toConnectError(invalidArgument("invalid_page_size", "page_size must not be negative"))
+	case m.GetPageSize() == 0:
+		q.PageSize = callback.DefaultPageSize
+	case m.GetPageSize() > callback.MaxPageSize:
+		q.PageSize = callback.MaxPageSize
+	}
+	if m.GetStatus() != callbacksv1.CallbackStatus_CALLBACK_STATUS_UNSPECIFIED {
+		s, ok := statusFromProto[m.GetStatus()]
+		if !ok {
+			return nil, toConnectError(invalidArgument("invalid_status", fmt.Sprintf("status: unknown value %d", m.GetStatus())))
+		}
+		q.Status = s
+	}
+	for name, ts := range map[string]*timestamppb.Timestamp{"create_time_after": m.GetCreateTimeAfter(), "create_time_before": m.GetCreateTimeBefore()} {
+		if ts != nil && ts.CheckValid() != nil {
+			return nil, toConnectError(invalidArgument("invalid_time", name+": not a valid timestamp"))
+		}
+	}
+	if m.GetCreateTimeAfter() != nil {
+		q.CreatedAfter = m.GetCreateTimeAfter().AsTime()
+	}
+	if m.GetCreateTimeBefore() != nil {
+		q.CreatedBefore = m.GetCreateTimeBefore().AsTime()
+	}
+	filters := filterDigest(m)
+	if tok := m.GetPageToken(); tok != "" {
+		after, err := decodePageToken(tok, filters)
+		if err != nil {
+			return nil, toConnectError(err)
+		}
+		q.After = after
+	}
+	page, err := h.store.List(ctx, q)
+	if err != nil {
+		return nil, toConnectError(err)
+	}
+	res := &callbacksv1.ListCallbacksResponse{Callbacks: make([]*callbacksv1.Callback, len(page.Callbacks))}
+	for i := range page.Callbacks {
+		res.Callbacks[i] = callbackToProto(&page.Callbacks[i])
+	}
+	if page.Next != nil {
+		res.NextPageToken = encodePageToken(*page.Next, filters)
+	}
+	return connect.NewResponse(res), nil
+}
+
+// GetCallback returns one callback in full.
+func (h *adminHandler) GetCallback(ctx context.Context, req *connect.Request[callbacksv1.GetCallbackRequest]) (*connect.Response[callbacksv1.GetCallbackResponse], error) {
+	id, err := parseID(req.Msg.GetId())
+	if err != nil {
+		return nil, toConnectError(err)
+	}
+	c, err := h.store.Get(ctx, id, adminFrom(ctx).ID)
+	if err != nil {
+		return nil, toConnectError(err)
+	}
+	pc := callbackToProto(&c)
+	pc.Payload = c.Payload
+	var parsed any
+	if json.Unmarshal(c.Payload, &parsed) == nil {
+		if v, err := structpb.NewValue(parsed); err == nil {
+			pc.PayloadJson = v
+		}
+	}
+	for _, v := range c.Views {
+		pc.Views = append(pc.Views, viewToProto(&v))
+	}
+	return connect.NewResponse(&callbacksv1.GetCallbackResponse{Callback: pc}), nil
+}
+
+// MarkViewed records the caller's view and tells watchers when it is new.
+func (h *adminHandler) MarkViewed(ctx context.Context, req *connect.Request[callbacksv1.MarkViewedRequest]) (*connect.Response[callbacksv1.MarkViewedResponse], error) {
+	id, err := parseID(req.Msg.GetId())
+	if err != nil {
+		return nil, toConnectError(err)
+	}
+	me := adminFrom(ctx)
+	v, created, err := h.store.MarkViewed(ctx, id, me.ID, me.Name, h.now().UTC())
+	if err != nil {
+		return nil, toConnectError(err)
+	}
+	if created && h.publisher != nil {
+		h.publisher.Publish(nil)
+	}
+	return connect.NewResponse(&callbacksv1.MarkViewedResponse{View: viewToProto(&v)}), nil
+}
+
+// CheckCallbacks returns the events after a cursor: WatchCallbacks for
+// clients that poll.
+func (h *adminHandler) CheckCallbacks(ctx context.Context, req *connect.Request[callbacksv1.CheckCallbacksRequest]) (*connect.Response[callbacksv1.CheckCallbacksResponse], error) {
+	size := int(req.Msg.GetPageSize())
+	switch {
+	case size < 0:
+		return nil, toConnectError(invalidArgument("invalid_page_size", "page_size must not be negative"))
+	case size == 0:
+		size = defaultCheckSize
+	case size > maxCheckSize:
+		size = maxCheckSize
+	}
+	if req.Msg.GetAfter() == "" {
+		last, err := h.store.LastSeq(ctx)
+		if err != nil {
+			return nil, toConnectError(err)
+		}
+		return connect.NewResponse(&callbacksv1.CheckCallbacksResponse{NextCursor: watch.FormatCursor(last)}), nil
+	}
+	after, err := watch.ParseCursor(req.Msg.GetAfter())
+	if err != nil {
+		return nil, toConnectError(invalidArgument("invalid_cursor", "after: "+err.Error()))
+	}
+	changes, err := h.store.Changes(ctx, after, size+1)
+	if err != nil {
+		return nil, toConnectError(err)
+	}
+	res := &callbacksv1.CheckCallbacksResponse{NextCursor: req.Msg.GetAfter()}
+	if len(changes) > size {
+		changes, res.More = changes[:size], true
+	}
+	for _, c := range changes {
+		res.Events = append(res.Events, changeToProto(c))
+		res.NextCursor = watch.FormatCursor(c.Seq)
+	}
+	return connect.NewResponse(res), nil
+}
+
+// WatchCallbacks streams the change feed from a cursor, with heartbeats.
+func (h *adminHandler) WatchCallbacks(ctx context.Context, req *connect.Request[callbacksv1.WatchCallbacksRequest], stream *connect.ServerStream[callbacksv1.WatchCallbacksResponse]) error {
+	sub, err := h.hub.Subscribe(ctx, req.Msg.GetCursor())
+	if err != nil {
+		if errors.Is(err, watch.ErrInvalidCursor) {
+			return toConnectError(invalidArgument("invalid_cursor", "cursor: "+err.Error()))
+		}
+		return toConnectError(err)
+	}
+	defer sub.Close()
+	// The first message says where the stream starts, so a client that
+	// connected with no cursor can resume from there.
+	if err := stream.Send(heartbeat(sub.Cursor(), h.now())); err != nil {
+		return err
+	}
+	events := make(chan callback.Change)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			c, err := sub.Next(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case events <- c:
+			case <-ctx.Done():
+				errc <- ctx.Err()
+				return
+			}
+		}
+	}()
+	ticker := time.NewTicker(h.heartbeat)
+	defer ticker.Stop()
+	for {
+		select {
+		case c := <-events:
+			msg := &callbacksv1.WatchCallbacksResponse{Message: &callbacksv1.WatchCallbacksResponse_Event{Event: changeToProto(c)}}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		case <-ticker.C:
+			if err := stream.Send(heartbeat(sub.Cursor(), h.now())); err != nil {
+				return err
+			}
+		case err := <-errc:
+			if errors.Is(err, watch.ErrFellBehind) {
+				return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w (cursor %s)", err, sub.Cursor()))
+			}
+			if ctx.Err() != nil {
+				return nil // client left or server stopping: a clean end
+			}
+			return toConnectError(err)
+		}
+	}
+}
+
+// heartbeat builds a heartbeat message.
+func heartbeat(cursor string, now time.Time) *callbacksv1.WatchCallbacksResponse {
+	return &callbacksv1.WatchCallbacksResponse{Message: &callbacksv1.WatchCallbacksResponse_Heartbeat{
+		Heartbeat: &callbacksv1.Heartbeat{Cursor: cursor, Time: timestamppb.New(now)},
+	}}
+}
+
+// parseID parses a callback id.
+func parseID(s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, invalidArgument("invalid_id", fmt.Sprintf("id %q is not a UUID", truncateForMessage(s)))
+	}
+	return id, nil
+}
+
+// truncateForMessage bounds request text echoed in error messages.
+func truncateForMessage(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// pageToken is the decoded form of an opaque page token. It carries a digest
+// of the filters it was made for, so that reusing it with other filters is
+// an error rather than a silently wrong page.
+type pageToken struct {
+	CreatedAt int64     `json:"t"`
+	ID        uuid.UUID `json:"i"`
+	Filters   string    `json:"f"`
+}
+
+func encodePageToken(p callback.PageToken, filters string) string {
+	b, _ := json.Marshal(pageToken{CreatedAt: p.CreatedAt.UnixMicro(), ID: p.ID, Filters: filters})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodePageToken(s, filters string) (*callback.PageToken, error) {
+	var p pageToken
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(b, &p) != nil || p.ID == uuid.Nil {
+		return nil, invalidArgument("invalid_page_token", "page_token: malformed")
+	}
+	if p.Filters != filters {
+		return nil, invalidArgument("invalid_page_token", "page_token: made for other filters; keep the filters of the first page")
+	}
+	return &callback.PageToken{CreatedAt: time.UnixMicro(p.CreatedAt).UTC(), ID: p.ID}, nil
+}
+
+// filterDigest summarises the filters of a list request.
+func filterDigest(m *callbacksv1.ListCallbacksRequest) string {
+	h := sha256.New()
+	for _, s := range []string{m.GetEventType(), m.GetWorkflowName(), m.GetExternalJobId(), m.GetStatus().String()} {
+		_ = binary.Write(h, binary.BigEndian, int64(len(s)))
+		h.Write([]byte(s))
+	}
+	for _, ts := range []*timestamppb.Timestamp{m.GetCreateTimeAfter(), m.GetCreateTimeBefore()} {
+		_ = binary.Write(h, binary.BigEndian, ts.AsTime().UnixNano())
+	}
+	_ = binary.Write(h, binary.BigEndian, m.GetUnviewedOnly())
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:9])
+}

@@ -1,0 +1,83 @@
+package server
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/callbackd/callbackd/callback"
+	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/watch"
+)
+
+var statusToProto = map[callback.Status]callbacksv1.CallbackStatus{
+	callback.StatusReceived:  callbacksv1.CallbackStatus_CALLBACK_STATUS_RECEIVED,
+	callback.StatusProcessed: callbacksv1.CallbackStatus_CALLBACK_STATUS_PROCESSED,
+	callback.StatusError:     callbacksv1.CallbackStatus_CALLBACK_STATUS_ERROR,
+}
+
+var statusFromProto = map[callbacksv1.CallbackStatus]callback.Status{
+	callbacksv1.CallbackStatus_CALLBACK_STATUS_RECEIVED:  callback.StatusReceived,
+	callbacksv1.CallbackStatus_CALLBACK_STATUS_PROCESSED: callback.StatusProcessed,
+	callbacksv1.CallbackStatus_CALLBACK_STATUS_ERROR:     callback.StatusError,
+}
+
+// timestamp converts a time, leaving zero times unset.
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// callbackToProto converts a callback without its payload bytes and views.
+func callbackToProto(c *callback.Callback) *callbacksv1.Callback {
+	return &callbacksv1.Callback{
+		Id:               c.ID.String(),
+		CallbackId:       c.Key,
+		EventType:        c.EventType,
+		KnownEvent:       c.KnownEvent,
+		Status:           statusToProto[c.Status],
+		ExternalJobId:    c.ExternalJobID,
+		WorkflowName:     c.WorkflowName,
+		StepId:           c.StepID,
+		ErrorMessage:     c.ErrorMessage,
+		PayloadPreview:   c.PayloadPreview,
+		DeliveryCount:    int32(c.DeliveryCount),
+		CreateTime:       timestamp(c.CreatedAt),
+		UpdateTime:       timestamp(c.UpdatedAt),
+		LastDeliveryTime: timestamp(c.LastDeliveryAt),
+		UserAgent:        c.UserAgent,
+		ViewedByMe:       c.ViewedByMe,
+		Signature: &callbacksv1.Signature{
+			Valid:      c.Signature.Valid,
+			Scheme:     c.Signature.Scheme,
+			KeyName:    c.Signature.KeyName,
+			VerifyTime: timestamp(c.Signature.VerifiedAt),
+		},
+	}
+}
+
+// viewToProto converts a view.
+func viewToProto(v *callback.View) *callbacksv1.CallbackView {
+	return &callbacksv1.CallbackView{
+		CallbackId: v.CallbackID.String(),
+		AdminId:    v.AdminID.String(),
+		AdminName:  v.AdminName,
+		ViewTime:   timestamp(v.ViewedAt),
+	}
+}
+
+// changeToProto converts a change-feed entry.
+func changeToProto(c callback.Change) *callbacksv1.CallbackEvent {
+	e := &callbacksv1.CallbackEvent{Cursor: watch.FormatCursor(c.Seq)}
+	switch c.Kind {
+	case callback.ChangeReceived:
+		e.Event = &callbacksv1.CallbackEvent_Received{Received: callbackToProto(c.Callback)}
+	case callback.ChangeRedelivered:
+		e.Event = &callbacksv1.CallbackEvent_Redelivered{Redelivered: callbackToProto(c.Callback)}
+	case callback.ChangeViewed:
+		e.Event = &callbacksv1.CallbackEvent_Viewed{Viewed: viewToProto(c.View)}
+	}
+	return e
+}
