@@ -76,9 +76,9 @@ func TestStaticTokens(t *testing.T) {
 
 func TestDeriveIDIsStable(t *testing.T) {
 	t.Parallel()
-	// A fixed value: changing IdentityNamespace would silently give every
+	// A fixed value (Python: uuid.uuid5(IdentityNamespace, "ops")): changing IdentityNamespace would silently give every
 	// admin configured without an ID a new identity.
-	require.Equal(t, "8b5c2a0f-1b1e-5c87-8a9a-7d4e4f6b9e3d", DeriveID("ops").String())
+	require.Equal(t, "50484a1a-1577-5033-9f67-1119c7155380", DeriveID("ops").String())
 	require.Equal(t, DeriveID("ops"), DeriveID("ops"))
 	require.NotEqual(t, DeriveID("ops"), DeriveID("ci"))
 	require.Equal(t, uuid.Version(5), DeriveID("ops").Version())

@@ -89,7 +89,7 @@ func TestHS256(t *testing.T) {
 		{"issued in the future", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"iat": now.Add(time.Minute).Unix()})), Identity{}, ReasonNotYetValid},
 		{"wrong secret", sign(t, jwt.SigningMethodHS256, []byte(hsSecret+"x"), "", claims(nil)), Identity{}, ReasonInvalidJWT},
 		{"wrong issuer", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"iss": "https://evil.example"})), Identity{}, ReasonWrongIssuer},
-		{"no issuer", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"iss": nil})), Identity{}, ReasonWrongIssuer},
+		{"no issuer", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"iss": nil})), Identity{}, ReasonInvalidJWT},
 		{"wrong audience", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"aud": "anon"})), Identity{}, ReasonWrongAudience},
 		{"no sub", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"sub": nil})), Identity{}, ReasonInvalidJWT},
 		{"alg none", sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", claims(nil)), Identity{}, ReasonInvalidJWT},
