@@ -55,6 +55,9 @@ type Deps struct {
 	// Publisher tells watchers (of every replica) about views; nil pokes Hub only.
 	Publisher Publisher
 	Logger    *slog.Logger
+	// UI serves the web UI at "/" (every path that is not an RPC, the REST
+	// API, health or metrics); nil serves none.
+	UI http.Handler
 	// Registry receives the server's metrics; nil creates a private one.
 	Registry *prometheus.Registry
 }
@@ -114,7 +117,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		if err != nil {
 			problems = append(problems, fmt.Errorf("tls: %w", err))
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		// ALPN: we wrap the listener ourselves, so http.Server does not add it.
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
@@ -157,26 +161,33 @@ func (s *Server) routes(ctx context.Context) error {
 	opts := connect.WithHandlerOptions(
 		connect.WithInterceptors(newRecoverInterceptor(s.log), authn),
 	)
+	// rpc serves every RPC path ("/<service>/<method>"); the public mux
+	// routes each service's prefix to it and everything else elsewhere.
 	rpc := http.NewServeMux()
+	var rpcPrefixes []string
+	handle := func(prefix string, h http.Handler) {
+		rpc.Handle(prefix, h)
+		rpcPrefixes = append(rpcPrefixes, prefix)
+	}
 	// Direct gRPC/Connect callers get the body limit from the protocol layer
 	// (a little headroom covers the message framing around the body).
-	rpc.Handle(callbacksv1connect.NewCallbackIngestServiceHandler(&ingestHandler{ingester: s.deps.Ingester, log: s.log},
+	handle(callbacksv1connect.NewCallbackIngestServiceHandler(&ingestHandler{ingester: s.deps.Ingester, log: s.log},
 		opts, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)+1024)))
-	rpc.Handle(callbacksv1connect.NewCallbackAdminServiceHandler(&adminHandler{
+	handle(callbacksv1connect.NewCallbackAdminServiceHandler(&adminHandler{
 		store:     s.deps.Store,
 		hub:       s.deps.Hub,
 		publisher: s.deps.Publisher,
 		heartbeat: s.cfg.Heartbeat,
 		now:       time.Now,
 	}, opts))
-	rpc.Handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}))
+	handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}))
 	reflector := grpcreflect.NewStaticReflector(
 		callbacksv1connect.CallbackIngestServiceName,
 		callbacksv1connect.CallbackAdminServiceName,
 		grpchealth.HealthV1ServiceName,
 	)
-	rpc.Handle(grpcreflect.NewHandlerV1(reflector))
-	rpc.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	handle(grpcreflect.NewHandlerV1(reflector))
+	handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	s.rpc = rpc
 
 	conn, err := dialSelf(func(ctx context.Context, _ string) (net.Conn, error) {
@@ -192,7 +203,12 @@ func (s *Server) routes(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/", rpc)
+	for _, prefix := range rpcPrefixes {
+		mux.Handle(prefix, rpc)
+	}
+	if s.deps.UI != nil {
+		mux.Handle("/", s.deps.UI)
+	}
 	mux.Handle("/api/", gateway)
 	mux.Handle("POST /api/webhooks/llm-callback", limitBody(s.cfg.MaxBodyBytes, gateway))
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -205,15 +221,6 @@ func (s *Server) routes(ctx context.Context) error {
 // Handler returns the server's root handler, for tests that bring their own
 // http.Server.
 func (s *Server) Handler() http.Handler { return s.handler }
-
-// Run listens on the configured address and serves until ctx ends.
-func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
-	}
-	return s.Serve(ctx, ln)
-}
 
 // Serve serves on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, ends open streams, lets in-flight requests finish within

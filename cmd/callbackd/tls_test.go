@@ -1,0 +1,159 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/callbackd/callbackd/webhook"
+)
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, and returns
+// their paths and a pool that trusts the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "callbackd test"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestTLS serves gRPC over HTTP/2 and REST over HTTPS on the one port.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, pool := selfSigned(t)
+	srv := startServer(t, "", "--tls-cert", certFile, "--tls-key", keyFile)
+
+	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+	require.NoError(t, err)
+	defer conn.Close()
+	res, err := healthpb.NewHealthClient(conn).Check(t.Context(), &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	require.Equal(t, healthpb.HealthCheckResponse_SERVING, res.GetStatus())
+
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	body := payload(t, "workflow.completed", uuid.NewString(), nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://"+srv.addr+"/api/webhooks/llm-callback", strings.NewReader(string(body)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Webhook-Signature", webhook.SignLLM(testSecret, body))
+	hres, err := client.Do(req)
+	require.NoError(t, err)
+	hres.Body.Close()
+	require.Equal(t, http.StatusOK, hres.StatusCode)
+	require.Equal(t, "HTTP/2.0", hres.Proto)
+
+	// Plain HTTP on the TLS port gets no service.
+	plainRes, err := http.Get("http://" + srv.addr + "/healthz")
+	if err == nil {
+		plainRes.Body.Close()
+		require.Equal(t, http.StatusBadRequest, plainRes.StatusCode)
+	}
+}
+
+// TestOptInSchemes accepts Standard Webhooks, GitHub and Stripe signatures
+// only when configured, and rejects stale timestamps.
+func TestOptInSchemes(t *testing.T) {
+	t.Parallel()
+	const whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	srv := startServer(t, "", "--standard-webhooks-secret", "svix="+whsec, "--github-secret", "gh=github-secret", "--stripe-secret", "st=stripe-secret")
+	plain := startServer(t, "")
+	now := time.Now()
+	sign := map[string]func(body []byte, at time.Time) map[string]string{
+		"standard-webhooks": func(body []byte, at time.Time) map[string]string {
+			sig, err := webhook.SignStandard(whsec, "msg_1", at, body)
+			require.NoError(t, err)
+			return map[string]string{"webhook-id": "msg_1", "webhook-timestamp": itoa(at.Unix()), "webhook-signature": sig}
+		},
+		"github": func(body []byte, _ time.Time) map[string]string {
+			return map[string]string{"X-Hub-Signature-256": webhook.SignGitHub("github-secret", body)}
+		},
+		"stripe": func(body []byte, at time.Time) map[string]string {
+			return map[string]string{"Stripe-Signature": webhook.SignStripe("stripe-secret", at, body)}
+		},
+	}
+	for scheme, headers := range sign {
+		t.Run(scheme, func(t *testing.T) {
+			body := payload(t, "workflow.completed", uuid.NewString(), nil)
+			res := delivery{body: body, headers: headers(body, now)}.send(t, srv.base)
+			require.Equal(t, http.StatusOK, res.status, res.body)
+
+			res = delivery{body: body, headers: headers(body, now)}.send(t, plain.base)
+			require.Equal(t, http.StatusUnauthorized, res.status, "not enabled there: %s", res.body)
+
+			if scheme != "github" {
+				stale := payload(t, "workflow.completed", uuid.NewString(), nil)
+				res = delivery{body: stale, headers: headers(stale, now.Add(-10*time.Minute))}.send(t, srv.base)
+				require.Equal(t, http.StatusUnauthorized, res.status)
+				require.Contains(t, res.body, "timestamp_out_of_tolerance")
+			}
+		})
+	}
+}
+
+func itoa(n int64) string { return big.NewInt(n).String() }
+
+// TestMetrics counts deliveries by outcome and exposes the ingest histograms.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	ingestN(t, srv, 2)
+	bad := payload(t, "workflow.completed", uuid.NewString(), nil)
+	delivery{body: bad, headers: map[string]string{"X-Webhook-Signature": webhook.SignLLM("wrong", bad)}}.send(t, srv.base)
+	res, err := http.Get(srv.base + "/metrics")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	require.NoError(t, err)
+	outcomes := map[string]float64{}
+	for _, m := range families["callbackd_deliveries_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			outcomes[l.GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	require.Equal(t, map[string]float64{"stored": 2, "signature_mismatch": 1}, outcomes)
+	require.Equal(t, uint64(3), families["callbackd_ingest_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount())
+	require.Equal(t, uint64(3), families["callbackd_delivery_body_bytes"].GetMetric()[0].GetHistogram().GetSampleCount())
+	require.Contains(t, families, "callbackd_watchers")
+}
