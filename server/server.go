@@ -33,8 +33,6 @@ import (
 // Config is what a Server needs besides its dependencies. New validates it
 // and reports every problem at once.
 type Config struct {
-	// Addr is the TCP address to listen on, e.g. "127.0.0.1:8080".
-	Addr string
 	// TLSCertFile and TLSKeyFile enable TLS when both are set.
 	TLSCertFile, TLSKeyFile string
 	// MaxBodyBytes is the webhook body limit; larger bodies get 413.
@@ -85,11 +83,6 @@ type Server struct {
 // server ready to Run. It does not listen yet.
 func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	var problems []error
-	if cfg.Addr == "" {
-		problems = append(problems, errors.New("addr: must not be empty"))
-	} else if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
-		problems = append(problems, fmt.Errorf("addr %q: %w", cfg.Addr, err))
-	}
 	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
 		problems = append(problems, errors.New("tls: give both --tls-cert and --tls-key, or neither"))
 	}

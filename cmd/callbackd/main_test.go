@@ -137,7 +137,7 @@ func TestInvalidConfigurationReportsEveryProblem(t *testing.T) {
 	err := run(t.Context(), []string{"--data-dir", t.TempDir(), "--addr", "nonsense", "--max-body-bytes", "0",
 		"--standard-webhooks-secret", "whsec_!!!notbase64"}, io.Discard, io.Discard)
 	require.Error(t, err)
-	for _, want := range []string{"max-body-bytes", "whsec"} {
+	for _, want := range []string{"--addr", "max-body-bytes", "whsec"} {
 		require.Contains(t, err.Error(), want)
 	}
 }

@@ -123,7 +123,6 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		return nil, err
 	}
 	srv, err := server.New(ctx, server.Config{
-		Addr:            c.Addr,
 		TLSCertFile:     c.TLSCert,
 		TLSKeyFile:      c.TLSKey,
 		MaxBodyBytes:    c.MaxBodyBytes,
@@ -157,6 +156,9 @@ func (c *ServeFlags) verifier(log *slog.Logger) (*webhook.Verifier, error) {
 		}
 	}
 	var problems []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		problems = append(problems, fmt.Errorf("--addr %q: %w", c.Addr, err))
+	}
 	if c.MaxBodyBytes <= 0 {
 		problems = append(problems, fmt.Errorf("--max-body-bytes %d: must be positive", c.MaxBodyBytes))
 	}
