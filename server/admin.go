@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"connectrpc.com/connect"
@@ -43,6 +44,10 @@ type adminHandler struct {
 	publisher Publisher
 	heartbeat time.Duration
 	now       func() time.Time
+	signer    Signer
+	// route is the server's root handler, through which SendTestCallback
+	// delivers: exactly the path a real sender's request takes.
+	route func() http.Handler
 }
 
 // ListCallbacks returns one page, newest first.

@@ -49,7 +49,9 @@ type Deps struct {
 	Store         callback.Store
 	Ingester      Ingester
 	Authenticator Authenticator
-	Hub           *watch.Hub
+	// Signer signs the test callbacks that SendTestCallback sends itself.
+	Signer Signer
+	Hub    *watch.Hub
 	// Publisher tells watchers (of every replica) about views; nil pokes Hub only.
 	Publisher Publisher
 	Logger    *slog.Logger
@@ -100,6 +102,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Authenticator == nil {
 		problems = append(problems, errors.New("authenticator: missing"))
+	}
+	if deps.Signer == nil {
+		problems = append(problems, errors.New("signer: missing"))
 	}
 	if deps.Hub == nil {
 		problems = append(problems, errors.New("watch hub: missing"))
@@ -172,6 +177,8 @@ func (s *Server) routes(ctx context.Context) error {
 		publisher: s.deps.Publisher,
 		heartbeat: s.cfg.Heartbeat,
 		now:       time.Now,
+		signer:    s.deps.Signer,
+		route:     func() http.Handler { return s.handler },
 	}, opts))
 	handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}))
 	reflector := grpcreflect.NewStaticReflector(

@@ -42,3 +42,12 @@ func SignStripe(secret string, t time.Time, body []byte) string {
 	sig := mac([]byte(strings.TrimSpace(secret)), []byte(ts+"."), body)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(sig)
 }
+
+// SignLLMBody signs body in the LLM service's scheme with the first
+// configured LLM secret and returns the X-Webhook-Signature value and that
+// secret's name. The server uses it to send itself test callbacks without
+// the secret ever leaving this package.
+func (v *Verifier) SignLLMBody(body []byte) (signature, keyName string) {
+	k := v.keys[SchemeLLM][0]
+	return "sha256=" + hex.EncodeToString(mac(k.secret, body)), k.name
+}

@@ -128,7 +128,7 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		MaxBodyBytes:    c.MaxBodyBytes,
 		Heartbeat:       c.Heartbeat,
 		ShutdownTimeout: c.ShutdownTimeout,
-	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Hub: hub, Publisher: publisher, Logger: log, Registry: reg})
+	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg})
 	if err != nil {
 		svc.Close()
 		_ = st.Close()

@@ -397,3 +397,31 @@ func TestGetCallbackErrors(t *testing.T) {
 func protojsonUnmarshal(b []byte, m *callbacksv1.WatchCallbacksResponse) error {
 	return protojson.Unmarshal(b, m)
 }
+
+// TestSendTestCallback sends a self-signed sample of each event through the
+// webhook route; watchers see it and it is stored verified.
+func TestSendTestCallback(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	client := adminClient(srv)
+	w := openWatch(t, srv, "connect", "")
+	defer w.close()
+	firstCursor(t, w)
+	var ids []string
+	for _, event := range []string{"", "workflow.failed", "llm.step.completed"} {
+		res, err := client.SendTestCallback(t.Context(), connect.NewRequest(&callbacksv1.SendTestCallbackRequest{EventType: event}))
+		require.NoError(t, err, event)
+		require.Equal(t, "main", res.Msg.GetKeyName())
+		got, err := client.GetCallback(t.Context(), connect.NewRequest(&callbacksv1.GetCallbackRequest{Id: res.Msg.GetId()}))
+		require.NoError(t, err)
+		c := got.Msg.GetCallback()
+		require.True(t, c.GetSignature().GetValid())
+		require.Equal(t, res.Msg.GetExternalJobId(), c.GetExternalJobId())
+		require.Equal(t, "callbackd test callback", c.GetUserAgent())
+		ids = append(ids, res.Msg.GetId())
+	}
+	got, _ := collect(t, w, 3)
+	require.Equal(t, ids, got)
+	_, err := client.SendTestCallback(t.Context(), connect.NewRequest(&callbacksv1.SendTestCallbackRequest{EventType: "nope"}))
+	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
+}

@@ -1342,6 +1342,126 @@ func (*WatchCallbacksResponse_Event) isWatchCallbacksResponse_Message() {}
 
 func (*WatchCallbacksResponse_Heartbeat) isWatchCallbacksResponse_Message() {}
 
+// SendTestCallbackRequest chooses the sample to send.
+type SendTestCallbackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event_type is workflow.completed (the default when empty),
+	// workflow.failed or llm.step.completed.
+	EventType     string `protobuf:"bytes,1,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendTestCallbackRequest) Reset() {
+	*x = SendTestCallbackRequest{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendTestCallbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendTestCallbackRequest) ProtoMessage() {}
+
+func (x *SendTestCallbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendTestCallbackRequest.ProtoReflect.Descriptor instead.
+func (*SendTestCallbackRequest) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SendTestCallbackRequest) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+// SendTestCallbackResponse is what the webhook route answered.
+type SendTestCallbackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the stored Callback.id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// callback_id is the idempotency key.
+	CallbackId string `protobuf:"bytes,2,opt,name=callback_id,json=callbackId,proto3" json:"callback_id,omitempty"`
+	// external_job_id is the sample's fresh job id.
+	ExternalJobId string `protobuf:"bytes,3,opt,name=external_job_id,json=externalJobId,proto3" json:"external_job_id,omitempty"`
+	// key_name names the configured secret that signed it.
+	KeyName       string `protobuf:"bytes,4,opt,name=key_name,json=keyName,proto3" json:"key_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendTestCallbackResponse) Reset() {
+	*x = SendTestCallbackResponse{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendTestCallbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendTestCallbackResponse) ProtoMessage() {}
+
+func (x *SendTestCallbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendTestCallbackResponse.ProtoReflect.Descriptor instead.
+func (*SendTestCallbackResponse) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SendTestCallbackResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SendTestCallbackResponse) GetCallbackId() string {
+	if x != nil {
+		return x.CallbackId
+	}
+	return ""
+}
+
+func (x *SendTestCallbackResponse) GetExternalJobId() string {
+	if x != nil {
+		return x.ExternalJobId
+	}
+	return ""
+}
+
+func (x *SendTestCallbackResponse) GetKeyName() string {
+	if x != nil {
+		return x.KeyName
+	}
+	return ""
+}
+
 var File_callbacks_v1_callbacks_proto protoreflect.FileDescriptor
 
 const file_callbacks_v1_callbacks_proto_rawDesc = "" +
@@ -1441,21 +1561,31 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x16WatchCallbacksResponse\x123\n" +
 	"\x05event\x18\x01 \x01(\v2\x1b.callbacks.v1.CallbackEventH\x00R\x05event\x127\n" +
 	"\theartbeat\x18\x02 \x01(\v2\x17.callbacks.v1.HeartbeatH\x00R\theartbeatB\t\n" +
-	"\amessage*\x89\x01\n" +
+	"\amessage\"8\n" +
+	"\x17SendTestCallbackRequest\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x01 \x01(\tR\teventType\"\x8e\x01\n" +
+	"\x18SendTestCallbackResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
+	"\vcallback_id\x18\x02 \x01(\tR\n" +
+	"callbackId\x12&\n" +
+	"\x0fexternal_job_id\x18\x03 \x01(\tR\rexternalJobId\x12\x19\n" +
+	"\bkey_name\x18\x04 \x01(\tR\akeyName*\x89\x01\n" +
 	"\x0eCallbackStatus\x12\x1f\n" +
 	"\x1bCALLBACK_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CALLBACK_STATUS_RECEIVED\x10\x01\x12\x1d\n" +
 	"\x19CALLBACK_STATUS_PROCESSED\x10\x02\x12\x19\n" +
 	"\x15CALLBACK_STATUS_ERROR\x10\x032t\n" +
 	"\x15CallbackIngestService\x12[\n" +
-	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\xd1\x03\n" +
+	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\xb4\x04\n" +
 	"\x14CallbackAdminService\x12X\n" +
 	"\rListCallbacks\x12\".callbacks.v1.ListCallbacksRequest\x1a#.callbacks.v1.ListCallbacksResponse\x12R\n" +
 	"\vGetCallback\x12 .callbacks.v1.GetCallbackRequest\x1a!.callbacks.v1.GetCallbackResponse\x12O\n" +
 	"\n" +
 	"MarkViewed\x12\x1f.callbacks.v1.MarkViewedRequest\x1a .callbacks.v1.MarkViewedResponse\x12[\n" +
 	"\x0eCheckCallbacks\x12#.callbacks.v1.CheckCallbacksRequest\x1a$.callbacks.v1.CheckCallbacksResponse\x12]\n" +
-	"\x0eWatchCallbacks\x12#.callbacks.v1.WatchCallbacksRequest\x1a$.callbacks.v1.WatchCallbacksResponse0\x01B=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
+	"\x0eWatchCallbacks\x12#.callbacks.v1.WatchCallbacksRequest\x1a$.callbacks.v1.WatchCallbacksResponse0\x01\x12a\n" +
+	"\x10SendTestCallback\x12%.callbacks.v1.SendTestCallbackRequest\x1a&.callbacks.v1.SendTestCallbackResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
 
 var (
 	file_callbacks_v1_callbacks_proto_rawDescOnce sync.Once
@@ -1470,42 +1600,44 @@ func file_callbacks_v1_callbacks_proto_rawDescGZIP() []byte {
 }
 
 var file_callbacks_v1_callbacks_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_callbacks_v1_callbacks_proto_goTypes = []any{
-	(CallbackStatus)(0),            // 0: callbacks.v1.CallbackStatus
-	(*Signature)(nil),              // 1: callbacks.v1.Signature
-	(*CallbackView)(nil),           // 2: callbacks.v1.CallbackView
-	(*Callback)(nil),               // 3: callbacks.v1.Callback
-	(*IngestCallbackRequest)(nil),  // 4: callbacks.v1.IngestCallbackRequest
-	(*IngestCallbackResponse)(nil), // 5: callbacks.v1.IngestCallbackResponse
-	(*ListCallbacksRequest)(nil),   // 6: callbacks.v1.ListCallbacksRequest
-	(*ListCallbacksResponse)(nil),  // 7: callbacks.v1.ListCallbacksResponse
-	(*GetCallbackRequest)(nil),     // 8: callbacks.v1.GetCallbackRequest
-	(*GetCallbackResponse)(nil),    // 9: callbacks.v1.GetCallbackResponse
-	(*MarkViewedRequest)(nil),      // 10: callbacks.v1.MarkViewedRequest
-	(*MarkViewedResponse)(nil),     // 11: callbacks.v1.MarkViewedResponse
-	(*CallbackEvent)(nil),          // 12: callbacks.v1.CallbackEvent
-	(*CheckCallbacksRequest)(nil),  // 13: callbacks.v1.CheckCallbacksRequest
-	(*CheckCallbacksResponse)(nil), // 14: callbacks.v1.CheckCallbacksResponse
-	(*WatchCallbacksRequest)(nil),  // 15: callbacks.v1.WatchCallbacksRequest
-	(*Heartbeat)(nil),              // 16: callbacks.v1.Heartbeat
-	(*WatchCallbacksResponse)(nil), // 17: callbacks.v1.WatchCallbacksResponse
-	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
-	(*structpb.Value)(nil),         // 19: google.protobuf.Value
+	(CallbackStatus)(0),              // 0: callbacks.v1.CallbackStatus
+	(*Signature)(nil),                // 1: callbacks.v1.Signature
+	(*CallbackView)(nil),             // 2: callbacks.v1.CallbackView
+	(*Callback)(nil),                 // 3: callbacks.v1.Callback
+	(*IngestCallbackRequest)(nil),    // 4: callbacks.v1.IngestCallbackRequest
+	(*IngestCallbackResponse)(nil),   // 5: callbacks.v1.IngestCallbackResponse
+	(*ListCallbacksRequest)(nil),     // 6: callbacks.v1.ListCallbacksRequest
+	(*ListCallbacksResponse)(nil),    // 7: callbacks.v1.ListCallbacksResponse
+	(*GetCallbackRequest)(nil),       // 8: callbacks.v1.GetCallbackRequest
+	(*GetCallbackResponse)(nil),      // 9: callbacks.v1.GetCallbackResponse
+	(*MarkViewedRequest)(nil),        // 10: callbacks.v1.MarkViewedRequest
+	(*MarkViewedResponse)(nil),       // 11: callbacks.v1.MarkViewedResponse
+	(*CallbackEvent)(nil),            // 12: callbacks.v1.CallbackEvent
+	(*CheckCallbacksRequest)(nil),    // 13: callbacks.v1.CheckCallbacksRequest
+	(*CheckCallbacksResponse)(nil),   // 14: callbacks.v1.CheckCallbacksResponse
+	(*WatchCallbacksRequest)(nil),    // 15: callbacks.v1.WatchCallbacksRequest
+	(*Heartbeat)(nil),                // 16: callbacks.v1.Heartbeat
+	(*WatchCallbacksResponse)(nil),   // 17: callbacks.v1.WatchCallbacksResponse
+	(*SendTestCallbackRequest)(nil),  // 18: callbacks.v1.SendTestCallbackRequest
+	(*SendTestCallbackResponse)(nil), // 19: callbacks.v1.SendTestCallbackResponse
+	(*timestamppb.Timestamp)(nil),    // 20: google.protobuf.Timestamp
+	(*structpb.Value)(nil),           // 21: google.protobuf.Value
 }
 var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
-	18, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
-	18, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
+	20, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
+	20, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: callbacks.v1.Callback.status:type_name -> callbacks.v1.CallbackStatus
 	1,  // 3: callbacks.v1.Callback.signature:type_name -> callbacks.v1.Signature
-	19, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
-	18, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
-	18, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
-	18, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
+	21, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
+	20, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
+	20, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
+	20, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: callbacks.v1.Callback.views:type_name -> callbacks.v1.CallbackView
 	0,  // 9: callbacks.v1.ListCallbacksRequest.status:type_name -> callbacks.v1.CallbackStatus
-	18, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	18, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	20, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	20, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
 	3,  // 12: callbacks.v1.ListCallbacksResponse.callbacks:type_name -> callbacks.v1.Callback
 	3,  // 13: callbacks.v1.GetCallbackResponse.callback:type_name -> callbacks.v1.Callback
 	2,  // 14: callbacks.v1.MarkViewedResponse.view:type_name -> callbacks.v1.CallbackView
@@ -1513,7 +1645,7 @@ var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
 	3,  // 16: callbacks.v1.CallbackEvent.redelivered:type_name -> callbacks.v1.Callback
 	2,  // 17: callbacks.v1.CallbackEvent.viewed:type_name -> callbacks.v1.CallbackView
 	12, // 18: callbacks.v1.CheckCallbacksResponse.events:type_name -> callbacks.v1.CallbackEvent
-	18, // 19: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	20, // 19: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
 	12, // 20: callbacks.v1.WatchCallbacksResponse.event:type_name -> callbacks.v1.CallbackEvent
 	16, // 21: callbacks.v1.WatchCallbacksResponse.heartbeat:type_name -> callbacks.v1.Heartbeat
 	4,  // 22: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
@@ -1522,14 +1654,16 @@ var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
 	10, // 25: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
 	13, // 26: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
 	15, // 27: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
-	5,  // 28: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
-	7,  // 29: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
-	9,  // 30: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
-	11, // 31: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
-	14, // 32: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
-	17, // 33: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
-	28, // [28:34] is the sub-list for method output_type
-	22, // [22:28] is the sub-list for method input_type
+	18, // 28: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
+	5,  // 29: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
+	7,  // 30: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
+	9,  // 31: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
+	11, // 32: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
+	14, // 33: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
+	17, // 34: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
+	19, // 35: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
+	29, // [29:36] is the sub-list for method output_type
+	22, // [22:29] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
 	22, // [22:22] is the sub-list for extension extendee
 	0,  // [0:22] is the sub-list for field type_name
@@ -1555,7 +1689,7 @@ func file_callbacks_v1_callbacks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_callbacks_v1_callbacks_proto_rawDesc), len(file_callbacks_v1_callbacks_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

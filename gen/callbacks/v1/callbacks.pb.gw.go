@@ -238,6 +238,33 @@ func request_CallbackAdminService_WatchCallbacks_0(ctx context.Context, marshale
 	return stream, metadata, nil
 }
 
+func request_CallbackAdminService_SendTestCallback_0(ctx context.Context, marshaler runtime.Marshaler, client CallbackAdminServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SendTestCallbackRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.SendTestCallback(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_CallbackAdminService_SendTestCallback_0(ctx context.Context, marshaler runtime.Marshaler, server CallbackAdminServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq SendTestCallbackRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.SendTestCallback(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterCallbackIngestServiceHandlerServer registers the http handlers for service CallbackIngestService to "mux".
 // UnaryRPC     :call CallbackIngestServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -360,6 +387,26 @@ func RegisterCallbackAdminServiceHandlerServer(ctx context.Context, mux *runtime
 		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
 		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 		return
+	})
+	mux.Handle(http.MethodPost, pattern_CallbackAdminService_SendTestCallback_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/callbacks.v1.CallbackAdminService/SendTestCallback", runtime.WithHTTPPathPattern("/api/admin/llm-callbacks/test"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_CallbackAdminService_SendTestCallback_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CallbackAdminService_SendTestCallback_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -550,21 +597,40 @@ func RegisterCallbackAdminServiceHandlerClient(ctx context.Context, mux *runtime
 		}
 		forward_CallbackAdminService_WatchCallbacks_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_CallbackAdminService_SendTestCallback_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/callbacks.v1.CallbackAdminService/SendTestCallback", runtime.WithHTTPPathPattern("/api/admin/llm-callbacks/test"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_CallbackAdminService_SendTestCallback_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CallbackAdminService_SendTestCallback_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_CallbackAdminService_ListCallbacks_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "admin", "llm-callbacks"}, ""))
-	pattern_CallbackAdminService_GetCallback_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "admin", "llm-callbacks", "id"}, ""))
-	pattern_CallbackAdminService_MarkViewed_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "admin", "llm-callbacks", "id", "view"}, ""))
-	pattern_CallbackAdminService_CheckCallbacks_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "admin", "llm-callbacks", "check"}, ""))
-	pattern_CallbackAdminService_WatchCallbacks_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "admin", "llm-callbacks", "watch"}, ""))
+	pattern_CallbackAdminService_ListCallbacks_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "admin", "llm-callbacks"}, ""))
+	pattern_CallbackAdminService_GetCallback_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3}, []string{"api", "admin", "llm-callbacks", "id"}, ""))
+	pattern_CallbackAdminService_MarkViewed_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 1, 0, 4, 1, 5, 3, 2, 4}, []string{"api", "admin", "llm-callbacks", "id", "view"}, ""))
+	pattern_CallbackAdminService_CheckCallbacks_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "admin", "llm-callbacks", "check"}, ""))
+	pattern_CallbackAdminService_WatchCallbacks_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "admin", "llm-callbacks", "watch"}, ""))
+	pattern_CallbackAdminService_SendTestCallback_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "admin", "llm-callbacks", "test"}, ""))
 )
 
 var (
-	forward_CallbackAdminService_ListCallbacks_0  = runtime.ForwardResponseMessage
-	forward_CallbackAdminService_GetCallback_0    = runtime.ForwardResponseMessage
-	forward_CallbackAdminService_MarkViewed_0     = runtime.ForwardResponseMessage
-	forward_CallbackAdminService_CheckCallbacks_0 = runtime.ForwardResponseMessage
-	forward_CallbackAdminService_WatchCallbacks_0 = runtime.ForwardResponseStream
+	forward_CallbackAdminService_ListCallbacks_0    = runtime.ForwardResponseMessage
+	forward_CallbackAdminService_GetCallback_0      = runtime.ForwardResponseMessage
+	forward_CallbackAdminService_MarkViewed_0       = runtime.ForwardResponseMessage
+	forward_CallbackAdminService_CheckCallbacks_0   = runtime.ForwardResponseMessage
+	forward_CallbackAdminService_WatchCallbacks_0   = runtime.ForwardResponseStream
+	forward_CallbackAdminService_SendTestCallback_0 = runtime.ForwardResponseMessage
 )

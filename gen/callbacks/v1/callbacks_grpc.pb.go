@@ -135,11 +135,12 @@ var CallbackIngestService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	CallbackAdminService_ListCallbacks_FullMethodName  = "/callbacks.v1.CallbackAdminService/ListCallbacks"
-	CallbackAdminService_GetCallback_FullMethodName    = "/callbacks.v1.CallbackAdminService/GetCallback"
-	CallbackAdminService_MarkViewed_FullMethodName     = "/callbacks.v1.CallbackAdminService/MarkViewed"
-	CallbackAdminService_CheckCallbacks_FullMethodName = "/callbacks.v1.CallbackAdminService/CheckCallbacks"
-	CallbackAdminService_WatchCallbacks_FullMethodName = "/callbacks.v1.CallbackAdminService/WatchCallbacks"
+	CallbackAdminService_ListCallbacks_FullMethodName    = "/callbacks.v1.CallbackAdminService/ListCallbacks"
+	CallbackAdminService_GetCallback_FullMethodName      = "/callbacks.v1.CallbackAdminService/GetCallback"
+	CallbackAdminService_MarkViewed_FullMethodName       = "/callbacks.v1.CallbackAdminService/MarkViewed"
+	CallbackAdminService_CheckCallbacks_FullMethodName   = "/callbacks.v1.CallbackAdminService/CheckCallbacks"
+	CallbackAdminService_WatchCallbacks_FullMethodName   = "/callbacks.v1.CallbackAdminService/WatchCallbacks"
+	CallbackAdminService_SendTestCallback_FullMethodName = "/callbacks.v1.CallbackAdminService/SendTestCallback"
 )
 
 // CallbackAdminServiceClient is the client API for CallbackAdminService service.
@@ -163,6 +164,11 @@ type CallbackAdminServiceClient interface {
 	// first replays every event after it, then continues live with no gap and
 	// no duplicate at the seam.
 	WatchCallbacks(ctx context.Context, in *WatchCallbacksRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchCallbacksResponse], error)
+	// SendTestCallback signs a sample callback of the LLM service with the
+	// server's first configured webhook secret and delivers it through the
+	// server's own webhook route, so that a new user sees the whole pipeline
+	// (verification, storage, notification) work without the LLM service.
+	SendTestCallback(ctx context.Context, in *SendTestCallbackRequest, opts ...grpc.CallOption) (*SendTestCallbackResponse, error)
 }
 
 type callbackAdminServiceClient struct {
@@ -232,6 +238,16 @@ func (c *callbackAdminServiceClient) WatchCallbacks(ctx context.Context, in *Wat
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CallbackAdminService_WatchCallbacksClient = grpc.ServerStreamingClient[WatchCallbacksResponse]
 
+func (c *callbackAdminServiceClient) SendTestCallback(ctx context.Context, in *SendTestCallbackRequest, opts ...grpc.CallOption) (*SendTestCallbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SendTestCallbackResponse)
+	err := c.cc.Invoke(ctx, CallbackAdminService_SendTestCallback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CallbackAdminServiceServer is the server API for CallbackAdminService service.
 // All implementations must embed UnimplementedCallbackAdminServiceServer
 // for forward compatibility.
@@ -253,6 +269,11 @@ type CallbackAdminServiceServer interface {
 	// first replays every event after it, then continues live with no gap and
 	// no duplicate at the seam.
 	WatchCallbacks(*WatchCallbacksRequest, grpc.ServerStreamingServer[WatchCallbacksResponse]) error
+	// SendTestCallback signs a sample callback of the LLM service with the
+	// server's first configured webhook secret and delivers it through the
+	// server's own webhook route, so that a new user sees the whole pipeline
+	// (verification, storage, notification) work without the LLM service.
+	SendTestCallback(context.Context, *SendTestCallbackRequest) (*SendTestCallbackResponse, error)
 	mustEmbedUnimplementedCallbackAdminServiceServer()
 }
 
@@ -277,6 +298,9 @@ func (UnimplementedCallbackAdminServiceServer) CheckCallbacks(context.Context, *
 }
 func (UnimplementedCallbackAdminServiceServer) WatchCallbacks(*WatchCallbacksRequest, grpc.ServerStreamingServer[WatchCallbacksResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchCallbacks not implemented")
+}
+func (UnimplementedCallbackAdminServiceServer) SendTestCallback(context.Context, *SendTestCallbackRequest) (*SendTestCallbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SendTestCallback not implemented")
 }
 func (UnimplementedCallbackAdminServiceServer) mustEmbedUnimplementedCallbackAdminServiceServer() {}
 func (UnimplementedCallbackAdminServiceServer) testEmbeddedByValue()                              {}
@@ -382,6 +406,24 @@ func _CallbackAdminService_WatchCallbacks_Handler(srv interface{}, stream grpc.S
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CallbackAdminService_WatchCallbacksServer = grpc.ServerStreamingServer[WatchCallbacksResponse]
 
+func _CallbackAdminService_SendTestCallback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SendTestCallbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CallbackAdminServiceServer).SendTestCallback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CallbackAdminService_SendTestCallback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CallbackAdminServiceServer).SendTestCallback(ctx, req.(*SendTestCallbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CallbackAdminService_ServiceDesc is the grpc.ServiceDesc for CallbackAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -404,6 +446,10 @@ var CallbackAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckCallbacks",
 			Handler:    _CallbackAdminService_CheckCallbacks_Handler,
+		},
+		{
+			MethodName: "SendTestCallback",
+			Handler:    _CallbackAdminService_SendTestCallback_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -53,6 +53,9 @@ const (
 	// CallbackAdminServiceWatchCallbacksProcedure is the fully-qualified name of the
 	// CallbackAdminService's WatchCallbacks RPC.
 	CallbackAdminServiceWatchCallbacksProcedure = "/callbacks.v1.CallbackAdminService/WatchCallbacks"
+	// CallbackAdminServiceSendTestCallbackProcedure is the fully-qualified name of the
+	// CallbackAdminService's SendTestCallback RPC.
+	CallbackAdminServiceSendTestCallbackProcedure = "/callbacks.v1.CallbackAdminService/SendTestCallback"
 )
 
 // CallbackIngestServiceClient is a client for the callbacks.v1.CallbackIngestService service.
@@ -146,6 +149,11 @@ type CallbackAdminServiceClient interface {
 	// first replays every event after it, then continues live with no gap and
 	// no duplicate at the seam.
 	WatchCallbacks(context.Context, *connect.Request[v1.WatchCallbacksRequest]) (*connect.ServerStreamForClient[v1.WatchCallbacksResponse], error)
+	// SendTestCallback signs a sample callback of the LLM service with the
+	// server's first configured webhook secret and delivers it through the
+	// server's own webhook route, so that a new user sees the whole pipeline
+	// (verification, storage, notification) work without the LLM service.
+	SendTestCallback(context.Context, *connect.Request[v1.SendTestCallbackRequest]) (*connect.Response[v1.SendTestCallbackResponse], error)
 }
 
 // NewCallbackAdminServiceClient constructs a client for the callbacks.v1.CallbackAdminService
@@ -189,16 +197,23 @@ func NewCallbackAdminServiceClient(httpClient connect.HTTPClient, baseURL string
 			connect.WithSchema(callbackAdminServiceMethods.ByName("WatchCallbacks")),
 			connect.WithClientOptions(opts...),
 		),
+		sendTestCallback: connect.NewClient[v1.SendTestCallbackRequest, v1.SendTestCallbackResponse](
+			httpClient,
+			baseURL+CallbackAdminServiceSendTestCallbackProcedure,
+			connect.WithSchema(callbackAdminServiceMethods.ByName("SendTestCallback")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // callbackAdminServiceClient implements CallbackAdminServiceClient.
 type callbackAdminServiceClient struct {
-	listCallbacks  *connect.Client[v1.ListCallbacksRequest, v1.ListCallbacksResponse]
-	getCallback    *connect.Client[v1.GetCallbackRequest, v1.GetCallbackResponse]
-	markViewed     *connect.Client[v1.MarkViewedRequest, v1.MarkViewedResponse]
-	checkCallbacks *connect.Client[v1.CheckCallbacksRequest, v1.CheckCallbacksResponse]
-	watchCallbacks *connect.Client[v1.WatchCallbacksRequest, v1.WatchCallbacksResponse]
+	listCallbacks    *connect.Client[v1.ListCallbacksRequest, v1.ListCallbacksResponse]
+	getCallback      *connect.Client[v1.GetCallbackRequest, v1.GetCallbackResponse]
+	markViewed       *connect.Client[v1.MarkViewedRequest, v1.MarkViewedResponse]
+	checkCallbacks   *connect.Client[v1.CheckCallbacksRequest, v1.CheckCallbacksResponse]
+	watchCallbacks   *connect.Client[v1.WatchCallbacksRequest, v1.WatchCallbacksResponse]
+	sendTestCallback *connect.Client[v1.SendTestCallbackRequest, v1.SendTestCallbackResponse]
 }
 
 // ListCallbacks calls callbacks.v1.CallbackAdminService.ListCallbacks.
@@ -226,6 +241,11 @@ func (c *callbackAdminServiceClient) WatchCallbacks(ctx context.Context, req *co
 	return c.watchCallbacks.CallServerStream(ctx, req)
 }
 
+// SendTestCallback calls callbacks.v1.CallbackAdminService.SendTestCallback.
+func (c *callbackAdminServiceClient) SendTestCallback(ctx context.Context, req *connect.Request[v1.SendTestCallbackRequest]) (*connect.Response[v1.SendTestCallbackResponse], error) {
+	return c.sendTestCallback.CallUnary(ctx, req)
+}
+
 // CallbackAdminServiceHandler is an implementation of the callbacks.v1.CallbackAdminService
 // service.
 type CallbackAdminServiceHandler interface {
@@ -243,6 +263,11 @@ type CallbackAdminServiceHandler interface {
 	// first replays every event after it, then continues live with no gap and
 	// no duplicate at the seam.
 	WatchCallbacks(context.Context, *connect.Request[v1.WatchCallbacksRequest], *connect.ServerStream[v1.WatchCallbacksResponse]) error
+	// SendTestCallback signs a sample callback of the LLM service with the
+	// server's first configured webhook secret and delivers it through the
+	// server's own webhook route, so that a new user sees the whole pipeline
+	// (verification, storage, notification) work without the LLM service.
+	SendTestCallback(context.Context, *connect.Request[v1.SendTestCallbackRequest]) (*connect.Response[v1.SendTestCallbackResponse], error)
 }
 
 // NewCallbackAdminServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -282,6 +307,12 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 		connect.WithSchema(callbackAdminServiceMethods.ByName("WatchCallbacks")),
 		connect.WithHandlerOptions(opts...),
 	)
+	callbackAdminServiceSendTestCallbackHandler := connect.NewUnaryHandler(
+		CallbackAdminServiceSendTestCallbackProcedure,
+		svc.SendTestCallback,
+		connect.WithSchema(callbackAdminServiceMethods.ByName("SendTestCallback")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/callbacks.v1.CallbackAdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CallbackAdminServiceListCallbacksProcedure:
@@ -294,6 +325,8 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 			callbackAdminServiceCheckCallbacksHandler.ServeHTTP(w, r)
 		case CallbackAdminServiceWatchCallbacksProcedure:
 			callbackAdminServiceWatchCallbacksHandler.ServeHTTP(w, r)
+		case CallbackAdminServiceSendTestCallbackProcedure:
+			callbackAdminServiceSendTestCallbackHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -321,4 +354,8 @@ func (UnimplementedCallbackAdminServiceHandler) CheckCallbacks(context.Context, 
 
 func (UnimplementedCallbackAdminServiceHandler) WatchCallbacks(context.Context, *connect.Request[v1.WatchCallbacksRequest], *connect.ServerStream[v1.WatchCallbacksResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.WatchCallbacks is not implemented"))
+}
+
+func (UnimplementedCallbackAdminServiceHandler) SendTestCallback(context.Context, *connect.Request[v1.SendTestCallbackRequest]) (*connect.Response[v1.SendTestCallbackResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.SendTestCallback is not implemented"))
 }
