@@ -211,6 +211,11 @@ func (s *Server) routes(ctx context.Context) error {
 	}
 	mux.Handle("/api/", gateway)
 	mux.Handle("POST /api/webhooks/llm-callback", limitBody(s.cfg.MaxBodyBytes, gateway))
+	spec, err := openAPISpec()
+	if err != nil {
+		return err
+	}
+	mux.HandleFunc("GET /openapi.json", serveOpenAPI(spec))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
