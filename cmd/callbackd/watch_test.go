@@ -3,9 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	neturl "net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -424,4 +427,60 @@ func TestSendTestCallback(t *testing.T) {
 	require.Equal(t, ids, got)
 	_, err := client.SendTestCallback(t.Context(), connect.NewRequest(&callbacksv1.SendTestCallbackRequest{EventType: "nope"}))
 	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
+}
+
+// TestWatchSurvivesDatabaseConnectionLoss kills every PostgreSQL connection
+// of two replicas (their pools and B's LISTEN connection), as a database
+// restart would, while a watcher on B is live: deliveries refused during the
+// outage get 503 (the sender retries them), and the watcher receives every
+// acknowledged callback once B has reconnected by itself.
+func TestWatchSurvivesDatabaseConnectionLoss(t *testing.T) {
+	t.Parallel()
+	url := storetest.PostgresURL(t)
+	a := startServer(t, url, "--watch-poll", "200ms")
+	b := startServer(t, url, "--watch-poll", "200ms")
+	w := openWatch(t, b, "grpc", "")
+	defer w.close()
+	firstCursor(t, w)
+	before := ingestN(t, a, 3)
+	got, _ := collect(t, w, 3)
+	require.Equal(t, before, got)
+
+	admin, err := sql.Open("postgres", storetest.ServerURL())
+	require.NoError(t, err)
+	defer admin.Close()
+	var killed int
+	require.NoError(t, admin.QueryRowContext(t.Context(),
+		`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+		databaseName(t, url)).Scan(&killed))
+	require.Positive(t, killed)
+
+	var after []string
+	for range 5 {
+		body := payload(t, "workflow.completed", uuid.NewString(), nil)
+		for attempt := 0; ; attempt++ {
+			res := delivery{body: body, headers: signed(body, "workflow.completed")}.send(t, a.base)
+			if res.status == http.StatusOK {
+				var ok struct {
+					ID string `json:"id"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(res.body), &ok))
+				after = append(after, ok.ID)
+				break
+			}
+			require.Equal(t, http.StatusServiceUnavailable, res.status, "only a retryable refusal is allowed: %s", res.body)
+			require.Less(t, attempt, 20, "the pool never recovered")
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	got, _ = collect(t, w, 5)
+	require.Equal(t, after, got, "every acknowledged callback reaches the watcher on the other replica")
+}
+
+// databaseName extracts the database of a PostgreSQL URL.
+func databaseName(t *testing.T, url string) string {
+	t.Helper()
+	u, err := neturl.Parse(url)
+	require.NoError(t, err)
+	return strings.TrimPrefix(u.Path, "/")
 }

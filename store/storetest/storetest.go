@@ -127,3 +127,13 @@ func OpenURL(t testing.TB, databaseURL string) *store.Store {
 	}
 	return s
 }
+
+// ServerURL is the URL of the PostgreSQL server's maintenance database that
+// PostgresURL creates test databases on: the value of PostgresEnv, or
+// DefaultPostgresURL.
+func ServerURL() string {
+	if u := os.Getenv(PostgresEnv); u != "" {
+		return u
+	}
+	return DefaultPostgresURL
+}
