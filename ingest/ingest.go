@@ -21,9 +21,9 @@ type Request struct {
 	// HTTP is set for plain HTTP deliveries (the REST route), whose
 	// Content-Type must say JSON. gRPC and Connect callers carry the body in
 	// a bytes field that is JSON by contract, so theirs is not checked.
-	HTTP bool
-	UserAgent   string
-	RemoteAddr  string
+	HTTP       bool
+	UserAgent  string
+	RemoteAddr string
 }
 
 // Result says what happened to a delivery.
