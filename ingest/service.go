@@ -71,6 +71,11 @@ type Config struct {
 	Workers int
 	// MaxBatch is the most deliveries stored in one transaction; 0 means 128.
 	MaxBatch int
+	// FailuresPerSecond and FailureBurst limit deliveries that fail
+	// authentication, per remote address; beyond them the address gets
+	// ErrRateLimited. FailuresPerSecond <= 0 disables the limit.
+	FailuresPerSecond float64
+	FailureBurst      int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -83,6 +88,7 @@ type Service struct {
 	committer *committer
 	log       *slog.Logger
 	metrics   *metrics
+	limiter   *failureLimiter
 }
 
 // New starts a Service that stores into store and tells publisher (may be
@@ -118,6 +124,7 @@ func New(ctx context.Context, cfg Config, store callback.Store, verifier *webhoo
 		committer: newCommitter(context.WithoutCancel(ctx), store, publisher, workers, maxBatch),
 		log:       log,
 		metrics:   m,
+		limiter:   newFailureLimiter(cfg.FailuresPerSecond, cfg.FailureBurst),
 	}, nil
 }
 
@@ -163,9 +170,13 @@ func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 			return Result{}, ErrUnsupportedMediaType
 		}
 	}
+	if s.limiter.blocked(req.RemoteAddr, s.cfg.Now()) {
+		return Result{}, ErrRateLimited
+	}
 	// The signature is checked over the raw bytes before anything parses them.
 	sig, err := s.verifier.Verify(req.Header, req.Body)
 	if err != nil {
+		s.limiter.failed(req.RemoteAddr, s.cfg.Now())
 		return Result{}, err
 	}
 	d, err := callback.ParsePayload(req.Body, req.Header.Get("X-Webhook-Event"), s.cfg.Payload)

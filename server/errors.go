@@ -51,6 +51,7 @@ var errorRules = []errorRule{
 	{is(webhook.ErrTimestampMalformed), connect.CodeUnauthenticated, http.StatusUnauthorized},
 	{is(webhook.ErrTimestampOutOfTolerance), connect.CodeUnauthenticated, http.StatusUnauthorized},
 	// Delivery shape: retrying the same bytes cannot succeed.
+	{is(ingest.ErrRateLimited), connect.CodeResourceExhausted, http.StatusTooManyRequests},
 	{is(ingest.ErrBodyTooLarge), connect.CodeResourceExhausted, http.StatusRequestEntityTooLarge},
 	{is(ingest.ErrUnsupportedMediaType), connect.CodeInvalidArgument, http.StatusUnsupportedMediaType},
 	{isPayloadError, connect.CodeInvalidArgument, http.StatusBadRequest},

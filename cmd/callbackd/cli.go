@@ -38,6 +38,7 @@ type ServeFlags struct {
 	WebhookFlags
 	AdminFlags
 	WatchFlags
+	RetentionFlags
 }
 
 // MigrateCmd manages the schema.
@@ -66,6 +67,8 @@ type WebhookFlags struct {
 	AllowUnsigned          bool          `help:"DANGEROUS, local experiments only: store deliveries that carry no signature at all (marked unverified)." env:"CALLBACKD_ALLOW_UNSIGNED"`
 	MaxBodyBytes           int64         `help:"Largest accepted webhook body in bytes; larger ones get 413." default:"1048576" env:"CALLBACKD_MAX_BODY_BYTES"`
 	IngestMode             string        `help:"Storage mode, for benchmarks only: group (group commit, the default), naive (one transaction per delivery) or discard (store nothing, acknowledge anyway)." enum:"group,naive,discard" default:"group" env:"CALLBACKD_INGEST_MODE" hidden:""`
+	WebhookFailureRate     float64       `help:"Failed (unauthenticated) deliveries allowed per second per remote address; beyond it the address gets 429 until it slows down (0: no limit)." default:"5" env:"CALLBACKD_WEBHOOK_FAILURE_RATE"`
+	WebhookFailureBurst    int           `help:"Burst of failed deliveries allowed per remote address." default:"20" env:"CALLBACKD_WEBHOOK_FAILURE_BURST"`
 	MaxJSONDepth           int           `name:"max-json-depth" help:"Deepest accepted JSON nesting of a payload." default:"32" env:"CALLBACKD_MAX_JSON_DEPTH"`
 }
 
@@ -85,4 +88,12 @@ type WatchFlags struct {
 	Heartbeat   time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"CALLBACKD_HEARTBEAT"`
 	WatchBuffer int           `help:"Events queued per watcher before a slow watcher is ended (it resumes by cursor)." default:"1024" env:"CALLBACKD_WATCH_BUFFER"`
 	WatchPoll   time.Duration `help:"How often the change feed is read without a notification (bounds the delay of a lost NOTIFY)." default:"1s" env:"CALLBACKD_WATCH_POLL"`
+}
+
+// RetentionFlags bound how long callbacks are kept.
+type RetentionFlags struct {
+	RetentionMaxAge          time.Duration `help:"Delete callbacks first received longer ago than this (0: keep forever)." default:"0s" env:"CALLBACKD_RETENTION_MAX_AGE"`
+	RetentionMaxRows         int           `help:"Keep at most this many callbacks, deleting the oldest (0: no limit)." default:"0" env:"CALLBACKD_RETENTION_MAX_ROWS"`
+	RetentionIncludeUnviewed bool          `help:"Also delete callbacks that no admin has viewed (by default they are kept whatever their age)." env:"CALLBACKD_RETENTION_INCLUDE_UNVIEWED"`
+	RetentionInterval        time.Duration `help:"Time between retention runs." default:"1m" env:"CALLBACKD_RETENTION_INTERVAL"`
 }

@@ -306,3 +306,39 @@ func TestUnsignedExperimentMode(t *testing.T) {
 	bad := delivery{body: body, headers: map[string]string{"X-Webhook-Signature": webhook.SignLLM("wrong", body)}}.send(t, srv.base)
 	require.Equal(t, http.StatusUnauthorized, bad.status)
 }
+
+// clientFrom sends from a given loopback address.
+func clientFrom(ip string) *http.Client {
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+}
+
+// TestForgedFloodIsRateLimitedPerAddress: an address that keeps failing
+// authentication gets 429 before any HMAC is computed, while the real sender
+// on another address is served.
+func TestForgedFloodIsRateLimitedPerAddress(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "", "--webhook-failure-rate", "0.01", "--webhook-failure-burst", "3")
+	post := func(client *http.Client, body []byte, sig string) int {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.base+"/api/webhooks/llm-callback", bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Webhook-Signature", sig)
+		res, err := client.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	attacker, sender := clientFrom("127.0.0.2"), clientFrom("127.0.0.1")
+	forged := payload(t, "workflow.completed", uuid.NewString(), nil)
+	var statuses []int
+	for range 6 {
+		statuses = append(statuses, post(attacker, forged, webhook.SignLLM("guess", forged)))
+	}
+	require.Equal(t, []int{401, 401, 401, 429, 429, 429}, statuses)
+	// Even a correctly signed delivery from the flooding address waits.
+	require.Equal(t, 429, post(attacker, forged, webhook.SignLLM(testSecret, forged)))
+	// The real sender is not affected.
+	good := payload(t, "workflow.completed", uuid.NewString(), nil)
+	require.Equal(t, 200, post(sender, good, webhook.SignLLM(testSecret, good)))
+}

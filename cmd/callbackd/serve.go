@@ -13,6 +13,7 @@ import (
 
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/ingest"
+	"github.com/callbackd/callbackd/retention"
 	"github.com/callbackd/callbackd/server"
 	"github.com/callbackd/callbackd/store"
 	"github.com/callbackd/callbackd/watch"
@@ -44,7 +45,8 @@ type app struct {
 	store    *store.Store
 	hub      *watch.Hub
 	replicas *watch.Replicas // nil on SQLite
-	loginURL string          // set when a generated admin token is in use
+	pruner   *retention.Runner
+	loginURL string // set when a generated admin token is in use
 }
 
 // serve runs the server, the watch hub and (on PostgreSQL) the replica link
@@ -55,6 +57,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.hub.Run(gctx) })
+	g.Go(func() error { return a.pruner.Run(gctx) })
 	if a.replicas != nil {
 		g.Go(func() error { return a.replicas.Run(gctx) })
 	}
@@ -90,7 +93,18 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(st.DB(), "callbackd"))
+	pruner, err := retention.New(retention.Policy{
+		MaxAge:          c.RetentionMaxAge,
+		MaxRows:         c.RetentionMaxRows,
+		IncludeUnviewed: c.RetentionIncludeUnviewed,
+		Interval:        c.RetentionInterval,
+	}, st, log, reg)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	hub, err := watch.NewHub(st, watch.Config{Buffer: c.WatchBuffer, PollInterval: c.WatchPoll}, log, reg)
 	if err != nil {
 		_ = st.Close()
@@ -117,6 +131,9 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		MaxBodyBytes: c.MaxBodyBytes,
 		Payload:      callback.PayloadLimits{MaxDepth: c.MaxJSONDepth},
 		Workers:      workers,
+
+		FailuresPerSecond: c.WebhookFailureRate,
+		FailureBurst:      c.WebhookFailureBurst,
 	}, st, verifier, publisher, log, reg)
 	if err != nil {
 		_ = st.Close()
@@ -134,7 +151,7 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		_ = st.Close()
 		return nil, err
 	}
-	return &app{server: srv, ingest: svc, store: st, hub: hub, replicas: replicas, loginURL: generated}, nil
+	return &app{server: srv, ingest: svc, store: st, hub: hub, replicas: replicas, pruner: pruner, loginURL: generated}, nil
 }
 
 // verifier builds the signature verifier, failing closed on any

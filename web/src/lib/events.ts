@@ -1,0 +1,77 @@
+// Plain, structured-cloneable views of the stream's messages: they cross
+// tabs over BroadcastChannel and are easy to build in tests.
+
+import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { CallbackStatus, type Callback, type CallbackEvent, type CallbackView } from '../gen/callbacks/v1/callbacks_pb';
+
+/** CallbackSummary is what lists and toasts show of a callback. */
+export interface CallbackSummary {
+  id: string;
+  callbackId: string;
+  eventType: string;
+  workflowName: string;
+  jobId: string;
+  stepId: string;
+  status: CallbackStatus;
+  createTime: string; // ISO 8601, "" when unknown
+  deliveryCount: number;
+  preview: string;
+  viewedByMe: boolean;
+}
+
+/** ViewSummary says that an admin opened a callback. */
+export interface ViewSummary {
+  callbackId: string;
+  adminId: string;
+  adminName: string;
+  viewTime: string;
+}
+
+/** LiveEvent is one event of the WatchCallbacks stream. */
+export type LiveEvent =
+  | { cursor: string; kind: 'received' | 'redelivered'; callback: CallbackSummary }
+  | { cursor: string; kind: 'viewed'; view: ViewSummary };
+
+export function isoTime(ts: Timestamp | undefined): string {
+  return ts ? timestampDate(ts).toISOString() : '';
+}
+
+export function summarize(c: Callback): CallbackSummary {
+  return {
+    id: c.id,
+    callbackId: c.callbackId,
+    eventType: c.eventType,
+    workflowName: c.workflowName,
+    jobId: c.externalJobId,
+    stepId: c.stepId,
+    status: c.status,
+    createTime: isoTime(c.createTime),
+    deliveryCount: c.deliveryCount,
+    preview: c.payloadPreview,
+    viewedByMe: c.viewedByMe,
+  };
+}
+
+export function summarizeView(v: CallbackView): ViewSummary {
+  return { callbackId: v.callbackId, adminId: v.adminId, adminName: v.adminName, viewTime: isoTime(v.viewTime) };
+}
+
+/** toLiveEvent converts a stream event; unknown event kinds give null. */
+export function toLiveEvent(e: CallbackEvent): LiveEvent | null {
+  switch (e.event.case) {
+    case 'received':
+    case 'redelivered':
+      return { cursor: e.cursor, kind: e.event.case, callback: summarize(e.event.value) };
+    case 'viewed':
+      return { cursor: e.cursor, kind: 'viewed', view: summarizeView(e.event.value) };
+    default:
+      return null;
+  }
+}
+
+export const statusLabel: Record<CallbackStatus, string> = {
+  [CallbackStatus.UNSPECIFIED]: 'unknown',
+  [CallbackStatus.RECEIVED]: 'received',
+  [CallbackStatus.PROCESSED]: 'processed',
+  [CallbackStatus.ERROR]: 'error',
+};
