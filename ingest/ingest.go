@@ -24,6 +24,8 @@ type Request struct {
 	HTTP       bool
 	UserAgent  string
 	RemoteAddr string
+	// RequestID ties the delivery's log lines to the request's.
+	RequestID string
 }
 
 // Result says what happened to a delivery.

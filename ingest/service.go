@@ -145,6 +145,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Result, error) {
 	case err != nil:
 		outcome = Reason(err)
 		s.log.WarnContext(ctx, "delivery rejected",
+			"request_id", req.RequestID,
 			"reason", outcome,
 			"err", err.Error(),
 			"remote_addr", req.RemoteAddr,
@@ -188,7 +189,7 @@ func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 	d.ReceivedAt = now
 	d.Signature = callback.Signature{Valid: sig.Valid, Scheme: sig.Scheme, KeyName: sig.KeyName, VerifiedAt: now}
 	if !sig.Valid {
-		s.log.WarnContext(ctx, "stored an UNSIGNED callback (--allow-unsigned is on)", "key", d.Key, "remote_addr", req.RemoteAddr)
+		s.log.WarnContext(ctx, "stored an UNSIGNED callback (--allow-unsigned is on)", "request_id", req.RequestID, "key", d.Key, "remote_addr", req.RemoteAddr)
 	}
 	if s.cfg.Mode == ModeDiscard {
 		return Result{ID: uuid.New(), Key: d.Key}, nil

@@ -31,6 +31,7 @@ func (h *ingestHandler) IngestCallback(ctx context.Context, req *connect.Request
 		Body:       req.Msg.GetBody(),
 		Header:     http.Header{},
 		RemoteAddr: req.Peer().Addr,
+		RequestID:  requestIDFrom(ctx),
 	}
 	for k := range forwardedHeaders {
 		if v := req.Header().Values(k); len(v) > 0 {
@@ -43,6 +44,7 @@ func (h *ingestHandler) IngestCallback(ctx context.Context, req *connect.Request
 		in.ContentType = req.Header().Get(mdContentType)
 		in.UserAgent = req.Header().Get(mdUserAgent)
 		in.RemoteAddr = req.Header().Get(mdRemoteAddr)
+		in.RequestID = req.Header().Get(mdRequestID)
 	}
 	res, err := h.ingester.Ingest(ctx, in)
 	if err != nil {

@@ -1,0 +1,42 @@
+package callbackclient_test
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/callbackd/callbackd/clients/go/callbackdtest"
+)
+
+// server is the callbackd that the tests and examples talk to.
+var server *callbackdtest.Server
+
+// TestMain builds callbackd, starts it with a fresh SQLite database, and
+// points the examples at it through the environment variables that
+// callbackctl reads too.
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "callbackclient-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binary, err := callbackdtest.Build(dir, "./cmd/callbackd")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	server, err = callbackdtest.Start(binary, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer server.Stop()
+	os.Setenv("CALLBACKCTL_SERVER", server.URL)
+	os.Setenv("CALLBACKCTL_TOKEN", callbackdtest.Token)
+	return m.Run()
+}
