@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -76,7 +77,7 @@ func (m rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 // a gRPC client connection to this same server, so that REST requests pass
 // the same interceptors as gRPC and Connect ones and server streams work (the
 // gateway's in-process mode supports neither).
-func newGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+func newGateway(ctx context.Context, conn *grpc.ClientConn, trustedProxies []netip.Prefix) (http.Handler, error) {
 	marshaler := rawBodyMarshaler{&runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
@@ -89,7 +90,7 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 			return metadata.Pairs(
 				mdContentType, r.Header.Get("Content-Type"),
 				mdUserAgent, r.Header.Get("User-Agent"),
-				mdRemoteAddr, r.RemoteAddr,
+				mdRemoteAddr, clientAddr(r, trustedProxies),
 				mdRequestID, requestIDFrom(r.Context()),
 			)
 		}),

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"connectrpc.com/connect"
@@ -37,6 +38,9 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// MaxBodyBytes is the webhook body limit; larger bodies get 413.
 	MaxBodyBytes int64
+	// TrustedProxies are the load balancers whose X-Forwarded-For names the
+	// client (for logs and the per-address limit on failed deliveries).
+	TrustedProxies []netip.Prefix
 	// Heartbeat is the interval of WatchCallbacks heartbeats; zero means 15 s.
 	Heartbeat time.Duration
 	// ShutdownTimeout bounds how long Run waits for in-flight requests after
@@ -197,7 +201,7 @@ func (s *Server) routes(ctx context.Context) error {
 		return err
 	}
 	s.gwConn = conn
-	gateway, err := newGateway(ctx, conn)
+	gateway, err := newGateway(ctx, conn, s.cfg.TrustedProxies)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ type ServeFlags struct {
 	Addr            string        `help:"Address to listen on (gRPC, Connect, gRPC-Web, REST, health and metrics share it)." default:"127.0.0.1:8080" env:"CALLBACKD_ADDR"`
 	TLSCert         string        `name:"tls-cert" help:"TLS certificate file (PEM). With --tls-key, serves HTTPS and HTTP/2 over TLS." env:"CALLBACKD_TLS_CERT" type:"path"`
 	TLSKey          string        `name:"tls-key" help:"TLS private key file (PEM)." env:"CALLBACKD_TLS_KEY" type:"path"`
+	TrustedProxy    []string      `help:"CIDR of a load balancer whose X-Forwarded-For is trusted to name the client (repeatable)." env:"CALLBACKD_TRUSTED_PROXIES" sep:","`
 	ShutdownTimeout time.Duration `help:"How long SIGTERM waits for in-flight requests before closing connections." default:"15s" env:"CALLBACKD_SHUTDOWN_TIMEOUT"`
 	NoMigrate       bool          `help:"Do not apply pending migrations at start; fail if the schema is not current." env:"CALLBACKD_NO_MIGRATE"`
 

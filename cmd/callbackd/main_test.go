@@ -135,9 +135,9 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 func TestInvalidConfigurationReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	err := run(t.Context(), []string{"--data-dir", t.TempDir(), "--addr", "nonsense", "--max-body-bytes", "0",
-		"--standard-webhooks-secret", "whsec_!!!notbase64"}, io.Discard, io.Discard)
+		"--standard-webhooks-secret", "whsec_!!!notbase64", "--trusted-proxy", "10.0.0.0"}, io.Discard, io.Discard)
 	require.Error(t, err)
-	for _, want := range []string{"--addr", "max-body-bytes", "whsec"} {
+	for _, want := range []string{"--addr", "max-body-bytes", "whsec", "--trusted-proxy"} {
 		require.Contains(t, err.Error(), want)
 	}
 }

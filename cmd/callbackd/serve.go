@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -75,7 +76,7 @@ func (a *app) close() {
 // build validates the configuration (reporting every problem at once), opens
 // and migrates the database, and wires the server.
 func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFlags) (*app, error) {
-	verifier, err := c.verifier(log)
+	verifier, proxies, err := c.validate(log)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +141,7 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		return nil, err
 	}
 	srv, err := server.New(ctx, server.Config{
+		TrustedProxies:  proxies,
 		TLSCertFile:     c.TLSCert,
 		TLSKeyFile:      c.TLSKey,
 		MaxBodyBytes:    c.MaxBodyBytes,
@@ -154,9 +156,10 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 	return &app{server: srv, ingest: svc, store: st, hub: hub, replicas: replicas, pruner: pruner, loginURL: generated}, nil
 }
 
-// verifier builds the signature verifier, failing closed on any
-// misconfiguration.
-func (c *ServeFlags) verifier(log *slog.Logger) (*webhook.Verifier, error) {
+// validate checks the flags that need no database, reporting every problem
+// at once, and builds the signature verifier (failing closed on any
+// misconfiguration) and the trusted proxy list.
+func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Prefix, error) {
 	llm := c.WebhookSecret
 	if len(llm) == 0 {
 		llm = []string{"development=" + webhook.DevelopmentLLMSecret}
@@ -179,6 +182,14 @@ func (c *ServeFlags) verifier(log *slog.Logger) (*webhook.Verifier, error) {
 	if c.MaxBodyBytes <= 0 {
 		problems = append(problems, fmt.Errorf("--max-body-bytes %d: must be positive", c.MaxBodyBytes))
 	}
+	var proxies []netip.Prefix
+	for _, cidr := range c.TrustedProxy {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("--trusted-proxy %q: %w", cidr, err))
+		}
+		proxies = append(proxies, p)
+	}
 	if c.MaxJSONDepth < 2 {
 		problems = append(problems, fmt.Errorf("--max-json-depth %d: must be at least 2", c.MaxJSONDepth))
 	}
@@ -191,7 +202,7 @@ func (c *ServeFlags) verifier(log *slog.Logger) (*webhook.Verifier, error) {
 		problems = append(problems, err)
 	}
 	if err := errors.Join(problems...); err != nil {
-		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	if c.IngestMode != string(ingest.ModeGroupCommit) {
 		log.Warn("benchmark ingest mode: not for production", "mode", c.IngestMode)
@@ -199,5 +210,5 @@ func (c *ServeFlags) verifier(log *slog.Logger) (*webhook.Verifier, error) {
 	if c.AllowUnsigned {
 		log.Warn("!!! --allow-unsigned is ON: deliveries without any signature are STORED (marked unverified). Never use this outside local experiments. !!!")
 	}
-	return v, nil
+	return v, proxies, nil
 }
