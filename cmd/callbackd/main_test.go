@@ -236,7 +236,7 @@ func TestProtocols(t *testing.T) {
 		t.Run("ingest over rest", func(t *testing.T) {
 			job := uuid.NewString()
 			body, sig := signedBody(t, job)
-			res := postWebhook(t, srv.base, body, sig)
+			res := delivery{body: body, headers: map[string]string{"X-Webhook-Signature": sig, "X-Webhook-Event": "workflow.completed"}}.send(t, srv.base)
 			require.Equal(t, http.StatusOK, res.status, res.body)
 			var got struct {
 				ID         string `json:"id"`
@@ -276,25 +276,6 @@ type response struct {
 	status int
 	body   string
 	header http.Header
-}
-
-// postWebhook posts body as the LLM service would.
-func postWebhook(t *testing.T, base string, body []byte, sig string) response {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/api/webhooks/llm-callback", bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Webhook-Event", "workflow.completed")
-	req.Header.Set("User-Agent", "LLM Job Service/1.0")
-	if sig != "" {
-		req.Header.Set("X-Webhook-Signature", sig)
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return response{status: res.StatusCode, body: string(b), header: res.Header}
 }
 
 func TestGracefulShutdownEndsStreams(t *testing.T) {
