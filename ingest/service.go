@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net/http"
 	"strings"
 	"time"
 
@@ -89,6 +90,7 @@ type Service struct {
 	log       *slog.Logger
 	metrics   *metrics
 	limiter   *failureLimiter
+	rejected  rejectionLog
 }
 
 // New starts a Service that stores into store and tells publisher (may be
@@ -144,6 +146,17 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Result, error) {
 	switch {
 	case err != nil:
 		outcome = Reason(err)
+		s.rejected.add(Rejection{
+			At:               start,
+			Reason:           outcome,
+			Message:          err.Error(),
+			RemoteAddr:       req.RemoteAddr,
+			BodyBytes:        len(req.Body),
+			EventHeader:      truncate(req.Header.Get("X-Webhook-Event"), 64),
+			UserAgent:        truncate(req.UserAgent, 128),
+			SignatureHeaders: signatureHeadersPresent(req.Header),
+			RequestID:        req.RequestID,
+		})
 		s.log.WarnContext(ctx, "delivery rejected",
 			"request_id", req.RequestID,
 			"reason", outcome,
@@ -199,6 +212,26 @@ func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("store callback %s: %w", d.Key, err)
 	}
 	return Result{ID: saved.ID, Key: saved.Key, Duplicate: saved.Duplicate}, nil
+}
+
+// Rejections returns the most recent refused deliveries, newest first.
+func (s *Service) Rejections() []Rejection { return s.rejected.list() }
+
+// signatureHeaders are the headers that carry a signature in some scheme.
+var signatureHeaders = []string{
+	webhook.HeaderLLMSignature, webhook.HeaderStandardSignature,
+	webhook.HeaderGitHubSignature, webhook.HeaderStripeSignature,
+}
+
+// signatureHeadersPresent names the signature headers of a delivery.
+func signatureHeadersPresent(h http.Header) []string {
+	var names []string
+	for _, name := range signatureHeaders {
+		if h.Get(name) != "" {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // Reason names why a delivery failed, for logs, metrics and responses.

@@ -45,6 +45,7 @@ type adminHandler struct {
 	heartbeat time.Duration
 	now       func() time.Time
 	signer    Signer
+	ingester  Ingester
 	// route is the server's root handler, through which SendTestCallback
 	// delivers: exactly the path a real sender's request takes.
 	route func() http.Handler
@@ -244,6 +245,25 @@ func (h *adminHandler) WatchCallbacks(ctx context.Context, req *connect.Request[
 			return toConnectError(err)
 		}
 	}
+}
+
+// ListRejectedDeliveries returns this replica's recent rejections.
+func (h *adminHandler) ListRejectedDeliveries(context.Context, *connect.Request[callbacksv1.ListRejectedDeliveriesRequest]) (*connect.Response[callbacksv1.ListRejectedDeliveriesResponse], error) {
+	res := &callbacksv1.ListRejectedDeliveriesResponse{}
+	for _, r := range h.ingester.Rejections() {
+		res.Rejected = append(res.Rejected, &callbacksv1.RejectedDelivery{
+			ReceiveTime:      timestamp(r.At),
+			Reason:           r.Reason,
+			Message:          r.Message,
+			RemoteAddr:       r.RemoteAddr,
+			BodyBytes:        int64(r.BodyBytes),
+			EventHeader:      r.EventHeader,
+			UserAgent:        r.UserAgent,
+			SignatureHeaders: r.SignatureHeaders,
+			RequestId:        r.RequestID,
+		})
+	}
+	return connect.NewResponse(res), nil
 }
 
 // heartbeat builds a heartbeat message.

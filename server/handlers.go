@@ -16,6 +16,8 @@ import (
 // Ingester stores verified deliveries; package ingest implements it.
 type Ingester interface {
 	Ingest(ctx context.Context, req ingest.Request) (ingest.Result, error)
+	// Rejections returns recently refused deliveries, newest first.
+	Rejections() []ingest.Rejection
 }
 
 // ingestHandler adapts CallbackIngestService to an Ingester.

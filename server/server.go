@@ -182,6 +182,7 @@ func (s *Server) routes(ctx context.Context) error {
 		heartbeat: s.cfg.Heartbeat,
 		now:       time.Now,
 		signer:    s.deps.Signer,
+		ingester:  s.deps.Ingester,
 		route:     func() http.Handler { return s.handler },
 	}, opts))
 	handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}))

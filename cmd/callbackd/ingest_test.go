@@ -342,3 +342,45 @@ func TestForgedFloodIsRateLimitedPerAddress(t *testing.T) {
 	good := payload(t, "workflow.completed", uuid.NewString(), nil)
 	require.Equal(t, 200, post(sender, good, webhook.SignLLM(testSecret, good)))
 }
+
+// TestRejectedDeliveriesAreListed: refused deliveries are not stored but
+// admins can see the recent ones, with no body or signature.
+func TestRejectedDeliveriesAreListed(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	body := payload(t, "workflow.completed", uuid.NewString(), nil)
+	forged := webhook.SignLLM("wrong-secret", body)
+	delivery{body: body, headers: map[string]string{"X-Webhook-Signature": forged, "X-Webhook-Event": "workflow.completed", "X-Request-Id": "req-123"}}.send(t, srv.base)
+	delivery{body: []byte("{}"), headers: map[string]string{"Content-Type": "text/plain"}}.send(t, srv.base)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.base+"/api/admin/rejected-deliveries", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+srv.token)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(raw))
+	require.NotContains(t, string(raw), forged[7:], "no signature")
+	require.NotContains(t, string(raw), "summarise", "no body")
+	var got struct {
+		Rejected []struct {
+			Reason           string   `json:"reason"`
+			BodyBytes        string   `json:"body_bytes"`
+			EventHeader      string   `json:"event_header"`
+			SignatureHeaders []string `json:"signature_headers"`
+			RequestID        string   `json:"request_id"`
+		} `json:"rejected"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &got))
+	require.Len(t, got.Rejected, 2)
+	require.Equal(t, "unsupported_media_type", got.Rejected[0].Reason, "newest first")
+	first := got.Rejected[1]
+	require.Equal(t, "signature_mismatch", first.Reason)
+	require.Equal(t, fmt.Sprint(len(body)), first.BodyBytes)
+	require.Equal(t, "workflow.completed", first.EventHeader)
+	require.Equal(t, []string{"X-Webhook-Signature"}, first.SignatureHeaders)
+	require.Equal(t, "req-123", first.RequestID)
+	require.Equal(t, 0, countRows(t, srv))
+}

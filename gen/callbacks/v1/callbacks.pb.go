@@ -1462,6 +1462,208 @@ func (x *SendTestCallbackResponse) GetKeyName() string {
 	return ""
 }
 
+// RejectedDelivery describes one refused delivery. It holds no body and no
+// signature, only what helps find the cause.
+type RejectedDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// receive_time is when the delivery arrived.
+	ReceiveTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=receive_time,json=receiveTime,proto3" json:"receive_time,omitempty"`
+	// reason is the machine reason, as in the error response (docs/errors.md).
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// message is the human explanation sent to the sender.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// remote_addr is the sender's address.
+	RemoteAddr string `protobuf:"bytes,4,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	// body_bytes is the size of the body.
+	BodyBytes int64 `protobuf:"varint,5,opt,name=body_bytes,json=bodyBytes,proto3" json:"body_bytes,omitempty"`
+	// event_header is the X-Webhook-Event header, truncated.
+	EventHeader string `protobuf:"bytes,6,opt,name=event_header,json=eventHeader,proto3" json:"event_header,omitempty"`
+	// user_agent is the User-Agent header, truncated.
+	UserAgent string `protobuf:"bytes,7,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// signature_headers names the signature headers that were present.
+	SignatureHeaders []string `protobuf:"bytes,8,rep,name=signature_headers,json=signatureHeaders,proto3" json:"signature_headers,omitempty"`
+	// request_id matches the server's log line.
+	RequestId     string `protobuf:"bytes,9,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RejectedDelivery) Reset() {
+	*x = RejectedDelivery{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RejectedDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RejectedDelivery) ProtoMessage() {}
+
+func (x *RejectedDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RejectedDelivery.ProtoReflect.Descriptor instead.
+func (*RejectedDelivery) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RejectedDelivery) GetReceiveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReceiveTime
+	}
+	return nil
+}
+
+func (x *RejectedDelivery) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RejectedDelivery) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *RejectedDelivery) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *RejectedDelivery) GetBodyBytes() int64 {
+	if x != nil {
+		return x.BodyBytes
+	}
+	return 0
+}
+
+func (x *RejectedDelivery) GetEventHeader() string {
+	if x != nil {
+		return x.EventHeader
+	}
+	return ""
+}
+
+func (x *RejectedDelivery) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *RejectedDelivery) GetSignatureHeaders() []string {
+	if x != nil {
+		return x.SignatureHeaders
+	}
+	return nil
+}
+
+func (x *RejectedDelivery) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+// ListRejectedDeliveriesRequest asks for recent rejections.
+type ListRejectedDeliveriesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRejectedDeliveriesRequest) Reset() {
+	*x = ListRejectedDeliveriesRequest{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRejectedDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRejectedDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListRejectedDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRejectedDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListRejectedDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{20}
+}
+
+// ListRejectedDeliveriesResponse lists recent rejections, newest first.
+type ListRejectedDeliveriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rejected deliveries, newest first.
+	Rejected      []*RejectedDelivery `protobuf:"bytes,1,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRejectedDeliveriesResponse) Reset() {
+	*x = ListRejectedDeliveriesResponse{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRejectedDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRejectedDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListRejectedDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRejectedDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListRejectedDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListRejectedDeliveriesResponse) GetRejected() []*RejectedDelivery {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
+}
+
 var File_callbacks_v1_callbacks_proto protoreflect.FileDescriptor
 
 const file_callbacks_v1_callbacks_proto_rawDesc = "" +
@@ -1570,14 +1772,31 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
 	"callbackId\x12&\n" +
 	"\x0fexternal_job_id\x18\x03 \x01(\tR\rexternalJobId\x12\x19\n" +
-	"\bkey_name\x18\x04 \x01(\tR\akeyName*\x89\x01\n" +
+	"\bkey_name\x18\x04 \x01(\tR\akeyName\"\xd1\x02\n" +
+	"\x10RejectedDelivery\x12=\n" +
+	"\freceive_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vreceiveTime\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1f\n" +
+	"\vremote_addr\x18\x04 \x01(\tR\n" +
+	"remoteAddr\x12\x1d\n" +
+	"\n" +
+	"body_bytes\x18\x05 \x01(\x03R\tbodyBytes\x12!\n" +
+	"\fevent_header\x18\x06 \x01(\tR\veventHeader\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\a \x01(\tR\tuserAgent\x12+\n" +
+	"\x11signature_headers\x18\b \x03(\tR\x10signatureHeaders\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\t \x01(\tR\trequestId\"\x1f\n" +
+	"\x1dListRejectedDeliveriesRequest\"\\\n" +
+	"\x1eListRejectedDeliveriesResponse\x12:\n" +
+	"\brejected\x18\x01 \x03(\v2\x1e.callbacks.v1.RejectedDeliveryR\brejected*\x89\x01\n" +
 	"\x0eCallbackStatus\x12\x1f\n" +
 	"\x1bCALLBACK_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CALLBACK_STATUS_RECEIVED\x10\x01\x12\x1d\n" +
 	"\x19CALLBACK_STATUS_PROCESSED\x10\x02\x12\x19\n" +
 	"\x15CALLBACK_STATUS_ERROR\x10\x032t\n" +
 	"\x15CallbackIngestService\x12[\n" +
-	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\xb4\x04\n" +
+	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\xa9\x05\n" +
 	"\x14CallbackAdminService\x12X\n" +
 	"\rListCallbacks\x12\".callbacks.v1.ListCallbacksRequest\x1a#.callbacks.v1.ListCallbacksResponse\x12R\n" +
 	"\vGetCallback\x12 .callbacks.v1.GetCallbackRequest\x1a!.callbacks.v1.GetCallbackResponse\x12O\n" +
@@ -1585,7 +1804,8 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"MarkViewed\x12\x1f.callbacks.v1.MarkViewedRequest\x1a .callbacks.v1.MarkViewedResponse\x12[\n" +
 	"\x0eCheckCallbacks\x12#.callbacks.v1.CheckCallbacksRequest\x1a$.callbacks.v1.CheckCallbacksResponse\x12]\n" +
 	"\x0eWatchCallbacks\x12#.callbacks.v1.WatchCallbacksRequest\x1a$.callbacks.v1.WatchCallbacksResponse0\x01\x12a\n" +
-	"\x10SendTestCallback\x12%.callbacks.v1.SendTestCallbackRequest\x1a&.callbacks.v1.SendTestCallbackResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
+	"\x10SendTestCallback\x12%.callbacks.v1.SendTestCallbackRequest\x1a&.callbacks.v1.SendTestCallbackResponse\x12s\n" +
+	"\x16ListRejectedDeliveries\x12+.callbacks.v1.ListRejectedDeliveriesRequest\x1a,.callbacks.v1.ListRejectedDeliveriesResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
 
 var (
 	file_callbacks_v1_callbacks_proto_rawDescOnce sync.Once
@@ -1600,44 +1820,47 @@ func file_callbacks_v1_callbacks_proto_rawDescGZIP() []byte {
 }
 
 var file_callbacks_v1_callbacks_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_callbacks_v1_callbacks_proto_goTypes = []any{
-	(CallbackStatus)(0),              // 0: callbacks.v1.CallbackStatus
-	(*Signature)(nil),                // 1: callbacks.v1.Signature
-	(*CallbackView)(nil),             // 2: callbacks.v1.CallbackView
-	(*Callback)(nil),                 // 3: callbacks.v1.Callback
-	(*IngestCallbackRequest)(nil),    // 4: callbacks.v1.IngestCallbackRequest
-	(*IngestCallbackResponse)(nil),   // 5: callbacks.v1.IngestCallbackResponse
-	(*ListCallbacksRequest)(nil),     // 6: callbacks.v1.ListCallbacksRequest
-	(*ListCallbacksResponse)(nil),    // 7: callbacks.v1.ListCallbacksResponse
-	(*GetCallbackRequest)(nil),       // 8: callbacks.v1.GetCallbackRequest
-	(*GetCallbackResponse)(nil),      // 9: callbacks.v1.GetCallbackResponse
-	(*MarkViewedRequest)(nil),        // 10: callbacks.v1.MarkViewedRequest
-	(*MarkViewedResponse)(nil),       // 11: callbacks.v1.MarkViewedResponse
-	(*CallbackEvent)(nil),            // 12: callbacks.v1.CallbackEvent
-	(*CheckCallbacksRequest)(nil),    // 13: callbacks.v1.CheckCallbacksRequest
-	(*CheckCallbacksResponse)(nil),   // 14: callbacks.v1.CheckCallbacksResponse
-	(*WatchCallbacksRequest)(nil),    // 15: callbacks.v1.WatchCallbacksRequest
-	(*Heartbeat)(nil),                // 16: callbacks.v1.Heartbeat
-	(*WatchCallbacksResponse)(nil),   // 17: callbacks.v1.WatchCallbacksResponse
-	(*SendTestCallbackRequest)(nil),  // 18: callbacks.v1.SendTestCallbackRequest
-	(*SendTestCallbackResponse)(nil), // 19: callbacks.v1.SendTestCallbackResponse
-	(*timestamppb.Timestamp)(nil),    // 20: google.protobuf.Timestamp
-	(*structpb.Value)(nil),           // 21: google.protobuf.Value
+	(CallbackStatus)(0),                    // 0: callbacks.v1.CallbackStatus
+	(*Signature)(nil),                      // 1: callbacks.v1.Signature
+	(*CallbackView)(nil),                   // 2: callbacks.v1.CallbackView
+	(*Callback)(nil),                       // 3: callbacks.v1.Callback
+	(*IngestCallbackRequest)(nil),          // 4: callbacks.v1.IngestCallbackRequest
+	(*IngestCallbackResponse)(nil),         // 5: callbacks.v1.IngestCallbackResponse
+	(*ListCallbacksRequest)(nil),           // 6: callbacks.v1.ListCallbacksRequest
+	(*ListCallbacksResponse)(nil),          // 7: callbacks.v1.ListCallbacksResponse
+	(*GetCallbackRequest)(nil),             // 8: callbacks.v1.GetCallbackRequest
+	(*GetCallbackResponse)(nil),            // 9: callbacks.v1.GetCallbackResponse
+	(*MarkViewedRequest)(nil),              // 10: callbacks.v1.MarkViewedRequest
+	(*MarkViewedResponse)(nil),             // 11: callbacks.v1.MarkViewedResponse
+	(*CallbackEvent)(nil),                  // 12: callbacks.v1.CallbackEvent
+	(*CheckCallbacksRequest)(nil),          // 13: callbacks.v1.CheckCallbacksRequest
+	(*CheckCallbacksResponse)(nil),         // 14: callbacks.v1.CheckCallbacksResponse
+	(*WatchCallbacksRequest)(nil),          // 15: callbacks.v1.WatchCallbacksRequest
+	(*Heartbeat)(nil),                      // 16: callbacks.v1.Heartbeat
+	(*WatchCallbacksResponse)(nil),         // 17: callbacks.v1.WatchCallbacksResponse
+	(*SendTestCallbackRequest)(nil),        // 18: callbacks.v1.SendTestCallbackRequest
+	(*SendTestCallbackResponse)(nil),       // 19: callbacks.v1.SendTestCallbackResponse
+	(*RejectedDelivery)(nil),               // 20: callbacks.v1.RejectedDelivery
+	(*ListRejectedDeliveriesRequest)(nil),  // 21: callbacks.v1.ListRejectedDeliveriesRequest
+	(*ListRejectedDeliveriesResponse)(nil), // 22: callbacks.v1.ListRejectedDeliveriesResponse
+	(*timestamppb.Timestamp)(nil),          // 23: google.protobuf.Timestamp
+	(*structpb.Value)(nil),                 // 24: google.protobuf.Value
 }
 var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
-	20, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
-	20, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
+	23, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
+	23, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: callbacks.v1.Callback.status:type_name -> callbacks.v1.CallbackStatus
 	1,  // 3: callbacks.v1.Callback.signature:type_name -> callbacks.v1.Signature
-	21, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
-	20, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
-	20, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
-	20, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
+	24, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
+	23, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
+	23, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
+	23, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: callbacks.v1.Callback.views:type_name -> callbacks.v1.CallbackView
 	0,  // 9: callbacks.v1.ListCallbacksRequest.status:type_name -> callbacks.v1.CallbackStatus
-	20, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	20, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	23, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	23, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
 	3,  // 12: callbacks.v1.ListCallbacksResponse.callbacks:type_name -> callbacks.v1.Callback
 	3,  // 13: callbacks.v1.GetCallbackResponse.callback:type_name -> callbacks.v1.Callback
 	2,  // 14: callbacks.v1.MarkViewedResponse.view:type_name -> callbacks.v1.CallbackView
@@ -1645,28 +1868,32 @@ var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
 	3,  // 16: callbacks.v1.CallbackEvent.redelivered:type_name -> callbacks.v1.Callback
 	2,  // 17: callbacks.v1.CallbackEvent.viewed:type_name -> callbacks.v1.CallbackView
 	12, // 18: callbacks.v1.CheckCallbacksResponse.events:type_name -> callbacks.v1.CallbackEvent
-	20, // 19: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	23, // 19: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
 	12, // 20: callbacks.v1.WatchCallbacksResponse.event:type_name -> callbacks.v1.CallbackEvent
 	16, // 21: callbacks.v1.WatchCallbacksResponse.heartbeat:type_name -> callbacks.v1.Heartbeat
-	4,  // 22: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
-	6,  // 23: callbacks.v1.CallbackAdminService.ListCallbacks:input_type -> callbacks.v1.ListCallbacksRequest
-	8,  // 24: callbacks.v1.CallbackAdminService.GetCallback:input_type -> callbacks.v1.GetCallbackRequest
-	10, // 25: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
-	13, // 26: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
-	15, // 27: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
-	18, // 28: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
-	5,  // 29: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
-	7,  // 30: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
-	9,  // 31: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
-	11, // 32: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
-	14, // 33: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
-	17, // 34: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
-	19, // 35: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
-	29, // [29:36] is the sub-list for method output_type
-	22, // [22:29] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	23, // 22: callbacks.v1.RejectedDelivery.receive_time:type_name -> google.protobuf.Timestamp
+	20, // 23: callbacks.v1.ListRejectedDeliveriesResponse.rejected:type_name -> callbacks.v1.RejectedDelivery
+	4,  // 24: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
+	6,  // 25: callbacks.v1.CallbackAdminService.ListCallbacks:input_type -> callbacks.v1.ListCallbacksRequest
+	8,  // 26: callbacks.v1.CallbackAdminService.GetCallback:input_type -> callbacks.v1.GetCallbackRequest
+	10, // 27: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
+	13, // 28: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
+	15, // 29: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
+	18, // 30: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
+	21, // 31: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:input_type -> callbacks.v1.ListRejectedDeliveriesRequest
+	5,  // 32: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
+	7,  // 33: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
+	9,  // 34: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
+	11, // 35: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
+	14, // 36: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
+	17, // 37: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
+	19, // 38: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
+	22, // 39: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:output_type -> callbacks.v1.ListRejectedDeliveriesResponse
+	32, // [32:40] is the sub-list for method output_type
+	24, // [24:32] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_callbacks_v1_callbacks_proto_init() }
@@ -1689,7 +1916,7 @@ func file_callbacks_v1_callbacks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_callbacks_v1_callbacks_proto_rawDesc), len(file_callbacks_v1_callbacks_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -135,12 +135,13 @@ var CallbackIngestService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	CallbackAdminService_ListCallbacks_FullMethodName    = "/callbacks.v1.CallbackAdminService/ListCallbacks"
-	CallbackAdminService_GetCallback_FullMethodName      = "/callbacks.v1.CallbackAdminService/GetCallback"
-	CallbackAdminService_MarkViewed_FullMethodName       = "/callbacks.v1.CallbackAdminService/MarkViewed"
-	CallbackAdminService_CheckCallbacks_FullMethodName   = "/callbacks.v1.CallbackAdminService/CheckCallbacks"
-	CallbackAdminService_WatchCallbacks_FullMethodName   = "/callbacks.v1.CallbackAdminService/WatchCallbacks"
-	CallbackAdminService_SendTestCallback_FullMethodName = "/callbacks.v1.CallbackAdminService/SendTestCallback"
+	CallbackAdminService_ListCallbacks_FullMethodName          = "/callbacks.v1.CallbackAdminService/ListCallbacks"
+	CallbackAdminService_GetCallback_FullMethodName            = "/callbacks.v1.CallbackAdminService/GetCallback"
+	CallbackAdminService_MarkViewed_FullMethodName             = "/callbacks.v1.CallbackAdminService/MarkViewed"
+	CallbackAdminService_CheckCallbacks_FullMethodName         = "/callbacks.v1.CallbackAdminService/CheckCallbacks"
+	CallbackAdminService_WatchCallbacks_FullMethodName         = "/callbacks.v1.CallbackAdminService/WatchCallbacks"
+	CallbackAdminService_SendTestCallback_FullMethodName       = "/callbacks.v1.CallbackAdminService/SendTestCallback"
+	CallbackAdminService_ListRejectedDeliveries_FullMethodName = "/callbacks.v1.CallbackAdminService/ListRejectedDeliveries"
 )
 
 // CallbackAdminServiceClient is the client API for CallbackAdminService service.
@@ -169,6 +170,11 @@ type CallbackAdminServiceClient interface {
 	// server's own webhook route, so that a new user sees the whole pipeline
 	// (verification, storage, notification) work without the LLM service.
 	SendTestCallback(ctx context.Context, in *SendTestCallbackRequest, opts ...grpc.CallOption) (*SendTestCallbackResponse, error)
+	// ListRejectedDeliveries returns the most recent deliveries the webhook
+	// refused (newest first, from a bounded in-memory list of this replica):
+	// what a developer needs when "the webhook fails with 401". Rejected
+	// deliveries are never stored as callbacks.
+	ListRejectedDeliveries(ctx context.Context, in *ListRejectedDeliveriesRequest, opts ...grpc.CallOption) (*ListRejectedDeliveriesResponse, error)
 }
 
 type callbackAdminServiceClient struct {
@@ -248,6 +254,16 @@ func (c *callbackAdminServiceClient) SendTestCallback(ctx context.Context, in *S
 	return out, nil
 }
 
+func (c *callbackAdminServiceClient) ListRejectedDeliveries(ctx context.Context, in *ListRejectedDeliveriesRequest, opts ...grpc.CallOption) (*ListRejectedDeliveriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRejectedDeliveriesResponse)
+	err := c.cc.Invoke(ctx, CallbackAdminService_ListRejectedDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CallbackAdminServiceServer is the server API for CallbackAdminService service.
 // All implementations must embed UnimplementedCallbackAdminServiceServer
 // for forward compatibility.
@@ -274,6 +290,11 @@ type CallbackAdminServiceServer interface {
 	// server's own webhook route, so that a new user sees the whole pipeline
 	// (verification, storage, notification) work without the LLM service.
 	SendTestCallback(context.Context, *SendTestCallbackRequest) (*SendTestCallbackResponse, error)
+	// ListRejectedDeliveries returns the most recent deliveries the webhook
+	// refused (newest first, from a bounded in-memory list of this replica):
+	// what a developer needs when "the webhook fails with 401". Rejected
+	// deliveries are never stored as callbacks.
+	ListRejectedDeliveries(context.Context, *ListRejectedDeliveriesRequest) (*ListRejectedDeliveriesResponse, error)
 	mustEmbedUnimplementedCallbackAdminServiceServer()
 }
 
@@ -301,6 +322,9 @@ func (UnimplementedCallbackAdminServiceServer) WatchCallbacks(*WatchCallbacksReq
 }
 func (UnimplementedCallbackAdminServiceServer) SendTestCallback(context.Context, *SendTestCallbackRequest) (*SendTestCallbackResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendTestCallback not implemented")
+}
+func (UnimplementedCallbackAdminServiceServer) ListRejectedDeliveries(context.Context, *ListRejectedDeliveriesRequest) (*ListRejectedDeliveriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRejectedDeliveries not implemented")
 }
 func (UnimplementedCallbackAdminServiceServer) mustEmbedUnimplementedCallbackAdminServiceServer() {}
 func (UnimplementedCallbackAdminServiceServer) testEmbeddedByValue()                              {}
@@ -424,6 +448,24 @@ func _CallbackAdminService_SendTestCallback_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CallbackAdminService_ListRejectedDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRejectedDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CallbackAdminServiceServer).ListRejectedDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CallbackAdminService_ListRejectedDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CallbackAdminServiceServer).ListRejectedDeliveries(ctx, req.(*ListRejectedDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CallbackAdminService_ServiceDesc is the grpc.ServiceDesc for CallbackAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -450,6 +492,10 @@ var CallbackAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SendTestCallback",
 			Handler:    _CallbackAdminService_SendTestCallback_Handler,
+		},
+		{
+			MethodName: "ListRejectedDeliveries",
+			Handler:    _CallbackAdminService_ListRejectedDeliveries_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

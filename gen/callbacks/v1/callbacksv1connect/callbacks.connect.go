@@ -56,6 +56,9 @@ const (
 	// CallbackAdminServiceSendTestCallbackProcedure is the fully-qualified name of the
 	// CallbackAdminService's SendTestCallback RPC.
 	CallbackAdminServiceSendTestCallbackProcedure = "/callbacks.v1.CallbackAdminService/SendTestCallback"
+	// CallbackAdminServiceListRejectedDeliveriesProcedure is the fully-qualified name of the
+	// CallbackAdminService's ListRejectedDeliveries RPC.
+	CallbackAdminServiceListRejectedDeliveriesProcedure = "/callbacks.v1.CallbackAdminService/ListRejectedDeliveries"
 )
 
 // CallbackIngestServiceClient is a client for the callbacks.v1.CallbackIngestService service.
@@ -154,6 +157,11 @@ type CallbackAdminServiceClient interface {
 	// server's own webhook route, so that a new user sees the whole pipeline
 	// (verification, storage, notification) work without the LLM service.
 	SendTestCallback(context.Context, *connect.Request[v1.SendTestCallbackRequest]) (*connect.Response[v1.SendTestCallbackResponse], error)
+	// ListRejectedDeliveries returns the most recent deliveries the webhook
+	// refused (newest first, from a bounded in-memory list of this replica):
+	// what a developer needs when "the webhook fails with 401". Rejected
+	// deliveries are never stored as callbacks.
+	ListRejectedDeliveries(context.Context, *connect.Request[v1.ListRejectedDeliveriesRequest]) (*connect.Response[v1.ListRejectedDeliveriesResponse], error)
 }
 
 // NewCallbackAdminServiceClient constructs a client for the callbacks.v1.CallbackAdminService
@@ -203,17 +211,24 @@ func NewCallbackAdminServiceClient(httpClient connect.HTTPClient, baseURL string
 			connect.WithSchema(callbackAdminServiceMethods.ByName("SendTestCallback")),
 			connect.WithClientOptions(opts...),
 		),
+		listRejectedDeliveries: connect.NewClient[v1.ListRejectedDeliveriesRequest, v1.ListRejectedDeliveriesResponse](
+			httpClient,
+			baseURL+CallbackAdminServiceListRejectedDeliveriesProcedure,
+			connect.WithSchema(callbackAdminServiceMethods.ByName("ListRejectedDeliveries")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // callbackAdminServiceClient implements CallbackAdminServiceClient.
 type callbackAdminServiceClient struct {
-	listCallbacks    *connect.Client[v1.ListCallbacksRequest, v1.ListCallbacksResponse]
-	getCallback      *connect.Client[v1.GetCallbackRequest, v1.GetCallbackResponse]
-	markViewed       *connect.Client[v1.MarkViewedRequest, v1.MarkViewedResponse]
-	checkCallbacks   *connect.Client[v1.CheckCallbacksRequest, v1.CheckCallbacksResponse]
-	watchCallbacks   *connect.Client[v1.WatchCallbacksRequest, v1.WatchCallbacksResponse]
-	sendTestCallback *connect.Client[v1.SendTestCallbackRequest, v1.SendTestCallbackResponse]
+	listCallbacks          *connect.Client[v1.ListCallbacksRequest, v1.ListCallbacksResponse]
+	getCallback            *connect.Client[v1.GetCallbackRequest, v1.GetCallbackResponse]
+	markViewed             *connect.Client[v1.MarkViewedRequest, v1.MarkViewedResponse]
+	checkCallbacks         *connect.Client[v1.CheckCallbacksRequest, v1.CheckCallbacksResponse]
+	watchCallbacks         *connect.Client[v1.WatchCallbacksRequest, v1.WatchCallbacksResponse]
+	sendTestCallback       *connect.Client[v1.SendTestCallbackRequest, v1.SendTestCallbackResponse]
+	listRejectedDeliveries *connect.Client[v1.ListRejectedDeliveriesRequest, v1.ListRejectedDeliveriesResponse]
 }
 
 // ListCallbacks calls callbacks.v1.CallbackAdminService.ListCallbacks.
@@ -246,6 +261,11 @@ func (c *callbackAdminServiceClient) SendTestCallback(ctx context.Context, req *
 	return c.sendTestCallback.CallUnary(ctx, req)
 }
 
+// ListRejectedDeliveries calls callbacks.v1.CallbackAdminService.ListRejectedDeliveries.
+func (c *callbackAdminServiceClient) ListRejectedDeliveries(ctx context.Context, req *connect.Request[v1.ListRejectedDeliveriesRequest]) (*connect.Response[v1.ListRejectedDeliveriesResponse], error) {
+	return c.listRejectedDeliveries.CallUnary(ctx, req)
+}
+
 // CallbackAdminServiceHandler is an implementation of the callbacks.v1.CallbackAdminService
 // service.
 type CallbackAdminServiceHandler interface {
@@ -268,6 +288,11 @@ type CallbackAdminServiceHandler interface {
 	// server's own webhook route, so that a new user sees the whole pipeline
 	// (verification, storage, notification) work without the LLM service.
 	SendTestCallback(context.Context, *connect.Request[v1.SendTestCallbackRequest]) (*connect.Response[v1.SendTestCallbackResponse], error)
+	// ListRejectedDeliveries returns the most recent deliveries the webhook
+	// refused (newest first, from a bounded in-memory list of this replica):
+	// what a developer needs when "the webhook fails with 401". Rejected
+	// deliveries are never stored as callbacks.
+	ListRejectedDeliveries(context.Context, *connect.Request[v1.ListRejectedDeliveriesRequest]) (*connect.Response[v1.ListRejectedDeliveriesResponse], error)
 }
 
 // NewCallbackAdminServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -313,6 +338,12 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 		connect.WithSchema(callbackAdminServiceMethods.ByName("SendTestCallback")),
 		connect.WithHandlerOptions(opts...),
 	)
+	callbackAdminServiceListRejectedDeliveriesHandler := connect.NewUnaryHandler(
+		CallbackAdminServiceListRejectedDeliveriesProcedure,
+		svc.ListRejectedDeliveries,
+		connect.WithSchema(callbackAdminServiceMethods.ByName("ListRejectedDeliveries")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/callbacks.v1.CallbackAdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CallbackAdminServiceListCallbacksProcedure:
@@ -327,6 +358,8 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 			callbackAdminServiceWatchCallbacksHandler.ServeHTTP(w, r)
 		case CallbackAdminServiceSendTestCallbackProcedure:
 			callbackAdminServiceSendTestCallbackHandler.ServeHTTP(w, r)
+		case CallbackAdminServiceListRejectedDeliveriesProcedure:
+			callbackAdminServiceListRejectedDeliveriesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -358,4 +391,8 @@ func (UnimplementedCallbackAdminServiceHandler) WatchCallbacks(context.Context, 
 
 func (UnimplementedCallbackAdminServiceHandler) SendTestCallback(context.Context, *connect.Request[v1.SendTestCallbackRequest]) (*connect.Response[v1.SendTestCallbackResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.SendTestCallback is not implemented"))
+}
+
+func (UnimplementedCallbackAdminServiceHandler) ListRejectedDeliveries(context.Context, *connect.Request[v1.ListRejectedDeliveriesRequest]) (*connect.Response[v1.ListRejectedDeliveriesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.ListRejectedDeliveries is not implemented"))
 }
