@@ -68,6 +68,9 @@ type config struct {
 // main parses the flags and runs the benchmark until it ends or SIGINT/SIGTERM.
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingestload:", err)
 		os.Exit(2)

@@ -275,8 +275,10 @@ func writeMarkdown(w io.Writer, rep report) {
 			rs = append(rs, fmt.Sprintf(format, *v*scale))
 		}
 	}
-	add(rep.Ratios.GroupOverNaiveThroughput, "throughput group/naive **%.2f×**", 1)
-	add(rep.Ratios.GroupOverDiscardThroughput, "throughput group/discard **%.0f %%**", 100)
+	if l.Rate == 0 { // at a set rate every mode that keeps up has the same throughput
+		add(rep.Ratios.GroupOverNaiveThroughput, "throughput group/naive **%.2f×**", 1)
+		add(rep.Ratios.GroupOverDiscardThroughput, "throughput group/discard **%.0f %%**", 100)
+	}
 	add(rep.Ratios.GroupOverNaiveP50, "p50 group/naive at concurrency "+strconv.Itoa(l.Concurrency)+" **%.2f**", 1)
 	add(rep.Ratios.GroupOverNaiveP99, "p99 group/naive %.2f", 1)
 	if len(rs) > 0 {
