@@ -201,8 +201,11 @@ func (h *adminHandler) WatchCallbacks(ctx context.Context, req *connect.Request[
 	}
 	defer sub.Close()
 	// The first message says where the stream starts, so a client that
-	// connected with no cursor can resume from there.
-	if err := stream.Send(heartbeat(sub.Cursor(), h.now())); err != nil {
+	// connected with no cursor can resume from there. Later heartbeats carry
+	// the cursor of the last event sent (never one the subscription has read
+	// but not yet sent), so resuming from any message loses nothing.
+	sent := sub.Cursor()
+	if err := stream.Send(heartbeat(sent, h.now())); err != nil {
 		return err
 	}
 	events := make(chan callback.Change)
@@ -227,24 +230,36 @@ func (h *adminHandler) WatchCallbacks(ctx context.Context, req *connect.Request[
 	for {
 		select {
 		case c := <-events:
-			msg := &callbacksv1.WatchCallbacksResponse{Message: &callbacksv1.WatchCallbacksResponse_Event{Event: changeToProto(c)}}
-			if err := stream.Send(msg); err != nil {
+			ev := changeToProto(c)
+			if err := stream.Send(&callbacksv1.WatchCallbacksResponse{Message: &callbacksv1.WatchCallbacksResponse_Event{Event: ev}}); err != nil {
 				return err
 			}
+			sent = ev.GetCursor()
 		case <-ticker.C:
-			if err := stream.Send(heartbeat(sub.Cursor(), h.now())); err != nil {
+			if err := stream.Send(heartbeat(sent, h.now())); err != nil {
 				return err
 			}
 		case err := <-errc:
-			if errors.Is(err, watch.ErrFellBehind) {
-				return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w (cursor %s)", err, sub.Cursor()))
-			}
-			if ctx.Err() != nil {
-				return nil // client left or server stopping: a clean end
-			}
-			return toConnectError(err)
+			return watchEnd(ctx, err, sent)
 		}
 	}
+}
+
+// watchEnd chooses how a watch stream ends. Ends the client should recover
+// from by resuming (it fell behind; the server is stopping) are Unavailable,
+// the retryable code, with the cursor to resume from.
+func watchEnd(ctx context.Context, err error, cursor string) error {
+	switch {
+	case errors.Is(err, watch.ErrFellBehind), errors.Is(err, watch.ErrStopped),
+		errors.Is(context.Cause(ctx), errServerStopping):
+		if errors.Is(context.Cause(ctx), errServerStopping) {
+			err = watch.ErrStopped
+		}
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w (cursor %s)", err, cursor))
+	case ctx.Err() != nil:
+		return nil // the client left
+	}
+	return toConnectError(err)
 }
 
 // ListRejectedDeliveries returns this replica's recent rejections.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 
 	"connectrpc.com/connect"
 )
+
+// errServerStopping is the cancellation cause of streams ended by shutdown.
+var errServerStopping = errors.New("server shutting down")
 
 // requestIDKey holds the request ID in request contexts.
 type requestIDKey struct{}
@@ -77,13 +81,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			// ReadTimeout would end a stream that outlives it: on HTTP/1.1 the
 			// connection's read deadline cancels the request context.
 			_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithCancel(ctx)
-			defer cancel()
-			// Cancelling ends streams that wait on their context; closing the
-			// body unblocks bidirectional ones waiting for the client.
+			var cancel context.CancelCauseFunc
+			ctx, cancel = context.WithCancelCause(ctx)
+			defer cancel(nil)
+			// Cancelling ends streams that wait on their context (the cause
+			// tells handlers to answer "retry elsewhere"); closing the body
+			// unblocks bidirectional ones waiting for the client.
 			stop := context.AfterFunc(s.streams, func() {
-				cancel()
+				cancel(errServerStopping)
 				_ = r.Body.Close()
 			})
 			defer stop()

@@ -35,6 +35,11 @@ const (
 // buffer filled. The watcher resumes from its last cursor and loses nothing.
 var ErrFellBehind = errors.New("watcher fell behind; resume from the last cursor")
 
+// ErrStopped ends every subscription when the hub stops (the server is
+// shutting down). The watcher resumes from its last cursor, on this replica
+// once it is back or on another.
+var ErrStopped = errors.New("server shutting down; resume from the last cursor")
+
 // ErrInvalidCursor is returned for a cursor that does not parse or points
 // past the end of the feed.
 var ErrInvalidCursor = errors.New("invalid cursor")
@@ -114,7 +119,7 @@ func (h *Hub) Publish([]callback.SaveResult) { h.Poke() }
 func (h *Hub) Run(ctx context.Context) error {
 	ticker := time.NewTicker(h.cfg.PollInterval)
 	defer ticker.Stop()
-	defer h.closeAll(context.Canceled)
+	defer h.closeAll(ErrStopped)
 	for {
 		select {
 		case <-ctx.Done():
@@ -250,8 +255,8 @@ type Subscription struct {
 }
 
 // Next returns the next change, replaying from the database first. It
-// returns ctx's error when ctx ends, and ErrFellBehind when the subscriber
-// did not keep up.
+// returns ctx's error when ctx ends, ErrFellBehind when the subscriber did
+// not keep up, and ErrStopped when the hub stopped.
 func (s *Subscription) Next(ctx context.Context) (callback.Change, error) {
 	for s.pos < s.seam {
 		if len(s.replay) == 0 {

@@ -107,26 +107,32 @@ type grpcRPCs struct {
 	c callbacksv1.CallbackAdminServiceClient
 }
 
+// list calls ListCallbacks over gRPC.
 func (g grpcRPCs) list(ctx context.Context, req *callbacksv1.ListCallbacksRequest) (*callbacksv1.ListCallbacksResponse, error) {
 	return g.c.ListCallbacks(ctx, req)
 }
 
+// get calls GetCallback over gRPC.
 func (g grpcRPCs) get(ctx context.Context, req *callbacksv1.GetCallbackRequest) (*callbacksv1.GetCallbackResponse, error) {
 	return g.c.GetCallback(ctx, req)
 }
 
+// markViewed calls MarkViewed over gRPC.
 func (g grpcRPCs) markViewed(ctx context.Context, req *callbacksv1.MarkViewedRequest) (*callbacksv1.MarkViewedResponse, error) {
 	return g.c.MarkViewed(ctx, req)
 }
 
+// check calls CheckCallbacks over gRPC.
 func (g grpcRPCs) check(ctx context.Context, req *callbacksv1.CheckCallbacksRequest) (*callbacksv1.CheckCallbacksResponse, error) {
 	return g.c.CheckCallbacks(ctx, req)
 }
 
+// sendTest calls SendTestCallback over gRPC.
 func (g grpcRPCs) sendTest(ctx context.Context, req *callbacksv1.SendTestCallbackRequest) (*callbacksv1.SendTestCallbackResponse, error) {
 	return g.c.SendTestCallback(ctx, req)
 }
 
+// watch streams WatchCallbacks over gRPC; see rpcs.
 func (g grpcRPCs) watch(ctx context.Context, req *callbacksv1.WatchCallbacksRequest, f func(*callbacksv1.WatchCallbacksResponse) error) error {
 	ctx, cancel := context.WithCancel(ctx) // ends the stream when f fails
 	defer cancel()
@@ -153,26 +159,32 @@ type connectRPCs struct {
 	c callbacksv1connect.CallbackAdminServiceClient
 }
 
+// list calls ListCallbacks over Connect.
 func (c connectRPCs) list(ctx context.Context, req *callbacksv1.ListCallbacksRequest) (*callbacksv1.ListCallbacksResponse, error) {
 	return unary(ctx, c.c.ListCallbacks, req)
 }
 
+// get calls GetCallback over Connect.
 func (c connectRPCs) get(ctx context.Context, req *callbacksv1.GetCallbackRequest) (*callbacksv1.GetCallbackResponse, error) {
 	return unary(ctx, c.c.GetCallback, req)
 }
 
+// markViewed calls MarkViewed over Connect.
 func (c connectRPCs) markViewed(ctx context.Context, req *callbacksv1.MarkViewedRequest) (*callbacksv1.MarkViewedResponse, error) {
 	return unary(ctx, c.c.MarkViewed, req)
 }
 
+// check calls CheckCallbacks over Connect.
 func (c connectRPCs) check(ctx context.Context, req *callbacksv1.CheckCallbacksRequest) (*callbacksv1.CheckCallbacksResponse, error) {
 	return unary(ctx, c.c.CheckCallbacks, req)
 }
 
+// sendTest calls SendTestCallback over Connect.
 func (c connectRPCs) sendTest(ctx context.Context, req *callbacksv1.SendTestCallbackRequest) (*callbacksv1.SendTestCallbackResponse, error) {
 	return unary(ctx, c.c.SendTestCallback, req)
 }
 
+// watch streams WatchCallbacks over Connect; see rpcs.
 func (c connectRPCs) watch(ctx context.Context, req *callbacksv1.WatchCallbacksRequest, f func(*callbacksv1.WatchCallbacksResponse) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -76,8 +77,8 @@ func parseServer(server string, o Options) (endpoint, error) {
 	default:
 		return endpoint{}, fmt.Errorf("server %q: unknown scheme %q, want http or https", server, u.Scheme)
 	}
-	if u.Port() == "" {
-		e.hostPort += map[string]string{"http": ":80", "https": ":443"}[u.Scheme]
+	if u.Port() == "" { // gRPC needs a port; Connect's URL implies it
+		e.hostPort = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
 	}
 	return e, nil
 }

@@ -8,8 +8,12 @@ import (
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 )
 
-// server is the callbackd that the tests and examples talk to.
-var server *callbackdtest.Server
+// The callbackd binary, and the server started with it that the tests and
+// examples talk to.
+var (
+	callbackdBinary string
+	server          *callbackdtest.Server
+)
 
 // TestMain builds callbackd, starts it with a fresh SQLite database, and
 // points the examples at it through the environment variables that
@@ -25,12 +29,12 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary, err := callbackdtest.Build(dir, "./cmd/callbackd")
+	callbackdBinary, err = callbackdtest.Build(dir, "./cmd/callbackd")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	server, err = callbackdtest.Start(binary, dir)
+	server, err = callbackdtest.Start(callbackdBinary, dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

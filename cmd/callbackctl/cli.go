@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/alecthomas/kong"
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kong.Description(description),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exited = code }),
+		kong.Vars{"columns": columnNames(), "route": webhookRoute},
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "callbackctl:", err)
@@ -87,7 +89,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return code
 }
 
-// exitError carries the exit code of a failure that is not an RPC error.
+// codedError carries the exit code of a failure that is not an RPC error.
 type codedError struct {
 	code int
 	err  error
@@ -124,7 +126,8 @@ func exitCode(err error) int {
 
 // client connects to the server of the global flags.
 func (g *Globals) client() (*callbackclient.Client, error) {
-	o := callbackclient.Options{Protocol: callbackclient.Protocol(g.Protocol), Token: g.Token}
+	// Trimmed: a token read from a file ($(cat data/admin-token)) may keep its newline.
+	o := callbackclient.Options{Protocol: callbackclient.Protocol(g.Protocol), Token: strings.TrimSpace(g.Token)}
 	if g.CACert != "" {
 		pem, err := os.ReadFile(g.CACert)
 		if err != nil {

@@ -285,7 +285,7 @@ func TestGracefulShutdownEndsStreams(t *testing.T) {
 	var cli CLI
 	parser, err := newParser(&cli, io.Discard, io.Discard)
 	require.NoError(t, err)
-	_, err = parser.Parse([]string{"--data-dir", t.TempDir(), "--shutdown-timeout", "30s", "--log-level", "error"})
+	_, err = parser.Parse([]string{"--data-dir", t.TempDir(), "--shutdown-timeout", "30s", "--log-level", "error", "--admin-token", "test=" + testAdminToken})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	a, err := cli.ServeFlags.build(ctx, slog.New(slog.DiscardHandler), &cli.DatabaseFlags)
@@ -308,6 +308,14 @@ func TestGracefulShutdownEndsStreams(t *testing.T) {
 	}))
 	_, err = stream.Recv()
 	require.NoError(t, err)
+	// A watch stream: it must end with Unavailable, the code that tells
+	// clients to resume (elsewhere) from their cursor.
+	watchCtx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+testAdminToken)
+	watchStream, err := callbacksv1.NewCallbackAdminServiceClient(conn).WatchCallbacks(watchCtx, &callbacksv1.WatchCallbacksRequest{})
+	require.NoError(t, err)
+	first, err := watchStream.Recv()
+	require.NoError(t, err)
+	require.NotNil(t, first.GetHeartbeat())
 
 	cancel()
 	select {
@@ -316,7 +324,10 @@ func TestGracefulShutdownEndsStreams(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("Serve did not return: an open stream held the server past shutdown")
 	}
-	// The stream ended with the server, with a status rather than a hang.
+	// The streams ended with the server, with a status rather than a hang.
 	_, err = stream.Recv()
 	require.Error(t, err)
+	_, err = watchStream.Recv()
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	require.Contains(t, err.Error(), "resume from the last cursor")
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/callbackd/callbackd/server"
 	"github.com/callbackd/callbackd/store"
 	"github.com/callbackd/callbackd/watch"
+	"github.com/callbackd/callbackd/web"
 	"github.com/callbackd/callbackd/webhook"
 )
 
@@ -140,6 +141,12 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		_ = st.Close()
 		return nil, err
 	}
+	ui, err := web.NewHandler()
+	if err != nil {
+		svc.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	srv, err := server.New(ctx, server.Config{
 		TrustedProxies:  proxies,
 		TLSCertFile:     c.TLSCert,
@@ -147,7 +154,7 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		MaxBodyBytes:    c.MaxBodyBytes,
 		Heartbeat:       c.Heartbeat,
 		ShutdownTimeout: c.ShutdownTimeout,
-	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg})
+	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg, UI: ui})
 	if err != nil {
 		svc.Close()
 		_ = st.Close()

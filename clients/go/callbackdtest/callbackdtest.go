@@ -7,6 +7,7 @@ package callbackdtest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -52,7 +54,7 @@ func moduleRoot() (string, error) {
 
 // Server is a running callbackd.
 type Server struct {
-	URL     string // http://127.0.0.1:PORT
+	URL     string // http://127.0.0.1:PORT, or https://
 	Addr    string // 127.0.0.1:PORT
 	DataDir string
 	cmd     *exec.Cmd
@@ -61,8 +63,9 @@ type Server struct {
 
 // Start runs the callbackd binary on a free loopback port with a data
 // directory under dir, the webhook secret Secret, the admin token Token and
-// extra flags (e.g. --database-url), and waits until it is ready. Its
-// output goes to dir/callbackd.log.
+// extra flags (e.g. --database-url), and waits until it is ready. With
+// --tls-cert among the flags, URL is https://. The server's output goes to
+// callbackd.log in its data directory.
 func Start(binary, dir string, extra ...string) (*Server, error) {
 	addr, err := freeAddr()
 	if err != nil {
@@ -79,7 +82,11 @@ func Start(binary, dir string, extra ...string) (*Server, error) {
 	defer logFile.Close()
 	args := append([]string{"--addr", addr, "--data-dir", dataDir, "--log-level", "warn",
 		"--webhook-secret", "main=" + Secret, "--admin-token", "test=" + Token}, extra...)
-	s := &Server{URL: "http://" + addr, Addr: addr, DataDir: dataDir, cmd: exec.Command(binary, args...), exited: make(chan error, 1)}
+	scheme := "http"
+	if slices.Contains(extra, "--tls-cert") {
+		scheme = "https"
+	}
+	s := &Server{URL: scheme + "://" + addr, Addr: addr, DataDir: dataDir, cmd: exec.Command(binary, args...), exited: make(chan error, 1)}
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", binary, err)
@@ -107,9 +114,13 @@ func freeAddr() (string, error) {
 func (s *Server) waitReady(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// The probe only asks whether the server is up; the tests check its
+	// certificate with their own clients.
+	probe := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer probe.CloseIdleConnections()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/readyz", nil)
-		if res, err := http.DefaultClient.Do(req); err == nil {
+		if res, err := probe.Do(req); err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
 				return nil

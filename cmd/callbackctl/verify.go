@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callbackd/callbackd/webhook"
+)
+
+// VerifyCmd checks a signature and diagnoses failures.
+type VerifyCmd struct {
+	Body      string        `arg:"" optional:"" default:"-" help:"File holding the exact body received; - (the default) reads stdin."`
+	Signature string        `required:"" help:"The signature header's value: X-Webhook-Signature or X-Hub-Signature-256 (sha256=<hex>), webhook-signature (v1,<base64>) or Stripe-Signature (t=<unix>,v1=<hex>)."`
+	Secret    []string      `required:"" help:"A secret to try; repeat the flag for several." env:"LLM_WEBHOOK_SECRET" sep:"none"`
+	Scheme    string        `help:"Signature scheme: llm, standard-webhooks, github or stripe." enum:"llm,standard-webhooks,github,stripe" default:"llm"`
+	ID        string        `name:"id" help:"The webhook-id header (standard-webhooks)."`
+	Timestamp string        `help:"The webhook-timestamp header (standard-webhooks)."`
+	Tolerance time.Duration `help:"Accepted distance between a signature's timestamp and now (standard-webhooks, stripe)." default:"5m"`
+}
+
+// claim is a signature header taken apart: the MACs it claims for the body
+// and what its scheme signs before the body.
+type claim struct {
+	macs   [][]byte
+	prefix []byte // "t." (Stripe) or "id.timestamp." (Standard Webhooks)
+	signed time.Time
+}
+
+// matches reports whether one of the claimed MACs is HMAC-SHA256 under key
+// of the prefix and body.
+func (c claim) matches(key, body []byte) bool {
+	m := hmac.New(sha256.New, key)
+	m.Write(c.prefix)
+	m.Write(body)
+	want := m.Sum(nil)
+	return slices.ContainsFunc(c.macs, func(got []byte) bool { return hmac.Equal(got, want) })
+}
+
+// Run prints OK and exits 0 when the signature verifies strictly, as the
+// LLM service would have made it; otherwise it prints FAIL and one finding
+// per line and exits 5.
+func (c *VerifyCmd) Run(g *Globals) error {
+	var body []byte
+	var err error
+	if c.Body == "-" {
+		body, err = io.ReadAll(g.stdin)
+	} else {
+		body, err = os.ReadFile(c.Body)
+	}
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	cl, findings, err := c.parse()
+	if err != nil {
+		return err
+	}
+	if cl.macs == nil { // unreadable header: nothing more to learn
+		return report(g.stdout, findings)
+	}
+	if i := c.firstMatch(cl, body, trimmed); i >= 0 {
+		if len(findings) > 0 {
+			return report(g.stdout, append(findings, fmt.Sprintf("once fixed, it verifies with secret #%d", i+1)))
+		}
+		if !cl.signed.IsZero() {
+			if skew := time.Since(cl.signed); skew > c.Tolerance || skew < -c.Tolerance {
+				return report(g.stdout, []string{fmt.Sprintf("timestamp outside tolerance: the signature verifies with secret #%d but was made %s (tolerance %s): a replay, a late retry or a skewed clock", i+1, ago(skew), c.Tolerance)})
+			}
+		}
+		fmt.Fprintf(g.stdout, "OK: the signature verifies with secret #%d (%s)\n", i+1, c.Scheme)
+		if s := c.Secret[i]; s != strings.TrimSpace(s) {
+			fmt.Fprintf(g.stdout, "note: secret #%d has whitespace around it; it verifies once trimmed, as the LLM service trims its secret: make sure your receiver trims it too\n", i+1)
+		}
+		return nil
+	}
+	return report(g.stdout, append(findings, c.diagnose(cl, body)...))
+}
+
+// report prints a failed verification and its findings.
+func report(w io.Writer, findings []string) error {
+	fmt.Fprintln(w, "FAIL: the signature does not verify")
+	for _, f := range findings {
+		fmt.Fprintln(w, "- "+f)
+	}
+	return &codedError{exitVerifyFailed, errReported}
+}
+
+// parse takes the signature header apart. Findings are departures from the
+// sender's format that a lenient parse still reads; a claim without MACs
+// means the header is unreadable, and the findings say why.
+func (c *VerifyCmd) parse() (claim, []string, error) {
+	switch c.Scheme {
+	case schemeStandard:
+		if c.ID == "" || c.Timestamp == "" {
+			return claim{}, nil, usageErrorf("--scheme %s needs --id and --timestamp (the webhook-id and webhook-timestamp headers)", c.Scheme)
+		}
+		unix, err := strconv.ParseInt(c.Timestamp, 10, 64)
+		if err != nil {
+			return claim{}, []string{"malformed timestamp: webhook-timestamp must be unix seconds"}, nil
+		}
+		cl := claim{prefix: []byte(c.ID + "." + c.Timestamp + "."), signed: time.Unix(unix, 0)}
+		for _, entry := range strings.Fields(c.Signature) {
+			if encoded, ok := strings.CutPrefix(entry, "v1,"); ok {
+				if sig, err := base64.StdEncoding.DecodeString(encoded); err == nil {
+					cl.macs = append(cl.macs, sig)
+				}
+			}
+		}
+		if cl.macs == nil {
+			return claim{}, []string{"malformed signature: want space-separated v1,<base64> entries"}, nil
+		}
+		return cl, nil, nil
+	case schemeStripe:
+		var cl claim
+		for _, item := range strings.Split(c.Signature, ",") {
+			k, v, _ := strings.Cut(item, "=")
+			switch k {
+			case "t":
+				unix, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return claim{}, []string{"malformed timestamp: t= must be unix seconds"}, nil
+				}
+				cl.prefix, cl.signed = []byte(v+"."), time.Unix(unix, 0)
+			case "v1":
+				if sig, err := hex.DecodeString(v); err == nil {
+					cl.macs = append(cl.macs, sig)
+				}
+			}
+		}
+		if cl.prefix == nil || cl.macs == nil {
+			return claim{}, []string{"malformed signature: want t=<unix>,v1=<hex>"}, nil
+		}
+		return cl, nil, nil
+	}
+	// The LLM service's and GitHub's sha256=<lowercase hex>.
+	var findings []string
+	digits, ok := strings.CutPrefix(strings.TrimSpace(c.Signature), "sha256=")
+	if !ok {
+		findings = append(findings, `missing "sha256=" prefix: the header value is "sha256=" followed by the hex digest`)
+	}
+	if digits != strings.ToLower(digits) {
+		findings = append(findings, "upper-case hex: the sender writes the digest in lower case; compare decoded bytes, or lower-case it first")
+	}
+	sig, err := hex.DecodeString(digits)
+	if err != nil || len(sig) != sha256.Size {
+		return claim{}, append(findings, "malformed signature: want sha256= and 64 hex digits"), nil
+	}
+	return claim{macs: [][]byte{sig}}, findings, nil
+}
+
+// A secretForm derives the secret actually tried from one given.
+type secretForm func(string) string
+
+// namedForm is a secretForm and how findings describe it.
+type namedForm struct {
+	name string
+	f    secretForm
+}
+
+// trimmed is the secret as the LLM service and callbackd use it.
+func trimmed(s string) string { return strings.TrimSpace(s) }
+
+// firstMatch returns the index of the first secret, in form, under which cl
+// matches body, or -1.
+func (c *VerifyCmd) firstMatch(cl claim, body []byte, form secretForm) int {
+	for i, s := range c.Secret {
+		if key, ok := c.key(form(s)); ok && cl.matches(key, body) {
+			return i
+		}
+	}
+	return -1
+}
+
+// key returns the HMAC key of a secret: the decoded bytes of a Standard
+// Webhooks "whsec_" secret, the secret itself otherwise.
+func (c *VerifyCmd) key(secret string) ([]byte, bool) {
+	if c.Scheme != schemeStandard {
+		return []byte(secret), true
+	}
+	encoded, ok := strings.CutPrefix(secret, "whsec_")
+	k, err := base64.StdEncoding.DecodeString(encoded)
+	return k, ok && err == nil && len(k) > 0
+}
+
+// diagnose looks for the usual causes of a mismatch: whitespace around the
+// secret, a re-serialised body, the sender's development secret, and
+// otherwise reports a wrong secret.
+func (c *VerifyCmd) diagnose(cl claim, body []byte) []string {
+	forms := []namedForm{{"as given, untrimmed", func(s string) string { return s }}}
+	for _, ws := range []string{"\n", "\r\n", " "} {
+		forms = append(forms,
+			namedForm{fmt.Sprintf("followed by %q", ws), func(s string) string { return strings.TrimSpace(s) + ws }},
+			namedForm{fmt.Sprintf("preceded by %q", ws), func(s string) string { return ws + strings.TrimSpace(s) }})
+	}
+	for _, form := range forms {
+		if i := c.firstMatch(cl, body, form.f); i >= 0 {
+			return []string{fmt.Sprintf("whitespace around the secret: the signature was made with secret #%d %s; the LLM service trims its secret, so the signing side kept whitespace the receiver trims (or the reverse)", i+1, form.name)}
+		}
+	}
+	var findings []string
+	for _, variant := range reserialised(body) {
+		if i := c.firstMatch(cl, variant.body, trimmed); i >= 0 {
+			findings = append(findings, fmt.Sprintf("body re-serialised: the signature matches this JSON written as %s, under secret #%d, not the bytes given: verify the raw request body, before any JSON parsing", variant.name, i+1))
+		}
+	}
+	if len(findings) > 0 {
+		return findings
+	}
+	if c.Scheme == schemeLLM && !slices.Contains(c.Secret, webhook.DevelopmentLLMSecret) && cl.matches([]byte(webhook.DevelopmentLLMSecret), body) {
+		return []string{"wrong secret: the signature was made with the LLM service's public development secret (LLM_WEBHOOK_SECRET unset on the sender)"}
+	}
+	return []string{fmt.Sprintf("wrong secret: the signature matches none of the %d secret(s) given (the LLM service signs with the job's webhook_secret when it has one, else LLM_WEBHOOK_SECRET)", len(c.Secret))}
+}
+
+// serialisation is a way of writing JSON, and a body written that way.
+type serialisation struct {
+	name string
+	body []byte
+}
+
+// reserialised returns body's JSON written the usual other ways, each
+// distinct and different from body: the sender's own form (Python's compact sorted
+// json.dumps), Python's default spaced separators, and compact and spaced
+// in the body's key order.
+func reserialised(body []byte) []serialisation {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	python, err := webhook.PythonJSON(v)
+	if err != nil {
+		return nil
+	}
+	var compact bytes.Buffer
+	_ = json.Compact(&compact, body) // body is valid JSON
+	var out []serialisation
+	for _, variant := range []serialisation{
+		{"compact with sorted keys (the sender's form, json.dumps(separators=(',', ':'), sort_keys=True))", python},
+		{"spaced with sorted keys (json.dumps(sort_keys=True))", spaced(python)},
+		{"compact in the body's key order", compact.Bytes()},
+		{"spaced in the body's key order (json.dumps without sort_keys)", spaced(compact.Bytes())},
+	} {
+		if !bytes.Equal(variant.body, body) && !slices.ContainsFunc(out, func(o serialisation) bool { return bytes.Equal(o.body, variant.body) }) {
+			out = append(out, variant)
+		}
+	}
+	return out
+}
+
+// spaced puts a space after each ',' and ':' of compact JSON, outside
+// strings: Python's default separators.
+func spaced(compact []byte) []byte {
+	out := make([]byte, 0, len(compact)+len(compact)/8)
+	inString, escaped := false, false
+	for _, b := range compact {
+		out = append(out, b)
+		switch {
+		case escaped:
+			escaped = false
+		case inString && b == '\\':
+			escaped = true
+		case b == '"':
+			inString = !inString
+		case !inString && (b == ',' || b == ':'):
+			out = append(out, ' ')
+		}
+	}
+	return out
+}
+
+// ago describes a signature's age: "2h0m0s ago" or "5m0s in the future".
+func ago(d time.Duration) string {
+	if d < 0 {
+		return (-d).Round(time.Second).String() + " in the future"
+	}
+	return d.Round(time.Second).String() + " ago"
+}
