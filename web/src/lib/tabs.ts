@@ -122,6 +122,7 @@ export class TabCoordinator {
 
   /** stop ends this tab's part: the stream, the lock and the channel. */
   stop(): void {
+    if (this.abort.signal.aborted) return;
     this.post({ type: 'bye', tab: this.o.tabId });
     this.abort.abort();
     this.stream?.stop();

@@ -1,0 +1,182 @@
+import { useCallback, useEffect, useId, useRef, useState, type KeyboardEvent as ReactKeyboardEvent } from 'react';
+import { Rnd } from 'react-rnd';
+import type { Callback } from '../gen/callbacks/v1/callbacks_pb';
+import { useLiveEvents } from '../live';
+import { useSession } from '../session';
+import { errorMessage } from '../lib/api';
+import { CallbackDetails } from './CallbackDetails';
+
+type Mode = 'normal' | 'maximised' | 'minimised';
+
+const phoneQuery = '(max-width: 639px)';
+const focusable = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
+
+function usePhone(): boolean {
+  const [phone, setPhone] = useState(() => window.matchMedia(phoneQuery).matches);
+  useEffect(() => {
+    const m = window.matchMedia(phoneQuery);
+    const on = () => setPhone(m.matches);
+    m.addEventListener('change', on);
+    return () => m.removeEventListener('change', on);
+  }, []);
+  return phone;
+}
+
+function initialBox() {
+  const width = Math.min(920, window.innerWidth - 48);
+  const height = Math.min(720, window.innerHeight - 48);
+  return { x: Math.max(0, (window.innerWidth - width) / 2), y: Math.max(0, (window.innerHeight - height) / 2), width, height };
+}
+
+/** useCallbackDetail loads a callback, marks it viewed and keeps its views current. */
+function useCallbackDetail(id: string) {
+  const { client } = useSession();
+  const [callback, setCallback] = useState<Callback | null>(null);
+  const [error, setError] = useState('');
+  const load = useCallback(async () => {
+    try {
+      const res = await client.getCallback({ id });
+      setCallback(res.callback ?? null);
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }, [client, id]);
+  useEffect(() => {
+    let cancelled = false;
+    void (async () => {
+      await load();
+      try {
+        await client.markViewed({ id });
+      } catch (e) {
+        if (!cancelled) setError(`Could not mark as viewed: ${errorMessage(e)}`);
+      }
+    })();
+    return () => {
+      cancelled = true;
+    };
+  }, [client, id, load]);
+  useLiveEvents((ev) => {
+    if ((ev.kind === 'viewed' && ev.view.callbackId === id) || (ev.kind !== 'viewed' && ev.callback.id === id)) void load();
+  });
+  return { callback, error };
+}
+
+/**
+ * DetailWindow is a desktop-style window over the page: drag it by its
+ * title bar, resize it from its edges, maximise or minimise it; Escape
+ * closes it. While it is open (not minimised) the page behind is inert and
+ * Tab cycles inside it; on phones it fills the screen.
+ */
+export function DetailWindow({ id, onClose, onModalChange }: { id: string; onClose(): void; onModalChange(modal: boolean): void }) {
+  const { callback, error } = useCallbackDetail(id);
+  const [mode, setMode] = useState<Mode>('normal');
+  const [box, setBox] = useState(initialBox);
+  const phone = usePhone();
+  const titleId = useId();
+  const dialog = useRef<HTMLDivElement>(null);
+  const modal = mode !== 'minimised';
+  const full = phone || mode === 'maximised';
+
+  useEffect(() => onModalChange(modal), [modal, onModalChange]);
+
+  useEffect(() => {
+    dialog.current?.querySelector<HTMLElement>('[data-autofocus]')?.focus();
+  }, [mode]);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape' && !e.defaultPrevented) {
+        e.preventDefault();
+        onClose();
+      }
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [onClose]);
+
+  const trapTab = (e: ReactKeyboardEvent) => {
+    if (e.key !== 'Tab' || !modal || !dialog.current) return;
+    const items = Array.from(dialog.current.querySelectorAll<HTMLElement>(focusable)).filter((el) => el.offsetParent !== null || el === document.activeElement);
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (!first || !last) return;
+    if (e.shiftKey && document.activeElement === first) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  };
+
+  const title = callback ? `${callback.eventType} · ${callback.workflowName || 'callback'}` : 'Callback';
+  const controls = (
+    <div className="window-controls">
+      <button type="button" className="window-btn" onClick={() => setMode(mode === 'minimised' ? 'normal' : 'minimised')} aria-label={mode === 'minimised' ? 'Restore' : 'Minimise'} data-autofocus={mode === 'minimised' ? true : undefined}>
+        {mode === 'minimised' ? '▢' : '▁'}
+      </button>
+      {!phone && mode !== 'minimised' && (
+        <button type="button" className="window-btn" onClick={() => setMode(mode === 'maximised' ? 'normal' : 'maximised')} aria-label={mode === 'maximised' ? 'Restore size' : 'Maximise'}>
+          {mode === 'maximised' ? '❐' : '□'}
+        </button>
+      )}
+      <button type="button" className="window-btn window-close" onClick={onClose} aria-label="Close" data-autofocus={mode !== 'minimised' ? true : undefined}>
+        ✕
+      </button>
+    </div>
+  );
+  const titleBar = (
+    <div className="window-titlebar" onDoubleClick={() => !phone && setMode(mode === 'maximised' ? 'normal' : 'maximised')}>
+      <h2 id={titleId} className="window-title" title={title}>
+        {title}
+      </h2>
+      {controls}
+    </div>
+  );
+
+  if (mode === 'minimised') {
+    return (
+      <div ref={dialog} role="dialog" aria-modal="false" aria-labelledby={titleId} className="window window-minimised" data-testid="detail-window" data-mode={mode} onKeyDown={trapTab}>
+        {titleBar}
+      </div>
+    );
+  }
+
+  const body = (
+    <div ref={dialog} role="dialog" aria-modal="true" aria-labelledby={titleId} className="window" data-testid="detail-window" data-mode={full ? 'maximised' : mode} onKeyDown={trapTab}>
+      {titleBar}
+      <div className="window-body">
+        {error && (
+          <p role="alert" className="alert">
+            {error}
+          </p>
+        )}
+        {callback ? <CallbackDetails callback={callback} onNavigate={onClose} /> : !error && <p className="muted">Loading…</p>}
+      </div>
+    </div>
+  );
+
+  return (
+    <div className="window-layer">
+      <div className="window-backdrop" aria-hidden="true" />
+      {full ? (
+        <div className="window-full">{body}</div>
+      ) : (
+        <Rnd
+          className="window-rnd"
+          bounds="parent"
+          dragHandleClassName="window-titlebar"
+          cancel=".window-btn"
+          minWidth={320}
+          minHeight={220}
+          position={{ x: box.x, y: box.y }}
+          size={{ width: box.width, height: box.height }}
+          onDragStop={(_e, d) => setBox((b) => ({ ...b, x: d.x, y: d.y }))}
+          onResizeStop={(_e, _dir, ref, _delta, pos) => setBox({ x: pos.x, y: pos.y, width: ref.offsetWidth, height: ref.offsetHeight })}
+        >
+          {body}
+        </Rnd>
+      )}
+    </div>
+  );
+}

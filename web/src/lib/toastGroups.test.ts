@@ -1,0 +1,42 @@
+import { expect, test } from 'vitest';
+import { CallbackStatus } from '../gen/callbacks/v1/callbacks_pb';
+import type { CallbackSummary } from './events';
+import { ToastGrouper } from './toastGroups';
+
+function cb(id: string, createTime: string): CallbackSummary {
+  return { id, callbackId: id, eventType: 'workflow.completed', workflowName: 'w', jobId: 'j', stepId: '', status: CallbackStatus.PROCESSED, createTime, deliveryCount: 1, preview: '', viewedByMe: false };
+}
+
+test('the first callback toasts on its own at once', () => {
+  const g = new ToastGrouper(4000);
+  const plan = g.add(cb('a', '2025-01-01T00:00:00.000Z'), 0);
+  expect(plan).toMatchObject({ kind: 'single', callback: { id: 'a' } });
+});
+
+test('a burst becomes one group toast with a count and a time range', () => {
+  const g = new ToastGrouper(4000);
+  const first = g.add(cb('a', '2025-01-01T00:00:01.000Z'), 0)!;
+  let last = first;
+  for (let i = 1; i < 12; i++) {
+    last = g.add(cb(`id${i}`, `2025-01-01T00:00:${String(1 + i).padStart(2, '0')}.000Z`), i * 10)!;
+  }
+  expect(last).toEqual({ toastId: first.toastId, kind: 'group', count: 12, from: '2025-01-01T00:00:01.000Z', to: '2025-01-01T00:00:12.000Z' });
+});
+
+test('the same callback is not counted twice', () => {
+  const g = new ToastGrouper(4000);
+  g.add(cb('a', 't1'), 0);
+  expect(g.add(cb('a', 't1'), 1)).toBeNull();
+});
+
+test('after a quiet period, or a dismissed toast, a new toast starts', () => {
+  const g = new ToastGrouper(4000);
+  const a = g.add(cb('a', 't1'), 0)!;
+  const b = g.add(cb('b', 't2'), 5000)!;
+  expect(b.kind).toBe('single');
+  expect(b.toastId).not.toBe(a.toastId);
+  g.dismissed(b.toastId);
+  const c = g.add(cb('c', 't3'), 5001)!;
+  expect(c.kind).toBe('single');
+  expect(c.toastId).not.toBe(b.toastId);
+});
