@@ -1,0 +1,84 @@
+package faults_test
+
+import (
+	"context"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestReadOnlyDatabaseSQLite makes the SQLite file unwritable (chattr +i,
+// which even root cannot write through; a read-only remount of a file
+// system is refused while the server holds the file open for writing, and
+// chmod does not stop root) and starts the server on it. Every delivery
+// must then be refused with 503, never acknowledged. Once the file is
+// writable again, deliveries must be acknowledged again without a restart,
+// as after a full disk. Needs chattr and a file system that supports the
+// immutable flag; skips otherwise.
+func TestReadOnlyDatabaseSQLite(t *testing.T) {
+	dataDir := t.TempDir()
+	rng := newRand(t)
+	start := time.Now()
+	srv := newServer(t, "callbackd", dataDir, "")
+	srv.start()
+	items := newLogicals(rng, 100000, 5)
+	s := newSender(srv.base())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// A first batch while writable, so that the file exists and has rows.
+	s.run(ctx, items[:200], 8, nil)
+	srv.stop()
+
+	db := filepath.Join(dataDir, "callbackd.db")
+	if out, err := exec.Command("chattr", "+i", db).CombinedOutput(); err != nil {
+		t.Skipf("cannot make %s immutable: %v: %s", db, err, out)
+	}
+	immutable := true
+	makeWritable := func() {
+		if immutable {
+			if out, err := exec.Command("chattr", "-i", db).CombinedOutput(); err != nil {
+				t.Errorf("chattr -i %s: %v: %s", db, err, out)
+			}
+			immutable = false
+		}
+	}
+	t.Cleanup(makeWritable) // before TempDir's removal, which would fail on it
+
+	srv.start() // opens; readiness is only a ping, so it answers 200
+	client := &http.Client{Timeout: 5 * time.Second}
+	stopNew := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { s.run(ctx, items[200:], 8, stopNew) })
+	acksBefore, refusedBefore := s.acks.Load(), s.refused.Load()
+	refused := waitFor(ctx, 20*time.Second, func() bool { return s.refused.Load()-refusedBefore >= 20 })
+	t.Logf("read-only file: %d deliveries acknowledged, %d refused with 503; /readyz answered %d",
+		s.acks.Load()-acksBefore, s.refused.Load()-refusedBefore, readyz(client, srv.base()))
+	if !refused {
+		t.Errorf("fewer than 20 answers 503 within 20 s on a read-only database")
+	}
+
+	makeWritable()
+	writable, acksWritable := time.Now(), s.acks.Load()
+	if waitFor(ctx, 10*time.Second, func() bool { return s.acks.Load() >= acksWritable+100 }) {
+		t.Logf("file writable again: 100 more deliveries acknowledged within %s, without a restart", time.Since(writable).Round(time.Millisecond))
+	} else {
+		t.Errorf("BUG: the file has been writable again for 10 s and still no delivery is acknowledged (%d refused meanwhile): "+
+			"the SQLite writer connection, opened read-only because the file was write-protected, is never reopened; "+
+			"only a restart recovers. Last log lines:\n%s", s.refused.Load()-refusedBefore, srv.logTail(3))
+		srv.stop()
+		srv.start() // so that the sender's retries can complete and the rest is checked
+	}
+	close(stopNew)
+	wg.Wait()
+
+	f := figures{Gaps: -1}
+	s.fill(&f, items)
+	s.checkNoUnexpected(t, items[:f.Sent])
+	srv.stop()
+	checkLedger(t, items, readState(t, openSQLiteRO(t, srv.sqlitePath()), false), &f)
+	f.Duration = time.Since(start)
+	report(t, f)
+}
