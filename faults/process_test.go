@@ -83,6 +83,25 @@ func (p *serverProc) base() string { return "http://" + p.addr }
 // start runs the process and waits until /readyz answers 200.
 func (p *serverProc) start() {
 	p.t.Helper()
+	p.launch()
+	if err := p.waitFor("/readyz", 30*time.Second); err != nil {
+		p.t.Fatalf("%s (start %d) not ready: %v\n%s", p.name, p.starts, err, p.logTail(30))
+	}
+}
+
+// startLive runs the process and waits only until it serves (/healthz),
+// for tests where the database is expected not to be ready.
+func (p *serverProc) startLive() {
+	p.t.Helper()
+	p.launch()
+	if err := p.waitFor("/healthz", 30*time.Second); err != nil {
+		p.t.Fatalf("%s (start %d) not serving: %v\n%s", p.name, p.starts, err, p.logTail(30))
+	}
+}
+
+// launch runs the process.
+func (p *serverProc) launch() {
+	p.t.Helper()
 	args := []string{
 		"--addr", p.addr,
 		"--data-dir", p.dataDir,
@@ -115,9 +134,6 @@ func (p *serverProc) start() {
 		p.err = err
 		close(exited)
 	}()
-	if err := p.waitReady(30 * time.Second); err != nil {
-		p.t.Fatalf("%s (start %d) not ready: %v\n%s", p.name, p.starts, err, p.logTail(30))
-	}
 }
 
 // running reports whether the process was started and has not exited.
@@ -133,8 +149,8 @@ func (p *serverProc) running() bool {
 	}
 }
 
-// waitReady polls /readyz until it answers 200 or the process exits.
-func (p *serverProc) waitReady(limit time.Duration) error {
+// waitFor polls path until it answers 200 or the process exits.
+func (p *serverProc) waitFor(path string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	client := &http.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
@@ -143,17 +159,20 @@ func (p *serverProc) waitReady(limit time.Duration) error {
 			return fmt.Errorf("exited: %v", p.err)
 		default:
 		}
-		if readyz(client, p.base()) == http.StatusOK {
+		if status(client, p.base()+path) == http.StatusOK {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("no 200 from /readyz within %s", limit)
+	return fmt.Errorf("no 200 from %s within %s", path, limit)
 }
 
 // readyz returns the status of GET /readyz, or 0 when there is no answer.
-func readyz(client *http.Client, base string) int {
-	res, err := client.Get(base + "/readyz")
+func readyz(client *http.Client, base string) int { return status(client, base+"/readyz") }
+
+// status returns the status of GET url, or 0 when there is no answer.
+func status(client *http.Client, url string) int {
+	res, err := client.Get(url)
 	if err != nil {
 		return 0
 	}

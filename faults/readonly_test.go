@@ -16,7 +16,8 @@ import (
 // chmod does not stop root) and starts the server on it. Every delivery
 // must then be refused with 503, never acknowledged. Once the file is
 // writable again, deliveries must be acknowledged again without a restart,
-// as after a full disk. Needs chattr and a file system that supports the
+// as after a full disk; readiness must say 503 while the file is read-only
+// and 200 again after, by itself. Needs chattr and a file system that supports the
 // immutable flag; skips otherwise.
 func TestReadOnlyDatabaseSQLite(t *testing.T) {
 	dataDir := t.TempDir()
@@ -47,23 +48,30 @@ func TestReadOnlyDatabaseSQLite(t *testing.T) {
 	}
 	t.Cleanup(makeWritable) // before TempDir's removal, which would fail on it
 
-	srv.start() // opens; readiness is only a ping, so it answers 200
+	srv.startLive() // serves, but must not claim to be ready
 	client := &http.Client{Timeout: 5 * time.Second}
 	stopNew := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { s.run(ctx, items[200:], 8, stopNew) })
 	acksBefore, refusedBefore := s.acks.Load(), s.refused.Load()
 	refused := waitFor(ctx, 20*time.Second, func() bool { return s.refused.Load()-refusedBefore >= 20 })
+	ready := readyz(client, srv.base())
 	t.Logf("read-only file: %d deliveries acknowledged, %d refused with 503; /readyz answered %d",
-		s.acks.Load()-acksBefore, s.refused.Load()-refusedBefore, readyz(client, srv.base()))
+		s.acks.Load()-acksBefore, s.refused.Load()-refusedBefore, ready)
 	if !refused {
 		t.Errorf("fewer than 20 answers 503 within 20 s on a read-only database")
+	}
+	if ready != http.StatusServiceUnavailable {
+		t.Errorf("/readyz answered %d on a read-only database, want 503", ready)
 	}
 
 	makeWritable()
 	writable, acksWritable := time.Now(), s.acks.Load()
 	if waitFor(ctx, 10*time.Second, func() bool { return s.acks.Load() >= acksWritable+100 }) {
 		t.Logf("file writable again: 100 more deliveries acknowledged within %s, without a restart", time.Since(writable).Round(time.Millisecond))
+		if !waitFor(ctx, 10*time.Second, func() bool { return readyz(client, srv.base()) == http.StatusOK }) {
+			t.Errorf("/readyz did not return to 200 after the file became writable")
+		}
 	} else {
 		t.Errorf("BUG: the file has been writable again for 10 s and still no delivery is acknowledged (%d refused meanwhile): "+
 			"the SQLite writer connection, opened read-only because the file was write-protected, is never reopened; "+

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/lib/pq"
 	"github.com/lib/pq/pqerror"
@@ -69,4 +71,31 @@ func isForeignKeyViolation(err error) bool {
 	}
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
+// isReadOnly reports whether err is SQLite's "attempt to write a readonly
+// database" (any extended code).
+func isReadOnly(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_READONLY
+}
+
+// writeFailed is called with the error of every failed write. SQLite opens a
+// file it cannot write read-only without complaint, and the connection
+// stays read-only after the file becomes writable again; the writer's single
+// connection is therefore discarded after a read-only error, so the next
+// write reopens the file and recovers by itself.
+func (s *Store) writeFailed(err error) {
+	if s.dialect != DialectSQLite || !isReadOnly(err) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, cerr := s.db.Conn(ctx)
+	if cerr != nil {
+		return
+	}
+	defer conn.Close()
+	// Returning ErrBadConn from Raw makes database/sql close the connection.
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 }

@@ -24,6 +24,7 @@ type PruneQuery struct {
 func (s *Store) Prune(ctx context.Context, q PruneQuery) (_ int, err error) {
 	defer func() {
 		if err != nil {
+			s.writeFailed(err)
 			err = fmt.Errorf("prune callbacks: %w", classify(err))
 		}
 	}()

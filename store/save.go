@@ -75,6 +75,7 @@ func (s *Store) Save(ctx context.Context, deliveries []callback.Delivery) (_ []c
 	}
 	defer func() {
 		if err != nil {
+			s.writeFailed(err)
 			err = fmt.Errorf("save %d deliveries: %w", len(deliveries), classify(err))
 		}
 	}()

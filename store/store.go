@@ -90,7 +90,10 @@ func Open(ctx context.Context, databaseURL, dataDir string, logger *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if err := s.Ping(ctx); err != nil {
+	// Only a connection check: a database that does not take writes yet
+	// (a read-only file) still opens, readiness reports it, and writes
+	// recover once it does (see writeFailed).
+	if err := s.ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -189,8 +192,27 @@ func (s *Store) DB() *sql.DB { return s.db }
 // connections are read-only.
 func (s *Store) Client() *ent.Client { return s.client }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers and, on SQLite, that it takes
+// writes: a file that was read-only when its connection opened would
+// otherwise look ready while every delivery fails. The probe rewrites the
+// header's user_version with its own value in a transaction it rolls back:
+// the smallest real write, and one that needs no table.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.ping(ctx); err != nil {
+		return err
+	}
+	if s.dialect != DialectSQLite {
+		return nil
+	}
+	if err := s.probeWrite(ctx); err != nil {
+		s.writeFailed(err)
+		return fmt.Errorf("ping %s: write probe: %w", s.dialect, classify(err))
+	}
+	return nil
+}
+
+// ping checks that every pool answers.
+func (s *Store) ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping %s: %w", s.dialect, classify(err))
 	}
@@ -200,6 +222,21 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// probeWrite writes nothing, but only a writable database accepts it.
+func (s *Store) probeWrite(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var v int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v))
+	return err
 }
 
 // Close releases the database.

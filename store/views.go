@@ -23,6 +23,7 @@ import (
 func (s *Store) MarkViewed(ctx context.Context, id, admin uuid.UUID, adminName string, at time.Time) (_ callback.View, _ bool, err error) {
 	defer func() {
 		if err != nil {
+			s.writeFailed(err)
 			err = fmt.Errorf("mark callback %s viewed by %s: %w", id, admin, classify(err))
 		}
 	}()
