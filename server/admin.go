@@ -208,50 +208,35 @@ func (h *adminHandler) WatchCallbacks(ctx context.Context, req *connect.Request[
 	if err := stream.Send(heartbeat(sent, h.now())); err != nil {
 		return err
 	}
-	events := make(chan callback.Change)
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			c, err := sub.Next(ctx)
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case events <- c:
-			case <-ctx.Done():
-				errc <- ctx.Err()
-				return
-			}
-		}
-	}()
-	ticker := time.NewTicker(h.heartbeat)
-	defer ticker.Stop()
 	for {
-		select {
-		case c := <-events:
+		// Waiting at most one heartbeat interval for the next event: an
+		// idle stream gets a heartbeat instead.
+		wait, cancel := context.WithTimeout(ctx, h.heartbeat)
+		c, err := sub.Next(wait)
+		cancel()
+		switch {
+		case err == nil:
 			ev := changeToProto(c)
 			if err := stream.Send(&callbacksv1.WatchCallbacksResponse{Message: &callbacksv1.WatchCallbacksResponse_Event{Event: ev}}); err != nil {
 				return err
 			}
 			sent = ev.GetCursor()
-		case <-ticker.C:
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			if err := stream.Send(heartbeat(sent, h.now())); err != nil {
 				return err
 			}
-		case err := <-errc:
+		default:
 			return watchEnd(ctx, err, sent)
 		}
 	}
 }
 
-// watchEnd chooses how a watch stream ends. Ends the client should recover
-// from by resuming (it fell behind; the server is stopping) are Unavailable,
-// the retryable code, with the cursor to resume from.
+// watchEnd chooses how a watch stream ends. When the server is stopping,
+// the end is Unavailable, the retryable code, with the cursor to resume from
+// (on another replica, or this one once it is back).
 func watchEnd(ctx context.Context, err error, cursor string) error {
 	switch {
-	case errors.Is(err, watch.ErrFellBehind), errors.Is(err, watch.ErrStopped),
-		errors.Is(context.Cause(ctx), errServerStopping):
+	case errors.Is(err, watch.ErrStopped), errors.Is(context.Cause(ctx), errServerStopping):
 		if errors.Is(context.Cause(ctx), errServerStopping) {
 			err = watch.ErrStopped
 		}

@@ -162,6 +162,9 @@ func (s *Server) routes(ctx context.Context) error {
 	}
 	opts := connect.WithHandlerOptions(
 		connect.WithInterceptors(newRecoverInterceptor(s.log), authn),
+		// Compressing small messages (watch events, list pages) costs more
+		// CPU than it saves bytes; large payloads are still compressed.
+		connect.WithCompressMinBytes(4096),
 	)
 	// rpc serves every RPC path ("/<service>/<method>"); the public mux
 	// routes each service's prefix to it and everything else elsewhere.

@@ -1,8 +1,8 @@
 // Package watch streams the change feed to admins: a Hub tails the database's
-// change feed (callbacks received or redelivered, callbacks viewed) and fans
-// every entry out to subscribed watchers; a subscriber that resumes from a
-// cursor first replays what it missed from the database, then continues live
-// with no gap and no duplicate at the seam.
+// change feed (callbacks received or redelivered, callbacks viewed) into one
+// in-memory ring that every subscriber reads at its own pace. A subscriber
+// resuming from a cursor, or one too slow for the ring, reads what it missed
+// from the database, then continues from the ring: no gap, no duplicate.
 //
 // The database is the source of truth. The hub reads it when poked (after a
 // local commit, or on a PostgreSQL NOTIFY from another replica) and also on a
@@ -26,14 +26,10 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultBuffer       = 1024
+	DefaultBuffer       = 4096
 	DefaultPollInterval = time.Second
 	readBatch           = 500
 )
-
-// ErrFellBehind ends the subscription of a watcher that did not keep up: its
-// buffer filled. The watcher resumes from its last cursor and loses nothing.
-var ErrFellBehind = errors.New("watcher fell behind; resume from the last cursor")
 
 // ErrStopped ends every subscription when the hub stops (the server is
 // shutting down). The watcher resumes from its last cursor, on this replica
@@ -52,16 +48,22 @@ type Feed interface {
 
 // Config tunes a Hub.
 type Config struct {
-	// Buffer is each subscriber's queue length; a subscriber whose queue is
-	// full is ended with ErrFellBehind. Zero means DefaultBuffer.
+	// Buffer is how many recent changes the hub keeps in memory, shared by
+	// all subscribers; one further behind reads from the database instead.
+	// Zero means DefaultBuffer.
 	Buffer int
 	// PollInterval is how often the hub reads the feed without being poked.
 	// Zero means DefaultPollInterval.
 	PollInterval time.Duration
 }
 
-// Hub fans the change feed out to subscribers. Build it with NewHub and run
-// it with Run.
+// Hub tails the change feed into a ring shared by its subscribers. Build it
+// with NewHub, position it with Start, run it with Run.
+//
+// Subscribers pull; the hub never pushes. So a slow or stuck subscriber
+// costs nothing but its own position: it never slows ingestion, the hub or
+// other subscribers, holds no queue, and when it resumes reading it catches
+// up from the database if the ring has moved past it.
 type Hub struct {
 	feed    Feed
 	cfg     Config
@@ -69,9 +71,14 @@ type Hub struct {
 	poke    chan struct{}
 	metrics *metrics
 
-	mu   sync.Mutex
-	last int64 // highest Seq fanned out
-	subs map[*Subscription]struct{}
+	mu      sync.Mutex
+	ring    []callback.Change // the most recent changes, oldest at head
+	head    int               // index of the oldest change in ring
+	n       int               // changes in ring
+	base    int64             // the ring holds every change after base, up to last
+	last    int64             // highest Seq read from the feed
+	wake    chan struct{}     // closed when changes arrive or the hub stops
+	stopped bool
 }
 
 // NewHub returns a hub over feed. Its metrics are registered on reg.
@@ -86,20 +93,23 @@ func NewHub(feed Feed, cfg Config, log *slog.Logger, reg prometheus.Registerer) 
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{feed: feed, cfg: cfg, log: log, poke: make(chan struct{}, 1), metrics: m, subs: map[*Subscription]struct{}{}}
-	m.watchers.Set(0)
-	return h, nil
+	return &Hub{
+		feed: feed, cfg: cfg, log: log, metrics: m,
+		poke: make(chan struct{}, 1),
+		ring: make([]callback.Change, cfg.Buffer),
+		wake: make(chan struct{}),
+	}, nil
 }
 
-// Start positions the hub at the end of the feed, so that Run fans out only
-// what commits afterwards. Call it once before Run and before Subscribe.
+// Start positions the hub at the end of the feed, so that the ring holds
+// only what commits afterwards. Call it once before Run and Subscribe.
 func (h *Hub) Start(ctx context.Context) error {
 	last, err := h.feed.LastSeq(ctx)
 	if err != nil {
 		return fmt.Errorf("watch: read feed position: %w", err)
 	}
 	h.mu.Lock()
-	h.last = last
+	h.last, h.base = last, last
 	h.mu.Unlock()
 	return nil
 }
@@ -115,11 +125,12 @@ func (h *Hub) Poke() {
 // Publish pokes the hub after a commit; it makes Hub an ingest.Publisher.
 func (h *Hub) Publish([]callback.SaveResult) { h.Poke() }
 
-// Run tails the feed until ctx ends, then ends every subscription.
+// Run tails the feed until ctx ends, then ends every subscription with
+// ErrStopped.
 func (h *Hub) Run(ctx context.Context) error {
 	ticker := time.NewTicker(h.cfg.PollInterval)
 	defer ticker.Stop()
-	defer h.closeAll(ErrStopped)
+	defer h.stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -135,7 +146,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 }
 
-// catchUp reads every change after the hub's position and fans it out.
+// catchUp reads every change after the hub's position into the ring.
 func (h *Hub) catchUp(ctx context.Context) error {
 	for {
 		h.mu.Lock()
@@ -148,80 +159,91 @@ func (h *Hub) catchUp(ctx context.Context) error {
 		if len(changes) == 0 {
 			return nil
 		}
-		h.fanOut(changes)
+		h.append(changes)
 		if len(changes) < readBatch {
 			return nil
 		}
 	}
 }
 
-// fanOut delivers changes to every subscriber without ever blocking: a
-// subscriber whose queue is full is ended with ErrFellBehind.
-func (h *Hub) fanOut(changes []callback.Change) {
+// append adds changes to the ring, evicting the oldest, and wakes waiting
+// subscribers.
+func (h *Hub) append(changes []callback.Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	added := 0
 	for _, c := range changes {
 		if c.Seq <= h.last {
 			continue
 		}
-		h.last = c.Seq
-		for s := range h.subs {
-			select {
-			case s.live <- c:
-				h.metrics.fannedOut.Inc()
-			default:
-				h.removeLocked(s, ErrFellBehind)
-				h.metrics.fellBehind.Inc()
-			}
+		if h.n == len(h.ring) {
+			h.base = h.ring[h.head].Seq // everything up to it is now only in the database
+			h.head = (h.head + 1) % len(h.ring)
+			h.n--
 		}
+		h.ring[(h.head+h.n)%len(h.ring)] = c
+		h.n++
+		h.last = c.Seq
+		added++
+	}
+	if added > 0 {
+		close(h.wake)
+		h.wake = make(chan struct{})
 	}
 }
 
-// closeAll ends every subscription with err.
-func (h *Hub) closeAll(err error) {
+// stop ends every subscription.
+func (h *Hub) stop() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for s := range h.subs {
-		h.removeLocked(s, err)
+	if !h.stopped {
+		h.stopped = true
+		close(h.wake)
 	}
 }
 
-func (h *Hub) removeLocked(s *Subscription, err error) {
-	if _, ok := h.subs[s]; !ok {
-		return
+// after returns the ring's changes after pos (at most max); or, when the
+// ring no longer covers pos, behind and the ring's base (the caller must
+// read the database up to there); and the channel that is closed when more
+// changes arrive.
+func (h *Hub) after(pos int64, max int) (changes []callback.Change, behind bool, base int64, wake <-chan struct{}, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped {
+		return nil, false, 0, nil, ErrStopped
 	}
-	delete(h.subs, s)
-	s.err = err
-	close(s.live)
-	h.metrics.watchers.Dec()
+	if pos < h.base {
+		return nil, true, h.base, h.wake, nil
+	}
+	for i := range h.n {
+		c := h.ring[(h.head+i)%len(h.ring)]
+		if c.Seq <= pos {
+			continue
+		}
+		changes = append(changes, c)
+		if len(changes) == max {
+			break
+		}
+	}
+	return changes, false, 0, h.wake, nil
 }
 
-// Subscribe starts a subscription after cursor ("" means from now). Events
-// come from Next. The subscription holds a place in the hub until Close.
+// Subscribe starts a subscription after cursor ("" means from now).
 func (h *Hub) Subscribe(ctx context.Context, cursor string) (*Subscription, error) {
-	after, err := h.resolve(ctx, cursor)
+	pos, err := h.resolve(ctx, cursor)
 	if err != nil {
 		return nil, err
 	}
-	s := &Subscription{hub: h, live: make(chan callback.Change, h.cfg.Buffer)}
-	h.mu.Lock()
-	// Everything up to seam is replayed from the database; everything after
-	// it arrives live, since the hub fans out only Seq > seam from now on.
-	seam := h.last
-	h.subs[s] = struct{}{}
 	h.metrics.watchers.Inc()
-	h.mu.Unlock()
-	if after < 0 {
-		after = seam
-	}
-	s.pos, s.seam = after, seam
-	return s, nil
+	return &Subscription{hub: h, pos: pos}, nil
 }
 
-// resolve parses a cursor; -1 means "from now".
+// resolve parses a cursor; "" is the hub's current position.
 func (h *Hub) resolve(ctx context.Context, cursor string) (int64, error) {
 	if cursor == "" {
-		return -1, nil
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.last, nil
 	}
 	seq, err := ParseCursor(cursor)
 	if err != nil {
@@ -244,67 +266,64 @@ func (h *Hub) Position() string {
 	return FormatCursor(h.last)
 }
 
-// Subscription is one watcher's view of the feed.
+// Subscription is one watcher's position in the feed. It is not safe for
+// concurrent use.
 type Subscription struct {
-	hub    *Hub
-	live   chan callback.Change
-	err    error // set before live is closed
-	pos    int64 // Seq of the last change returned by Next
-	seam   int64 // replay from the database up to here
-	replay []callback.Change
+	hub     *Hub
+	pos     int64             // Seq of the last change returned by Next
+	pending []callback.Change // read but not yet returned
+	closed  bool
 }
 
-// Next returns the next change, replaying from the database first. It
-// returns ctx's error when ctx ends, ErrFellBehind when the subscriber did
-// not keep up, and ErrStopped when the hub stopped.
+// Next returns the change after the subscription's position, waiting for
+// one if needed. It returns ctx's error when ctx ends and ErrStopped when
+// the hub stopped.
 func (s *Subscription) Next(ctx context.Context) (callback.Change, error) {
-	for s.pos < s.seam {
-		if len(s.replay) == 0 {
-			changes, err := s.hub.feed.Changes(ctx, s.pos, readBatch)
-			if err != nil {
+	for len(s.pending) == 0 {
+		changes, behind, base, wake, err := s.hub.after(s.pos, readBatch)
+		switch {
+		case err != nil:
+			return callback.Change{}, err
+		case behind:
+			// The ring moved past us: read the database, which holds every
+			// committed change in order.
+			if changes, err = s.hub.feed.Changes(ctx, s.pos, readBatch); err != nil {
 				return callback.Change{}, err
 			}
-			s.replay = changes
+			s.hub.metrics.replayed.Add(float64(len(changes)))
 			if len(changes) == 0 {
-				break // nothing more committed up to the seam
+				// Nothing after pos is left in the database (rows moved on by
+				// redeliveries, or pruned): continue from the ring.
+				s.pos = base
+				continue
 			}
 		}
-		c := s.replay[0]
-		s.replay = s.replay[1:]
-		if c.Seq > s.seam {
-			// Past the seam the live queue has it too.
-			s.replay = nil
+		if len(changes) > 0 {
+			s.pending = changes
 			break
 		}
-		s.pos = c.Seq
-		return c, nil
-	}
-	s.seam = 0
-	for {
 		select {
 		case <-ctx.Done():
 			return callback.Change{}, ctx.Err()
-		case c, ok := <-s.live:
-			if !ok {
-				return callback.Change{}, s.err
-			}
-			if c.Seq <= s.pos {
-				continue // already replayed
-			}
-			s.pos = c.Seq
-			return c, nil
+		case <-wake:
 		}
 	}
+	c := s.pending[0]
+	s.pending = s.pending[1:]
+	s.pos = c.Seq
+	s.hub.metrics.fannedOut.Inc()
+	return c, nil
 }
 
 // Cursor is the position after the last change Next returned.
 func (s *Subscription) Cursor() string { return FormatCursor(s.pos) }
 
-// Close leaves the hub.
+// Close ends the subscription.
 func (s *Subscription) Close() {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
-	s.hub.removeLocked(s, context.Canceled)
+	if !s.closed {
+		s.closed = true
+		s.hub.metrics.watchers.Dec()
+	}
 }
 
 // cursorPrefix versions the opaque cursor format.
@@ -330,9 +349,9 @@ func ParseCursor(cursor string) (int64, error) {
 
 // metrics are the hub's Prometheus collectors.
 type metrics struct {
-	watchers   prometheus.Gauge
-	fannedOut  prometheus.Counter
-	fellBehind prometheus.Counter
+	watchers  prometheus.Gauge
+	fannedOut prometheus.Counter
+	replayed  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -341,13 +360,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "callbackd_watchers", Help: "Watchers currently subscribed to the change feed.",
 		}),
 		fannedOut: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callbackd_watch_events_fanned_out_total", Help: "Change-feed events queued to watchers.",
+			Name: "callbackd_watch_events_fanned_out_total", Help: "Change-feed events handed to watchers.",
 		}),
-		fellBehind: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "callbackd_watch_fell_behind_total", Help: "Watchers ended because their queue filled.",
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callbackd_watch_events_replayed_total", Help: "Change-feed events that watchers read from the database (resuming, or behind the in-memory ring).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.watchers, m.fannedOut, m.fellBehind} {
+	for _, c := range []prometheus.Collector{m.watchers, m.fannedOut, m.replayed} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register watch metrics: %w", err)
 		}

@@ -51,10 +51,11 @@ func next(t *testing.T, s *watch.Subscription) (callback.Change, error) {
 	return s.Next(ctx)
 }
 
-// TestSlowWatcherIsCutOffAndResumes: a watcher that stops reading fills its
-// bounded queue and is ended with ErrFellBehind, while a reading watcher
-// gets everything; the slow one resumes from its cursor and misses nothing.
-func TestSlowWatcherIsCutOffAndResumes(t *testing.T) {
+// TestSlowWatcherCatchesUpFromTheDatabase: a watcher that stops reading
+// holds nothing and slows no one; a reading watcher gets every change as it
+// comes; when the slow one reads again, the ring (4 changes) has moved on,
+// and it gets all 20 in order from the database, then live ones again.
+func TestSlowWatcherCatchesUpFromTheDatabase(t *testing.T) {
 	t.Parallel()
 	hub, st := startHub(t, watch.Config{Buffer: 4, PollInterval: time.Hour})
 	fast, err := hub.Subscribe(t.Context(), "")
@@ -74,24 +75,35 @@ func TestSlowWatcherIsCutOffAndResumes(t *testing.T) {
 	}
 
 	var got []uuid.UUID
-	for {
+	for range ids {
 		c, err := next(t, slow)
-		if err != nil {
-			require.ErrorIs(t, err, watch.ErrFellBehind)
-			break
-		}
-		got = append(got, c.Callback.ID)
-	}
-	require.Len(t, got, 4, "the slow watcher kept exactly its queue")
-	resumed, err := hub.Subscribe(t.Context(), slow.Cursor())
-	require.NoError(t, err)
-	defer resumed.Close()
-	for range 16 {
-		c, err := next(t, resumed)
 		require.NoError(t, err)
 		got = append(got, c.Callback.ID)
 	}
-	require.Equal(t, ids, got, "nothing lost across the cut-off")
+	require.Equal(t, ids, got, "nothing lost, nothing repeated")
+	live := save(t, st)
+	hub.Poke()
+	c, err := next(t, slow)
+	require.NoError(t, err)
+	require.Equal(t, live, c.Callback.ID)
+}
+
+// TestStoppedHubEndsSubscriptions: subscribers learn that the server stops.
+func TestStoppedHubEndsSubscriptions(t *testing.T) {
+	t.Parallel()
+	st := storetest.OpenSQLite(t)
+	hub, err := watch.NewHub(st, watch.Config{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(t, err)
+	require.NoError(t, hub.Start(t.Context()))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	sub, err := hub.Subscribe(t.Context(), "")
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, <-done)
+	_, err = next(t, sub)
+	require.ErrorIs(t, err, watch.ErrStopped)
 }
 
 // TestLostNotificationOnlyDelaysEvents: without any poke (as when a replica

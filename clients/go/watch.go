@@ -34,7 +34,7 @@ type WatchOptions struct {
 // Watch streams callback events to handle until ctx ends, handle fails or the
 // server refuses the stream for good (bad credentials, bad cursor); it
 // returns that error. Every other end of the stream (a network failure, a
-// server restart, Unavailable when the watcher fell behind) is followed by a
+// server restart, Unavailable when the server shuts down) is followed by a
 // reconnection after a backoff, from the cursor of the last event handed to
 // handle: events that arrived meanwhile are replayed, none is handed over
 // twice. Events come in commit order, one at a time; heartbeats are not

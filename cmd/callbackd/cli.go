@@ -87,7 +87,7 @@ type AdminFlags struct {
 // WatchFlags tune the WatchCallbacks stream.
 type WatchFlags struct {
 	Heartbeat   time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"CALLBACKD_HEARTBEAT"`
-	WatchBuffer int           `help:"Events queued per watcher before a slow watcher is ended (it resumes by cursor)." default:"1024" env:"CALLBACKD_WATCH_BUFFER"`
+	WatchBuffer int           `help:"Recent events kept in memory, shared by all watchers; a watcher further behind (resuming, or slow) reads from the database." default:"4096" env:"CALLBACKD_WATCH_BUFFER"`
 	WatchPoll   time.Duration `help:"How often the change feed is read without a notification (bounds the delay of a lost NOTIFY)." default:"1s" env:"CALLBACKD_WATCH_POLL"`
 }
 
