@@ -95,6 +95,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
+		if !s.log.Enabled(ctx, slog.LevelInfo) {
+			return
+		}
 		attrs := []any{
 			"request_id", id,
 			"method", r.Method,

@@ -102,7 +102,7 @@ func Open(ctx context.Context, databaseURL, dataDir string, logger *slog.Logger)
 }
 
 func openPostgres(databaseURL string) (*Store, error) {
-	db, err := sql.Open("postgres", databaseURL)
+	db, err := sql.Open("postgres", withBinaryParameters(databaseURL))
 	if err != nil {
 		return nil, err
 	}
@@ -170,6 +170,24 @@ func openSQLite(path string) (*Store, error) {
 		client:   ent.NewClient(ent.Driver(entsql.OpenDB(dialect.SQLite, readDB))),
 		now:      time.Now,
 	}, nil
+}
+
+// withBinaryParameters asks lib/pq to send []byte parameters in binary:
+// otherwise every payload travels hex-encoded, twice its size, and both
+// sides spend CPU encoding and decoding it. An explicit setting in the URL
+// wins.
+func withBinaryParameters(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return databaseURL // sql.Open reports it
+	}
+	q := u.Query()
+	if q.Has("binary_parameters") {
+		return databaseURL
+	}
+	q.Set("binary_parameters", "yes")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // redact hides the password of a database URL in messages.
