@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/callbackd/callbackd/bench/benchserver"
 )
 
 // webhookPath is where the LLM service posts its callbacks.
@@ -186,7 +188,7 @@ func post(ctx context.Context, client *loadClient, url string, c *callback) (kin
 		return "transport", "reading the answer: " + err.Error()
 	}
 	if resp.StatusCode != http.StatusOK {
-		return strconv.Itoa(resp.StatusCode), truncate(string(body), 300)
+		return strconv.Itoa(resp.StatusCode), benchserver.Truncate(string(body), 300)
 	}
 	var ack struct {
 		ID         string `json:"id"`
@@ -194,20 +196,12 @@ func post(ctx context.Context, client *loadClient, url string, c *callback) (kin
 		Duplicate  bool   `json:"duplicate"`
 	}
 	if err := json.Unmarshal(body, &ack); err != nil || ack.ID == "" {
-		return "200 without an acknowledgement", truncate(string(body), 300)
+		return "200 without an acknowledgement", benchserver.Truncate(string(body), 300)
 	}
 	if ack.Duplicate {
 		// Every callback posted is distinct; a duplicate means the server
 		// merged two different callbacks.
-		return "200 duplicate", truncate(string(body), 300)
+		return "200 duplicate", benchserver.Truncate(string(body), 300)
 	}
 	return "", ""
-}
-
-// truncate shortens s to at most n bytes for a report.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -42,6 +42,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/callbackd/callbackd/bench/benchserver"
 )
 
 // allModes are the server's ingest modes, in the order a run interleaves them.
@@ -170,7 +172,7 @@ func run(ctx context.Context, cfg config) error {
 
 	bin := cfg.serverBin
 	if bin == "" {
-		if bin, err = buildServer(ctx, tmp); err != nil {
+		if bin, err = benchserver.Build(ctx, tmp, progress); err != nil {
 			return err
 		}
 	}
@@ -179,7 +181,7 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
-	secret := randomHex(32)
+	secret := benchserver.RandomHex(32)
 	progress("pre-building and signing %d callbacks", cfg.callbacks)
 	start := time.Now()
 	cbs, err := buildCallbacks(cfg.callbacks, cfg.sizeMix, secret, cfg.seed)
@@ -220,12 +222,12 @@ func run(ctx context.Context, cfg config) error {
 // runMode runs one mode once: fresh database, fresh server, load, stop,
 // row count.
 func runMode(ctx context.Context, cfg config, tmp, bin, secret, mode string, cbs []callback, client *loadClient) (runResult, error) {
-	db, err := createDatabase(ctx, cfg, tmp)
+	db, err := benchserver.CreateDatabase(ctx, cfg.db, cfg.pgURL, tmp, "callbackd_bench_")
 	if err != nil {
 		return runResult{}, err
 	}
 	defer func() {
-		if err := db.drop(); err != nil {
+		if err := db.Drop(); err != nil {
 			progress("warning: %v", err)
 		}
 	}()
@@ -234,9 +236,9 @@ func runMode(ctx context.Context, cfg config, tmp, bin, secret, mode string, cbs
 	if err != nil {
 		return runResult{}, err
 	}
-	load := runLoad(ctx, cfg, client, srv.url+webhookPath, cbs)
+	load := runLoad(ctx, cfg, client, srv.URL+webhookPath, cbs)
 	client.CloseIdleConnections()
-	stopErr := srv.stop()
+	stopErr := srv.Stop()
 	if ctx.Err() != nil {
 		return runResult{}, ctx.Err()
 	}
@@ -245,11 +247,11 @@ func runMode(ctx context.Context, cfg config, tmp, bin, secret, mode string, cbs
 	if stopErr != nil {
 		res.Notes = append(res.Notes, stopErr.Error())
 	}
-	if n, sample := srv.logSummary(); n > 0 {
+	if n, sample := srv.LogSummary(); n > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("server logged %d line(s) at warn or above, first: %s", n, sample))
 	}
 	if mode != "discard" {
-		rows, err := db.countRows(ctx)
+		rows, err := countRows(ctx, db)
 		if err != nil {
 			return runResult{}, err
 		}

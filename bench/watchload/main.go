@@ -47,6 +47,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/callbackd/callbackd/bench/benchserver"
 )
 
 // config is the validated command line.
@@ -188,13 +190,13 @@ func run(ctx context.Context, cfg config, args []string) error {
 
 	opt := serverOptions{
 		bin:         cfg.serverBin,
-		secret:      randomHex(32),
-		adminToken:  randomHex(24),
+		secret:      benchserver.RandomHex(32),
+		adminToken:  benchserver.RandomHex(24),
 		heartbeat:   cfg.heartbeat,
 		watchBuffer: cfg.watchBuffer,
 	}
 	if opt.bin == "" {
-		if opt.bin, err = buildServer(ctx, tmp); err != nil {
+		if opt.bin, err = benchserver.Build(ctx, tmp, progress); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/callbackd/callbackd/bench/benchserver"
 	"github.com/callbackd/callbackd/webhook"
 )
 
@@ -45,12 +46,12 @@ type runResult struct {
 // who received what when.
 func runOnce(ctx context.Context, cfg config, opt serverOptions, tmp string, n int, topology string) (res runResult, err error) {
 	res = runResult{n: n, topology: topology}
-	db, err := createDatabase(ctx, cfg.db, cfg.pgURL, tmp)
+	db, err := benchserver.CreateDatabase(ctx, cfg.db, cfg.pgURL, tmp, "callbackd_watchbench_")
 	if err != nil {
 		return res, err
 	}
 	defer func() {
-		if e := db.drop(); e != nil {
+		if e := db.Drop(); e != nil {
 			progress("warning: %v", e)
 		}
 	}()
@@ -64,10 +65,10 @@ func runOnce(ctx context.Context, cfg config, opt serverOptions, tmp string, n i
 	servers := []*server{ingress}
 	defer func() {
 		for _, s := range servers {
-			if e := s.stop(); e != nil {
+			if e := s.Stop(); e != nil {
 				res.notes = append(res.notes, e.Error())
 			}
-			if k, first := s.logSummary(); k > 0 {
+			if k, first := s.LogSummary(); k > 0 {
 				res.notes = append(res.notes, fmt.Sprintf("server logged %d line(s) at warn or above, first: %s", k, first))
 			}
 		}
@@ -81,7 +82,7 @@ func runOnce(ctx context.Context, cfg config, opt serverOptions, tmp string, n i
 	}
 
 	client := &http.Client{Timeout: 30 * time.Second}
-	hookURL := ingress.url + webhookPath
+	hookURL := ingress.URL + webhookPath
 	// A first callback warms the ingest path (connections, prepared
 	// statements) before anything is measured; no watcher sees it.
 	if _, _, _, err := post(ctx, client, hookURL, opt.secret); err != nil {
@@ -223,14 +224,14 @@ func post(ctx context.Context, client *http.Client, url, secret string) (id stri
 		return "", sent, acked, fmt.Errorf("read the answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", sent, acked, fmt.Errorf("status %d: %s", resp.StatusCode, truncate(string(answer), 300))
+		return "", sent, acked, fmt.Errorf("status %d: %s", resp.StatusCode, benchserver.Truncate(string(answer), 300))
 	}
 	var ack struct {
 		ID        string `json:"id"`
 		Duplicate bool   `json:"duplicate"`
 	}
 	if err := json.Unmarshal(answer, &ack); err != nil || ack.ID == "" || ack.Duplicate {
-		return "", sent, acked, errors.New("200 without a new callback's id: " + truncate(string(answer), 300))
+		return "", sent, acked, errors.New("200 without a new callback's id: " + benchserver.Truncate(string(answer), 300))
 	}
 	return ack.ID, sent, acked, nil
 }

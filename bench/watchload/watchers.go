@@ -196,7 +196,7 @@ func newOpener(srv *server, protocol, token string) (func(context.Context) (recv
 	req := &callbacksv1.WatchCallbacksRequest{}
 	switch protocol {
 	case "grpc":
-		conn, err := grpc.NewClient("passthrough:///"+srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient("passthrough:///"+srv.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return nil, nil, fmt.Errorf("gRPC client: %w", err)
 		}
@@ -219,7 +219,7 @@ func newOpener(srv *server, protocol, token string) (func(context.Context) (recv
 				return (&net.Dialer{}).DialContext(ctx, network, addr)
 			},
 		}
-		client := callbacksv1connect.NewCallbackAdminServiceClient(&http.Client{Transport: tr}, srv.url)
+		client := callbacksv1connect.NewCallbackAdminServiceClient(&http.Client{Transport: tr}, srv.URL)
 		open := func(ctx context.Context) (recvFunc, error) {
 			r := connect.NewRequest(req)
 			r.Header().Set("Authorization", "Bearer "+token)
