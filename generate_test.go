@@ -12,11 +12,11 @@ import (
 
 // generatedDirs are the trees that `go generate ./...` writes. They are
 // committed, so that the module builds without the generators.
-var generatedDirs = []string{"gen", "ent", "server/openapi", "web/src/gen"}
+var generatedDirs = []string{"gen", "ent", "server/openapi", "clients/ts/src/gen"}
 
-// webNodeModules holds protoc-gen-es, the TypeScript plugin that buf.gen.yaml
-// runs; `npm ci` in web/ installs it from the lockfile.
-const webNodeModules = "web/node_modules"
+// tsNodeModules holds protoc-gen-es, the TypeScript plugin that buf.gen.yaml
+// runs; `npm ci` in clients/ts/ installs it from the lockfile.
+const tsNodeModules = "clients/ts/node_modules"
 
 // TestGeneratedCodeIsCurrent regenerates everything in a copy of the module
 // and fails if any generated file differs from the committed one, or exists
@@ -25,8 +25,8 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regenerating code builds buf and the plugins; skipped with -short")
 	}
-	if _, err := os.Stat(filepath.Join(webNodeModules, ".bin", "protoc-gen-es")); err != nil {
-		msg := "go generate runs protoc-gen-es from " + webNodeModules + ", which is missing: run npm ci in web/"
+	if _, err := os.Stat(filepath.Join(tsNodeModules, ".bin", "protoc-gen-es")); err != nil {
+		msg := "go generate runs protoc-gen-es from " + tsNodeModules + ", which is missing: run npm ci in clients/ts/"
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}
@@ -35,12 +35,12 @@ func TestGeneratedCodeIsCurrent(t *testing.T) {
 	copyDir := t.TempDir()
 	copyModule(t, ".", copyDir)
 	// The copy skips node_modules; the plugins are borrowed, not copied.
-	abs, err := filepath.Abs(webNodeModules)
+	abs, err := filepath.Abs(tsNodeModules)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(abs, filepath.Join(copyDir, webNodeModules)); err != nil {
-		t.Fatalf("link %s: %v", webNodeModules, err)
+	if err := os.Symlink(abs, filepath.Join(copyDir, tsNodeModules)); err != nil {
+		t.Fatalf("link %s: %v", tsNodeModules, err)
 	}
 	cmd := exec.Command("go", "generate", "./...")
 	cmd.Dir = copyDir

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
@@ -26,8 +27,21 @@ function sonnerWithoutInjectedStyles(): Plugin {
   };
 }
 
+// The UI uses the TypeScript client's sources, @callbackd/client in
+// clients/ts (tsconfig.json has the same paths). dedupe resolves the
+// client's own imports of the Connect and protobuf runtimes from web/, so the
+// bundle holds one copy of each whether or not clients/ts has node_modules.
+const client = (file: string) => fileURLToPath(new URL(`../clients/ts/src/${file}`, import.meta.url));
+
 export default defineConfig({
   plugins: [sonnerWithoutInjectedStyles(), react(), tailwindcss()],
+  resolve: {
+    alias: [
+      { find: /^@callbackd\/client$/, replacement: client('index.ts') },
+      { find: /^@callbackd\/client\/web$/, replacement: client('web.ts') },
+    ],
+    dedupe: ['@bufbuild/protobuf', '@connectrpc/connect', '@connectrpc/connect-web'],
+  },
   build: {
     outDir: 'dist',
     emptyOutDir: true,

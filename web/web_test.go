@@ -22,7 +22,8 @@ var updateScreenshots = flag.Bool("update-screenshots", false, "write the e2e sc
 const chromiumPath = "/usr/bin/chromium"
 
 // requireUITools skips (or, under CI, fails) when what the UI's build and
-// tests need is missing: node, npm, web/node_modules (npm ci) and Chromium.
+// tests need is missing: node, npm, web/node_modules and clients/ts/node_modules
+// (npm ci) and Chromium.
 func requireUITools(t *testing.T) {
 	t.Helper()
 	var missing []string
@@ -33,6 +34,11 @@ func requireUITools(t *testing.T) {
 	}
 	if _, err := os.Stat("node_modules"); err != nil {
 		missing = append(missing, "web/node_modules (run: cd web && npm ci)")
+	}
+	// The UI compiles the TypeScript client's sources (clients/ts), whose
+	// imports type-check against that package's own node_modules.
+	if _, err := os.Stat(filepath.Join("..", "clients", "ts", "node_modules")); err != nil {
+		missing = append(missing, "clients/ts/node_modules (run: cd clients/ts && npm ci)")
 	}
 	if _, err := os.Stat(chromiumPath); err != nil {
 		missing = append(missing, chromiumPath+" (apt-get install -y chromium)")

@@ -1,7 +1,7 @@
 import { useState, type ReactNode } from 'react';
 import { toJson } from '@bufbuild/protobuf';
 import { ValueSchema } from '@bufbuild/protobuf/wkt';
-import type { Callback } from '../gen/callbacks/v1/callbacks_pb';
+import type { Callback } from '@callbackd/client';
 import { isoTime } from '../lib/events';
 import { formatTime } from '../lib/format';
 import { navigate } from '../lib/router';

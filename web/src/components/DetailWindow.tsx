@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useId, useRef, useState, type KeyboardEvent as ReactKeyboardEvent } from 'react';
 import { Rnd } from 'react-rnd';
-import type { Callback } from '../gen/callbacks/v1/callbacks_pb';
+import type { Callback } from '@callbackd/client';
 import { useLiveEvents } from '../live';
 import { useSession } from '../session';
 import { errorMessage } from '../lib/api';

@@ -1,4 +1,4 @@
-import { CallbackStatus } from '../gen/callbacks/v1/callbacks_pb';
+import { CallbackStatus } from '@callbackd/client';
 import { statusLabel } from '../lib/events';
 
 const tone: Record<CallbackStatus, string> = {

@@ -1,19 +1,18 @@
 // The admin API client: the generated Connect client over the Connect
 // protocol (JSON, HTTP/1.1 friendly), with the admin's bearer token.
 
-import { Code, ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
-import { createConnectTransport } from '@connectrpc/connect-web';
-import { CallbackAdminService } from '../gen/callbacks/v1/callbacks_pb';
+import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import type { AdminClient } from '@callbackd/client';
+import { createWebClients } from '@callbackd/client/web';
 
-export type AdminClient = Client<typeof CallbackAdminService>;
+export type { AdminClient };
 
 /**
  * createAdminClient returns a client that sends token with every call and
  * calls onUnauthenticated when the server rejects it (401 anywhere → login).
  */
 export function createAdminClient(token: string, onUnauthenticated: () => void, baseUrl = window.location.origin): AdminClient {
-  const auth: Interceptor = (next) => async (req) => {
-    req.header.set('Authorization', `Bearer ${token}`);
+  const onReject: Interceptor = (next) => async (req) => {
     try {
       return await next(req);
     } catch (e) {
@@ -21,8 +20,7 @@ export function createAdminClient(token: string, onUnauthenticated: () => void, 
       throw e;
     }
   };
-  const transport = createConnectTransport({ baseUrl, interceptors: [auth] });
-  return createClient(CallbackAdminService, transport);
+  return createWebClients({ baseUrl, token, interceptors: [onReject] }).admin;
 }
 
 export function isUnauthenticated(e: unknown): boolean {

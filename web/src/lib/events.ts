@@ -2,7 +2,7 @@
 // tabs over BroadcastChannel and are easy to build in tests.
 
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { CallbackStatus, type Callback, type CallbackEvent, type CallbackView } from '../gen/callbacks/v1/callbacks_pb';
+import { CallbackStatus, type Callback, type CallbackEvent, type CallbackView } from '@callbackd/client';
 
 /** CallbackSummary is what lists and toasts show of a callback. */
 export interface CallbackSummary {

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
-import { CallbackStatus } from '../gen/callbacks/v1/callbacks_pb';
+import { CallbackStatus } from '@callbackd/client';
 import { emptyFilters, filtersFromSearch, groupFilters, searchFromFilters, toListRequest, type Filters } from './filters';
 
 test('filters round-trip through the query string', () => {

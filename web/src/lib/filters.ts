@@ -3,7 +3,7 @@
 
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
-import { CallbackStatus, ListCallbacksRequestSchema, type ListCallbacksRequest } from '../gen/callbacks/v1/callbacks_pb';
+import { CallbackStatus, ListCallbacksRequestSchema, type ListCallbacksRequest } from '@callbackd/client';
 
 /** Filters are the history view's filters; "" means "any". */
 export interface Filters {

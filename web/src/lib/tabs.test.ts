@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { LiveEvent } from './events';
-import { CallbackStatus } from '../gen/callbacks/v1/callbacks_pb';
+import { CallbackStatus } from '@callbackd/client';
 import { TabCoordinator, type ChannelLike, type LockManagerLike, type StreamSink, type TabMessage } from './tabs';
 
 // Bus is an in-memory BroadcastChannel: messages are cloned and delivered

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { CallbackStatus } from '../gen/callbacks/v1/callbacks_pb';
+import { CallbackStatus } from '@callbackd/client';
 import type { CallbackSummary } from './events';
 import { ToastGrouper } from './toastGroups';
 

@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { CallbackEventSchema, CallbackSchema, WatchCallbacksResponseSchema, type WatchCallbacksRequest, type WatchCallbacksResponse } from '../gen/callbacks/v1/callbacks_pb';
+import { CallbackEventSchema, CallbackSchema, WatchCallbacksResponseSchema, type WatchCallbacksRequest, type WatchCallbacksResponse } from '@callbackd/client';
 import type { AdminClient } from './api';
 import type { LiveEvent } from './events';
 import type { ConnState, StreamSink } from './tabs';

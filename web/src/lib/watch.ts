@@ -4,7 +4,7 @@
 
 import { Code, ConnectError } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
-import { WatchCallbacksRequestSchema } from '../gen/callbacks/v1/callbacks_pb';
+import { WatchCallbacksRequestSchema } from '@callbackd/client';
 import type { AdminClient } from './api';
 import { backoffDelay, defaultBackoff, type BackoffOptions } from './backoff';
 import { toLiveEvent } from './events';

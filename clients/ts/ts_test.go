@@ -1,0 +1,65 @@
+package tsclient_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// requireNode skips (or, under CI, fails) when what the Node test needs is
+// missing: node, npm and node_modules (npm ci in clients/ts).
+func requireNode(t *testing.T) {
+	t.Helper()
+	var missing []string
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool+" (install Node.js 20.19+)")
+		}
+	}
+	if _, err := os.Stat("node_modules"); err != nil {
+		missing = append(missing, "clients/ts/node_modules (run: cd clients/ts && npm ci)")
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "the TypeScript client's test needs: " + strings.Join(missing, ", ")
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// TestNodeClient compiles the package and runs its Node test (npm test),
+// which streams WatchCallbacks over Connect and gRPC from a real callbackd
+// built here.
+func TestNodeClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the TypeScript client's Node test is skipped with -short")
+	}
+	requireNode(t)
+
+	bin := filepath.Join(t.TempDir(), "callbackd")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/callbackd")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/callbackd: %v\n%s", err, out)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npm", "test")
+	cmd.Env = append(os.Environ(), "CALLBACKD_BIN="+bin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("npm test (%s):\n%s", time.Since(start).Round(time.Millisecond), out.String())
+	if err != nil {
+		t.Fatalf("npm test: %v", err)
+	}
+}
