@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strings"
 
@@ -24,7 +23,6 @@ type Ingester interface {
 type ingestHandler struct {
 	callbacksv1connect.UnimplementedCallbackIngestServiceHandler
 	ingester Ingester
-	log      *slog.Logger
 }
 
 // IngestCallback passes the raw body and the signature metadata through.

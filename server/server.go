@@ -176,7 +176,7 @@ func (s *Server) routes(ctx context.Context) error {
 	}
 	// Direct gRPC/Connect callers get the body limit from the protocol layer
 	// (a little headroom covers the message framing around the body).
-	handle(callbacksv1connect.NewCallbackIngestServiceHandler(&ingestHandler{ingester: s.deps.Ingester, log: s.log},
+	handle(callbacksv1connect.NewCallbackIngestServiceHandler(&ingestHandler{ingester: s.deps.Ingester},
 		opts, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)+1024)))
 	handle(callbacksv1connect.NewCallbackAdminServiceHandler(&adminHandler{
 		store:     s.deps.Store,

@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
-	"golang.org/x/net/http2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -213,12 +210,9 @@ func newOpener(srv *server, protocol, token string) (func(context.Context) (recv
 	case "connect":
 		// h2c: HTTP/2 without TLS, so that streams share connections as
 		// they do with gRPC.
-		tr := &http2.Transport{
-			AllowHTTP: true,
-			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, addr)
-			},
-		}
+		protocols := new(http.Protocols)
+		protocols.SetUnencryptedHTTP2(true)
+		tr := &http.Transport{Protocols: protocols}
 		client := callbacksv1connect.NewCallbackAdminServiceClient(&http.Client{Transport: tr}, srv.URL)
 		open := func(ctx context.Context) (recvFunc, error) {
 			r := connect.NewRequest(req)

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"syscall"
 	"time"
@@ -35,7 +34,7 @@ func Build(dir, pkg string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s: %w\n%s", pkg, err, msg)
@@ -45,7 +44,7 @@ func Build(dir, pkg string) (string, error) {
 
 // moduleRoot returns the directory of the callbackd module's go.mod.
 func moduleRoot() (string, error) {
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "list", "-m", "-f", "{{.Dir}}", "github.com/callbackd/callbackd").Output()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/callbackd/callbackd").Output()
 	if err != nil {
 		return "", fmt.Errorf("find the callbackd module: %w", err)
 	}
