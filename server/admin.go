@@ -46,6 +46,7 @@ type adminHandler struct {
 	now       func() time.Time
 	signer    Signer
 	ingester  Ingester
+	events    eventCache
 	// route is the server's root handler, through which SendTestCallback
 	// delivers: exactly the path a real sender's request takes.
 	route func() http.Handler
@@ -216,11 +217,11 @@ func (h *adminHandler) WatchCallbacks(ctx context.Context, req *connect.Request[
 		cancel()
 		switch {
 		case err == nil:
-			ev := changeToProto(c)
-			if err := stream.Send(&callbacksv1.WatchCallbacksResponse{Message: &callbacksv1.WatchCallbacksResponse_Event{Event: ev}}); err != nil {
+			msg := h.events.message(c)
+			if err := stream.Send(msg); err != nil {
 				return err
 			}
-			sent = ev.GetCursor()
+			sent = msg.GetEvent().GetCursor()
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 			if err := stream.Send(heartbeat(sent, h.now())); err != nil {
 				return err
