@@ -122,12 +122,12 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		}
 		publisher = replicas
 	}
-	workers := 1
-	if st.Dialect() == store.DialectPostgres {
-		// A second worker overlaps one batch's commit round trips with the
-		// next batch's; SQLite has a single writer, so one is enough there.
-		workers = 2
-	}
+	// One commit worker: batches commit one at a time anyway (the change-feed
+	// counter is locked until commit), and a second worker only grabs a small
+	// batch early and then waits, delaying the deliveries that arrive behind
+	// it (measured: p99 at half the maximum rate 16 ms with two workers,
+	// 10 ms with one, at the same throughput).
+	const workers = 1
 	svc, err := ingest.New(ctx, ingest.Config{
 		Mode:         ingest.Mode(c.IngestMode),
 		MaxBodyBytes: c.MaxBodyBytes,
