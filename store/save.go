@@ -216,8 +216,20 @@ func (s *Store) upsertOneStatement(ctx context.Context, rows []*saveRow, deliver
 	if err != nil {
 		return err
 	}
-	defer rs.Close()
 	var first int64 // position of ordinal 1, the same for every row
+	return readUpserted(rs, byKey, len(rows), func(r *saveRow, seq int64) bool {
+		if first == 0 {
+			first = seq - r.seq + 1
+		}
+		return seq-r.seq+1 == first
+	})
+}
+
+// readUpserted reads the RETURNING rows of an upsert of want rows into the
+// rows of byKey (id, count and position), checking each returned position
+// with accept.
+func readUpserted(rs *sql.Rows, byKey map[string]*saveRow, want int, accept func(r *saveRow, seq int64) bool) error {
+	defer rs.Close()
 	returned := 0
 	for rs.Next() {
 		var (
@@ -230,18 +242,17 @@ func (s *Store) upsertOneStatement(ctx context.Context, rows []*saveRow, deliver
 			return err
 		}
 		r := byKey[key]
-		if r == nil || (first != 0 && seq-r.seq+1 != first) {
+		if r == nil || !accept(r, seq) {
 			return fmt.Errorf("upsert returned unexpected row %q (seq %d)", key, seq)
 		}
-		first = seq - r.seq + 1
 		r.id, r.count, r.seq = id, count, seq
 		returned++
 	}
 	if err := rs.Err(); err != nil {
 		return err
 	}
-	if returned != len(rows) {
-		return fmt.Errorf("upsert of %d rows returned %d", len(rows), returned)
+	if returned != want {
+		return fmt.Errorf("upsert of %d rows returned %d", want, returned)
 	}
 	return nil
 }
@@ -293,32 +304,7 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, chunk []*saveRow, delive
 	if err != nil {
 		return err
 	}
-	defer rs.Close()
-	returned := 0
-	for rs.Next() {
-		var (
-			id    uuid.UUID
-			key   string
-			count int
-			seq   int64
-		)
-		if err := rs.Scan(&id, &key, &count, &seq); err != nil {
-			return err
-		}
-		r := byKey[key]
-		if r == nil || seq != r.seq {
-			return fmt.Errorf("upsert returned unexpected row %q (seq %d)", key, seq)
-		}
-		r.id, r.count = id, count
-		returned++
-	}
-	if err := rs.Err(); err != nil {
-		return err
-	}
-	if returned != len(chunk) {
-		return fmt.Errorf("upsert of %d rows returned %d", len(chunk), returned)
-	}
-	return nil
+	return readUpserted(rs, byKey, len(chunk), func(r *saveRow, seq int64) bool { return seq == r.seq })
 }
 
 // receivedAt is when d arrived, or now if the caller did not say.
