@@ -81,6 +81,43 @@ func invalidArgument(reason, msg string) error {
 	return &reasonError{code: connect.CodeInvalidArgument, reason: reason, msg: msg}
 }
 
+// answer is how callbackd answers one error, on every protocol.
+type answer struct {
+	code       connect.Code
+	httpStatus int
+	reason     string
+	msg        string
+}
+
+// decide applies errorRules (and the request-validation and context
+// cases) to err.
+func decide(err error) answer {
+	a := answer{code: connect.CodeInternal, httpStatus: http.StatusInternalServerError, reason: "internal"}
+	var re *reasonError
+	switch {
+	case errors.As(err, &re):
+		a.code, a.reason = re.code, re.reason
+		a.httpStatus = runtime.HTTPStatusFromCode(codes.Code(a.code))
+	case errors.Is(err, context.Canceled):
+		a.code, a.httpStatus, a.reason = connect.CodeCanceled, 499, "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		a.code, a.httpStatus, a.reason = connect.CodeDeadlineExceeded, http.StatusGatewayTimeout, "deadline_exceeded"
+	default:
+		for _, r := range errorRules {
+			if r.match(err) {
+				a.code, a.httpStatus, a.reason = r.code, r.http, reasonOf(err)
+				break
+			}
+		}
+	}
+	a.msg = err.Error()
+	if a.code == connect.CodeInternal {
+		// Internal errors may carry database details; callers get a reason only.
+		a.msg = "internal error"
+	}
+	return a
+}
+
 // toConnectError converts any error from the domain into a *connect.Error
 // with an ErrorInfo detail that names the reason and the HTTP status, so that
 // every protocol, the REST gateway included, answers the same way.
@@ -92,34 +129,12 @@ func toConnectError(err error) *connect.Error {
 	if errors.As(err, &ce) {
 		return ce
 	}
-	code, httpStatus, reason := connect.CodeInternal, http.StatusInternalServerError, "internal"
-	var re *reasonError
-	switch {
-	case errors.As(err, &re):
-		code, reason = re.code, re.reason
-		httpStatus = runtime.HTTPStatusFromCode(codes.Code(code))
-	case errors.Is(err, context.Canceled):
-		code, httpStatus, reason = connect.CodeCanceled, 499, "canceled"
-	case errors.Is(err, context.DeadlineExceeded):
-		code, httpStatus, reason = connect.CodeDeadlineExceeded, http.StatusGatewayTimeout, "deadline_exceeded"
-	default:
-		for _, r := range errorRules {
-			if r.match(err) {
-				code, httpStatus, reason = r.code, r.http, reasonOf(err)
-				break
-			}
-		}
-	}
-	msg := err.Error()
-	if code == connect.CodeInternal {
-		// Internal errors may carry database details; callers get a reason only.
-		msg = "internal error"
-	}
-	out := connect.NewError(code, errors.New(msg))
+	a := decide(err)
+	out := connect.NewError(a.code, errors.New(a.msg))
 	if detail, derr := connect.NewErrorDetail(&errdetails.ErrorInfo{
-		Reason:   reason,
+		Reason:   a.reason,
 		Domain:   errorDomain,
-		Metadata: map[string]string{"http_status": strconv.Itoa(httpStatus)},
+		Metadata: map[string]string{"http_status": strconv.Itoa(a.httpStatus)},
 	}); derr == nil {
 		out.AddDetail(detail)
 	}
@@ -192,18 +207,6 @@ func reasonFromCode(c codes.Code) string {
 // writeError answers a plain HTTP request (one that never reached the gRPC
 // hop) with the same status and body the gateway would give err.
 func writeError(w http.ResponseWriter, err error) {
-	ce := toConnectError(err)
-	httpStatus, body := runtime.HTTPStatusFromCode(codes.Code(ce.Code())), errorBody{Code: ce.Code().String(), Message: ce.Message()}
-	for _, d := range ce.Details() {
-		v, derr := d.Value()
-		info, ok := v.(*errdetails.ErrorInfo)
-		if derr != nil || !ok {
-			continue
-		}
-		body.Reason = info.GetReason()
-		if s, err := strconv.Atoi(info.GetMetadata()["http_status"]); err == nil {
-			httpStatus = s
-		}
-	}
-	writeJSONError(w, httpStatus, body)
+	a := decide(err)
+	writeJSONError(w, a.httpStatus, errorBody{Code: a.code.String(), Reason: a.reason, Message: a.msg})
 }
