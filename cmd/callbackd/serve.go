@@ -33,8 +33,8 @@ func (ServeCmd) Run(ctx context.Context, log *slog.Logger, db *DatabaseFlags, c 
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	if app.loginURL != "" {
-		log.Info("admin login (generated token; set --admin-token or a JWT provider to replace it)", "url", loginURL(ln.Addr().String(), c.TLSCert != "", app.loginURL))
+	if app.generatedToken != "" {
+		log.Info("admin login (generated token; set --admin-token or a JWT provider to replace it)", "url", loginURL(ln.Addr().String(), c.TLSCert != "", app.generatedToken))
 	}
 	return app.serve(ctx, ln)
 }
@@ -48,7 +48,9 @@ type app struct {
 	hub      *watch.Hub
 	replicas *watch.Replicas // nil on SQLite
 	pruner   *retention.Runner
-	loginURL string // set when a generated admin token is in use
+	// generatedToken is the admin token callbackd generated, when no admin
+	// credential was configured; Run prints a login URL with it.
+	generatedToken string
 }
 
 // serve runs the server, the watch hub and (on PostgreSQL) the replica link
@@ -75,9 +77,14 @@ func (a *app) close() {
 }
 
 // build validates the configuration (reporting every problem at once), opens
-// and migrates the database, and wires the server.
-func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFlags) (*app, error) {
+// and migrates the database, and wires the server. On failure it releases
+// what it opened.
+func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFlags) (_ *app, err error) {
 	verifier, proxies, err := c.validate(log)
+	if err != nil {
+		return nil, err
+	}
+	ui, err := web.NewHandler()
 	if err != nil {
 		return nil, err
 	}
@@ -85,13 +92,16 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 	if err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, log, st, c.NoMigrate); err != nil {
-		_ = st.Close()
+	defer func() {
+		if err != nil {
+			_ = st.Close()
+		}
+	}()
+	if err = migrate(ctx, log, st, c.NoMigrate); err != nil {
 		return nil, err
 	}
 	authn, generated, err := c.authenticator(ctx, log, db.DataDir)
 	if err != nil {
-		_ = st.Close()
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
@@ -104,20 +114,16 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		Interval:        c.RetentionInterval,
 	}, st, log, reg)
 	if err != nil {
-		_ = st.Close()
 		return nil, err
 	}
 	hub, err := watch.NewHub(st, watch.Config{Buffer: c.WatchBuffer, PollInterval: c.WatchPoll}, log, reg)
 	if err != nil {
-		_ = st.Close()
 		return nil, err
 	}
 	var publisher ingest.Publisher = hub
 	var replicas *watch.Replicas
 	if st.Dialect() == store.DialectPostgres {
-		replicas, err = watch.NewReplicas(st.DB(), db.DatabaseURL, hub, log, reg)
-		if err != nil {
-			_ = st.Close()
+		if replicas, err = watch.NewReplicas(st.DB(), db.DatabaseURL, hub, log, reg); err != nil {
 			return nil, err
 		}
 		publisher = replicas
@@ -138,15 +144,13 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		FailureBurst:      c.WebhookFailureBurst,
 	}, st, verifier, publisher, log, reg)
 	if err != nil {
-		_ = st.Close()
 		return nil, err
 	}
-	ui, err := web.NewHandler()
-	if err != nil {
-		svc.Close()
-		_ = st.Close()
-		return nil, err
-	}
+	defer func() {
+		if err != nil {
+			svc.Close() // before the store closes: deferred calls run last-in first-out
+		}
+	}()
 	srv, err := server.New(ctx, server.Config{
 		TrustedProxies:  proxies,
 		TLSCertFile:     c.TLSCert,
@@ -156,11 +160,9 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		ShutdownTimeout: c.ShutdownTimeout,
 	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg, UI: ui})
 	if err != nil {
-		svc.Close()
-		_ = st.Close()
 		return nil, err
 	}
-	return &app{server: srv, ingest: svc, store: st, hub: hub, replicas: replicas, pruner: pruner, loginURL: generated}, nil
+	return &app{server: srv, ingest: svc, store: st, hub: hub, replicas: replicas, pruner: pruner, generatedToken: generated}, nil
 }
 
 // validate checks the flags that need no database, reporting every problem
