@@ -64,13 +64,9 @@ func (h *adminHandler) ListCallbacks(ctx context.Context, req *connect.Request[c
 		UnviewedOnly:  m.GetUnviewedOnly(),
 		PageSize:      int(m.GetPageSize()),
 	}
-	switch {
-	case m.GetPageSize() < 0:
+	// The store applies the default and the maximum (callback.ListQuery).
+	if m.GetPageSize() < 0 {
 		return nil, toConnectError(invalidArgument("invalid_page_size", "page_size must not be negative"))
-	case m.GetPageSize() == 0:
-		q.PageSize = callback.DefaultPageSize
-	case m.GetPageSize() > callback.MaxPageSize:
-		q.PageSize = callback.MaxPageSize
 	}
 	if m.GetStatus() != callbacksv1.CallbackStatus_CALLBACK_STATUS_UNSPECIFIED {
 		s, ok := statusFromProto[m.GetStatus()]
