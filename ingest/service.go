@@ -130,9 +130,6 @@ func New(ctx context.Context, cfg Config, store callback.Store, verifier *webhoo
 	}, nil
 }
 
-// MaxBodyBytes is the body limit, for transports that must stop reading at it.
-func (s *Service) MaxBodyBytes() int64 { return s.cfg.MaxBodyBytes }
-
 // Close waits for queued deliveries to be committed and answered.
 func (s *Service) Close() { s.committer.close() }
 
