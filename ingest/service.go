@@ -143,7 +143,7 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Result, error) {
 	switch {
 	case err != nil:
 		outcome = Reason(err)
-		s.rejected.add(Rejection{
+		r := Rejection{
 			At:               start,
 			Reason:           outcome,
 			Message:          err.Error(),
@@ -153,15 +153,16 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Result, error) {
 			UserAgent:        truncate(req.UserAgent, 128),
 			SignatureHeaders: signatureHeadersPresent(req.Header),
 			RequestID:        req.RequestID,
-		})
+		}
+		s.rejected.add(r)
 		s.log.WarnContext(ctx, "delivery rejected",
-			"request_id", req.RequestID,
-			"reason", outcome,
-			"err", err.Error(),
-			"remote_addr", req.RemoteAddr,
-			"body_bytes", len(req.Body),
-			"event_header", truncate(req.Header.Get("X-Webhook-Event"), 64),
-			"user_agent", truncate(req.UserAgent, 128),
+			"request_id", r.RequestID,
+			"reason", r.Reason,
+			"err", r.Message,
+			"remote_addr", r.RemoteAddr,
+			"body_bytes", r.BodyBytes,
+			"event_header", r.EventHeader,
+			"user_agent", r.UserAgent,
 		)
 	case res.Duplicate:
 		outcome = "duplicate"
