@@ -98,29 +98,20 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if !s.log.Enabled(ctx, slog.LevelInfo) {
 			return
 		}
-		attrs := []any{
-			"request_id", id,
-			"method", r.Method,
-			"path", r.URL.Path,
-			"status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
-			"bytes_out", rec.bytes,
-			"proto", r.Proto,
+		attrs := []slog.Attr{
+			slog.String("request_id", id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int64("bytes_out", rec.bytes),
+			slog.String("proto", r.Proto),
 		}
 		if gs := w.Header().Get("Grpc-Status"); gs != "" {
-			attrs = append(attrs, "grpc_status", gs)
+			attrs = append(attrs, slog.String("grpc_status", gs))
 		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "request", argsToAttrs(attrs)...)
+		s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	})
-}
-
-// argsToAttrs converts alternating key/value pairs to slog attributes.
-func argsToAttrs(kv []any) []slog.Attr {
-	out := make([]slog.Attr, 0, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		out = append(out, slog.Any(kv[i].(string), kv[i+1]))
-	}
-	return out
 }
 
 // newRecoverInterceptor turns a panic in a handler into an Internal error and
