@@ -78,13 +78,7 @@ func TestDiskFullSQLite(t *testing.T) {
 	close(stopNew)
 	wg.Wait()
 
-	f := figures{Gaps: -1}
-	s.fill(&f, items)
-	s.checkNoUnexpected(t, items[:f.Sent])
-	srv.stop()
-	checkLedger(t, items, readState(t, openSQLiteRO(t, srv.sqlitePath()), false), &f)
-	f.Duration = time.Since(start)
-	report(t, f)
+	finishSQLite(t, s, srv, items, start)
 }
 
 // fill writes path until the file system is full and returns its size.

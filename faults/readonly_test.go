@@ -82,11 +82,5 @@ func TestReadOnlyDatabaseSQLite(t *testing.T) {
 	close(stopNew)
 	wg.Wait()
 
-	f := figures{Gaps: -1}
-	s.fill(&f, items)
-	s.checkNoUnexpected(t, items[:f.Sent])
-	srv.stop()
-	checkLedger(t, items, readState(t, openSQLiteRO(t, srv.sqlitePath()), false), &f)
-	f.Duration = time.Since(start)
-	report(t, f)
+	finishSQLite(t, s, srv, items, start)
 }

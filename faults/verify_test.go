@@ -247,3 +247,17 @@ func checkLedger(t testing.TB, items []*logical, st dbState, f *figures) {
 		t.Errorf("integrity check failed: %s", st.integrity)
 	}
 }
+
+// finishSQLite ends a single-server SQLite test without a watcher: it checks
+// the sender's answers, stops the server, checks the stored rows against
+// the ledger and reports the figures.
+func finishSQLite(t testing.TB, s *sender, srv *serverProc, items []*logical, start time.Time) {
+	t.Helper()
+	f := figures{Gaps: -1}
+	s.fill(&f, items)
+	s.checkNoUnexpected(t, items[:f.Sent])
+	srv.stop()
+	checkLedger(t, items, readState(t, openSQLiteRO(t, srv.sqlitePath()), false), &f)
+	f.Duration = time.Since(start)
+	report(t, f)
+}
