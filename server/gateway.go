@@ -15,20 +15,19 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 )
 
 // Metadata keys that the gateway adds to describe the original HTTP request.
-// Handlers trust them only on requests that arrive through the gateway's own
-// in-process connection (see fromGateway), so a direct gRPC caller cannot
-// spoof them.
+// Only gatewayIngester reads them, which the gateway calls in process: a
+// direct gRPC or Connect caller cannot reach it, so cannot spoof them.
 const (
 	mdContentType = "callbackd-content-type"
 	mdUserAgent   = "callbackd-user-agent"
 	mdRemoteAddr  = "callbackd-remote-addr"
-	mdRequestID   = "callbackd-request-id"
 )
 
 // forwardedHeaders are the HTTP headers passed to handlers as metadata under
@@ -73,11 +72,12 @@ func (m rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	})
 }
 
-// newGateway builds the REST gateway. It calls the RPC handlers through conn,
-// a gRPC client connection to this same server, so that REST requests pass
-// the same interceptors as gRPC and Connect ones and server streams work (the
-// gateway's in-process mode supports neither).
-func newGateway(ctx context.Context, conn *grpc.ClientConn, trustedProxies []netip.Prefix) (http.Handler, error) {
+// newGateway builds the REST gateway. It calls the admin RPC handlers through
+// conn, a gRPC client connection to this same server, so that admin REST
+// requests pass the same interceptors as gRPC and Connect ones and server
+// streams work (the gateway's in-process mode supports neither). The webhook
+// route calls ingester in process instead (see gatewayIngester).
+func newGateway(ctx context.Context, conn *grpc.ClientConn, ingester *gatewayIngester, trustedProxies []netip.Prefix) (http.Handler, error) {
 	marshaler := rawBodyMarshaler{&runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
@@ -91,7 +91,6 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, trustedProxies []net
 				mdContentType, r.Header.Get("Content-Type"),
 				mdUserAgent, r.Header.Get("User-Agent"),
 				mdRemoteAddr, clientAddr(r, trustedProxies),
-				mdRequestID, requestIDFrom(r.Context()),
 			)
 		}),
 		runtime.WithErrorHandler(gatewayError),
@@ -103,7 +102,7 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, trustedProxies []net
 			writeJSONError(w, httpStatus, errorBody{Code: "not_found", Reason: reason, Message: http.StatusText(httpStatus)})
 		}),
 	)
-	if err := callbacksv1.RegisterCallbackIngestServiceHandler(ctx, mux, conn); err != nil {
+	if err := callbacksv1.RegisterCallbackIngestServiceHandlerServer(ctx, mux, ingester); err != nil {
 		return nil, fmt.Errorf("register ingest gateway: %w", err)
 	}
 	if err := callbacksv1.RegisterCallbackAdminServiceHandler(ctx, mux, conn); err != nil {
@@ -112,9 +111,15 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, trustedProxies []net
 	return mux, nil
 }
 
-// gatewayError writes errors from the gRPC hop with the status chosen by
-// toConnectError (carried in ErrorInfo) and a small JSON body.
+// gatewayError writes the gateway's errors as a small JSON body. Errors from
+// the gRPC hop (and from the gateway runtime) are gRPC statuses, whose HTTP
+// status toConnectError chose and carried in ErrorInfo; errors of the
+// in-process webhook route are domain errors, answered through decide.
 func gatewayError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	if _, ok := status.FromError(err); !ok {
+		writeError(w, err)
+		return
+	}
 	httpStatus, body := restError(err)
 	writeJSONError(w, httpStatus, body)
 }

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc/metadata"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
@@ -19,7 +21,8 @@ type Ingester interface {
 	Rejections() []ingest.Rejection
 }
 
-// ingestHandler adapts CallbackIngestService to an Ingester.
+// ingestHandler adapts CallbackIngestService to an Ingester for direct
+// gRPC, gRPC-Web and Connect callers.
 type ingestHandler struct {
 	callbacksv1connect.UnimplementedCallbackIngestServiceHandler
 	ingester Ingester
@@ -29,51 +32,76 @@ type ingestHandler struct {
 func (h *ingestHandler) IngestCallback(ctx context.Context, req *connect.Request[callbacksv1.IngestCallbackRequest]) (*connect.Response[callbacksv1.IngestCallbackResponse], error) {
 	in := ingest.Request{
 		Body:       req.Msg.GetBody(),
-		Header:     http.Header{},
+		Header:     signatureHeaders(req.Header().Values),
+		UserAgent:  req.Header().Get("User-Agent"),
 		RemoteAddr: req.Peer().Addr,
 		RequestID:  requestIDFrom(ctx),
-	}
-	for k := range forwardedHeaders {
-		if v := req.Header().Values(k); len(v) > 0 {
-			in.Header[http.CanonicalHeaderKey(k)] = v
-		}
-	}
-	in.UserAgent = req.Header().Get("User-Agent")
-	if fromGateway(ctx) {
-		in.HTTP = true
-		in.ContentType = req.Header().Get(mdContentType)
-		in.UserAgent = req.Header().Get(mdUserAgent)
-		in.RemoteAddr = req.Header().Get(mdRemoteAddr)
-		in.RequestID = req.Header().Get(mdRequestID)
 	}
 	res, err := h.ingester.Ingest(ctx, in)
 	if err != nil {
 		return nil, toConnectError(err)
 	}
-	return connect.NewResponse(&callbacksv1.IngestCallbackResponse{
+	return connect.NewResponse(ingestResponse(res)), nil
+}
+
+// gatewayIngester serves the REST webhook route: the gateway calls it in
+// process, without the gRPC hop that admin routes take. That hop is what lets
+// admin requests share the auth interceptor and stream; a webhook needs
+// neither (its signature is checked by the ingester, and the RPC is unary),
+// and on the busiest route the hop's second HTTP/2 exchange and protobuf
+// round trip cost as much CPU as verifying and storing the delivery. The
+// incoming metadata is built by the gateway from the HTTP request alone
+// (headerMatcher and the callbackd-* pairs), so it can be trusted.
+type gatewayIngester struct {
+	callbacksv1.UnimplementedCallbackIngestServiceServer
+	ingester Ingester
+	log      *slog.Logger
+}
+
+// IngestCallback passes the raw HTTP body and headers through.
+func (g *gatewayIngester) IngestCallback(ctx context.Context, req *callbacksv1.IngestCallbackRequest) (_ *callbacksv1.IngestCallbackResponse, err error) {
+	defer recoverHandler(ctx, g.log, callbacksv1connect.CallbackIngestServiceIngestCallbackProcedure, &err)
+	md, _ := metadata.FromIncomingContext(ctx)
+	first := func(key string) string {
+		if v := md.Get(key); len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	res, err := g.ingester.Ingest(ctx, ingest.Request{
+		Body:        req.GetBody(),
+		Header:      signatureHeaders(md.Get),
+		ContentType: first(mdContentType),
+		HTTP:        true,
+		UserAgent:   first(mdUserAgent),
+		RemoteAddr:  first(mdRemoteAddr),
+		RequestID:   requestIDFrom(ctx),
+	})
+	if err != nil {
+		return nil, err // gatewayError answers domain errors through decide
+	}
+	return ingestResponse(res), nil
+}
+
+// signatureHeaders collects the forwarded headers that values (a header or
+// metadata lookup) holds.
+func signatureHeaders(values func(key string) []string) http.Header {
+	h := make(http.Header, 4)
+	for k := range forwardedHeaders {
+		if v := values(k); len(v) > 0 {
+			h[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	return h
+}
+
+// ingestResponse is the answer to an accepted delivery.
+func ingestResponse(res ingest.Result) *callbacksv1.IngestCallbackResponse {
+	return &callbacksv1.IngestCallbackResponse{
 		Id:         res.ID.String(),
 		CallbackId: res.Key,
 		Duplicate:  res.Duplicate,
-	}), nil
-}
-
-// gatewayKey marks contexts of requests that came through the gateway's
-// in-process connection.
-type gatewayKey struct{}
-
-// markGateway tags every request on the gateway's in-process listener. Only
-// those requests may carry callbackd-* metadata describing the original HTTP
-// request.
-func markGateway(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), gatewayKey{}, true)))
-	})
-}
-
-// fromGateway reports whether ctx belongs to a request relayed by the gateway.
-func fromGateway(ctx context.Context) bool {
-	v, _ := ctx.Value(gatewayKey{}).(bool)
-	return v
+	}
 }
 
 // isStreamRoute reports whether a path serves a long-lived server stream.

@@ -1,13 +1,12 @@
 package server
 
 import (
-	"fmt"
-
-	"connectrpc.com/connect"
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
+	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 
 	"github.com/callbackd/callbackd/callback"

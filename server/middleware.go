@@ -141,8 +141,14 @@ func (i *recoverInterceptor) WrapStreamingHandler(next connect.StreamingHandlerF
 }
 
 func (i *recoverInterceptor) recover(ctx context.Context, procedure string, err *error) {
+	recoverHandler(ctx, i.log, procedure, err)
+}
+
+// recoverHandler, deferred by a handler, turns its panic into an internal
+// error (and a log line with the stack) instead of a dropped connection.
+func recoverHandler(ctx context.Context, log *slog.Logger, procedure string, err *error) {
 	if r := recover(); r != nil {
-		i.log.ErrorContext(ctx, "handler panic", "procedure", procedure, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		log.ErrorContext(ctx, "handler panic", "procedure", procedure, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		*err = connect.NewError(connect.CodeInternal, fmt.Errorf("internal error"))
 	}
 }

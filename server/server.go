@@ -205,7 +205,7 @@ func (s *Server) routes(ctx context.Context) error {
 		return err
 	}
 	s.gwConn = conn
-	gateway, err := newGateway(ctx, conn, s.cfg.TrustedProxies)
+	gateway, err := newGateway(ctx, conn, &gatewayIngester{ingester: s.deps.Ingester, log: s.log}, s.cfg.TrustedProxies)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	// The gateway's in-process connection speaks h2c only and skips the
 	// request log (the public server already logged the REST request).
-	internal := s.newHTTPServer(markGateway(s.rpc))
+	internal := s.newHTTPServer(s.rpc)
 	internal.Protocols = new(http.Protocols)
 	internal.Protocols.SetUnencryptedHTTP2(true)
 

@@ -14,10 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbackd/callbackd/callback"
+	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 	"github.com/callbackd/callbackd/webhook"
 )
 
@@ -383,4 +386,39 @@ func TestRejectedDeliveriesAreListed(t *testing.T) {
 	require.Equal(t, []string{"X-Webhook-Signature"}, first.SignatureHeaders)
 	require.Equal(t, "req-123", first.RequestID)
 	require.Equal(t, 0, countRows(t, srv))
+}
+
+// TestDirectCallersCannotPoseAsTheGateway: the callbackd-* metadata that the
+// REST gateway derives from the HTTP request (client address, content type)
+// is read only on the gateway's in-process route; a gRPC or Connect caller
+// that sends the same keys is described by its own connection.
+func TestDirectCallersCannotPoseAsTheGateway(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	body := payload(t, "workflow.completed", uuid.NewString(), nil)
+	client := callbacksv1connect.NewCallbackIngestServiceClient(http.DefaultClient, srv.base)
+	req := connect.NewRequest(&callbacksv1.IngestCallbackRequest{Body: body})
+	req.Header().Set("X-Webhook-Signature", webhook.SignLLM("wrong-secret", body))
+	req.Header().Set("Callbackd-Remote-Addr", "203.0.113.9")
+	req.Header().Set("Callbackd-Content-Type", "text/plain")
+	_, err := client.IngestCallback(t.Context(), req)
+	require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "judged by its signature, not a forged content type: %v", err)
+
+	// Through the gateway the same delivery is described by the HTTP request.
+	res := delivery{body: body, headers: map[string]string{"X-Webhook-Signature": webhook.SignLLM("wrong-secret", body),
+		"Callbackd-Remote-Addr": "203.0.113.9"}}.send(t, srv.base)
+	require.Equal(t, http.StatusUnauthorized, res.status, res.body)
+
+	admin := callbacksv1connect.NewCallbackAdminServiceClient(http.DefaultClient, srv.base)
+	list := connect.NewRequest(&callbacksv1.ListRejectedDeliveriesRequest{})
+	list.Header().Set("Authorization", "Bearer "+srv.token)
+	got, err := admin.ListRejectedDeliveries(t.Context(), list)
+	require.NoError(t, err)
+	require.Len(t, got.Msg.GetRejected(), 2)
+	for _, r := range got.Msg.GetRejected() {
+		require.Equal(t, "signature_mismatch", r.GetReason())
+		host, _, err := net.SplitHostPort(r.GetRemoteAddr())
+		require.NoError(t, err, r.GetRemoteAddr())
+		require.Equal(t, "127.0.0.1", host, "the connection's address, not the forged one")
+	}
 }
