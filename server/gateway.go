@@ -64,6 +64,10 @@ func (m rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	inner := m.JSONPb.NewDecoder(r)
 	return runtime.DecoderFunc(func(v any) error {
 		if b, ok := v.(*[]byte); ok {
+			if rb, ok := r.(readBody); ok { // the webhook route read it already
+				*b = rb.bytes
+				return nil
+			}
 			raw, err := io.ReadAll(r)
 			*b = raw
 			return err

@@ -20,7 +20,7 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			refuseTooLarge(w)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		body, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 		if err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
@@ -30,11 +30,33 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			writeError(w, invalidArgument("body_unreadable", "could not read the request body: "+err.Error()))
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = readBody{bytes.NewReader(body), body}
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
 	})
 }
+
+// readAll reads r whole, into one allocation when size (a Content-Length
+// already checked against the limit) announces it; -1 means unknown. A
+// Content-Length that lies only costs reallocations.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead)) // ReadFrom wants MinRead spare bytes
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
+}
+
+// readBody is a request body that limitBody has read into memory. The
+// gateway's decoder takes its bytes as they are instead of copying them.
+type readBody struct {
+	*bytes.Reader
+	bytes []byte
+}
+
+// Close does nothing: the body is in memory.
+func (readBody) Close() error { return nil }
 
 // refuseTooLarge answers 413 and drops the connection. net/http would
 // otherwise read up to 256 KiB of the unread body, before answering or after,

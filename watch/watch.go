@@ -6,7 +6,8 @@
 //
 // The database is the source of truth. The hub reads it when poked (after a
 // local commit, or on a PostgreSQL NOTIFY from another replica) and also on a
-// timer, so a lost notification delays an event but never loses it.
+// timer, so a lost notification delays an event but never loses it. While
+// nobody subscribes it reads nothing (see Hub.Run).
 package watch
 
 import (
@@ -79,6 +80,8 @@ type Hub struct {
 	last    int64             // highest Seq read from the feed
 	wake    chan struct{}     // closed when changes arrive or the hub stops
 	stopped bool
+	subs    int  // open subscriptions
+	stale   bool // reads were skipped while subs was 0: last may be behind the feed
 }
 
 // NewHub returns a hub over feed. Its metrics are registered on reg.
@@ -127,6 +130,13 @@ func (h *Hub) Publish([]callback.SaveResult) { h.Poke() }
 
 // Run tails the feed until ctx ends, then ends every subscription with
 // ErrStopped.
+//
+// While nobody subscribes, Run skips its reads: they would fill a ring no one
+// reads, and on a busy receiver they cost as much as a tenth of the server's
+// CPU (a read after every committed batch) and as much of the database's.
+// The first subscriber then moves the hub to the end of the feed (see
+// Subscribe); whoever resumes from an older cursor reads the database, as any
+// watcher behind the ring does.
 func (h *Hub) Run(ctx context.Context) error {
 	ticker := time.NewTicker(h.cfg.PollInterval)
 	defer ticker.Stop()
@@ -137,6 +147,13 @@ func (h *Hub) Run(ctx context.Context) error {
 			return nil
 		case <-h.poke:
 		case <-ticker.C:
+		}
+		h.mu.Lock()
+		idle := h.subs == 0
+		h.stale = h.stale || idle
+		h.mu.Unlock()
+		if idle {
+			continue
 		}
 		if err := h.catchUp(ctx); err != nil && ctx.Err() == nil {
 			// The database is down; the next poke or tick retries. Watchers
@@ -229,13 +246,52 @@ func (h *Hub) after(pos int64, max int) (changes []callback.Change, behind bool,
 }
 
 // Subscribe starts a subscription after cursor ("" means from now).
-func (h *Hub) Subscribe(ctx context.Context, cursor string) (*Subscription, error) {
+func (h *Hub) Subscribe(ctx context.Context, cursor string) (_ *Subscription, err error) {
+	h.mu.Lock()
+	h.subs++
+	stale := h.stale
+	h.mu.Unlock()
+	defer func() {
+		if err != nil {
+			h.unsubscribe()
+		}
+	}()
+	if stale {
+		if err := h.skipToEnd(ctx); err != nil {
+			return nil, err
+		}
+	}
 	pos, err := h.resolve(ctx, cursor)
 	if err != nil {
 		return nil, err
 	}
 	h.metrics.watchers.Inc()
 	return &Subscription{hub: h, pos: pos}, nil
+}
+
+// skipToEnd moves an idle hub to the end of the feed with an empty ring,
+// rather than reading everything committed while nobody watched: that
+// could be millions of rows, and no one is waiting for them.
+func (h *Hub) skipToEnd(ctx context.Context) error {
+	last, err := h.feed.LastSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("watch: read feed position: %w", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if last > h.last {
+		// The ring still holds every change after base up to last: none.
+		h.last, h.base, h.head, h.n = last, last, 0, 0
+	}
+	h.stale = false
+	return nil
+}
+
+// unsubscribe forgets one subscription.
+func (h *Hub) unsubscribe() {
+	h.mu.Lock()
+	h.subs--
+	h.mu.Unlock()
 }
 
 // resolve parses a cursor; "" is the hub's current position.
@@ -322,6 +378,7 @@ func (s *Subscription) Cursor() string { return FormatCursor(s.pos) }
 func (s *Subscription) Close() {
 	if !s.closed {
 		s.closed = true
+		s.hub.unsubscribe()
 		s.hub.metrics.watchers.Dec()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,4 +169,62 @@ func TestCursors(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, seq, got, fmt.Sprint(seq))
 	}
+}
+
+// countingFeed counts the hub's reads of the change feed.
+type countingFeed struct {
+	watch.Feed
+	reads atomic.Int64
+}
+
+func (f *countingFeed) Changes(ctx context.Context, after int64, limit int) ([]callback.Change, error) {
+	f.reads.Add(1)
+	return f.Feed.Changes(ctx, after, limit)
+}
+
+// TestIdleHubReadsNothing: with no subscriber, commits and ticks cost the
+// database nothing; the first subscriber starts at the end of the feed
+// (nothing from before it, everything after it), and a cursor from before
+// the idle time still replays every change in order.
+func TestIdleHubReadsNothing(t *testing.T) {
+	t.Parallel()
+	st := storetest.OpenSQLite(t)
+	feed := &countingFeed{Feed: st}
+	hub, err := watch.NewHub(feed, watch.Config{PollInterval: 5 * time.Millisecond}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(t, err)
+	require.NoError(t, hub.Start(t.Context()))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+
+	start := hub.Position()
+	var before []uuid.UUID
+	for range 10 {
+		before = append(before, save(t, st))
+		hub.Poke()
+	}
+	time.Sleep(50 * time.Millisecond) // ten poll ticks
+	require.Zero(t, feed.reads.Load(), "no subscriber, no reads")
+
+	live, err := hub.Subscribe(t.Context(), "")
+	require.NoError(t, err)
+	defer live.Close()
+	require.Equal(t, watch.FormatCursor(10), live.Cursor(), "starts at the end of the feed")
+	after := save(t, st)
+	hub.Poke()
+	c, err := next(t, live)
+	require.NoError(t, err)
+	require.Equal(t, after, c.Callback.ID, "the first change after subscribing, none from before")
+
+	old, err := hub.Subscribe(t.Context(), start)
+	require.NoError(t, err)
+	defer old.Close()
+	var got []uuid.UUID
+	for range 11 {
+		c, err := next(t, old)
+		require.NoError(t, err)
+		got = append(got, c.Callback.ID)
+	}
+	require.Equal(t, append(before, after), got)
 }
