@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -175,27 +177,68 @@ var pgColumnTypes = []string{
 // INSERT takes its positions from it. One round trip instead of four
 // (BEGIN, UPDATE, INSERT, COMMIT) shortens every batch and the time the
 // counter lock is held, which is what bounds ingest throughput.
+//
+// Batches of up to maxPreparedRows rows use a prepared statement (see
+// upsertStatements): parsing and planning a statement of 21 parameters per
+// row took as long as executing and committing it.
 func (s *Store) upsertOneStatement(ctx context.Context, rows []*saveRow, deliveries []callback.Delivery, now time.Time, byKey map[string]*saveRow) error {
-	var (
-		b    strings.Builder
-		args = make([]any, 0, len(rows)*len(saveColumns))
-	)
 	k := len(rows)
-	fmt.Fprintf(&b, "WITH pos AS (UPDATE feed_position SET seq = seq + %d WHERE id = 1 RETURNING seq) ", k)
+	slots := k
+	if k <= maxPreparedRows {
+		slots = preparedSlots(k)
+	}
+	args := make([]any, 1, 1+slots*len(saveColumns))
+	args[0] = k
+	for i, r := range rows {
+		r.seq = int64(i + 1) // ordinal until the database returns the position
+		args = append(args, rowArgs(r, deliveries, now)...)
+	}
+	args = append(args, make([]any, (slots-k)*len(saveColumns))...) // NULL rows, skipped
+	var (
+		rs  *sql.Rows
+		err error
+	)
+	if slots <= maxPreparedRows {
+		var stmt *sql.Stmt
+		if stmt, err = s.upserts.get(ctx, s.db, slots); err == nil {
+			rs, err = stmt.QueryContext(ctx, args...)
+		}
+	} else {
+		rs, err = s.db.QueryContext(ctx, upsertOneStatementSQL(slots), args...)
+	}
+	if err != nil {
+		return err
+	}
+	var first int64 // position of ordinal 1, the same for every row
+	return readUpserted(rs, byKey, k, func(r *saveRow, seq int64) bool {
+		if first == 0 {
+			first = seq - r.seq + 1
+		}
+		return seq-r.seq+1 == first
+	})
+}
+
+// upsertOneStatementSQL is the statement of upsertOneStatement for up to
+// slots rows. $1 is the number of real rows; rows whose id is NULL are
+// padding and skipped, so that a few prepared statements serve every batch
+// size.
+func upsertOneStatementSQL(slots int) string {
+	var b strings.Builder
+	b.WriteString("WITH pos AS (UPDATE feed_position SET seq = seq + $1::bigint WHERE id = 1 RETURNING seq) ")
 	b.WriteString("INSERT INTO llm_callbacks (" + strings.Join(saveColumns, ", ") + ") SELECT ")
 	for j, col := range saveColumns {
 		if j > 0 {
 			b.WriteString(", ")
 		}
 		if col == "seq" {
-			// The row's ordinal (1..k) in the reserved range.
-			fmt.Fprintf(&b, "pos.seq - %d + v.seq", k)
+			// The row's ordinal (1..$1) in the reserved range.
+			b.WriteString("pos.seq - $1::bigint + v.seq")
 			continue
 		}
 		b.WriteString("v." + col)
 	}
 	b.WriteString(" FROM pos, (VALUES ")
-	for i, r := range rows {
+	for i := range slots {
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -204,25 +247,70 @@ func (s *Store) upsertOneStatement(ctx context.Context, rows []*saveRow, deliver
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, "$%d::%s", len(args)+j+1, pgColumnTypes[j])
+			fmt.Fprintf(&b, "$%d::%s", 2+i*len(saveColumns)+j, pgColumnTypes[j])
 		}
 		b.WriteByte(')')
-		r.seq = int64(i + 1) // ordinal until the database returns the position
-		args = append(args, rowArgs(r, deliveries, now)...)
 	}
-	b.WriteString(") AS v (" + strings.Join(saveColumns, ", ") + ")")
+	b.WriteString(") AS v (" + strings.Join(saveColumns, ", ") + ") WHERE v.id IS NOT NULL")
 	b.WriteString(saveConflict)
-	rs, err := s.db.QueryContext(ctx, b.String(), args...)
-	if err != nil {
-		return err
+	return b.String()
+}
+
+// maxPreparedRows is the largest batch that upsertOneStatement runs as a
+// prepared statement. Batches stay this small at all but the highest rates,
+// where a batch's parse cost is shared by many rows. Each prepared size
+// costs every pooled connection a cached plan (about 100 KiB plus 20 KiB per
+// row), so only the powers of two up to it are prepared: six statements,
+// about 2 MiB of plans per connection at most.
+const maxPreparedRows = 32
+
+// preparedSlots is the prepared statement size that holds k rows: the next
+// power of two.
+func preparedSlots(k int) int {
+	n := 1
+	for n < k {
+		n *= 2
 	}
-	var first int64 // position of ordinal 1, the same for every row
-	return readUpserted(rs, byKey, len(rows), func(r *saveRow, seq int64) bool {
-		if first == 0 {
-			first = seq - r.seq + 1
-		}
-		return seq-r.seq+1 == first
-	})
+	return n
+}
+
+// upsertStatements are the prepared statements of upsertOneStatement, by
+// number of row slots, prepared when first needed. database/sql prepares
+// each again on every connection that runs it, and again after a
+// connection is replaced.
+type upsertStatements struct {
+	mu    sync.Mutex
+	stmts map[int]*sql.Stmt
+}
+
+// get returns the prepared statement for slots rows.
+func (u *upsertStatements) get(ctx context.Context, db *sql.DB, slots int) (*sql.Stmt, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if stmt := u.stmts[slots]; stmt != nil {
+		return stmt, nil
+	}
+	stmt, err := db.PrepareContext(ctx, upsertOneStatementSQL(slots))
+	if err != nil {
+		return nil, err
+	}
+	if u.stmts == nil {
+		u.stmts = make(map[int]*sql.Stmt)
+	}
+	u.stmts[slots] = stmt
+	return stmt, nil
+}
+
+// close releases every prepared statement.
+func (u *upsertStatements) close() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var errs []error
+	for _, stmt := range u.stmts {
+		errs = append(errs, stmt.Close())
+	}
+	u.stmts = nil
+	return errors.Join(errs...)
 }
 
 // readUpserted reads the RETURNING rows of an upsert of want rows into the

@@ -50,6 +50,7 @@ type Store struct {
 	client   *ent.Client // over readDB
 	location string      // file path or redacted URL, for logs
 	now      func() time.Time
+	upserts  upsertStatements // PostgreSQL's prepared batch upserts, over db
 }
 
 // Open connects to the database that databaseURL names, without migrating
@@ -259,7 +260,7 @@ func (s *Store) probeWrite(ctx context.Context) error {
 
 // Close releases the database.
 func (s *Store) Close() error {
-	err := s.client.Close()
+	err := errors.Join(s.upserts.close(), s.client.Close())
 	if s.readDB != s.db {
 		err = errors.Join(err, s.db.Close())
 	}

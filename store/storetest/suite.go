@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) callback.Store) {
 		{"SaveValidation", testSaveValidation},
 		{"RedeliveryInBatch", testRedeliveryInBatch},
 		{"RedeliveryAcrossBatches", testRedeliveryAcrossBatches},
+		{"BatchSizes", testBatchSizes},
 		{"ConcurrentRedelivery", testConcurrentRedelivery},
 		{"RedeliveryTimestamps", testRedeliveryTimestamps},
 		{"ListFilters", testListFilters},
@@ -257,6 +258,53 @@ func testRedeliveryAcrossBatches(t *testing.T, s callback.Store) {
 	require.Equal(t, 3, c.DeliveryCount)
 	require.Equal(t, d3.Payload, c.Payload)
 	require.Equal(t, res[2].Seq, c.Seq)
+}
+
+// testBatchSizes saves batches of every size across the ways a store may
+// write them (PostgreSQL: prepared statements padded to powers of two up to
+// 32 rows, one unprepared statement beyond, chunks in a transaction past 500
+// rows), each with a redelivery of an earlier row and of a row in the same
+// batch, and checks every answer and every stored row.
+func testBatchSizes(t *testing.T, s callback.Store) {
+	earlier := save(t, s, delivery("earlier", 0))[0]
+	count := 1
+	var lastSeq int64 = earlier.Seq
+	for _, n := range []int{1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 31, 32, 33, 64, 501} {
+		batch := []callback.Delivery{delivery("earlier", time.Second)}
+		for i := range n {
+			batch = append(batch, delivery(fmt.Sprintf("n%d-%d", n, i), time.Duration(i)*time.Millisecond))
+		}
+		batch = append(batch, delivery(fmt.Sprintf("n%d-0", n), time.Hour)) // again, in the same batch
+		count++
+		res := save(t, s, batch...)
+
+		require.True(t, res[0].Duplicate, "n=%d", n)
+		require.Equal(t, earlier.ID, res[0].ID, "n=%d", n)
+		require.Equal(t, count, res[0].DeliveryCount, "n=%d", n)
+		seqs := map[int64]bool{res[0].Seq: true}
+		for i := 1; i <= n; i++ {
+			require.False(t, res[i].Duplicate, "n=%d row %d", n, i)
+			require.Equal(t, 1, res[i].DeliveryCount, "n=%d row %d", n, i)
+			seqs[res[i].Seq] = true
+		}
+		last := res[n+1]
+		require.True(t, last.Duplicate, "n=%d", n)
+		require.Equal(t, res[1].ID, last.ID, "n=%d", n)
+		require.Equal(t, 2, last.DeliveryCount, "n=%d", n)
+		require.Len(t, seqs, n+1, "n=%d: one position per stored row", n)
+		for seq := range seqs {
+			require.Greater(t, seq, lastSeq, "n=%d: positions after the previous batch's", n)
+			require.LessOrEqual(t, seq, lastSeq+int64(n+1), "n=%d: no position skipped", n)
+		}
+		lastSeq += int64(n + 1)
+
+		c := get(t, s, res[n].ID)
+		require.Equal(t, batch[n].Key, c.Key, "n=%d", n)
+		require.Equal(t, batch[n].Payload, c.Payload, "n=%d", n)
+		require.Equal(t, res[n].Seq, c.Seq, "n=%d", n)
+		again := get(t, s, last.ID)
+		require.Equal(t, base.Add(time.Hour), again.LastDeliveryAt, "n=%d: the later delivery's fields", n)
+	}
 }
 
 func testConcurrentRedelivery(t *testing.T, s callback.Store) {
