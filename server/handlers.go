@@ -32,7 +32,7 @@ type ingestHandler struct {
 func (h *ingestHandler) IngestCallback(ctx context.Context, req *connect.Request[callbacksv1.IngestCallbackRequest]) (*connect.Response[callbacksv1.IngestCallbackResponse], error) {
 	in := ingest.Request{
 		Body:       req.Msg.GetBody(),
-		Header:     signatureHeaders(req.Header().Values),
+		Header:     forwarded(req.Header().Values),
 		UserAgent:  req.Header().Get("User-Agent"),
 		RemoteAddr: req.Peer().Addr,
 		RequestID:  requestIDFrom(ctx),
@@ -70,7 +70,7 @@ func (g *gatewayIngester) IngestCallback(ctx context.Context, req *callbacksv1.I
 	}
 	res, err := g.ingester.Ingest(ctx, ingest.Request{
 		Body:        req.GetBody(),
-		Header:      signatureHeaders(md.Get),
+		Header:      forwarded(md.Get),
 		ContentType: first(mdContentType),
 		HTTP:        true,
 		UserAgent:   first(mdUserAgent),
@@ -83,9 +83,9 @@ func (g *gatewayIngester) IngestCallback(ctx context.Context, req *callbacksv1.I
 	return ingestResponse(res), nil
 }
 
-// signatureHeaders collects the forwarded headers that values (a header or
+// forwarded collects the forwardedHeaders that values (a header or
 // metadata lookup) holds.
-func signatureHeaders(values func(key string) []string) http.Header {
+func forwarded(values func(key string) []string) http.Header {
 	h := make(http.Header, 4)
 	for k := range forwardedHeaders {
 		if v := values(k); len(v) > 0 {
