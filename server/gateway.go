@@ -7,27 +7,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
-)
-
-// Metadata keys that the gateway adds to describe the original HTTP request.
-// Only gatewayIngester reads them, which the gateway calls in process: a
-// direct gRPC or Connect caller cannot reach it, so cannot spoof them.
-const (
-	mdContentType = "callbackd-content-type"
-	mdUserAgent   = "callbackd-user-agent"
-	mdRemoteAddr  = "callbackd-remote-addr"
 )
 
 // forwardedHeaders are the HTTP headers passed to handlers as metadata under
@@ -81,7 +70,7 @@ func (m rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 // requests pass the same interceptors as gRPC and Connect ones and server
 // streams work (the gateway's in-process mode supports neither). The webhook
 // route calls ingester in process instead (see gatewayIngester).
-func newGateway(ctx context.Context, conn *grpc.ClientConn, ingester *gatewayIngester, trustedProxies []netip.Prefix) (http.Handler, error) {
+func newGateway(ctx context.Context, conn *grpc.ClientConn, ingester *gatewayIngester) (http.Handler, error) {
 	marshaler := rawBodyMarshaler{&runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
@@ -90,13 +79,6 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, ingester *gatewayIng
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, marshaler),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
-		runtime.WithMetadata(func(_ context.Context, r *http.Request) metadata.MD {
-			return metadata.Pairs(
-				mdContentType, r.Header.Get("Content-Type"),
-				mdUserAgent, r.Header.Get("User-Agent"),
-				mdRemoteAddr, clientAddr(r, trustedProxies),
-			)
-		}),
 		runtime.WithErrorHandler(gatewayError),
 		runtime.WithRoutingErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 			reason := "route_not_found"

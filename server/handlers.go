@@ -2,12 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"connectrpc.com/connect"
-	"google.golang.org/grpc/metadata"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
@@ -49,9 +49,12 @@ func (h *ingestHandler) IngestCallback(ctx context.Context, req *connect.Request
 // admin requests share the auth interceptor and stream; a webhook needs
 // neither (its signature is checked by the ingester, and the RPC is unary),
 // and on the busiest route the hop's second HTTP/2 exchange and protobuf
-// round trip cost as much CPU as verifying and storing the delivery. The
-// incoming metadata is built by the gateway from the HTTP request alone
-// (headerMatcher and the callbackd-* pairs), so it can be trusted.
+// round trip cost as much CPU as verifying and storing the delivery.
+//
+// The gateway hands it the body; the headers and the sender's address come
+// from the HTTP request itself, which limitBody puts in the context. A
+// direct gRPC or Connect caller never reaches this code, so it cannot pose
+// as an HTTP sender.
 type gatewayIngester struct {
 	callbacksv1.UnimplementedCallbackIngestServiceServer
 	ingester Ingester
@@ -61,20 +64,17 @@ type gatewayIngester struct {
 // IngestCallback passes the raw HTTP body and headers through.
 func (g *gatewayIngester) IngestCallback(ctx context.Context, req *callbacksv1.IngestCallbackRequest) (_ *callbacksv1.IngestCallbackResponse, err error) {
 	defer recoverHandler(ctx, g.log, callbacksv1connect.CallbackIngestServiceIngestCallbackProcedure, &err)
-	md, _ := metadata.FromIncomingContext(ctx)
-	first := func(key string) string {
-		if v := md.Get(key); len(v) > 0 {
-			return v[0]
-		}
-		return ""
+	hr, ok := ctx.Value(webhookRequestKey{}).(webhookRequest)
+	if !ok {
+		return nil, errors.New("webhook route without limitBody") // a wiring bug: 500
 	}
 	res, err := g.ingester.Ingest(ctx, ingest.Request{
 		Body:        req.GetBody(),
-		Header:      forwarded(md.Get),
-		ContentType: first(mdContentType),
+		Header:      forwarded(hr.header.Values),
+		ContentType: hr.header.Get("Content-Type"),
 		HTTP:        true,
-		UserAgent:   first(mdUserAgent),
-		RemoteAddr:  first(mdRemoteAddr),
+		UserAgent:   hr.header.Get("User-Agent"),
+		RemoteAddr:  hr.remoteAddr,
 		RequestID:   requestIDFrom(ctx),
 	})
 	if err != nil {

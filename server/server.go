@@ -205,7 +205,7 @@ func (s *Server) routes(ctx context.Context) error {
 		return err
 	}
 	s.gwConn = conn
-	gateway, err := newGateway(ctx, conn, &gatewayIngester{ingester: s.deps.Ingester, log: s.log}, s.cfg.TrustedProxies)
+	gateway, err := newGateway(ctx, conn, &gatewayIngester{ingester: s.deps.Ingester, log: s.log})
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func (s *Server) routes(ctx context.Context) error {
 		mux.Handle("/", s.deps.UI)
 	}
 	mux.Handle("/api/", gateway)
-	mux.Handle("POST /api/webhooks/llm-callback", limitBody(s.cfg.MaxBodyBytes, gateway))
+	mux.Handle("POST /api/webhooks/llm-callback", limitBody(s.cfg.MaxBodyBytes, s.cfg.TrustedProxies, gateway))
 	spec, err := openAPISpec()
 	if err != nil {
 		return err

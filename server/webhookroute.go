@@ -2,19 +2,32 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 
 	"github.com/callbackd/callbackd/ingest"
 )
+
+// webhookRequestKey holds, in the context of a webhook request, what
+// gatewayIngester needs of the HTTP request besides its body.
+type webhookRequestKey struct{}
+
+// webhookRequest is the HTTP side of one webhook delivery.
+type webhookRequest struct {
+	header     http.Header
+	remoteAddr string // the sender, behind trusted proxies too
+}
 
 // limitBody reads a webhook body before the gateway sees it, and refuses it
 // with 413 as soon as it exceeds limit: at once when Content-Length says so,
 // otherwise when the limit+1st byte arrives (chunked bodies, or a
 // Content-Length that lies). It never reads past the limit: the connection
-// is closed rather than drained.
-func limitBody(limit int64, next http.Handler) http.Handler {
+// is closed rather than drained. It also records the request's headers and
+// sender (see trusted) for gatewayIngester.
+func limitBody(limit int64, trusted []netip.Prefix, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > limit {
 			refuseTooLarge(w)
@@ -30,6 +43,8 @@ func limitBody(limit int64, next http.Handler) http.Handler {
 			writeError(w, invalidArgument("body_unreadable", "could not read the request body: "+err.Error()))
 			return
 		}
+		hr := webhookRequest{header: r.Header, remoteAddr: clientAddr(r, trusted)}
+		r = r.WithContext(context.WithValue(r.Context(), webhookRequestKey{}, hr))
 		r.Body = readBody{bytes.NewReader(body), body}
 		r.ContentLength = int64(len(body))
 		next.ServeHTTP(w, r)
