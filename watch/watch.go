@@ -149,8 +149,11 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 		h.mu.Lock()
-		idle := h.subs == 0
-		h.stale = h.stale || idle
+		h.stale = h.stale || h.subs == 0
+		// While stale, the first subscriber is moving the hub to the end of
+		// the feed; reading from the old position now could mean reading
+		// everything committed while nobody watched.
+		idle := h.stale
 		h.mu.Unlock()
 		if idle {
 			continue
@@ -278,12 +281,13 @@ func (h *Hub) skipToEnd(ctx context.Context) error {
 		return fmt.Errorf("watch: read feed position: %w", err)
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if last > h.last {
 		// The ring still holds every change after base up to last: none.
 		h.last, h.base, h.head, h.n = last, last, 0, 0
 	}
 	h.stale = false
+	h.mu.Unlock()
+	h.Poke() // for commits after LastSeq whose poke Run skipped meanwhile
 	return nil
 }
 
