@@ -83,8 +83,8 @@ func (g *gatewayIngester) IngestCallback(ctx context.Context, req *callbacksv1.I
 	return ingestResponse(res), nil
 }
 
-// forwarded collects the forwardedHeaders that values (a header or
-// metadata lookup) holds.
+// forwarded collects the forwardedHeaders that values (a header lookup)
+// holds.
 func forwarded(values func(key string) []string) http.Header {
 	h := make(http.Header, 4)
 	for k := range forwardedHeaders {
