@@ -176,7 +176,7 @@ func run(ctx context.Context, cfg config) error {
 			return err
 		}
 	}
-	machine, err := describeMachine(ctx, cfg)
+	machine, err := benchserver.DescribeMachine(ctx, cfg.db, cfg.pgURL)
 	if err != nil {
 		return err
 	}

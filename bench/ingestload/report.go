@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callbackd/callbackd/bench/benchserver"
 )
 
 // runResult is one mode's figures in one repeat. Latencies are of the 200s
@@ -50,7 +48,7 @@ func newRunResult(mode string, load loadResult) runResult {
 		Elapsed: load.elapsed.Seconds(),
 		Errors:  load.errors,
 		Acked:   load.acked,
-		LoadAvg: loadAverage(),
+		LoadAvg: benchserver.LoadAverage(),
 	}
 	if load.elapsed > 0 {
 		r.Throughput = float64(r.OK) / load.elapsed.Seconds()
@@ -119,16 +117,6 @@ type ratios struct {
 	GroupOverNaiveP99          *float64 `json:"group_over_naive_p99,omitempty"`
 }
 
-// machine describes where the figures were measured.
-type machine struct {
-	CPUs      int    `json:"cpus"`
-	CPUModel  string `json:"cpu_model"`
-	Memory    string `json:"memory"`
-	Kernel    string `json:"kernel"`
-	GoVersion string `json:"go_version"`
-	Database  string `json:"database"`
-}
-
 // loadSettings is the load as configured.
 type loadSettings struct {
 	Command     string      `json:"command"`
@@ -145,15 +133,15 @@ type loadSettings struct {
 
 // report is everything the program prints, and what -json writes.
 type report struct {
-	Machine machine       `json:"machine"`
-	Load    loadSettings  `json:"load"`
-	Summary []modeSummary `json:"summary"`
-	Ratios  ratios        `json:"ratios"`
-	Runs    []runResult   `json:"runs"`
+	Machine benchserver.Machine `json:"machine"`
+	Load    loadSettings        `json:"load"`
+	Summary []modeSummary       `json:"summary"`
+	Ratios  ratios              `json:"ratios"`
+	Runs    []runResult         `json:"runs"`
 }
 
 // newReport summarises the runs per mode and compares the modes.
-func newReport(cfg config, m machine, runs []runResult) report {
+func newReport(cfg config, m benchserver.Machine, runs []runResult) report {
 	rep := report{
 		Machine: m,
 		Load: loadSettings{
@@ -311,84 +299,4 @@ func writeMarkdown(w io.Writer, rep report) {
 		}
 	}
 	fmt.Fprintln(w)
-}
-
-// describeMachine reads the CPU, memory and kernel from /proc and asks the
-// database for its version and durability settings.
-func describeMachine(ctx context.Context, cfg config) (machine, error) {
-	m := machine{
-		CPUs:      runtime.NumCPU(),
-		CPUModel:  procField("/proc/cpuinfo", "model name"),
-		Kernel:    strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")),
-		GoVersion: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
-	}
-	if kb, err := strconv.ParseFloat(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB"), 64); err == nil {
-		m.Memory = fmt.Sprintf("%.1f GiB", kb/(1<<20))
-	}
-	switch cfg.db {
-	case "sqlite":
-		db, err := sql.Open("sqlite", ":memory:")
-		if err != nil {
-			return m, err
-		}
-		defer db.Close()
-		var v string
-		if err := db.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&v); err != nil {
-			return m, fmt.Errorf("ask SQLite its version: %w", err)
-		}
-		m.Database = "SQLite " + v + " (modernc.org/sqlite), file in a temporary directory"
-	case "postgres":
-		db, err := sql.Open("postgres", cfg.pgURL)
-		if err != nil {
-			return m, err
-		}
-		defer db.Close()
-		var settings []string
-		for _, name := range []string{"server_version", "synchronous_commit", "fsync", "shared_buffers"} {
-			var v string
-			if err := db.QueryRowContext(ctx, "SHOW "+name).Scan(&v); err != nil {
-				return m, fmt.Errorf("ask PostgreSQL at -pg-url for %s: %w", name, err)
-			}
-			settings = append(settings, name+"="+v)
-		}
-		m.Database = "PostgreSQL on the same machine (" + strings.Join(settings, ", ") + ")"
-	}
-	return m, nil
-}
-
-// procField returns the value of the first "key: value" line of a /proc
-// file, or "unknown".
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages: on a shared
-// machine, a run beside other work is worth knowing about.
-func loadAverage() string {
-	f := strings.Fields(readFile("/proc/loadavg"))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// readFile returns a file's content, or "unknown".
-func readFile(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "unknown"
-	}
-	return string(b)
 }

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/callbackd/callbackd/bench/benchserver"
-	_ "github.com/lib/pq"  // the "postgres" driver: row counts, describeMachine
-	_ "modernc.org/sqlite" // the "sqlite" driver: row counts, describeMachine
+	_ "github.com/lib/pq"  // the "postgres" driver, to count rows
+	_ "modernc.org/sqlite" // the "sqlite" driver, to count rows
 )
 
 // expectedLog is the warning every non-production ingest mode logs at

@@ -200,10 +200,11 @@ func run(ctx context.Context, cfg config, args []string) error {
 			return err
 		}
 	}
-	mach, err := describeMachine(ctx, cfg)
+	described, err := benchserver.DescribeMachine(ctx, cfg.db, cfg.pgURL)
 	if err != nil {
 		return err
 	}
+	mach := machine{Machine: described, loadStart: benchserver.LoadAverage()}
 
 	var results []runResult
 	var failures []string
@@ -227,7 +228,7 @@ runs:
 			}
 		}
 	}
-	mach.loadEnd = loadAverage()
+	mach.loadEnd = benchserver.LoadAverage()
 	rep := newReport(cfg, mach, results, failures)
 	writeMarkdown(os.Stdout, rep, args)
 	return rep.failure()

@@ -1,80 +1,22 @@
 package main
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "github.com/lib/pq" // the "postgres" driver
+	"github.com/callbackd/callbackd/bench/benchserver"
 )
 
-// machine describes where the benchmark ran.
+// machine describes where the benchmark ran, and the load beside it.
 type machine struct {
-	cpus      int
-	cpuModel  string
-	memory    string
-	kernel    string
-	goVersion string
-	database  string
+	benchserver.Machine
 	loadStart string
 	loadEnd   string
-}
-
-// describeMachine collects the machine's description, asking the database
-// for its version and durability settings.
-func describeMachine(ctx context.Context, cfg config) (machine, error) {
-	m := machine{
-		cpus:      runtime.NumCPU(),
-		cpuModel:  procField("/proc/cpuinfo", "model name"),
-		kernel:    strings.TrimSpace(readFile("/proc/sys/kernel/osrelease")),
-		goVersion: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH,
-		database:  "SQLite (modernc.org/sqlite, the server's embedded driver), file in a temporary directory",
-		loadStart: loadAverage(),
-	}
-	if kb, err := strconv.ParseFloat(strings.TrimSuffix(procField("/proc/meminfo", "MemTotal"), " kB"), 64); err == nil {
-		m.memory = fmt.Sprintf("%.1f GiB", kb/(1<<20))
-	}
-	if cfg.db == "postgres" {
-		db, err := sql.Open("postgres", cfg.pgURL)
-		if err != nil {
-			return m, err
-		}
-		defer db.Close()
-		var settings []string
-		for _, name := range []string{"server_version", "synchronous_commit", "fsync"} {
-			var v string
-			if err := db.QueryRowContext(ctx, "SHOW "+name).Scan(&v); err != nil {
-				return m, fmt.Errorf("ask PostgreSQL at -pg-url for %s: %w", name, err)
-			}
-			settings = append(settings, name+"="+v)
-		}
-		m.database = "PostgreSQL on the same machine (" + strings.Join(settings, ", ") + ")"
-	}
-	return m, nil
-}
-
-// readFile returns a file's content, or "" if it cannot be read.
-func readFile(path string) string {
-	b, _ := os.ReadFile(path)
-	return string(b)
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages: on a shared
-// machine, a run beside other work is worth knowing about.
-func loadAverage() string {
-	f := strings.Fields(readFile("/proc/loadavg"))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // summary is the figures of one run, or the medians of several.
@@ -225,8 +167,8 @@ func writeMarkdown(w io.Writer, rep report, args []string) {
 	m, cfg := rep.machine, rep.cfg
 	fmt.Fprintf(w, "### Watch fan-out: %s, %s\n\n", cfg.db, cfg.protocol)
 	fmt.Fprintf(w, "`go run ./bench/watchload %s`\n\n", strings.Join(args, " "))
-	fmt.Fprintf(w, "- Machine: %d CPUs (%s), %s RAM, Linux %s, %s\n", m.cpus, m.cpuModel, m.memory, m.kernel, m.goVersion)
-	fmt.Fprintf(w, "- Database: %s\n", m.database)
+	fmt.Fprintf(w, "- Machine: %d CPUs (%s), %s RAM, Linux %s, %s\n", m.CPUs, m.CPUModel, m.Memory, m.Kernel, m.GoVersion)
+	fmt.Fprintf(w, "- Database: %s\n", m.Database)
 	fmt.Fprintf(w, "- Load average (1/5/15 min) at start: %s, at end: %s\n", m.loadStart, m.loadEnd)
 	fmt.Fprintf(w, "- %d callbacks per run, posted one at a time, each after the previous one reached every watcher, plus %v; server --heartbeat %v, --watch-buffer %d; %d run(s) per configuration, medians shown\n\n",
 		cfg.events, cfg.gap, cfg.heartbeat, cfg.watchBuffer, cfg.repeat)

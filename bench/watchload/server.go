@@ -63,7 +63,7 @@ func startServer(ctx context.Context, opt serverOptions, db *benchserver.Databas
 
 // rss returns the server's resident set size in bytes (VmRSS).
 func (s *server) rss() (int64, error) {
-	v := procField(fmt.Sprintf("/proc/%d/status", s.Pid()), "VmRSS")
+	v := benchserver.ProcField(fmt.Sprintf("/proc/%d/status", s.Pid()), "VmRSS")
 	kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("read the server's VmRSS: %q", v)
@@ -131,22 +131,4 @@ func (s *server) metrics(ctx context.Context, names ...string) (map[string]float
 		}
 	}
 	return out, sc.Err()
-}
-
-// procField returns the value of the first "key: value" line of a /proc
-// file, or "unknown".
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
