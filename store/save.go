@@ -238,19 +238,9 @@ func upsertOneStatementSQL(slots int) string {
 		b.WriteString("v." + col)
 	}
 	b.WriteString(" FROM pos, (VALUES ")
-	for i := range slots {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := range saveColumns {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "$%d::%s", 2+i*len(saveColumns)+j, pgColumnTypes[j])
-		}
-		b.WriteByte(')')
-	}
+	writeValues(&b, slots, func(n, col int) string {
+		return fmt.Sprintf("$%d::%s", n+1, pgColumnTypes[col]) // $1 is the row count
+	})
 	b.WriteString(") AS v (" + strings.Join(saveColumns, ", ") + ") WHERE v.id IS NOT NULL")
 	b.WriteString(saveConflict)
 	return b.String()
@@ -373,18 +363,8 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, chunk []*saveRow, delive
 		args = make([]any, 0, len(chunk)*len(saveColumns))
 	)
 	b.WriteString("INSERT INTO llm_callbacks (" + strings.Join(saveColumns, ", ") + ") VALUES ")
-	for i, r := range chunk {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := range saveColumns {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(s.placeholder(len(args) + j + 1))
-		}
-		b.WriteByte(')')
+	writeValues(&b, len(chunk), func(n, _ int) string { return s.placeholder(n) })
+	for _, r := range chunk {
 		args = append(args, rowArgs(r, deliveries, now)...)
 	}
 	b.WriteString(saveConflict)
@@ -393,6 +373,25 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, chunk []*saveRow, delive
 		return err
 	}
 	return readUpserted(rs, byKey, len(chunk), func(r *saveRow, seq int64) bool { return seq == r.seq })
+}
+
+// writeValues writes the tuples of a VALUES list of rows rows of
+// saveColumns: param(n, col) is the n-th (1-based) parameter overall, the
+// value of column col.
+func writeValues(b *strings.Builder, rows int, param func(n, col int) string) {
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := range saveColumns {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(param(i*len(saveColumns)+j+1, j))
+		}
+		b.WriteByte(')')
+	}
 }
 
 // receivedAt is when d arrived, or now if the caller did not say.
