@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -82,6 +83,7 @@ func runLoad(ctx context.Context, cfg config, client *loadClient, url string, cb
 		res := &results[w]
 		res.errors = map[string]*errorCount{}
 		wg.Go(func() {
+			var body []byte // the worker's body buffer, reused after each 200
 			for ctx.Err() == nil {
 				i := next.Add(1) - 1
 				if i >= int64(len(cbs)) {
@@ -100,11 +102,17 @@ func runLoad(ctx context.Context, cfg config, client *loadClient, url string, cb
 				} else if !start.Before(end) {
 					return
 				}
-				kind, sample := post(ctx, client, url, &cbs[i])
+				body = cbs[i].appendBody(body[:0])
+				kind, sample := post(ctx, client, url, &cbs[i], body)
 				done := time.Now()
 				if kind == "" {
 					res.acked++
-				} else if ctx.Err() == nil {
+				} else {
+					// The transport may still be writing a body that the
+					// server answered early; it keeps this buffer.
+					body = nil
+				}
+				if kind != "" && ctx.Err() == nil {
 					e := res.errors[kind]
 					if e == nil {
 						e = &errorCount{Sample: sample}
@@ -161,16 +169,15 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
-// post delivers one callback as the LLM service does. It returns "" for a
-// 200 whose body acknowledges a new callback, and otherwise the kind of
-// failure (the status code, "duplicate", "transport") with a sample of
-// what was answered.
-func post(ctx context.Context, client *loadClient, url string, c *callback) (kind, sample string) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, c.body())
+// post delivers callback c, whose body is body, as the LLM service does. It
+// returns "" for a 200 that acknowledges a new callback, and otherwise the
+// kind of failure (the status code, "duplicate", "transport") with a sample
+// of what was answered.
+func post(ctx context.Context, client *loadClient, url string, c *callback, body []byte) (kind, sample string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return "request", err.Error()
 	}
-	req.ContentLength = c.size()
 	req.Header = http.Header{
 		"Content-Type":        {"application/json"},
 		"X-Webhook-Signature": {c.signature},
@@ -183,25 +190,25 @@ func post(ctx context.Context, client *loadClient, url string, c *callback) (kin
 	}
 	defer resp.Body.Close()
 	// Reading to the end lets the connection be reused.
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
 		return "transport", "reading the answer: " + err.Error()
 	}
 	if resp.StatusCode != http.StatusOK {
-		return strconv.Itoa(resp.StatusCode), benchserver.Truncate(string(body), 300)
+		return strconv.Itoa(resp.StatusCode), benchserver.Truncate(string(answer), 300)
 	}
 	var ack struct {
 		ID         string `json:"id"`
 		CallbackID string `json:"callback_id"`
 		Duplicate  bool   `json:"duplicate"`
 	}
-	if err := json.Unmarshal(body, &ack); err != nil || ack.ID == "" {
-		return "200 without an acknowledgement", benchserver.Truncate(string(body), 300)
+	if err := json.Unmarshal(answer, &ack); err != nil || ack.ID == "" {
+		return "200 without an acknowledgement", benchserver.Truncate(string(answer), 300)
 	}
 	if ack.Duplicate {
 		// Every callback posted is distinct; a duplicate means the server
 		// merged two different callbacks.
-		return "200 duplicate", benchserver.Truncate(string(body), 300)
+		return "200 duplicate", benchserver.Truncate(string(answer), 300)
 	}
 	return "", ""
 }

@@ -236,7 +236,16 @@ func runMode(ctx context.Context, cfg config, tmp, bin, secret, mode string, cbs
 	if err != nil {
 		return runResult{}, err
 	}
+	// CPU use is read over the measured time only: the warm-up's first
+	// requests pay for connections and prepared statements.
+	warmed := make(chan cpuReading, 1)
+	warm := time.AfterFunc(cfg.warmup, func() { warmed <- readCPU(srv.Pid(), cfg.db) })
 	load := runLoad(ctx, cfg, client, srv.URL+webhookPath, cbs)
+	cpu1 := readCPU(srv.Pid(), cfg.db)
+	var cpu0 cpuReading // zero if the run ended before the warm-up did
+	if !warm.Stop() {
+		cpu0 = <-warmed
+	}
 	client.CloseIdleConnections()
 	stopErr := srv.Stop()
 	if ctx.Err() != nil {
@@ -244,6 +253,7 @@ func runMode(ctx context.Context, cfg config, tmp, bin, secret, mode string, cbs
 	}
 
 	res := newRunResult(mode, load)
+	res.setCPU(cpu0, cpu1)
 	if stopErr != nil {
 		res.Notes = append(res.Notes, stopErr.Error())
 	}

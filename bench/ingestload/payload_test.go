@@ -23,8 +23,8 @@ func TestBuildCallback(t *testing.T) {
 	}
 	events := map[string]int{}
 	for i, c := range cbs {
-		body := append(append(append([]byte(nil), c.head...), c.pad...), c.tail...)
-		if got := c.size(); got != 2048 && got != 102400 {
+		body := c.appendBody(nil)
+		if got := len(body); got != 2048 && got != 102400 {
 			t.Errorf("callback %d: size %d", i, got)
 		}
 		if want := webhook.SignLLM(secret, body); c.signature != want {
@@ -61,8 +61,8 @@ func TestPayloadSizeFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.pad != "" || c.size() < 100 {
-		t.Errorf("pad %q, size %d", c.pad, c.size())
+	if size := len(c.appendBody(nil)); c.pad != "" || size < 100 {
+		t.Errorf("pad %q, size %d", c.pad, size)
 	}
 }
 

@@ -31,7 +31,49 @@ type runResult struct {
 	Acked      int                    `json:"acknowledged"`
 	Rows       *int64                 `json:"rows_stored,omitempty"` // nil in discard mode
 	LoadAvg    string                 `json:"load_average"`          // of the machine, at the end of the run
-	Notes      []string               `json:"notes,omitempty"`
+	// CPU time per request over the measured time, in microseconds: of the
+	// server, of PostgreSQL's processes (0 on SQLite), and of this load
+	// generator; and the share of the machine's CPU time the hypervisor
+	// gave to other guests. They are steadier than latencies on a shared
+	// machine, and tell a slow run from a busy host.
+	ServerCPU   float64  `json:"server_cpu_us_per_request"`
+	PostgresCPU float64  `json:"postgres_cpu_us_per_request"`
+	LoadgenCPU  float64  `json:"loadgen_cpu_us_per_request"`
+	Steal       float64  `json:"steal_percent"`
+	Notes       []string `json:"notes,omitempty"`
+}
+
+// cpuReading is the CPU time counters that a run compares.
+type cpuReading struct {
+	server, postgres, self time.Duration
+	machine                benchserver.MachineCPU
+	err                    error
+}
+
+// readCPU reads the counters of the server process pid, of PostgreSQL when
+// db is "postgres", of this process and of the machine.
+func readCPU(pid int, db string) cpuReading {
+	r := cpuReading{self: benchserver.SelfCPU(), machine: benchserver.ReadMachineCPU()}
+	r.server, r.err = benchserver.ProcessCPU(pid)
+	if db == "postgres" {
+		r.postgres = benchserver.PostgresCPU()
+	}
+	return r
+}
+
+// setCPU records the CPU used per request between two readings.
+func (r *runResult) setCPU(before, after cpuReading) {
+	if err := errors.Join(before.err, after.err); err != nil || r.OK == 0 || before.machine.Total == 0 {
+		if err != nil {
+			r.Notes = append(r.Notes, "CPU time not measured: "+err.Error())
+		}
+		return
+	}
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(r.OK) }
+	r.ServerCPU = per(after.server - before.server)
+	r.PostgresCPU = per(after.postgres - before.postgres)
+	r.LoadgenCPU = per(after.self - before.self)
+	r.Steal = benchserver.StealPercent(before.machine, after.machine)
 }
 
 // newRunResult computes the figures of one load run.
@@ -104,6 +146,8 @@ type modeSummary struct {
 	P99        float64 `json:"median_p99_ms"`
 	P999       float64 `json:"median_p999_ms"`
 	Max        float64 `json:"max_ms"` // the largest of all repeats
+	ServerCPU  float64 `json:"median_server_cpu_us_per_request"`
+	PgCPU      float64 `json:"median_postgres_cpu_us_per_request"`
 	OK         int     `json:"ok"`
 	Errors     int     `json:"errors"`
 	RowsMatch  *bool   `json:"rows_match,omitempty"`
@@ -160,7 +204,7 @@ func newReport(cfg config, m benchserver.Machine, runs []runResult) report {
 	}
 	byMode := map[string]modeSummary{}
 	for _, mode := range cfg.modes {
-		var tput, p50, p99, p999 []float64
+		var tput, p50, p99, p999, srvCPU, pgCPU []float64
 		s := modeSummary{Mode: mode}
 		for _, r := range runs {
 			if r.Mode != mode {
@@ -168,6 +212,7 @@ func newReport(cfg config, m benchserver.Machine, runs []runResult) report {
 			}
 			s.Runs++
 			tput, p50, p99, p999 = append(tput, r.Throughput), append(p50, r.P50), append(p99, r.P99), append(p999, r.P999)
+			srvCPU, pgCPU = append(srvCPU, r.ServerCPU), append(pgCPU, r.PostgresCPU)
 			s.Max = max(s.Max, r.Max)
 			s.OK += r.OK
 			s.Errors += r.errorTotal()
@@ -177,6 +222,7 @@ func newReport(cfg config, m benchserver.Machine, runs []runResult) report {
 			}
 		}
 		s.Throughput, s.P50, s.P99, s.P999 = median(tput), median(p50), median(p99), median(p999)
+		s.ServerCPU, s.PgCPU = median(srvCPU), median(pgCPU)
 		rep.Summary = append(rep.Summary, s)
 		byMode[mode] = s
 	}
@@ -246,15 +292,15 @@ func writeMarkdown(w io.Writer, rep report) {
 	fmt.Fprintf(w, "- Load: %d connections, %s, %s warm-up then %s measured per mode; bodies %s; %d distinct callbacks pre-built; %d interleaved repeat(s), medians shown\n\n",
 		l.Concurrency, loop, l.Warmup, l.Duration, strings.Join(sizes, ", "), l.Callbacks, l.Repeat)
 
-	fmt.Fprintln(w, "| mode | req/s | p50 ms | p99 ms | p99.9 ms | max ms | ok | errors | rows = acknowledged |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|---|")
+	fmt.Fprintln(w, "| mode | req/s | p50 ms | p99 ms | p99.9 ms | max ms | server CPU µs/req | PostgreSQL CPU µs/req | ok | errors | rows = acknowledged |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 	for _, s := range rep.Summary {
 		rows := "—"
 		if s.RowsMatch != nil {
 			rows = map[bool]string{true: "✓ every run", false: "✗ MISMATCH"}[*s.RowsMatch]
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %d | %d | %s |\n",
-			s.Mode, s.Throughput, s.P50, s.P99, s.P999, s.Max, s.OK, s.Errors, rows)
+		fmt.Fprintf(w, "| %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %d | %d | %s |\n",
+			s.Mode, s.Throughput, s.P50, s.P99, s.P999, s.Max, s.ServerCPU, s.PgCPU, s.OK, s.Errors, rows)
 	}
 
 	var rs []string
@@ -274,11 +320,11 @@ func writeMarkdown(w io.Writer, rep report) {
 	}
 
 	fmt.Fprintln(w, "\nEvery run, in the order run:")
-	fmt.Fprintln(w, "\n| repeat | mode | req/s | p50 ms | p99 ms | p99.9 ms | max ms | ok | errors | rows stored / acknowledged | load average after |")
-	fmt.Fprintln(w, "|--:|---|--:|--:|--:|--:|--:|--:|--:|---|---|")
+	fmt.Fprintln(w, "\n| repeat | mode | req/s | p50 ms | p99 ms | p99.9 ms | max ms | CPU µs/req: server / PostgreSQL / load generator | steal % | ok | errors | rows stored / acknowledged | load average after |")
+	fmt.Fprintln(w, "|--:|---|--:|--:|--:|--:|--:|---|--:|--:|--:|---|---|")
 	for _, r := range rep.Runs {
-		fmt.Fprintf(w, "| %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %d | %d | %s | %s |\n",
-			r.Repeat, r.Mode, r.Throughput, r.P50, r.P99, r.P999, r.Max, r.OK, r.errorTotal(), r.rowsText(), r.LoadAvg)
+		fmt.Fprintf(w, "| %d | %s | %.0f | %.2f | %.2f | %.2f | %.2f | %.0f / %.0f / %.0f | %.1f | %d | %d | %s | %s |\n",
+			r.Repeat, r.Mode, r.Throughput, r.P50, r.P99, r.P999, r.Max, r.ServerCPU, r.PostgresCPU, r.LoadgenCPU, r.Steal, r.OK, r.errorTotal(), r.rowsText(), r.LoadAvg)
 	}
 
 	var notes []string

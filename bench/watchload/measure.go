@@ -115,11 +115,11 @@ func runOnce(ctx context.Context, cfg config, opt serverOptions, tmp string, n i
 	res.heapBefore, res.heapAfter = before["go_memstats_heap_inuse_bytes"], after["go_memstats_heap_inuse_bytes"]
 	res.goroutinesPerWatcher = (after["go_goroutines"] - before["go_goroutines"]) / float64(n)
 
-	server0, err := egress.cpuTime()
+	server0, err := benchserver.ProcessCPU(egress.Pid())
 	if err != nil {
 		return res, err
 	}
-	client0 := selfCPUTime()
+	client0 := benchserver.SelfCPU()
 	ids := make(map[string]int, cfg.events)
 	sent := make([]time.Time, cfg.events)
 	acked := make([]time.Time, cfg.events)
@@ -142,8 +142,8 @@ func runOnce(ctx context.Context, cfg config, opt serverOptions, tmp string, n i
 			return res, ctx.Err()
 		}
 	}
-	res.clientCPU = selfCPUTime() - client0
-	server1, err := egress.cpuTime()
+	res.clientCPU = benchserver.SelfCPU() - client0
+	server1, err := benchserver.ProcessCPU(egress.Pid())
 	if err != nil {
 		return res, err
 	}

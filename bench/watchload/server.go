@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -69,38 +68,6 @@ func (s *server) rss() (int64, error) {
 		return 0, fmt.Errorf("read the server's VmRSS: %q", v)
 	}
 	return kb << 10, nil
-}
-
-// cpuTime returns the CPU time (user and system) the server has used. The
-// kernel counts it in clock ticks, 100 per second on Linux.
-func (s *server) cpuTime() (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.Pid()))
-	if err != nil {
-		return 0, fmt.Errorf("read the server's CPU time: %w", err)
-	}
-	// The fields after the command name, which is in parentheses, start
-	// with field 3 (state); utime and stime are fields 14 and 15.
-	_, rest, _ := strings.Cut(string(data), ") ")
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0, fmt.Errorf("read the server's CPU time: short /proc stat %q", benchserver.Truncate(string(data), 100))
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("read the server's CPU time: %w", err)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
-}
-
-// selfCPUTime returns the CPU time this process (the watchers and the
-// poster) has used.
-func selfCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // metrics reads the gauges named in names from the server's /metrics.
