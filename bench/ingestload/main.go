@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -65,6 +66,7 @@ type config struct {
 	callbacks   int // callbacks pre-built per run; 0 = derived from the load
 	jsonPath    string
 	seed        uint64
+	gogc        int // of this process only
 }
 
 // main parses the flags and runs the benchmark until it ends or SIGINT/SIGTERM.
@@ -77,6 +79,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ingestload:", err)
 		os.Exit(2)
 	}
+	debug.SetGCPercent(cfg.gogc)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err = run(ctx, cfg)
 	stop()
@@ -106,6 +109,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.callbacks, "callbacks", 0, "distinct callbacks pre-built per run (0: enough for the rate, or 200000 in closed loop)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write machine-readable results to this file")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the payload mix (same seed, same bodies apart from job ids)")
+	fs.IntVar(&cfg.gogc, "gogc", 400, "GOGC of the load generator itself (not of the server): its collections, which delay sending and receiving, would count as server latency")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -142,6 +146,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.repeat < 1 || cfg.repeat > 100 {
 		errs = append(errs, fmt.Errorf("-repeat: %d, want 1..100", cfg.repeat))
+	}
+	if cfg.gogc < 1 {
+		errs = append(errs, fmt.Errorf("-gogc: %d, want 1 or more", cfg.gogc))
 	}
 	if cfg.callbacks < 0 || cfg.callbacks > 10_000_000 {
 		errs = append(errs, fmt.Errorf("-callbacks: %d, want 0..10000000", cfg.callbacks))

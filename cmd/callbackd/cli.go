@@ -35,6 +35,7 @@ type ServeFlags struct {
 	TrustedProxy    []string      `help:"CIDR of a load balancer whose X-Forwarded-For is trusted to name the client (repeatable)." env:"CALLBACKD_TRUSTED_PROXIES" sep:","`
 	ShutdownTimeout time.Duration `help:"How long SIGTERM waits for in-flight requests before closing connections." default:"15s" env:"CALLBACKD_SHUTDOWN_TIMEOUT"`
 	NoMigrate       bool          `help:"Do not apply pending migrations at start; fail if the schema is not current." env:"CALLBACKD_NO_MIGRATE"`
+	GCHeapFloor     int64         `name:"gc-heap-floor" help:"Smallest heap, in bytes, at which the garbage collector runs: a small live heap is then not collected every few milliseconds under load (0: Go's default; ignored when GOGC is set)." default:"16777216" env:"CALLBACKD_GC_HEAP_FLOOR"`
 
 	WebhookFlags
 	AdminFlags

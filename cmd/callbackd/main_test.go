@@ -130,9 +130,9 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 func TestInvalidConfigurationReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	err := run(t.Context(), []string{"--data-dir", t.TempDir(), "--addr", "nonsense", "--max-body-bytes", "0",
-		"--standard-webhooks-secret", "whsec_!!!notbase64", "--trusted-proxy", "10.0.0.0"}, io.Discard, io.Discard)
+		"--standard-webhooks-secret", "whsec_!!!notbase64", "--trusted-proxy", "10.0.0.0", "--gc-heap-floor=-1"}, io.Discard, io.Discard)
 	require.Error(t, err)
-	for _, want := range []string{"--addr", "max-body-bytes", "whsec", "--trusted-proxy"} {
+	for _, want := range []string{"--addr", "max-body-bytes", "whsec", "--trusted-proxy", "--gc-heap-floor"} {
 		require.Contains(t, err.Error(), want)
 	}
 }

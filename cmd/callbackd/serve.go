@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -32,6 +34,9 @@ func (ServeCmd) Run(ctx context.Context, log *slog.Logger, db *DatabaseFlags, c 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	if _, set := os.LookupEnv("GOGC"); !set && c.GCHeapFloor > 0 {
+		go gcFloor{floor: uint64(c.GCHeapFloor), every: time.Second}.run(ctx)
 	}
 	if app.generatedToken != "" {
 		log.Info("admin login (generated token; set --admin-token or a JWT provider to replace it)", "url", loginURL(ln.Addr().String(), c.TLSCert != "", app.generatedToken))
@@ -187,6 +192,9 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 	var problems []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		problems = append(problems, fmt.Errorf("--addr %q: %w", c.Addr, err))
+	}
+	if c.GCHeapFloor < 0 {
+		problems = append(problems, fmt.Errorf("--gc-heap-floor %d: must be 0 (off) or positive", c.GCHeapFloor))
 	}
 	if c.MaxBodyBytes <= 0 {
 		problems = append(problems, fmt.Errorf("--max-body-bytes %d: must be positive", c.MaxBodyBytes))
