@@ -131,9 +131,13 @@ func openPostgres(databaseURL string) (*Store, error) {
 // the fsyncs. _time_format=sqlite with _timezone=UTC stores every time as
 // "YYYY-MM-DD HH:MM:SS.ffffff+00:00", which sorts in time order as text
 // (see the comment of migrations/sqlite/00001_callbacks.sql).
+// temp_store(MEMORY) keeps the statement journal, which every multi-row
+// upsert inside a transaction writes, out of a temporary file: a write
+// system call per page otherwise cost a tenth of the ingest CPU (measured:
+// group commit 5,214 against 4,778 req/s, 198 against 224 µs per callback).
 func sqliteDSN(path string, readOnly bool) string {
 	dsn := "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
-		"&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)" +
+		"&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)" +
 		"&_time_format=sqlite&_timezone=UTC"
 	if readOnly {
 		return dsn + "&_pragma=query_only(1)"

@@ -239,11 +239,13 @@ func TestOpen(t *testing.T) {
 		require.Equal(t, os.FileMode(0o700), info.Mode().Perm())
 		_, err = os.Stat(filepath.Join(dir, store.SQLiteFileName))
 		require.NoError(t, err)
-		var mode, sync string
+		var mode, sync, temp string
 		require.NoError(t, s.DB().QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
 		require.NoError(t, s.DB().QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync))
+		require.NoError(t, s.DB().QueryRowContext(ctx, "PRAGMA temp_store").Scan(&temp))
 		require.Equal(t, "wal", mode)
 		require.Equal(t, "2", sync, "synchronous=FULL")
+		require.Equal(t, "2", temp, "temp_store=MEMORY")
 	})
 	t.Run("file URL", func(t *testing.T) {
 		t.Parallel()
