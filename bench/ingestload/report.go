@@ -35,7 +35,9 @@ type runResult struct {
 	// server, of PostgreSQL's processes (0 on SQLite), and of this load
 	// generator; and the share of the machine's CPU time the hypervisor
 	// gave to other guests. They are steadier than latencies on a shared
-	// machine, and tell a slow run from a busy host.
+	// machine, and tell a slow run from a busy host. PostgreSQL's counts
+	// the processes alive at both readings: a connection the server closes
+	// in between takes its backend's CPU time with it.
 	ServerCPU   float64  `json:"server_cpu_us_per_request"`
 	PostgresCPU float64  `json:"postgres_cpu_us_per_request"`
 	LoadgenCPU  float64  `json:"loadgen_cpu_us_per_request"`
