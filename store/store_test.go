@@ -87,14 +87,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 
 			status, err := m.Status(ctx)
 			require.NoError(t, err)
-			require.Len(t, status, 2)
+			require.Len(t, status, 3)
 			for _, st := range status {
 				require.False(t, st.Applied, st.String())
 				require.Contains(t, st.String(), "pending")
 			}
 			applied, err := m.Up(ctx)
 			require.NoError(t, err)
-			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql"}, applied)
+			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql"}, applied)
 			applied, err = m.Up(ctx)
 			require.NoError(t, err)
 			require.Empty(t, applied, "up is idempotent")
@@ -105,7 +105,12 @@ func TestMigrateUpDownUp(t *testing.T) {
 			_, _, err = s.MarkViewed(ctx, id, uuid.New(), "Alice", time.Now())
 			require.NoError(t, err)
 
+			requireCompression(t, s, "lz4")
 			name, err := m.Down(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "00003_payload_lz4.sql", name)
+			requireCompression(t, s, "")
+			name, err = m.Down(ctx)
 			require.NoError(t, err)
 			require.Equal(t, "00002_views.sql", name)
 			require.False(t, exists("llm_callback_views"), "down drops the views table")
@@ -114,6 +119,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, status[0].Applied)
 			require.False(t, status[1].Applied)
+			require.False(t, status[2].Applied)
 			require.Contains(t, status[0].String(), "applied")
 
 			_, err = m.Up(ctx)
@@ -126,7 +132,8 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, created)
 
-			for _, want := range []string{"00002_views.sql", "00001_callbacks.sql"} {
+			requireCompression(t, s, "lz4")
+			for _, want := range []string{"00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
 				name, err := m.Down(ctx)
 				require.NoError(t, err)
 				require.Equal(t, want, name)
@@ -146,6 +153,22 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.Zero(t, seq)
 		})
 	}
+}
+
+// requireCompression checks the compression method of llm_callbacks.payload
+// on PostgreSQL ("" is the server's default); SQLite compresses nothing.
+func requireCompression(t *testing.T, s *store.Store, want string) {
+	t.Helper()
+	if s.Dialect() != store.DialectPostgres {
+		return
+	}
+	var method string
+	require.NoError(t, s.DB().QueryRowContext(context.Background(),
+		`SELECT attcompression::text FROM pg_attribute WHERE attrelid = 'llm_callbacks'::regclass AND attname = 'payload'`).Scan(&method))
+	if want == "lz4" {
+		want = "l" // pg_attribute's code for lz4
+	}
+	require.Equal(t, want, method)
 }
 
 func tableExists(t *testing.T, s *store.Store, table string) bool {
