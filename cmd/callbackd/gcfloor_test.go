@@ -17,11 +17,12 @@ func TestGCPercent(t *testing.T) {
 		want        int
 	}{
 		{live: 2 * mib, floor: 16 * mib, want: 700},  // goal 2 × 8 = 16 MiB
-		{live: 3 * mib, floor: 16 * mib, want: 433},  // goal just under 16 MiB
+		{live: 3 * mib, floor: 16 * mib, want: 433},  // goal 3 × 5.33 = 16 MiB
 		{live: 8 * mib, floor: 16 * mib, want: 100},  // the default already reaches the floor
 		{live: 64 * mib, floor: 16 * mib, want: 100}, // a large heap is collected as without a floor
 		{live: 0, floor: 16 * mib, want: 100},        // nothing measured yet
 		{live: 1, floor: 1 << 62, want: 1<<31 - 1},   // capped, not overflowed
+		{live: 3, floor: 1<<63 - 1, want: 1<<31 - 1}, // floor × 100 would overflow
 	} {
 		if got := gcPercent(tc.live, tc.floor); got != tc.want {
 			t.Errorf("gcPercent(%d, %d) = %d, want %d", tc.live, tc.floor, got, tc.want)
