@@ -124,7 +124,7 @@ type recoverInterceptor struct{ log *slog.Logger }
 
 func (i *recoverInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (res connect.AnyResponse, err error) {
-		defer i.recover(ctx, req.Spec().Procedure, &err)
+		defer recoverHandler(ctx, i.log, req.Spec().Procedure, &err)
 		return next(ctx, req)
 	}
 }
@@ -135,17 +135,15 @@ func (i *recoverInterceptor) WrapStreamingClient(next connect.StreamingClientFun
 
 func (i *recoverInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) (err error) {
-		defer i.recover(ctx, conn.Spec().Procedure, &err)
+		defer recoverHandler(ctx, i.log, conn.Spec().Procedure, &err)
 		return next(ctx, conn)
 	}
 }
 
-func (i *recoverInterceptor) recover(ctx context.Context, procedure string, err *error) {
-	recoverHandler(ctx, i.log, procedure, err)
-}
-
 // recoverHandler, deferred by a handler, turns its panic into an internal
-// error (and a log line with the stack) instead of a dropped connection.
+// error (and a log line with the stack) instead of a dropped connection. It
+// must be the deferred function itself: recover stops a panic only when
+// called directly by one, so a wrapper around this call would let it through.
 func recoverHandler(ctx context.Context, log *slog.Logger, procedure string, err *error) {
 	if r := recover(); r != nil {
 		log.ErrorContext(ctx, "handler panic", "procedure", procedure, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
