@@ -388,10 +388,11 @@ func TestRejectedDeliveriesAreListed(t *testing.T) {
 	require.Equal(t, 0, countRows(t, srv))
 }
 
-// TestDirectCallersCannotPoseAsTheGateway: the callbackd-* metadata that the
-// REST gateway derives from the HTTP request (client address, content type)
-// is read only on the gateway's in-process route; a gRPC or Connect caller
-// that sends the same keys is described by its own connection.
+// TestDirectCallersCannotPoseAsTheGateway: a gRPC or Connect caller that
+// sends callbackd-* headers (the keys under which the gateway once passed the
+// HTTP request's content type and client address) is described by its own
+// connection, and so is a REST caller sending them: the webhook route reads
+// those facts from the HTTP request itself.
 func TestDirectCallersCannotPoseAsTheGateway(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "")
