@@ -170,11 +170,23 @@ func (h *adminHandler) CheckCallbacks(ctx context.Context, req *connect.Request[
 	}
 	after, err := watch.ParseCursor(req.Msg.GetAfter())
 	if err != nil {
-		return nil, toConnectError(invalidArgument("invalid_cursor", "after: "+err.Error()))
+		return nil, toConnectError(invalidArgument("invalid_cursor", "after: not a cursor: "+quote(req.Msg.GetAfter())))
 	}
 	changes, err := h.store.Changes(ctx, after, size+1)
 	if err != nil {
 		return nil, toConnectError(err)
+	}
+	if len(changes) == 0 {
+		// Nothing after the cursor: it is the end of the feed, or past it
+		// (a cursor of a database that was replaced), which WatchCallbacks
+		// refuses too.
+		last, err := h.store.LastSeq(ctx)
+		if err != nil {
+			return nil, toConnectError(err)
+		}
+		if after > last {
+			return nil, toConnectError(invalidArgument("invalid_cursor", "after: "+quote(req.Msg.GetAfter())+" is past the end of the feed (was the database replaced?)"))
+		}
 	}
 	res := &callbacksv1.CheckCallbacksResponse{NextCursor: req.Msg.GetAfter()}
 	if len(changes) > size {
@@ -310,7 +322,13 @@ func decodePageToken(s, filters string) (*callback.PageToken, error) {
 	if p.Filters != filters {
 		return nil, invalidArgument("invalid_page_token", "page_token: made for other filters; keep the filters of the first page")
 	}
-	return &callback.PageToken{CreatedAt: time.UnixMicro(p.CreatedAt).UTC(), ID: p.ID}, nil
+	// A time no callback can have (outside what a Timestamp holds) would
+	// reach the database as a parameter that PostgreSQL refuses.
+	at := time.UnixMicro(p.CreatedAt).UTC()
+	if timestamppb.New(at).CheckValid() != nil {
+		return nil, invalidArgument("invalid_page_token", "page_token: malformed")
+	}
+	return &callback.PageToken{CreatedAt: at, ID: p.ID}, nil
 }
 
 // filterDigest summarises the filters of a list request.

@@ -7,14 +7,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 )
@@ -61,6 +64,9 @@ func (m rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 			*b = raw
 			return err
 		}
+		if m, ok := v.(proto.Message); ok {
+			return decodeJSONBody(r, m)
+		}
 		return inner.Decode(v)
 	})
 }
@@ -80,6 +86,10 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, ingester *gatewayIng
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithErrorHandler(gatewayError),
+		// The parser is grpc-gateway's process-wide one: every server of the
+		// process sets the same stateless queryParser.
+		runtime.SetQueryParameterParser(queryParser{}),
+		runtime.WithMiddlewares(checkPathParams),
 		runtime.WithRoutingErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 			reason := "route_not_found"
 			if httpStatus == http.StatusMethodNotAllowed {
@@ -95,6 +105,27 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, ingester *gatewayIng
 		return nil, fmt.Errorf("register admin gateway: %w", err)
 	}
 	return mux, nil
+}
+
+// checkPathParams refuses REST path parameters (callback ids) that are not
+// UTF-8, which the gateway would put in a request that cannot be marshalled,
+// and admin query strings that do not parse.
+// Query parameters and bodies are checked by queryParser and decodeJSONBody.
+func checkPathParams(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil && strings.HasPrefix(r.URL.Path, "/api/admin/") {
+			// The gateway would answer a bare 400 with no reason.
+			writeError(w, invalidArgument("malformed_request", "query: not URL-encoded"))
+			return
+		}
+		for name, v := range params {
+			if !utf8.ValidString(v) {
+				writeError(w, invalidArgument("invalid_utf8", name+": not valid UTF-8"))
+				return
+			}
+		}
+		next(w, r, params)
+	}
 }
 
 // gatewayError writes the gateway's errors as a small JSON body. Errors from

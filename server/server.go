@@ -165,6 +165,7 @@ func (s *Server) routes(ctx context.Context) error {
 		// Compressing small messages (watch events, list pages) costs more
 		// CPU than it saves bytes; large payloads are still compressed.
 		connect.WithCompressMinBytes(4096),
+		requestDecoding(),
 	)
 	// rpc serves every RPC path ("/<service>/<method>"); the public mux
 	// routes each service's prefix to it and everything else elsewhere.
