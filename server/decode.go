@@ -106,7 +106,10 @@ func decodeFailure(m any) error {
 			if !decodeReasons[reason] {
 				return nil
 			}
-			return invalidArgument(reason, truncateForMessage(strings.ToValidUTF8(msg, "\uFFFD")))
+			if len(msg) > 256 { // a binary client may have set the field itself
+				msg = msg[:256]
+			}
+			return invalidArgument(reason, strings.ToValidUTF8(msg, "\uFFFD"))
 		}
 		n = protowire.ConsumeFieldValue(num, typ, raw)
 		if n < 0 {
@@ -154,6 +157,15 @@ func (protoBinaryCodec) Marshal(m any) ([]byte, error) {
 		return nil, fmt.Errorf("marshal %T: not a protobuf message", m)
 	}
 	return proto.Marshal(pm)
+}
+
+// MarshalAppend lets connect reuse its buffers, as with its own codec.
+func (protoBinaryCodec) MarshalAppend(dst []byte, m any) ([]byte, error) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("marshal %T: not a protobuf message", m)
+	}
+	return proto.MarshalOptions{}.MarshalAppend(dst, pm)
 }
 
 func (protoBinaryCodec) Unmarshal(data []byte, m any) error {
@@ -225,6 +237,15 @@ func (protoJSONCodec) Marshal(m any) ([]byte, error) {
 		return nil, fmt.Errorf("marshal %T: not a protobuf message", m)
 	}
 	return protojson.Marshal(pm)
+}
+
+// MarshalAppend lets connect reuse its buffers, as with its own codec.
+func (protoJSONCodec) MarshalAppend(dst []byte, m any) ([]byte, error) {
+	pm, ok := m.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("marshal %T: not a protobuf message", m)
+	}
+	return protojson.MarshalOptions{}.MarshalAppend(dst, pm)
 }
 
 func (protoJSONCodec) Unmarshal(data []byte, m any) error {
@@ -361,7 +382,10 @@ func (queryParser) Parse(m proto.Message, values url.Values, filter *utilities.D
 	for _, k := range keys {
 		probe := m.ProtoReflect().New().Interface()
 		if parser.Parse(probe, url.Values{k: values[k]}, filter) != nil {
-			markDecodeFailure(m, fieldReason(queryField(m.ProtoReflect().Descriptor(), k)), k+": invalid value "+quote(strings.Join(values[k], ",")))
+			// The top-level field names the reason: create_time_after.seconds
+			// is a time.
+			top, _, _ := strings.Cut(k, ".")
+			markDecodeFailure(m, fieldReason(queryField(m.ProtoReflect().Descriptor(), top)), k+": invalid value "+quote(strings.Join(values[k], ",")))
 			return nil
 		}
 	}
