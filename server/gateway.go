@@ -64,8 +64,8 @@ func (m rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 			*b = raw
 			return err
 		}
-		if m, ok := v.(proto.Message); ok {
-			return decodeJSONBody(r, m)
+		if pm, ok := v.(proto.Message); ok {
+			return decodeJSONBody(r, pm)
 		}
 		return inner.Decode(v)
 	})
@@ -109,14 +109,16 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, ingester *gatewayIng
 
 // checkPathParams refuses REST path parameters (callback ids) that are not
 // UTF-8, which the gateway would put in a request that cannot be marshalled,
-// and admin query strings that do not parse.
-// Query parameters and bodies are checked by queryParser and decodeJSONBody.
+// and admin query strings that do not parse, which the gateway would answer
+// with a bare 400. The values of query parameters and bodies are checked by
+// queryParser and decodeJSONBody.
 func checkPathParams(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil && strings.HasPrefix(r.URL.Path, "/api/admin/") {
-			// The gateway would answer a bare 400 with no reason.
-			writeError(w, invalidArgument("malformed_request", "query: not URL-encoded"))
-			return
+		if strings.HasPrefix(r.URL.Path, "/api/admin/") {
+			if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+				writeError(w, invalidArgument("malformed_request", "query: not URL-encoded"))
+				return
+			}
 		}
 		for name, v := range params {
 			if !utf8.ValidString(v) {
