@@ -212,8 +212,9 @@ func countRows(t *testing.T, srv running) int {
 // TestOversizedBodyIsRefusedWithoutReadingIt sends bodies that never end
 // (a chunked one past the limit, and one whose Content-Length promises more
 // than the limit but which sends almost nothing): the server can only answer
-// if it stops reading at the limit, and it closes the connection instead of
-// draining it.
+// if it stops keeping the body at the limit, and it closes the connection
+// instead of waiting for the rest (it discards what arrives for a bounded
+// time first: TestLingeringCloseIsBounded in package server).
 func TestOversizedBodyIsRefusedWithoutReadingIt(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "", "--max-body-bytes", "65536")
