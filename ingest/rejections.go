@@ -1,15 +1,37 @@
 package ingest
 
 import (
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // maxRejections bounds the in-memory list of recent rejections.
 const maxRejections = 100
 
+// Bounds of the strings a Rejection holds (and the "delivery rejected" log
+// line repeats). They come from senders nobody has authenticated, so each is
+// cut to what helps an admin find the cause: a reason is a short machine
+// word, a message a sentence (an internal error may embed a whole job_id),
+// an address "[ipv6]:port", a user agent a product name and version.
+const (
+	maxReasonBytes      = 64
+	maxMessageBytes     = 256
+	maxRemoteAddrBytes  = 64
+	maxEventHeaderBytes = 64
+	maxUserAgentBytes   = 128
+	maxRequestIDBytes   = 64
+	maxHeaderNameBytes  = 64
+)
+
+// ellipsis ends a string that bounded cut short.
+const ellipsis = "…"
+
 // Rejection records one refused delivery for admins: never the body or a
-// signature, only what helps find the cause.
+// signature, only what helps find the cause. Every string is valid UTF-8
+// and bounded in size, whatever the sender sent, so that the list can always
+// be marshalled into a protobuf message and logged.
 type Rejection struct {
 	At               time.Time
 	Reason           string
@@ -20,6 +42,52 @@ type Rejection struct {
 	UserAgent        string
 	SignatureHeaders []string // names of the signature headers present
 	RequestID        string
+}
+
+// newRejection describes a delivery refused with err, sanitising every
+// string that came from the request or the error.
+func newRejection(at time.Time, req Request, bodyBytes int64, err error) Rejection {
+	names := signatureHeadersPresent(req.Header)
+	for i, n := range names {
+		names[i] = bounded(n, maxHeaderNameBytes)
+	}
+	return Rejection{
+		At:               at,
+		Reason:           bounded(Reason(err), maxReasonBytes),
+		Message:          bounded(err.Error(), maxMessageBytes),
+		RemoteAddr:       bounded(req.RemoteAddr, maxRemoteAddrBytes),
+		BodyBytes:        int(bodyBytes),
+		EventHeader:      bounded(req.Header.Get("X-Webhook-Event"), maxEventHeaderBytes),
+		UserAgent:        bounded(req.UserAgent, maxUserAgentBytes),
+		SignatureHeaders: names,
+		RequestID:        bounded(req.RequestID, maxRequestIDBytes),
+	}
+}
+
+// bounded returns s as valid UTF-8 (each run of invalid bytes becomes
+// U+FFFD) of at most limit bytes: a longer string is cut at a rune boundary
+// and ends with an ellipsis. It looks at no more than limit bytes of s, so a
+// huge input costs no more than a small one. limit must exceed
+// len(ellipsis).
+func bounded(s string, limit int) string {
+	if len(s) <= limit && utf8.ValidString(s) {
+		return s
+	}
+	cut := len(s) > limit
+	if cut {
+		// A rune split here becomes U+FFFD below, and is trimmed off with
+		// the room the ellipsis needs.
+		s = s[:limit]
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if !cut && len(s) <= limit {
+		return s
+	}
+	for len(s) > limit-len(ellipsis) {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s + ellipsis
 }
 
 // rejectionLog is a ring of the most recent rejections.

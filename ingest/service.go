@@ -27,6 +27,13 @@ var (
 	ErrBodyTooLarge = &RejectError{reason: "body_too_large", msg: "request body exceeds the size limit"}
 	// ErrUnsupportedMediaType: the Content-Type is not JSON (HTTP 415).
 	ErrUnsupportedMediaType = &RejectError{reason: "unsupported_media_type", msg: "content type must be application/json"}
+	// ErrUnsupportedContentEncoding: the body is compressed or otherwise
+	// encoded (HTTP 415). Signatures cover the bytes as sent, and decoding
+	// would let a small body expand past the size limit.
+	ErrUnsupportedContentEncoding = &RejectError{reason: "unsupported_content_encoding", msg: "content encoding must be identity (no compression)"}
+	// ErrBodyUnreadable: the body could not be read to its end (HTTP 400),
+	// such as when the sender went away or stalled past the read timeout.
+	ErrBodyUnreadable = &RejectError{reason: "body_unreadable", msg: "could not read the request body"}
 )
 
 // RejectError is a delivery refused by the ingest pipeline.
@@ -73,8 +80,9 @@ type Config struct {
 	// MaxBatch is the most deliveries stored in one transaction; 0 means 128.
 	MaxBatch int
 	// FailuresPerSecond and FailureBurst limit deliveries that fail
-	// authentication, per remote address; beyond them the address gets
-	// ErrRateLimited. FailuresPerSecond <= 0 disables the limit.
+	// authentication, per sender (an IPv4 address or an IPv6 /64): beyond
+	// them, its deliveries that fail get ErrRateLimited (those with a valid
+	// signature never do). FailuresPerSecond <= 0 disables the limit.
 	FailuresPerSecond float64
 	FailureBurst      int
 	// Now is the clock; nil means time.Now.
@@ -142,34 +150,39 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Result, error) {
 	outcome := "stored"
 	switch {
 	case err != nil:
-		outcome = Reason(err)
-		r := Rejection{
-			At:               start,
-			Reason:           outcome,
-			Message:          err.Error(),
-			RemoteAddr:       req.RemoteAddr,
-			BodyBytes:        len(req.Body),
-			EventHeader:      truncate(req.Header.Get("X-Webhook-Event"), 64),
-			UserAgent:        truncate(req.UserAgent, 128),
-			SignatureHeaders: signatureHeadersPresent(req.Header),
-			RequestID:        req.RequestID,
-		}
-		s.rejected.add(r)
-		s.log.WarnContext(ctx, "delivery rejected",
-			"request_id", r.RequestID,
-			"reason", r.Reason,
-			"err", r.Message,
-			"remote_addr", r.RemoteAddr,
-			"body_bytes", r.BodyBytes,
-			"event_header", r.EventHeader,
-			"user_agent", r.UserAgent,
-		)
+		outcome = s.reject(ctx, start, req, int64(len(req.Body)), err)
 	case res.Duplicate:
 		outcome = "duplicate"
 	}
 	s.metrics.deliveries.WithLabelValues(outcome).Inc()
 	s.metrics.latency.Observe(s.cfg.Now().Sub(start).Seconds())
 	return res, err
+}
+
+// Reject records a delivery that the transport refused before it could
+// reach Ingest (a body over the limit, unreadable, or in an unsupported
+// encoding): it is logged, counted and listed like every other rejection.
+// bodyBytes is what is known of the body's size: the bytes read, or the
+// declared Content-Length.
+func (s *Service) Reject(ctx context.Context, req Request, bodyBytes int64, err error) {
+	outcome := s.reject(ctx, s.cfg.Now(), req, bodyBytes, err)
+	s.metrics.deliveries.WithLabelValues(outcome).Inc()
+}
+
+// reject lists and logs a refused delivery, and returns its outcome label.
+func (s *Service) reject(ctx context.Context, at time.Time, req Request, bodyBytes int64, err error) string {
+	r := newRejection(at, req, bodyBytes, err)
+	s.rejected.add(r)
+	s.log.WarnContext(ctx, "delivery rejected",
+		"request_id", r.RequestID,
+		"reason", r.Reason,
+		"err", r.Message,
+		"remote_addr", r.RemoteAddr,
+		"body_bytes", r.BodyBytes,
+		"event_header", r.EventHeader,
+		"user_agent", r.UserAgent,
+	)
+	return r.Reason
 }
 
 func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
@@ -182,13 +195,14 @@ func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 			return Result{}, ErrUnsupportedMediaType
 		}
 	}
-	if s.limiter.blocked(req.RemoteAddr, s.cfg.Now()) {
-		return Result{}, ErrRateLimited
-	}
-	// The signature is checked over the raw bytes before anything parses them.
+	// The signature is checked over the raw bytes before anything parses
+	// them, and before the failure limit: a valid signature is never refused
+	// for what others sent from the same address.
 	sig, err := s.verifier.Verify(req.Header, req.Body)
 	if err != nil {
-		s.limiter.failed(req.RemoteAddr, s.cfg.Now())
+		if !s.limiter.fail(req.RemoteAddr, s.cfg.Now()) {
+			return Result{}, ErrRateLimited
+		}
 		return Result{}, err
 	}
 	d, err := callback.ParsePayload(req.Body, req.Header.Get("X-Webhook-Event"), s.cfg.Payload)

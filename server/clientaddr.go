@@ -7,21 +7,26 @@ import (
 	"strings"
 )
 
-// clientAddr returns the address of the party that sent r. Behind load
-// balancers listed in trusted (CIDRs), it walks X-Forwarded-For from the
-// right and returns the first hop that is not a trusted proxy: entries left
-// of it were written by the client and prove nothing. Without trusted
-// proxies it is the TCP peer, and X-Forwarded-For is ignored.
-func clientAddr(r *http.Request, trusted []netip.Prefix) string {
-	peer := r.RemoteAddr
+// clientAddr returns the address of the party that sent a request whose TCP
+// peer is peer and whose headers are h (an HTTP request's, or a gRPC or
+// Connect call's metadata). Behind load balancers listed in trusted (CIDRs),
+// it walks X-Forwarded-For from the right and returns the first hop that is
+// not a trusted proxy: entries left of it were written by the client and
+// prove nothing. Without trusted proxies it is the TCP peer, and
+// X-Forwarded-For is ignored; so is a hop that is not an IP address (what a
+// trusted proxy writes always is).
+func clientAddr(peer string, h http.Header, trusted []netip.Prefix) string {
 	if len(trusted) == 0 || !isTrusted(peer, trusted) {
 		return peer
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	hops := strings.Split(strings.Join(h.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
 		hop := strings.TrimSpace(hops[i])
 		if hop == "" {
 			continue
+		}
+		if _, ok := parseAddr(hop); !ok {
+			return peer
 		}
 		if !isTrusted(hop, trusted) {
 			return hop
@@ -30,13 +35,19 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 	return peer
 }
 
-// isTrusted reports whether addr ("ip" or "ip:port") lies in trusted.
-func isTrusted(addr string, trusted []netip.Prefix) bool {
+// parseAddr parses "ip" or "ip:port".
+func parseAddr(addr string) (netip.Addr, bool) {
 	if h, _, err := net.SplitHostPort(addr); err == nil {
 		addr = h
 	}
 	ip, err := netip.ParseAddr(addr)
-	if err != nil {
+	return ip, err == nil
+}
+
+// isTrusted reports whether addr ("ip" or "ip:port") lies in trusted.
+func isTrusted(addr string, trusted []netip.Prefix) bool {
+	ip, ok := parseAddr(addr)
+	if !ok {
 		return false
 	}
 	for _, p := range trusted {

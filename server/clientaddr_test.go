@@ -22,13 +22,16 @@ func TestClientAddr(t *testing.T) {
 		{"spoofed left entries ignored", "10.0.0.2:5000", "6.6.6.6, 198.51.100.1", lb, "198.51.100.1"},
 		{"only proxies: the peer", "10.0.0.2:5000", "10.0.0.3", lb, "10.0.0.2:5000"},
 		{"no header: the peer", "10.0.0.2:5000", "", lb, "10.0.0.2:5000"},
+		{"a hop that is not an address: the peer", "10.0.0.2:5000", "198.51.100.1, \xff<script>", lb, "10.0.0.2:5000"},
+		{"a hop with a port", "10.0.0.2:5000", "198.51.100.1:4711", lb, "198.51.100.1:4711"},
+		{"IPv6 hop", "10.0.0.2:5000", "2001:db8::1", lb, "2001:db8::1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &http.Request{RemoteAddr: tc.peer, Header: http.Header{}}
+			h := http.Header{}
 			if tc.xff != "" {
-				r.Header.Set("X-Forwarded-For", tc.xff)
+				h.Set("X-Forwarded-For", tc.xff)
 			}
-			require.Equal(t, tc.want, clientAddr(r, tc.trusted))
+			require.Equal(t, tc.want, clientAddr(tc.peer, h, tc.trusted))
 		})
 	}
 }

@@ -54,6 +54,8 @@ var errorRules = []errorRule{
 	{is(ingest.ErrRateLimited), connect.CodeResourceExhausted, http.StatusTooManyRequests},
 	{is(ingest.ErrBodyTooLarge), connect.CodeResourceExhausted, http.StatusRequestEntityTooLarge},
 	{is(ingest.ErrUnsupportedMediaType), connect.CodeInvalidArgument, http.StatusUnsupportedMediaType},
+	{is(ingest.ErrUnsupportedContentEncoding), connect.CodeInvalidArgument, http.StatusUnsupportedMediaType},
+	{is(ingest.ErrBodyUnreadable), connect.CodeInvalidArgument, http.StatusBadRequest},
 	{isPayloadError, connect.CodeInvalidArgument, http.StatusBadRequest},
 	// Admin credentials: 401 asks for a credential, 403 says this one is
 	// valid but not an admin's.

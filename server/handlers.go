@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -17,6 +18,10 @@ import (
 // Ingester stores verified deliveries; package ingest implements it.
 type Ingester interface {
 	Ingest(ctx context.Context, req ingest.Request) (ingest.Result, error)
+	// Reject records a delivery that the transport refused before Ingest
+	// saw it (oversized, unreadable, or encoded), with what is known of its
+	// body's size, so that it is logged, counted and listed like the others.
+	Reject(ctx context.Context, req ingest.Request, bodyBytes int64, err error)
 	// Rejections returns recently refused deliveries, newest first.
 	Rejections() []ingest.Rejection
 }
@@ -26,6 +31,9 @@ type Ingester interface {
 type ingestHandler struct {
 	callbacksv1connect.UnimplementedCallbackIngestServiceHandler
 	ingester Ingester
+	// trusted are the proxies whose X-Forwarded-For names the sender, as on
+	// the REST route.
+	trusted []netip.Prefix
 }
 
 // IngestCallback passes the raw body and the signature metadata through.
@@ -34,7 +42,7 @@ func (h *ingestHandler) IngestCallback(ctx context.Context, req *connect.Request
 		Body:       req.Msg.GetBody(),
 		Header:     forwarded(req.Header().Values),
 		UserAgent:  req.Header().Get("User-Agent"),
-		RemoteAddr: req.Peer().Addr,
+		RemoteAddr: clientAddr(req.Peer().Addr, req.Header(), h.trusted),
 		RequestID:  requestIDFrom(ctx),
 	}
 	res, err := h.ingester.Ingest(ctx, in)

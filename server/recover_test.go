@@ -25,6 +25,8 @@ func (panickingIngester) Ingest(context.Context, ingest.Request) (ingest.Result,
 
 func (panickingIngester) Rejections() []ingest.Rejection { return nil }
 
+func (panickingIngester) Reject(context.Context, ingest.Request, int64, error) {}
+
 // TestHandlerPanicBecomesInternal: a panicking RPC handler answers Internal
 // over a real HTTP connection, and logs the panic, on both paths that
 // recover: the Connect interceptor and the gateway's in-process webhook

@@ -177,7 +177,7 @@ func (s *Server) routes(ctx context.Context) error {
 	}
 	// Direct gRPC/Connect callers get the body limit from the protocol layer
 	// (a little headroom covers the message framing around the body).
-	handle(callbacksv1connect.NewCallbackIngestServiceHandler(&ingestHandler{ingester: s.deps.Ingester},
+	handle(callbacksv1connect.NewCallbackIngestServiceHandler(&ingestHandler{ingester: s.deps.Ingester, trusted: s.cfg.TrustedProxies},
 		opts, connect.WithReadMaxBytes(int(s.cfg.MaxBodyBytes)+1024)))
 	handle(callbacksv1connect.NewCallbackAdminServiceHandler(&adminHandler{
 		store:     s.deps.Store,
@@ -219,7 +219,7 @@ func (s *Server) routes(ctx context.Context) error {
 		mux.Handle("/", s.deps.UI)
 	}
 	mux.Handle("/api/", gateway)
-	mux.Handle("POST /api/webhooks/llm-callback", limitBody(s.cfg.MaxBodyBytes, s.cfg.TrustedProxies, gateway))
+	mux.Handle("POST /api/webhooks/llm-callback", limitBody(s.cfg.MaxBodyBytes, s.cfg.TrustedProxies, s.deps.Ingester, gateway))
 	spec, err := openAPISpec()
 	if err != nil {
 		return err

@@ -145,6 +145,8 @@ func TestWebhookStatusTable(t *testing.T) {
 			{"text/plain", with(good, map[string]string{"Content-Type": "text/plain"}), 415, "unsupported_media_type", false, false},
 			{"no content type", with(good, map[string]string{"Content-Type": ""}), 415, "unsupported_media_type", false, false},
 			{"form encoded", with(good, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}), 415, "unsupported_media_type", false, false},
+			{"gzip content encoding", with(good, map[string]string{"Content-Encoding": "gzip"}), 415, "unsupported_content_encoding", false, false},
+			{"identity content encoding", with(payload(t, "workflow.failed", uuid.NewString(), nil), map[string]string{"Content-Encoding": "identity", "X-Webhook-Event": "workflow.failed"}), 200, "", true, false},
 			{"empty body", with([]byte{}, nil), 400, "empty_body", false, false},
 			{"not UTF-8", with([]byte("{\"event\":\"workflow.completed\",\"job_id\":\"\xff\"}"), nil), 400, "invalid_utf8", false, false},
 			{"malformed JSON", with([]byte(`{"event":"workflow.completed",`), nil), 400, "malformed_json", false, false},
@@ -210,8 +212,9 @@ func countRows(t *testing.T, srv running) int {
 // TestOversizedBodyIsRefusedWithoutReadingIt sends bodies that never end
 // (a chunked one past the limit, and one whose Content-Length promises more
 // than the limit but which sends almost nothing): the server can only answer
-// if it stops reading at the limit, and it closes the connection instead of
-// draining it.
+// if it stops keeping the body at the limit, and it closes the connection
+// instead of waiting for the rest (it discards what arrives for a bounded
+// time first: TestLingeringCloseIsBounded in package server).
 func TestOversizedBodyIsRefusedWithoutReadingIt(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "", "--max-body-bytes", "65536")
@@ -317,8 +320,10 @@ func clientFrom(ip string) *http.Client {
 }
 
 // TestForgedFloodIsRateLimitedPerAddress: an address that keeps failing
-// authentication gets 429 before any HMAC is computed, while the real sender
-// on another address is served.
+// authentication gets 429 for its failures, while a correctly signed
+// delivery from that same address is served (the signature is checked
+// first), and so is the real sender beside it: legitimate traffic from the
+// flooding address itself, and a sender on another address.
 func TestForgedFloodIsRateLimitedPerAddress(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "", "--webhook-failure-rate", "0.01", "--webhook-failure-burst", "3")
@@ -332,18 +337,29 @@ func TestForgedFloodIsRateLimitedPerAddress(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode
 	}
-	attacker, sender := clientFrom("127.0.0.2"), clientFrom("127.0.0.1")
+	attacker, sender := clientFrom("127.0.0.2"), clientFrom("127.0.0.3")
 	forged := payload(t, "workflow.completed", uuid.NewString(), nil)
 	var statuses []int
 	for range 6 {
 		statuses = append(statuses, post(attacker, forged, webhook.SignLLM("guess", forged)))
 	}
 	require.Equal(t, []int{401, 401, 401, 429, 429, 429}, statuses)
-	// Even a correctly signed delivery from the flooding address waits.
-	require.Equal(t, 429, post(attacker, forged, webhook.SignLLM(testSecret, forged)))
-	// The real sender is not affected.
-	good := payload(t, "workflow.completed", uuid.NewString(), nil)
-	require.Equal(t, 200, post(sender, good, webhook.SignLLM(testSecret, good)))
+	// A correctly signed delivery from the flooding address is served.
+	require.Equal(t, 200, post(attacker, forged, webhook.SignLLM(testSecret, forged)))
+	require.Equal(t, 429, post(attacker, forged, webhook.SignLLM("guess", forged)), "and the forgeries stay limited")
+	// Another address has its own budget.
+	require.Equal(t, 401, post(sender, forged, webhook.SignLLM("guess", forged)))
+
+	// The legitimate senders post from 127.0.0.1; so does this flood.
+	besideLegitimateTraffic(t, srv, func() {
+		limited := 0
+		for range 200 {
+			if post(http.DefaultClient, forged, webhook.SignLLM("guess", forged)) == http.StatusTooManyRequests {
+				limited++
+			}
+		}
+		require.GreaterOrEqual(t, limited, 197, "the flood itself is limited")
+	})
 }
 
 // TestRejectedDeliveriesAreListed: refused deliveries are not stored but
