@@ -545,8 +545,14 @@ func TestRESTListNotStarvedByWatches(t *testing.T) {
 				_, _ = io.Copy(io.Discard, res.Body) // held until cancel
 			})
 		}
-		for range watches {
-			require.NoError(t, <-opened)
+		deadline := time.After(10 * time.Second)
+		for i := range watches {
+			select {
+			case err := <-opened:
+				require.NoError(t, err)
+			case <-deadline:
+				t.Fatalf("only %d of %d REST watches opened: the rest wait for the gateway's connection", i, watches)
+			}
 		}
 		require.Equal(t, float64(watches), metricValues(t, srv)["callbackd_streams_open"]["admin"])
 
