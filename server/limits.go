@@ -59,8 +59,7 @@ var (
 type route struct {
 	admin         bool  // needs an admin credential, checked before the body
 	stream        bool  // a long-lived stream: counted against the caps
-	maxBytes      int64 // the most bytes read of the request body
-	messageBytes  int   // the largest message (connect.WithReadMaxBytes)
+	maxBytes      int64 // the most bytes read of the request body (messages are limited by the handlers' connect.WithReadMaxBytes)
 	unauthStreams bool  // a stream open to anyone: capped apart, and idle-limited
 }
 
@@ -72,7 +71,7 @@ func (s *Server) routeFor(path string) (route, bool) {
 		return route{}, false
 	}
 	unary := func(message int) route {
-		return route{maxBytes: int64(message) + envelopeBytes, messageBytes: message}
+		return route{maxBytes: int64(message) + envelopeBytes}
 	}
 	switch service {
 	case callbacksv1connect.CallbackAdminServiceName:
@@ -88,7 +87,7 @@ func (s *Server) routeFor(path string) (route, bool) {
 		r.unauthStreams = r.stream
 		return r, true
 	case "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection":
-		return route{stream: true, unauthStreams: true, maxBytes: reflectionStreamBytes, messageBytes: reflectionMessageBytes}, true
+		return route{stream: true, unauthStreams: true, maxBytes: reflectionStreamBytes}, true
 	}
 	return route{}, false
 }
