@@ -459,7 +459,7 @@ func restWatch(t *testing.T, srv running, token string) (int, string) {
 // and the server's goroutines return to their level before; a stream that
 // keeps talking is not ended.
 func TestUnauthenticatedStreamsEndWhenIdle(t *testing.T) {
-	srv := startServer(t, "", "--unauthenticated-stream-idle", "300ms", "--max-unauthenticated-streams", "500")
+	srv := startServer(t, "", "--unauthenticated-stream-idle", "1s", "--max-unauthenticated-streams", "500")
 	runtime.GC()
 	baseline := runtime.NumGoroutine()
 	besideLegitimateTraffic(t, srv, func() {
@@ -490,7 +490,7 @@ func TestUnauthenticatedStreamsEndWhenIdle(t *testing.T) {
 		defer conn.Close()
 		stream, err := openReflection(t.Context(), conn)
 		require.NoError(t, err)
-		for range 15 {
+		for range 30 { // 3 s, with pauses a tenth of the idle limit
 			time.Sleep(100 * time.Millisecond)
 			require.NoError(t, stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}))
 			_, err := stream.Recv()
