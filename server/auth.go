@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"strings"
+	"time"
 
-	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/callbackd/callbackd/auth"
@@ -21,8 +23,8 @@ type Authenticator interface {
 // identityKey holds the authenticated admin in request contexts.
 type identityKey struct{}
 
-// adminFrom returns the admin the auth interceptor authenticated. Admin
-// handlers run only behind that interceptor.
+// adminFrom returns the admin that authGate authenticated. Admin handlers
+// are reachable only through the gate (see Server.admitRPC).
 func adminFrom(ctx context.Context) auth.Identity {
 	id, _ := ctx.Value(identityKey{}).(auth.Identity)
 	return id
@@ -33,67 +35,77 @@ func adminFrom(ctx context.Context) auth.Identity {
 // signatures), health and reflection stay outside.
 const adminProcedurePrefix = "/" + callbacksv1connect.CallbackAdminServiceName + "/"
 
-// authInterceptor authenticates every admin RPC on every protocol: gRPC,
-// gRPC-Web and Connect directly, and REST through the gateway, whose
-// requests reach the same handlers over its in-process connection with the
-// Authorization header forwarded. The identity comes from the credential
-// only.
-type authInterceptor struct {
+// adminRESTPrefix selects the REST gateway's admin routes.
+const adminRESTPrefix = "/api/admin/"
+
+// errAuthRateLimited: the remote address failed admin authentication too
+// often recently (429). Only failures spend the budget and a valid
+// credential is checked before it, so a flood from a shared address never
+// locks out an admin.
+var errAuthRateLimited = errors.New("too many failed authentications from this address; slow down")
+
+// authGate authenticates admin requests from their headers alone, before
+// any of the body is read, on every protocol: gRPC, gRPC-Web and Connect
+// directly, and REST both at its public route and where the gateway's
+// requests reach the handlers over its in-process connection (with the
+// Authorization header forwarded). The identity comes from the credential
+// only. Failures are logged with the remote address and request id and,
+// per address, throttled.
+type authGate struct {
 	auth     Authenticator
 	log      *slog.Logger
+	trusted  []netip.Prefix
+	limiter  *addressLimiter // nil: failures are not throttled
 	failures *prometheus.CounterVec
 }
 
-func newAuthInterceptor(a Authenticator, log *slog.Logger, reg prometheus.Registerer) (*authInterceptor, error) {
+func newAuthGate(a Authenticator, log *slog.Logger, trusted []netip.Prefix, limiter *addressLimiter, reg prometheus.Registerer) (*authGate, error) {
 	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "callbackd_admin_auth_failures_total",
-		Help: "Admin requests refused, by reason.",
+		Help: "Admin requests refused, by reason (rate_limited: refused by the per-address failure throttle).",
 	}, []string{"reason"})
 	if err := reg.Register(failures); err != nil {
 		return nil, err
 	}
-	return &authInterceptor{auth: a, log: log, failures: failures}, nil
+	return &authGate{auth: a, log: log, trusted: trusted, limiter: limiter, failures: failures}, nil
 }
 
-// authenticate returns ctx with the caller's identity, or the refusal.
-func (i *authInterceptor) authenticate(ctx context.Context, procedure, authorization string) (context.Context, error) {
-	if !strings.HasPrefix(procedure, adminProcedurePrefix) {
-		return ctx, nil
+// check authenticates r's Authorization header and returns the admin, or
+// the refusal: an auth error (401/403), or errAuthRateLimited when the
+// credential is invalid and the address has no failure budget left.
+func (g *authGate) check(r *http.Request) (auth.Identity, error) {
+	ctx := r.Context()
+	id, err := g.auth.Authenticate(ctx, r.Header.Get("Authorization"))
+	if err == nil && !id.Admin { // Authenticate promises an error then; never trust a non-admin
+		err = auth.ErrPermissionDenied
 	}
-	id, err := i.auth.Authenticate(ctx, authorization)
-	if err != nil {
-		i.failures.WithLabelValues(auth.Reason(err)).Inc()
-		i.log.InfoContext(ctx, "admin request refused", "procedure", procedure, "auth", err)
-		return nil, toConnectError(err)
+	if err == nil {
+		return id, nil
 	}
-	if !id.Admin { // Authenticate promises an error then; never trust a non-admin
-		return nil, toConnectError(auth.ErrPermissionDenied)
+	addr := clientAddr(r.RemoteAddr, r.Header, g.trusted)
+	attrs := []any{"remote_addr", addr, "request_id", requestIDFrom(ctx), "method", r.Method, "path", r.URL.Path, "auth", err}
+	if isAuthError(auth.ErrPermissionDenied)(err) {
+		// A valid credential of someone who is not an admin: not a guess,
+		// so it does not spend the address's failure budget.
+		g.failures.WithLabelValues(auth.Reason(err)).Inc()
+		g.log.WarnContext(ctx, "admin request refused: not an admin", attrs...)
+		return auth.Identity{}, err
 	}
-	return context.WithValue(ctx, identityKey{}, id), nil
+	if !g.limiter.allow(addr, time.Now()) {
+		// Not logged one by one: a flood would flood the logs too. The
+		// counter shows it.
+		g.failures.WithLabelValues("rate_limited").Inc()
+		return auth.Identity{}, errAuthRateLimited
+	}
+	g.failures.WithLabelValues(auth.Reason(err)).Inc()
+	g.log.WarnContext(ctx, "admin authentication failed", attrs...)
+	return auth.Identity{}, err
 }
 
-func (i *authInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		ctx, err := i.authenticate(ctx, req.Spec().Procedure, req.Header().Get("Authorization"))
-		if err != nil {
-			return nil, err
-		}
-		return next(ctx, req)
-	}
-}
-
-func (i *authInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (i *authInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		ctx, err := i.authenticate(ctx, conn.Spec().Procedure, conn.RequestHeader().Get("Authorization"))
-		if err != nil {
-			return err
-		}
-		return next(ctx, conn)
-	}
+// isAdminPath reports whether path needs an admin: an admin RPC or a REST
+// admin route.
+func isAdminPath(path string) bool {
+	return strings.HasPrefix(path, adminProcedurePrefix) || strings.HasPrefix(path, adminRESTPrefix)
 }
 
 // isAuthError matches refusals of the Authenticator.

@@ -61,6 +61,11 @@ var errorRules = []errorRule{
 	// valid but not an admin's.
 	{isAuthError(auth.ErrUnauthenticated), connect.CodeUnauthenticated, http.StatusUnauthorized},
 	{isAuthError(auth.ErrPermissionDenied), connect.CodePermissionDenied, http.StatusForbidden},
+	// Admission limits: what is read and held for a caller (server/limits.go).
+	{is(errAuthRateLimited), connect.CodeResourceExhausted, http.StatusTooManyRequests},
+	{is(errRequestTooLarge), connect.CodeResourceExhausted, http.StatusRequestEntityTooLarge},
+	{is(errTooManyStreams), connect.CodeResourceExhausted, http.StatusTooManyRequests},
+	{is(errStreamIdle), connect.CodeDeadlineExceeded, http.StatusRequestTimeout},
 	// Admin reads.
 	{is(callback.ErrNotFound), connect.CodeNotFound, http.StatusNotFound},
 	// Retryable: the sender retries on 503, and nothing was acknowledged.
@@ -153,6 +158,14 @@ func reasonOf(err error) string {
 		return "unauthenticated"
 	case isAuthError(auth.ErrPermissionDenied)(err):
 		return "permission_denied"
+	case errors.Is(err, errAuthRateLimited):
+		return "rate_limited"
+	case errors.Is(err, errRequestTooLarge):
+		return "request_too_large"
+	case errors.Is(err, errTooManyStreams):
+		return "too_many_streams"
+	case errors.Is(err, errStreamIdle):
+		return "stream_idle"
 	}
 	return ingest.Reason(err)
 }

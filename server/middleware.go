@@ -78,9 +78,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 		if isStreamRoute(r.URL.Path) {
-			// ReadTimeout would end a stream that outlives it: on HTTP/1.1 the
-			// connection's read deadline cancels the request context.
-			_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+			if isWatchRoute(r.URL.Path) {
+				// ReadTimeout would end a watch that outlives it: on HTTP/1.1
+				// the connection's read deadline cancels the request context.
+				// Streams open to anyone keep it, as their longest lifetime.
+				_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+			}
 			var cancel context.CancelCauseFunc
 			ctx, cancel = context.WithCancelCause(ctx)
 			defer cancel(nil)

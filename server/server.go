@@ -6,6 +6,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -46,7 +47,38 @@ type Config struct {
 	// ShutdownTimeout bounds how long Run waits for in-flight requests after
 	// its context ends before closing connections.
 	ShutdownTimeout time.Duration
+	// MaxStreams caps the streams open at once, of every kind; zero means
+	// DefaultMaxStreams.
+	MaxStreams int
+	// MaxStreamsPerAdmin caps the watch streams of one admin identity;
+	// zero means DefaultMaxStreamsPerAdmin.
+	MaxStreamsPerAdmin int
+	// MaxUnauthenticatedStreams caps the streams open to anyone (reflection,
+	// health Watch); zero means DefaultMaxUnauthenticatedStreams.
+	MaxUnauthenticatedStreams int
+	// UnauthenticatedStreamIdle ends an unauthenticated stream that sent and
+	// received nothing for this long; zero means
+	// DefaultUnauthenticatedStreamIdle.
+	UnauthenticatedStreamIdle time.Duration
+	// AdminAuthFailureRate is how many failed admin authentications per
+	// second one remote host may make (beyond AdminAuthFailureBurst) before
+	// its failures get 429; zero disables the throttle.
+	AdminAuthFailureRate float64
+	// AdminAuthFailureBurst is the burst of AdminAuthFailureRate.
+	AdminAuthFailureBurst int
 }
+
+// Defaults of the stream limits.
+const (
+	DefaultMaxStreams                = 1000
+	DefaultMaxStreamsPerAdmin        = 32
+	DefaultMaxUnauthenticatedStreams = 64
+	DefaultUnauthenticatedStreamIdle = 30 * time.Second
+)
+
+// internalUnaryStreams is how many requests besides streams the gateway's
+// in-process connection carries at once.
+const internalUnaryStreams = 1024
 
 // Deps are the collaborators a Server adapts to the network.
 type Deps struct {
@@ -78,6 +110,15 @@ type Server struct {
 	rpc      http.Handler
 	gwConn   *grpc.ClientConn
 	tls      *tls.Config
+	// gate authenticates admin requests before their bodies are read.
+	gate *authGate
+	// caps counts open streams against the stream caps.
+	caps *streamCaps
+	// errorWriter answers refusals made before a handler runs in the
+	// request's own protocol (gRPC, gRPC-Web or Connect).
+	errorWriter *connect.ErrorWriter
+	// idleClosed counts unauthenticated streams ended for idleness.
+	idleClosed prometheus.Counter
 	// streams is cancelled when shutdown begins, and with it every
 	// long-lived stream, which would otherwise hold the server open until the
 	// deadline: http.Server.Shutdown waits for requests but never cancels them.
@@ -97,6 +138,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		problems = append(problems, errors.New("max-body-bytes: must be positive"))
+	}
+	if cfg.MaxStreams < 0 || cfg.MaxStreamsPerAdmin < 0 || cfg.MaxUnauthenticatedStreams < 0 || cfg.UnauthenticatedStreamIdle < 0 {
+		problems = append(problems, errors.New("stream limits: must be positive"))
+	}
+	if cfg.AdminAuthFailureRate > 0 && cfg.AdminAuthFailureBurst < 1 {
+		problems = append(problems, errors.New("admin-auth-failure-burst: must be at least 1 when the rate is set"))
 	}
 	if deps.Store == nil {
 		problems = append(problems, errors.New("store: missing"))
@@ -134,6 +181,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
 	}
+	cfg.MaxStreams = cmp.Or(cfg.MaxStreams, DefaultMaxStreams)
+	cfg.MaxStreamsPerAdmin = cmp.Or(cfg.MaxStreamsPerAdmin, DefaultMaxStreamsPerAdmin)
+	cfg.MaxUnauthenticatedStreams = cmp.Or(cfg.MaxUnauthenticatedStreams, DefaultMaxUnauthenticatedStreams)
+	cfg.UnauthenticatedStreamIdle = cmp.Or(cfg.UnauthenticatedStreamIdle, DefaultUnauthenticatedStreamIdle)
 	registry := deps.Registry
 	if registry == nil {
 		registry = prometheus.NewRegistry()
@@ -146,6 +197,23 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		registry: registry,
 		internal: bufconn.Listen(1 << 20),
 		tls:      tlsConfig,
+
+		errorWriter: connect.NewErrorWriter(),
+		idleClosed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "callbackd_streams_idle_closed_total",
+			Help: "Unauthenticated streams ended because they were idle.",
+		}),
+	}
+	if err := registry.Register(s.idleClosed); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.caps, err = newStreamCaps(cfg.MaxStreams, cfg.MaxStreamsPerAdmin, cfg.MaxUnauthenticatedStreams, registry); err != nil {
+		return nil, err
+	}
+	limiter := newAddressLimiter(cfg.AdminAuthFailureRate, cfg.AdminAuthFailureBurst)
+	if s.gate, err = newAuthGate(deps.Authenticator, deps.Logger, cfg.TrustedProxies, limiter, registry); err != nil {
+		return nil, err
 	}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	if err := s.routes(ctx); err != nil {
@@ -156,12 +224,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 
 // routes builds the single handler that serves every protocol.
 func (s *Server) routes(ctx context.Context) error {
-	authn, err := newAuthInterceptor(s.deps.Authenticator, s.log, s.registry)
-	if err != nil {
-		return err
-	}
+	// Admin RPCs are authenticated by admitRPC, from their headers, before
+	// connect reads the request.
 	opts := connect.WithHandlerOptions(
-		connect.WithInterceptors(newRecoverInterceptor(s.log), authn),
+		connect.WithInterceptors(newRecoverInterceptor(s.log)),
 		// Compressing small messages (watch events, list pages) costs more
 		// CPU than it saves bytes; large payloads are still compressed.
 		connect.WithCompressMinBytes(4096),
@@ -188,16 +254,17 @@ func (s *Server) routes(ctx context.Context) error {
 		signer:    s.deps.Signer,
 		ingester:  s.deps.Ingester,
 		route:     func() http.Handler { return s.handler },
-	}, opts))
-	handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}))
+	}, opts, connect.WithReadMaxBytes(adminMessageBytes)))
+	anyone := connect.WithInterceptors(idleStreamInterceptor{})
+	handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}, anyone, connect.WithReadMaxBytes(healthMessageBytes)))
 	reflector := grpcreflect.NewStaticReflector(
 		callbacksv1connect.CallbackIngestServiceName,
 		callbacksv1connect.CallbackAdminServiceName,
 		grpchealth.HealthV1ServiceName,
 	)
-	handle(grpcreflect.NewHandlerV1(reflector))
-	handle(grpcreflect.NewHandlerV1Alpha(reflector))
-	s.rpc = rpc
+	handle(grpcreflect.NewHandlerV1(reflector, anyone, connect.WithReadMaxBytes(reflectionMessageBytes)))
+	handle(grpcreflect.NewHandlerV1Alpha(reflector, anyone, connect.WithReadMaxBytes(reflectionMessageBytes)))
+	s.rpc = s.admitRPC(rpc)
 
 	conn, err := dialSelf(func(ctx context.Context, _ string) (net.Conn, error) {
 		return s.internal.DialContext(ctx)
@@ -213,12 +280,13 @@ func (s *Server) routes(ctx context.Context) error {
 
 	mux := http.NewServeMux()
 	for _, prefix := range rpcPrefixes {
-		mux.Handle(prefix, rpc)
+		mux.Handle(prefix, s.rpc)
 	}
 	if s.deps.UI != nil {
 		mux.Handle("/", s.deps.UI)
 	}
 	mux.Handle("/api/", gateway)
+	mux.Handle(adminRESTPrefix, s.admitREST(gateway))
 	mux.Handle("POST /api/webhooks/llm-callback", limitBody(s.cfg.MaxBodyBytes, s.cfg.TrustedProxies, s.deps.Ingester, gateway))
 	spec, err := openAPISpec()
 	if err != nil {
@@ -257,6 +325,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	internal := s.newHTTPServer(s.rpc)
 	internal.Protocols = new(http.Protocols)
 	internal.Protocols.SetUnencryptedHTTP2(true)
+	// Every REST admin call shares this one connection. With HTTP/2's
+	// default of 250 concurrent streams, 250 open REST watches would make
+	// every other REST call queue behind them; admitRPC caps streams at
+	// MaxStreams, so this limit leaves room for internalUnaryStreams
+	// requests however many watches are open.
+	internal.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxStreams + internalUnaryStreams}
 
 	s.log.Info("listening", "addr", ln.Addr().String(), "tls", s.tls != nil)
 	g, gctx := errgroup.WithContext(ctx)

@@ -78,8 +78,10 @@ func restRoutes(t *testing.T) map[string]httpRule {
 // token, and checks each answer.
 func TestAdminAuthMatrix(t *testing.T) {
 	t.Parallel()
+	// Hundreds of deliberate failures from one address: the failure
+	// throttle (tested in TestFailedAdminAuthIsThrottled) is off.
 	srv := startServer(t, "", "--admin-token", "ops="+adminToken, "--jwt-hs256-secret", jwtSecret,
-		"--jwt-admin-claim", "app_metadata.role=ADMIN")
+		"--jwt-admin-claim", "app_metadata.role=ADMIN", "--admin-auth-failure-rate", "0")
 	conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })

@@ -337,7 +337,7 @@ func sendBadInput(t *testing.T, srv running, conn *grpc.ClientConn, row badInput
 			err = conn.Invoke(ctx, procedure, &body, &out, grpc.ForceCodec(rawCodec{"proto"}))
 		}
 		st := status.Convert(err)
-		return badAnswer{code: st.Code(), reason: grpcReason(st), detail: fmt.Sprint(err)}, true
+		return badAnswer{code: st.Code(), reason: grpcReason(err), detail: fmt.Sprint(err)}, true
 	}
 	opts := []connect.ClientOption{connect.WithCodec(rawCodec{"proto"})}
 	switch protocol {
@@ -377,16 +377,6 @@ func sendBadInput(t *testing.T, srv running, conn *grpc.ClientConn, row badInput
 		}
 	}
 	return a, true
-}
-
-// grpcReason is the callbackd ErrorInfo reason of a gRPC status.
-func grpcReason(st *status.Status) string {
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == "callbackd" {
-			return info.GetReason()
-		}
-	}
-	return ""
 }
 
 // sendREST sends the row's REST request. A watch that opens (200) is read

@@ -83,6 +83,9 @@ type AdminFlags struct {
 	JWTIssuer      string   `name:"jwt-issuer" help:"Required iss claim of JWTs." env:"CALLBACKD_JWT_ISSUER"`
 	JWTAudience    string   `name:"jwt-audience" help:"Required aud claim of JWTs." env:"CALLBACKD_JWT_AUDIENCE"`
 	JWTAdminClaim  string   `name:"jwt-admin-claim" help:"Admin rule on a JWT claim, path=value with a dotted path (e.g. app_metadata.role=ADMIN). A valid JWT that fails it gets 403." default:"role=admin" env:"CALLBACKD_JWT_ADMIN_CLAIM"`
+
+	AdminAuthFailureRate  float64 `help:"Failed admin authentications allowed per second per remote host; beyond it the host's failures get 429 until it slows down (0: no limit). Valid credentials are never throttled." default:"1" env:"CALLBACKD_ADMIN_AUTH_FAILURE_RATE"`
+	AdminAuthFailureBurst int     `help:"Burst of failed admin authentications allowed per remote host." default:"20" env:"CALLBACKD_ADMIN_AUTH_FAILURE_BURST"`
 }
 
 // WatchFlags tune the WatchCallbacks stream.
@@ -90,6 +93,11 @@ type WatchFlags struct {
 	Heartbeat   time.Duration `help:"Interval of heartbeats on idle watch streams." default:"15s" env:"CALLBACKD_HEARTBEAT"`
 	WatchBuffer int           `help:"Recent events kept in memory, shared by all watchers; a watcher further behind (resuming, or slow) reads from the database." default:"4096" env:"CALLBACKD_WATCH_BUFFER"`
 	WatchPoll   time.Duration `help:"How often the change feed is read without a notification (bounds the delay of a lost NOTIFY)." default:"1s" env:"CALLBACKD_WATCH_POLL"`
+
+	MaxStreams                int           `help:"Most streams open at once, of every kind (watches, reflection, health Watch); beyond it 429 too_many_streams." default:"1000" env:"CALLBACKD_MAX_STREAMS"`
+	MaxStreamsPerAdmin        int           `help:"Most watch streams one admin identity may hold open." default:"32" env:"CALLBACKD_MAX_STREAMS_PER_ADMIN"`
+	MaxUnauthenticatedStreams int           `help:"Most streams open to anyone (gRPC reflection, health Watch) at once." default:"64" env:"CALLBACKD_MAX_UNAUTHENTICATED_STREAMS"`
+	UnauthenticatedStreamIdle time.Duration `help:"An unauthenticated stream that sends and receives nothing for this long is ended." default:"30s" env:"CALLBACKD_UNAUTHENTICATED_STREAM_IDLE"`
 }
 
 // RetentionFlags bound how long callbacks are kept.

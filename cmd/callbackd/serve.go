@@ -163,6 +163,13 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		MaxBodyBytes:    c.MaxBodyBytes,
 		Heartbeat:       c.Heartbeat,
 		ShutdownTimeout: c.ShutdownTimeout,
+
+		MaxStreams:                c.MaxStreams,
+		MaxStreamsPerAdmin:        c.MaxStreamsPerAdmin,
+		MaxUnauthenticatedStreams: c.MaxUnauthenticatedStreams,
+		UnauthenticatedStreamIdle: c.UnauthenticatedStreamIdle,
+		AdminAuthFailureRate:      c.AdminAuthFailureRate,
+		AdminAuthFailureBurst:     c.AdminAuthFailureBurst,
 	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg, UI: ui})
 	if err != nil {
 		return nil, err
@@ -206,6 +213,15 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 			problems = append(problems, fmt.Errorf("--trusted-proxy %q: %w", cidr, err))
 		}
 		proxies = append(proxies, p)
+	}
+	if c.MaxStreams < 1 || c.MaxStreamsPerAdmin < 1 || c.MaxUnauthenticatedStreams < 1 {
+		problems = append(problems, fmt.Errorf("--max-streams, --max-streams-per-admin, --max-unauthenticated-streams: must be at least 1"))
+	}
+	if c.UnauthenticatedStreamIdle <= 0 {
+		problems = append(problems, fmt.Errorf("--unauthenticated-stream-idle %s: must be positive", c.UnauthenticatedStreamIdle))
+	}
+	if c.AdminAuthFailureRate < 0 || (c.AdminAuthFailureRate > 0 && c.AdminAuthFailureBurst < 1) {
+		problems = append(problems, fmt.Errorf("--admin-auth-failure-rate %g, --admin-auth-failure-burst %d: the rate must be 0 (off) or positive, the burst at least 1", c.AdminAuthFailureRate, c.AdminAuthFailureBurst))
 	}
 	if c.MaxJSONDepth < 2 {
 		problems = append(problems, fmt.Errorf("--max-json-depth %d: must be at least 2", c.MaxJSONDepth))
