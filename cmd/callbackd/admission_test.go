@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -696,5 +697,28 @@ func TestFailedAdminAuthIsThrottled(t *testing.T) {
 		require.Equal(t, 3, failures, logs.String())
 		require.True(t, found, "the REST failure's request id %s is not in the log", requestID)
 		require.Equal(t, float64(3), metricValues(t, srv)["callbackd_admin_auth_failures_total"]["rate_limited"])
+	})
+}
+
+// TestAdminBodyUnreadable: an admin's REST body that ends before its
+// Content-Length is answered 400 body_unreadable (the request is not
+// guessed at), beside legitimate traffic.
+func TestAdminBodyUnreadable(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	besideLegitimateTraffic(t, srv, func() {
+		conn, err := net.Dial("tcp", srv.addr)
+		require.NoError(t, err)
+		defer conn.Close()
+		_, err = io.WriteString(conn, "POST /api/admin/llm-callbacks/test HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+srv.token+
+			"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"event_type\":")
+		require.NoError(t, err)
+		require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		require.NoError(t, err)
+		raw, _ := io.ReadAll(res.Body)
+		require.Equal(t, http.StatusBadRequest, res.StatusCode, string(raw))
+		require.Contains(t, string(raw), `"reason":"body_unreadable"`)
 	})
 }
