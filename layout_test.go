@@ -10,14 +10,15 @@ import (
 // enforced: each package may import only the module packages listed (by
 // prefix). cmd → server → domain and storage → ent, gen; never back.
 var allowedImports = map[string][]string{
-	"callback":  {},
-	"webhook":   {},
-	"auth":      {},
-	"ingest":    {"callback", "webhook"},
-	"watch":     {"callback"},
-	"store":     {"callback", "ent"},
-	"retention": {"store"},
-	"server":    {"auth", "callback", "ingest", "watch", "webhook", "gen"},
+	"callback":     {},
+	"webhook":      {},
+	"auth":         {},
+	"failurelimit": {},
+	"ingest":       {"callback", "failurelimit", "webhook"},
+	"watch":        {"callback"},
+	"store":        {"callback", "ent"},
+	"retention":    {"store"},
+	"server":       {"auth", "callback", "failurelimit", "ingest", "watch", "webhook", "gen"},
 }
 
 // TestImportDirection fails when a package imports a module package its

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/failurelimit"
 	"github.com/callbackd/callbackd/webhook"
 )
 
@@ -27,6 +28,12 @@ var (
 	ErrBodyTooLarge = &RejectError{reason: "body_too_large", msg: "request body exceeds the size limit"}
 	// ErrUnsupportedMediaType: the Content-Type is not JSON (HTTP 415).
 	ErrUnsupportedMediaType = &RejectError{reason: "unsupported_media_type", msg: "content type must be application/json"}
+	// ErrRateLimited: a delivery failed authentication, and its sender has
+	// failed too often recently (HTTP 429). It is decided after the
+	// signature check, so a delivery with a valid signature is never
+	// refused, whoever else shares its address; a forger only learns to
+	// slow down.
+	ErrRateLimited = &RejectError{reason: "rate_limited", msg: "too many failed deliveries from this address; slow down"}
 	// ErrUnsupportedContentEncoding: the body is compressed or otherwise
 	// encoded (HTTP 415). Signatures cover the bytes as sent, and decoding
 	// would let a small body expand past the size limit.
@@ -97,7 +104,7 @@ type Service struct {
 	committer *committer
 	log       *slog.Logger
 	metrics   *metrics
-	limiter   *failureLimiter
+	limiter   *failurelimit.Limiter
 	rejected  rejectionLog
 }
 
@@ -134,7 +141,7 @@ func New(ctx context.Context, cfg Config, store callback.Store, verifier *webhoo
 		committer: newCommitter(context.WithoutCancel(ctx), store, publisher, workers, maxBatch),
 		log:       log,
 		metrics:   m,
-		limiter:   newFailureLimiter(cfg.FailuresPerSecond, cfg.FailureBurst),
+		limiter:   failurelimit.New(cfg.FailuresPerSecond, cfg.FailureBurst),
 	}, nil
 }
 
@@ -200,7 +207,7 @@ func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 	// for what others sent from the same address.
 	sig, err := s.verifier.Verify(req.Header, req.Body)
 	if err != nil {
-		if !s.limiter.fail(req.RemoteAddr, s.cfg.Now()) {
+		if !s.limiter.Fail(req.RemoteAddr, s.cfg.Now()) {
 			return Result{}, ErrRateLimited
 		}
 		return Result{}, err

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/callbackd/callbackd/auth"
+	"github.com/callbackd/callbackd/failurelimit"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 )
 
@@ -55,11 +56,11 @@ type authGate struct {
 	auth     Authenticator
 	log      *slog.Logger
 	trusted  []netip.Prefix
-	limiter  *addressLimiter // nil: failures are not throttled
+	limiter  *failurelimit.Limiter // nil: failures are not throttled
 	failures *prometheus.CounterVec
 }
 
-func newAuthGate(a Authenticator, log *slog.Logger, trusted []netip.Prefix, limiter *addressLimiter, reg prometheus.Registerer) (*authGate, error) {
+func newAuthGate(a Authenticator, log *slog.Logger, trusted []netip.Prefix, limiter *failurelimit.Limiter, reg prometheus.Registerer) (*authGate, error) {
 	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "callbackd_admin_auth_failures_total",
 		Help: "Admin requests refused, by reason (rate_limited: refused by the per-address failure throttle).",
@@ -91,7 +92,7 @@ func (g *authGate) check(r *http.Request) (auth.Identity, error) {
 		g.log.WarnContext(ctx, "admin request refused: not an admin", attrs...)
 		return auth.Identity{}, err
 	}
-	if !g.limiter.allow(addr, time.Now()) {
+	if !g.limiter.Fail(addr, time.Now()) {
 		// Not logged one by one: a flood would flood the logs too. The
 		// counter shows it.
 		g.failures.WithLabelValues("rate_limited").Inc()

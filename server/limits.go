@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -16,7 +14,6 @@ import (
 	"connectrpc.com/grpchealth"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 )
@@ -377,77 +374,4 @@ func (idleStreamInterceptor) WrapStreamingHandler(next connect.StreamingHandlerF
 		}
 		return err
 	}
-}
-
-// maxTrackedHosts bounds the failure throttle's table.
-const maxTrackedHosts = 10000
-
-// addressLimiter is a token bucket per remote host (an IPv4 address, an
-// IPv6 /64: one host usually holds a whole /64), spent by failures only.
-// Its table is bounded: buckets that have refilled are dropped (they behave
-// like new ones), and while the table is still full, hosts without a bucket
-// get none, so rotating addresses cannot reset anyone's budget.
-type addressLimiter struct {
-	limit rate.Limit
-	burst int
-
-	mu        sync.Mutex
-	hosts     map[netip.Prefix]*rate.Limiter
-	lastPrune time.Time
-}
-
-// newAddressLimiter allows perSecond failures per host with burst; a
-// non-positive perSecond disables it (nil, which allows everything).
-func newAddressLimiter(perSecond float64, burst int) *addressLimiter {
-	if perSecond <= 0 {
-		return nil
-	}
-	return &addressLimiter{limit: rate.Limit(perSecond), burst: max(burst, 1), hosts: map[netip.Prefix]*rate.Limiter{}}
-}
-
-// hostKey is the bucket of a remote address ("ip", "ip:port"); addresses
-// that are not IPs (in-process callers) share one bucket.
-func hostKey(addr string) netip.Prefix {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		addr = h
-	}
-	ip, err := netip.ParseAddr(addr)
-	if err != nil {
-		return netip.Prefix{}
-	}
-	ip = ip.Unmap().WithZone("")
-	bits := 32
-	if ip.Is6() {
-		bits = 64
-	}
-	p, _ := ip.Prefix(bits)
-	return p
-}
-
-// allow spends one failure of addr's budget and reports whether there was
-// one.
-func (l *addressLimiter) allow(addr string, now time.Time) bool {
-	if l == nil {
-		return true
-	}
-	key := hostKey(addr)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lim, ok := l.hosts[key]
-	if !ok {
-		if len(l.hosts) >= maxTrackedHosts && now.Sub(l.lastPrune) >= time.Second {
-			l.lastPrune = now
-			for k, v := range l.hosts {
-				if v.TokensAt(now) >= float64(l.burst) {
-					delete(l.hosts, k)
-				}
-			}
-		}
-		if len(l.hosts) >= maxTrackedHosts {
-			return false
-		}
-		lim = rate.NewLimiter(l.limit, l.burst)
-		l.hosts[key] = lim
-	}
-	return lim.AllowN(now, 1)
 }

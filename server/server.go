@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/failurelimit"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 	"github.com/callbackd/callbackd/watch"
 )
@@ -211,7 +212,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if s.caps, err = newStreamCaps(cfg.MaxStreams, cfg.MaxStreamsPerAdmin, cfg.MaxUnauthenticatedStreams, registry); err != nil {
 		return nil, err
 	}
-	limiter := newAddressLimiter(cfg.AdminAuthFailureRate, cfg.AdminAuthFailureBurst)
+	limiter := failurelimit.New(cfg.AdminAuthFailureRate, cfg.AdminAuthFailureBurst)
 	if s.gate, err = newAuthGate(deps.Authenticator, deps.Logger, cfg.TrustedProxies, limiter, registry); err != nil {
 		return nil, err
 	}
