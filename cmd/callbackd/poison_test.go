@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/callbackd/callbackd/callback"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
@@ -255,29 +256,15 @@ func (a adminReads) cursor(t testing.TB) string {
 	return res.Msg.GetNextCursor()
 }
 
-// requireReadable requires that the callback id is answered by List (its
-// first page, filtered by job when given), Get and Check (after cursor) on
-// Connect, gRPC and REST, and returns it as Get answered on Connect.
-func (a adminReads) requireReadable(t testing.TB, id, job, after string) *callbacksv1.Callback {
+// requireReadable requires that the callback id is answered by Get, by List
+// (filtered to the microsecond it was created in, so that it is on the first
+// page whatever arrives beside it) and by Check (after cursor), on Connect,
+// gRPC and REST; it returns the callback as Get answered on Connect.
+func (a adminReads) requireReadable(t testing.TB, id, after string) *callbacksv1.Callback {
 	t.Helper()
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+a.srv.token)
 	grpcClient := callbacksv1.NewCallbackAdminServiceClient(a.conn)
 	connectClient := adminClient(a.srv)
-	listReq := &callbacksv1.ListCallbacksRequest{ExternalJobId: job, PageSize: 100}
-	checkReq := &callbacksv1.CheckCallbacksRequest{After: after, PageSize: 1000}
-
-	lists := map[string][]*callbacksv1.Callback{}
-	res, err := connectClient.ListCallbacks(t.Context(), connect.NewRequest(listReq))
-	require.NoError(t, err, "connect list")
-	lists["connect"] = res.Msg.GetCallbacks()
-	gres, err := grpcClient.ListCallbacks(ctx, listReq)
-	require.NoError(t, err, "grpc list")
-	lists["grpc"] = gres.GetCallbacks()
-	lists["rest"] = restGet(t, a.srv, "/api/admin/llm-callbacks?page_size=100&external_job_id="+url.QueryEscape(job),
-		&callbacksv1.ListCallbacksResponse{}).(*callbacksv1.ListCallbacksResponse).GetCallbacks()
-	for protocol, cs := range lists {
-		require.True(t, containsCallback(cs, id), "%s list lacks %s", protocol, id)
-	}
 
 	got, err := connectClient.GetCallback(t.Context(), connect.NewRequest(&callbacksv1.GetCallbackRequest{Id: id}))
 	require.NoError(t, err, "connect get")
@@ -285,6 +272,24 @@ func (a adminReads) requireReadable(t testing.TB, id, job, after string) *callba
 	require.NoError(t, err, "grpc get")
 	restGet(t, a.srv, "/api/admin/llm-callbacks/"+id, &callbacksv1.GetCallbackResponse{})
 
+	created := got.Msg.GetCallback().GetCreateTime()
+	until := timestamppb.New(created.AsTime().Add(time.Microsecond))
+	listReq := &callbacksv1.ListCallbacksRequest{CreateTimeAfter: created, CreateTimeBefore: until, PageSize: 100}
+	lists := map[string][]*callbacksv1.Callback{}
+	res, err := connectClient.ListCallbacks(t.Context(), connect.NewRequest(listReq))
+	require.NoError(t, err, "connect list")
+	lists["connect"] = res.Msg.GetCallbacks()
+	gres, err := grpcClient.ListCallbacks(ctx, listReq)
+	require.NoError(t, err, "grpc list")
+	lists["grpc"] = gres.GetCallbacks()
+	lists["rest"] = restGet(t, a.srv, "/api/admin/llm-callbacks?page_size=100&create_time_after="+
+		created.AsTime().Format(time.RFC3339Nano)+"&create_time_before="+until.AsTime().Format(time.RFC3339Nano),
+		&callbacksv1.ListCallbacksResponse{}).(*callbacksv1.ListCallbacksResponse).GetCallbacks()
+	for protocol, cs := range lists {
+		require.True(t, containsCallback(cs, id), "%s list lacks %s", protocol, id)
+	}
+
+	checkReq := &callbacksv1.CheckCallbacksRequest{After: after, PageSize: 1000}
 	checks := map[string][]*callbacksv1.CallbackEvent{}
 	cres, err := connectClient.CheckCallbacks(t.Context(), connect.NewRequest(checkReq))
 	require.NoError(t, err, "connect check")
@@ -377,7 +382,7 @@ func TestStoredOddRowsStayReadable(t *testing.T) {
 			require.NoError(t, err)
 			srv.app.hub.Poke() // as a commit of this process would
 
-			c := reads.requireReadable(t, id.String(), "", cursor)
+			c := reads.requireReadable(t, id.String(), cursor)
 			require.Equal(t, callback.StorableText(raw.UserAgent, 0), c.GetUserAgent())
 			require.Equal(t, callback.StorableText(raw.WorkflowName, 0), c.GetWorkflowName())
 			require.Equal(t, raw.Payload, c.GetPayload(), "the payload is bytes, shown as stored")
