@@ -176,13 +176,22 @@ type Store interface {
 	// Save upserts a batch of deliveries in one transaction and returns one
 	// result per delivery, in order. Deliveries with the same Key, in the batch
 	// or across concurrent calls, become one row whose delivery count grows by
-	// the number of deliveries; the latest body wins. Save returns only after
-	// the transaction has committed durably.
+	// the number of deliveries; the latest body wins, except that a delivery
+	// whose body is byte for byte the stored one (a replay) changes only the
+	// delivery count, the delivery time and the feed position. Text fields are
+	// stored by the rule of Delivery.Storable, payloads exactly; a batch with
+	// a key that ValidKey refuses fails as a whole, on every implementation.
+	// Save returns only after the transaction has committed durably.
 	Save(ctx context.Context, deliveries []Delivery) ([]SaveResult, error)
 	// Get returns one callback with its payload and views; ViewedByMe is
 	// computed for viewer. It returns ErrNotFound for an unknown id.
+	//
+	// Get, List and Changes never fail because of what a row holds: text
+	// that is not valid UTF-8 reads with U+FFFD in place of the bad bytes
+	// (StorableText without a limit).
 	Get(ctx context.Context, id uuid.UUID, viewer uuid.UUID) (Callback, error)
-	// List returns one page of callbacks, newest first.
+	// List returns one page of callbacks, newest first. Its text filters
+	// compare by the column rule (ListQuery.Storable).
 	List(ctx context.Context, q ListQuery) (Page, error)
 	// MarkViewed records the admin's view of a callback and returns it. It is
 	// idempotent: the first ViewedAt is kept, and created reports whether this

@@ -15,8 +15,9 @@ import (
 // FuzzParsePayload feeds arbitrary bodies and X-Webhook-Event headers to
 // ParsePayload; the seed corpus is in testdata/fuzz/FuzzParsePayload.
 // Properties: it never panics; it fails only with a *PayloadError; it accepts
-// only valid JSON, and then agrees with encoding/json on event and job_id,
-// yields a non-empty key, keeps the body and previews a prefix of it; and it
+// only valid JSON, and then agrees with encoding/json on event and job_id
+// (after the column rule), yields a storable key, keeps the body and previews
+// a prefix of it, and every text field is storable (StorableText); and it
 // agrees with a simple json.Decoder.Token walk on duplicate keys and depth.
 func FuzzParsePayload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, eventHeader string) {
@@ -42,8 +43,15 @@ func FuzzParsePayload(f *testing.F) {
 		if err := json.Unmarshal(body, &m); err != nil {
 			t.Fatalf("accepted %q that encoding/json rejects: %v", body, err)
 		}
-		if d.Key == "" || m["event"] != d.EventType || m["job_id"] != d.ExternalJobID || !d.Status.Valid() {
+		event, _ := m["event"].(string)
+		job, _ := m["job_id"].(string)
+		if !callback.ValidKey(d.Key) || callback.StorableText(event, callback.MaxEventBytes) != d.EventType ||
+			callback.StorableText(job, callback.MaxJobIDBytes) != d.ExternalJobID || !d.Status.Valid() {
 			t.Fatalf("delivery %+v disagrees with %v", d, m)
+		}
+		if s := d.Storable(); s.EventType != d.EventType || s.ExternalJobID != d.ExternalJobID || s.WorkflowName != d.WorkflowName ||
+			s.StepID != d.StepID || s.ErrorMessage != d.ErrorMessage || s.PayloadPreview != d.PayloadPreview {
+			t.Fatalf("delivery %+v is not storable as it is", d)
 		}
 		if eventHeader != "" && eventHeader != d.EventType {
 			t.Fatalf("header %q accepted for event %q", eventHeader, d.EventType)

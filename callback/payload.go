@@ -57,6 +57,9 @@ var (
 	ErrMissingJobID  = &PayloadError{"missing_job_id", "missing, empty or non-string job_id"}
 	ErrMissingStepID = &PayloadError{"missing_step_id", "llm.step.completed without a non-empty string step_id"}
 	ErrEventMismatch = &PayloadError{"event_mismatch", "X-Webhook-Event header differs from the body's event"}
+	ErrEventTooLong  = &PayloadError{"event_too_long", fmt.Sprintf("event longer than %d bytes", MaxEventBytes)}
+	ErrJobIDTooLong  = &PayloadError{"job_id_too_long", fmt.Sprintf("job_id longer than %d bytes", MaxJobIDBytes)}
+	ErrStepIDTooLong = &PayloadError{"step_id_too_long", fmt.Sprintf("step_id longer than %d bytes in an event whose key includes it", MaxStepIDBytes)}
 )
 
 // ParsePayload checks the body of a verified delivery and extracts what
@@ -85,9 +88,15 @@ var (
 //
 // Key is the idempotency key of SPEC.md: job_id:event for workflow events,
 // job_id:event:step_id for llm.step.completed and for unknown events that
-// carry a step_id. Each component has '%' and ':' percent-escaped, so that ids
-// containing ':' cannot make two logical callbacks share a key, while the
-// usual uuids and dotted names read unchanged.
+// carry a step_id. Each component has '%', ':' and U+0000 percent-escaped, so
+// that ids containing them cannot make two logical callbacks share a key,
+// while the usual uuids and dotted names read unchanged. The components are
+// bounded (MaxEventBytes, MaxJobIDBytes, MaxStepIDBytes; longer is
+// ErrEventTooLong, ErrJobIDTooLong, ErrStepIDTooLong) so that the key always
+// fits a database index entry.
+//
+// The other text fields follow the column rule of Delivery.Storable: valid
+// UTF-8 without U+0000, bounded; the payload keeps the full values.
 func ParsePayload(body []byte, eventHeader string, limits PayloadLimits) (Delivery, error) {
 	if len(body) == 0 {
 		return Delivery{}, ErrEmptyBody
@@ -115,6 +124,12 @@ func ParsePayload(body []byte, eventHeader string, limits PayloadLimits) (Delive
 	if !jobID.isString || jobID.value == "" {
 		return Delivery{}, ErrMissingJobID
 	}
+	if len(event.value) > MaxEventBytes {
+		return Delivery{}, ErrEventTooLong
+	}
+	if len(jobID.value) > MaxJobIDBytes {
+		return Delivery{}, ErrJobIDTooLong
+	}
 	d := Delivery{
 		EventType:      event.value,
 		Status:         StatusReceived,
@@ -141,9 +156,12 @@ func ParsePayload(body []byte, eventHeader string, limits PayloadLimits) (Delive
 	}
 	d.Key = keyComponent(d.ExternalJobID) + ":" + keyComponent(d.EventType)
 	if d.StepID != "" && d.EventType != EventWorkflowCompleted && d.EventType != EventWorkflowFailed {
+		if len(d.StepID) > MaxStepIDBytes {
+			return Delivery{}, ErrStepIDTooLong
+		}
 		d.Key += ":" + keyComponent(d.StepID)
 	}
-	return d, nil
+	return d.Storable(), nil
 }
 
 // keyComponent escapes one component of an idempotency key.
@@ -151,7 +169,7 @@ func keyComponent(s string) string {
 	return keyEscaper.Replace(s)
 }
 
-var keyEscaper = strings.NewReplacer("%", "%25", ":", "%3A")
+var keyEscaper = strings.NewReplacer("%", "%25", ":", "%3A", "\x00", "%00")
 
 // preview returns the first PreviewLength characters of a valid UTF-8 body.
 func preview(body []byte) string {

@@ -63,6 +63,11 @@ func TestParsePayload(t *testing.T) {
 		{name: "step with empty step_id", body: `{"event":"llm.step.completed","job_id":"j","step_id":""}`, err: callback.ErrMissingStepID},
 		{name: "header differs from body", body: completedBody, header: "workflow.failed", err: callback.ErrEventMismatch},
 		{name: "header differs in case", body: completedBody, header: "Workflow.Completed", err: callback.ErrEventMismatch},
+		{name: "event too long", body: `{"event":"` + strings.Repeat("e", callback.MaxEventBytes+1) + `","job_id":"j"}`, err: callback.ErrEventTooLong},
+		{name: "job_id too long", body: `{"event":"workflow.completed","job_id":"` + strings.Repeat("j", callback.MaxJobIDBytes+1) + `"}`, err: callback.ErrJobIDTooLong},
+		{name: "job_id too long once decoded", body: `{"event":"workflow.completed","job_id":"` + strings.Repeat(`\u20ac`, callback.MaxJobIDBytes/3+1) + `"}`, err: callback.ErrJobIDTooLong},
+		{name: "step_id too long in a step key", body: `{"event":"llm.step.completed","job_id":"j","step_id":"` + strings.Repeat("s", callback.MaxStepIDBytes+1) + `"}`, err: callback.ErrStepIDTooLong},
+		{name: "step_id too long in an unknown event's key", body: `{"event":"llm.step.started","job_id":"j","step_id":"` + strings.Repeat("s", callback.MaxStepIDBytes+1) + `"}`, err: callback.ErrStepIDTooLong},
 
 		// Acceptances.
 		{name: "completed as the LLM service sends it", body: completedBody, header: "workflow.completed", want: callback.Delivery{
@@ -102,6 +107,23 @@ func TestParsePayload(t *testing.T) {
 		}},
 		{name: "colons and percents escaped in the key", body: `{"event":"x:y","job_id":"a:b%3A","step_id":"s:1"}`, want: callback.Delivery{
 			Key: "a%3Ab%253A:x%3Ay:s%3A1", EventType: "x:y", Status: callback.StatusReceived, ExternalJobID: "a:b%3A", StepID: "s:1",
+		}},
+		{name: "NUL escaped in the key, replaced in the columns", body: `{"error_message":"a\u0000b","event":"llm.step.completed","job_id":"j\u0000","step_id":"s\u0000%","workflow_name":"\u0000w"}`, want: callback.Delivery{
+			Key: "j%00:llm.step.completed:s%00%25", EventType: "llm.step.completed", KnownEvent: true, Status: callback.StatusReceived,
+			ExternalJobID: "j\uFFFD", StepID: "s\uFFFD%", WorkflowName: "\uFFFDw", ErrorMessage: "a\uFFFDb",
+		}},
+		{name: "lone surrogates decode to U+FFFD", body: `{"event":"workflow.failed","job_id":"j","error_message":"\ud800x\udfff"}`, want: callback.Delivery{
+			Key: "j:workflow.failed", EventType: "workflow.failed", KnownEvent: true, Status: callback.StatusError, ExternalJobID: "j", ErrorMessage: "\uFFFDx\uFFFD",
+		}},
+		{name: "ids exactly at their limits", body: `{"event":"` + strings.Repeat(":", callback.MaxEventBytes) + `","job_id":"` + strings.Repeat("%", callback.MaxJobIDBytes) + `","step_id":"` + strings.Repeat(`\u0000`, callback.MaxStepIDBytes) + `"}`, want: callback.Delivery{
+			Key:       strings.Repeat("%25", callback.MaxJobIDBytes) + ":" + strings.Repeat("%3A", callback.MaxEventBytes) + ":" + strings.Repeat("%00", callback.MaxStepIDBytes),
+			EventType: strings.Repeat(":", callback.MaxEventBytes), Status: callback.StatusReceived, ExternalJobID: strings.Repeat("%", callback.MaxJobIDBytes),
+			// Each NUL becomes a 3-byte U+FFFD, cut to the column's limit.
+			StepID: strings.Repeat("\uFFFD", callback.MaxStepIDBytes/3),
+		}},
+		{name: "long workflow_name and error_message truncated at a rune boundary", body: `{"event":"workflow.failed","job_id":"j","workflow_name":"w` + strings.Repeat("€", callback.MaxWorkflowNameBytes) + `","error_message":"` + strings.Repeat("m", 3*callback.MaxErrorMessageBytes) + `"}`, want: callback.Delivery{
+			Key: "j:workflow.failed", EventType: "workflow.failed", KnownEvent: true, Status: callback.StatusError, ExternalJobID: "j",
+			WorkflowName: "w" + strings.Repeat("€", (callback.MaxWorkflowNameBytes-1)/3), ErrorMessage: strings.Repeat("m", callback.MaxErrorMessageBytes),
 		}},
 		{name: "nesting exactly at the limit", body: nested(callback.DefaultMaxDepth), want: callback.Delivery{
 			Key: "j:workflow.completed", EventType: "workflow.completed", KnownEvent: true, Status: callback.StatusProcessed, ExternalJobID: "j",

@@ -131,9 +131,31 @@ func (c *committer) commit(ctx context.Context, batch []*pending) {
 	for i, p := range batch {
 		deliveries[i] = p.delivery
 	}
+	c.save(ctx, batch, deliveries)
+}
+
+// save stores deliveries (those of batch, in order) in one transaction and
+// answers them, then publishes what committed.
+//
+// One bad row must not fail the deliveries that happen to share its batch:
+// when the database refuses the batch for a reason a retry cannot fix (a row
+// it does not accept), save splits the batch in halves and saves each on its
+// own, down to the single delivery that fails. A batch with one such row
+// thus costs about 2·log2(n) more transactions, and only that delivery is
+// answered with the error. The halves keep the batch's order, so the latest
+// delivery of a key still wins. Errors a retry may fix (storage unavailable,
+// the context ended) fail the whole batch as they are: every row would meet
+// them, and the senders retry.
+func (c *committer) save(ctx context.Context, batch []*pending, deliveries []callback.Delivery) {
 	results, err := c.store.Save(ctx, deliveries)
 	if err == nil && len(results) != len(batch) {
 		err = fmt.Errorf("store returned %d results for %d deliveries", len(results), len(batch))
+	}
+	if err != nil && len(batch) > 1 && rowLevel(err) {
+		half := len(batch) / 2
+		c.save(ctx, batch[:half], deliveries[:half])
+		c.save(ctx, batch[half:], deliveries[half:])
+		return
 	}
 	for i, p := range batch {
 		if err != nil {
@@ -145,4 +167,12 @@ func (c *committer) commit(ctx context.Context, batch []*pending) {
 	if err == nil && c.publisher != nil {
 		c.publisher.Publish(results)
 	}
+}
+
+// rowLevel reports whether a failed batch may owe its failure to one of its
+// rows rather than to the database or the process, so that saving its parts
+// apart can succeed.
+func rowLevel(err error) bool {
+	return !errors.Is(err, callback.ErrUnavailable) &&
+		!errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }

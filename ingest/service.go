@@ -217,7 +217,7 @@ func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	now := s.cfg.Now().UTC()
-	d.UserAgent = truncate(req.UserAgent, 256)
+	d.UserAgent = callback.StorableText(req.UserAgent, callback.MaxUserAgentBytes)
 	d.ReceivedAt = now
 	d.Signature = callback.Signature{Valid: sig.Valid, Scheme: sig.Scheme, KeyName: sig.KeyName, VerifiedAt: now}
 	if !sig.Valid {

@@ -30,29 +30,35 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
+// text is a string as a protobuf message may carry it: valid UTF-8, else
+// marshalling the whole message fails (on every protocol: binary protobuf
+// and JSON alike). The store reads valid text already; this holds for any
+// callback.Store, since one bad row must never fail a list or end a watch.
+func text(s string) string { return callback.StorableText(s, 0) }
+
 // callbackToProto converts a callback without its payload bytes and views.
 func callbackToProto(c *callback.Callback) *callbacksv1.Callback {
 	return &callbacksv1.Callback{
 		Id:               c.ID.String(),
-		CallbackId:       c.Key,
-		EventType:        c.EventType,
+		CallbackId:       text(c.Key),
+		EventType:        text(c.EventType),
 		KnownEvent:       c.KnownEvent,
 		Status:           statusToProto[c.Status],
-		ExternalJobId:    c.ExternalJobID,
-		WorkflowName:     c.WorkflowName,
-		StepId:           c.StepID,
-		ErrorMessage:     c.ErrorMessage,
-		PayloadPreview:   c.PayloadPreview,
+		ExternalJobId:    text(c.ExternalJobID),
+		WorkflowName:     text(c.WorkflowName),
+		StepId:           text(c.StepID),
+		ErrorMessage:     text(c.ErrorMessage),
+		PayloadPreview:   text(c.PayloadPreview),
 		DeliveryCount:    int32(c.DeliveryCount),
 		CreateTime:       timestamp(c.CreatedAt),
 		UpdateTime:       timestamp(c.UpdatedAt),
 		LastDeliveryTime: timestamp(c.LastDeliveryAt),
-		UserAgent:        c.UserAgent,
+		UserAgent:        text(c.UserAgent),
 		ViewedByMe:       c.ViewedByMe,
 		Signature: &callbacksv1.Signature{
 			Valid:      c.Signature.Valid,
-			Scheme:     c.Signature.Scheme,
-			KeyName:    c.Signature.KeyName,
+			Scheme:     text(c.Signature.Scheme),
+			KeyName:    text(c.Signature.KeyName),
 			VerifyTime: timestamp(c.Signature.VerifiedAt),
 		},
 	}
@@ -63,7 +69,7 @@ func viewToProto(v *callback.View) *callbacksv1.CallbackView {
 	return &callbacksv1.CallbackView{
 		CallbackId: v.CallbackID.String(),
 		AdminId:    v.AdminID.String(),
-		AdminName:  v.AdminName,
+		AdminName:  text(v.AdminName),
 		ViewTime:   timestamp(v.ViewedAt),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
@@ -65,6 +66,7 @@ func (s *Store) List(ctx context.Context, q callback.ListQuery) (_ callback.Page
 	case size > callback.MaxPageSize:
 		size = callback.MaxPageSize
 	}
+	q = q.Storable()
 	query := s.client.LLMCallback.Query().Select(listColumns...)
 	if q.Status != "" {
 		query.Where(llmcallback.StatusEQ(llmcallback.Status(q.Status)))
@@ -79,16 +81,16 @@ func (s *Store) List(ctx context.Context, q callback.ListQuery) (_ callback.Page
 		query.Where(llmcallback.ExternalJobID(q.ExternalJobID))
 	}
 	if !q.CreatedAfter.IsZero() {
-		query.Where(llmcallback.CreatedAtGTE(dbTime(q.CreatedAfter)))
+		query.Where(llmcallback.CreatedAtGTE(filterTime(q.CreatedAfter)))
 	}
 	if !q.CreatedBefore.IsZero() {
-		query.Where(llmcallback.CreatedAtLT(dbTime(q.CreatedBefore)))
+		query.Where(llmcallback.CreatedAtLT(filterTime(q.CreatedBefore)))
 	}
 	if q.UnviewedOnly {
 		query.Where(llmcallback.Not(llmcallback.HasViewsWith(llmcallbackview.AdminUserID(q.Viewer))))
 	}
 	if t := q.After; t != nil {
-		at := dbTime(t.CreatedAt)
+		at := filterTime(t.CreatedAt)
 		query.Where(llmcallback.Or(
 			llmcallback.CreatedAtLT(at),
 			llmcallback.And(llmcallback.CreatedAt(at), llmcallback.IDLT(t.ID)),
@@ -202,24 +204,29 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	return seq, nil
 }
 
+// toCallback converts a row. Its text goes through the column rule (without
+// a limit) so that a row holding bytes that are not UTF-8, written by an
+// older version or by hand, is still read, with U+FFFD in their place:
+// protobuf strings must be valid UTF-8, and one such row would otherwise
+// fail every list, feed and watch that reaches it.
 func toCallback(r *ent.LLMCallback) callback.Callback {
 	c := callback.Callback{
 		ID:             r.ID,
-		Key:            r.CallbackID,
-		EventType:      r.EventType,
+		Key:            text(r.CallbackID),
+		EventType:      text(r.EventType),
 		KnownEvent:     r.KnownEvent,
-		Status:         callback.Status(r.Status),
-		ExternalJobID:  r.ExternalJobID,
-		WorkflowName:   r.WorkflowName,
-		StepID:         r.StepID,
-		ErrorMessage:   r.ErrorMessage,
+		Status:         callback.Status(text(string(r.Status))),
+		ExternalJobID:  text(r.ExternalJobID),
+		WorkflowName:   text(r.WorkflowName),
+		StepID:         text(r.StepID),
+		ErrorMessage:   text(r.ErrorMessage),
 		Payload:        r.Payload,
-		PayloadPreview: r.PayloadPreview,
-		UserAgent:      r.UserAgent,
+		PayloadPreview: text(r.PayloadPreview),
+		UserAgent:      text(r.UserAgent),
 		Signature: callback.Signature{
 			Valid:   r.SignatureValid,
-			Scheme:  r.SignatureScheme,
-			KeyName: r.SignatureKeyName,
+			Scheme:  text(r.SignatureScheme),
+			KeyName: text(r.SignatureKeyName),
 		},
 		DeliveryCount:  r.DeliveryCount,
 		CreatedAt:      r.CreatedAt.UTC(),
@@ -233,11 +240,31 @@ func toCallback(r *ent.LLMCallback) callback.Callback {
 	return c
 }
 
+// text is stored text as it is read: valid UTF-8 whatever the row holds.
+func text(s string) string { return callback.StorableText(s, 0) }
+
+// filterTime is t as a time filter or keyset position: dbTime, clamped to
+// the years 0001 to 9999, so that any instant reaches the database as a value
+// both dialects hold (PostgreSQL's timestamptz ends in year 294276; SQLite's
+// text times sort correctly only with four-digit years). Every stored time
+// lies inside that range, so clamping keeps each comparison's answer.
+func filterTime(t time.Time) time.Time {
+	lo := time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)
+	hi := time.Date(9999, time.December, 31, 23, 59, 59, 999999000, time.UTC)
+	switch {
+	case t.Before(lo):
+		return lo
+	case t.After(hi):
+		return hi
+	}
+	return dbTime(t)
+}
+
 func toView(v *ent.LLMCallbackView) callback.View {
 	return callback.View{
 		CallbackID: v.CallbackID,
 		AdminID:    v.AdminUserID,
-		AdminName:  v.AdminName,
+		AdminName:  text(v.AdminName),
 		ViewedAt:   v.ViewedAt.UTC(),
 		Seq:        v.Seq,
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,14 @@ var saveColumns = []string{
 // latest delivery's fields win, the count grows by the number of merged
 // deliveries, and the row moves to its new change-feed position. id,
 // callback_id and created_at stay.
+//
+// A delivery whose body is byte for byte the stored one changes only
+// delivery_count, last_delivery_at, updated_at and seq. It is a replay: the
+// LLM scheme signs no timestamp, so a captured delivery verifies forever,
+// and whoever replays it must not rewrite the user agent or how and when the
+// row was verified. (Every other column derives from the body, so it stays
+// the same either way.) The comparison runs in the database; PostgreSQL
+// compares the lengths before it reads a compressed value.
 const saveConflict = ` ON CONFLICT (callback_id) DO UPDATE SET
 	event_type = excluded.event_type,
 	known_event = excluded.known_event,
@@ -37,16 +46,21 @@ const saveConflict = ` ON CONFLICT (callback_id) DO UPDATE SET
 	error_message = excluded.error_message,
 	payload = excluded.payload,
 	payload_preview = excluded.payload_preview,
-	user_agent = excluded.user_agent,
-	signature_valid = excluded.signature_valid,
-	signature_scheme = excluded.signature_scheme,
-	signature_key_name = excluded.signature_key_name,
-	verified_at = excluded.verified_at,
+	user_agent = CASE WHEN ` + sameBody + ` THEN llm_callbacks.user_agent ELSE excluded.user_agent END,
+	signature_valid = CASE WHEN ` + sameBody + ` THEN llm_callbacks.signature_valid ELSE excluded.signature_valid END,
+	signature_scheme = CASE WHEN ` + sameBody + ` THEN llm_callbacks.signature_scheme ELSE excluded.signature_scheme END,
+	signature_key_name = CASE WHEN ` + sameBody + ` THEN llm_callbacks.signature_key_name ELSE excluded.signature_key_name END,
+	verified_at = CASE WHEN ` + sameBody + ` THEN llm_callbacks.verified_at ELSE excluded.verified_at END,
 	delivery_count = llm_callbacks.delivery_count + excluded.delivery_count,
 	last_delivery_at = excluded.last_delivery_at,
 	updated_at = excluded.updated_at,
 	seq = excluded.seq
 RETURNING id, callback_id, delivery_count, seq`
+
+// sameBody is the condition of a replay in saveConflict: the delivery's body
+// is the stored one. In an UPDATE SET every expression reads the row as it
+// was before the update, so the order of the assignments does not matter.
+const sameBody = `llm_callbacks.payload = excluded.payload`
 
 // saveChunk bounds the rows of one INSERT: 500 rows of 21 parameters stay
 // below SQLite's 32766 and PostgreSQL's 65535 bind parameters.
@@ -64,6 +78,10 @@ type saveRow struct {
 }
 
 // Save upserts deliveries in one transaction. See callback.Store.
+//
+// Text columns are stored by the rule of callback.Delivery.Storable, and a
+// key that callback.ValidKey refuses fails the batch on both databases
+// alike.
 //
 // The write is one multi-row INSERT ... ON CONFLICT DO UPDATE ... RETURNING
 // per chunk, in raw SQL rather than ent's builders: it is the hot path of
@@ -85,10 +103,16 @@ func (s *Store) Save(ctx context.Context, deliveries []callback.Delivery) (_ []c
 		rows  []*saveRow
 		byKey = make(map[string]*saveRow)
 	)
+	// The column rule applies to what callers pass in too: a delivery that
+	// did not come through ParsePayload is stored the same way on both
+	// databases instead of failing on one of them. The caller's slice is
+	// not modified.
+	deliveries = slices.Clone(deliveries)
 	for i := range deliveries {
+		deliveries[i] = deliveries[i].Storable()
 		d := &deliveries[i]
-		if d.Key == "" {
-			return nil, fmt.Errorf("delivery %d: empty key", i)
+		if !callback.ValidKey(d.Key) {
+			return nil, fmt.Errorf("delivery %d: key %.64q (%d bytes) is not storable: want non-empty UTF-8 text without NUL, at most %d bytes", i, d.Key, len(d.Key), callback.MaxKeyBytes)
 		}
 		if !d.Status.Valid() {
 			return nil, fmt.Errorf("delivery %d (%s): invalid status %q", i, d.Key, d.Status)

@@ -43,7 +43,9 @@ func (s *Store) MarkViewed(ctx context.Context, id, admin uuid.UUID, adminName s
 	if err != nil {
 		return callback.View{}, false, err
 	}
-	v := callback.View{CallbackID: id, AdminID: admin, AdminName: adminName, ViewedAt: dbTime(at), Seq: seq}
+	// The name comes from a credential (a JWT claim may hold anything): it
+	// follows the column rule like every other stored text.
+	v := callback.View{CallbackID: id, AdminID: admin, AdminName: callback.StorableText(adminName, callback.MaxNameBytes), ViewedAt: dbTime(at), Seq: seq}
 	q := fmt.Sprintf(`INSERT INTO llm_callback_views (callback_id, admin_user_id, admin_name, viewed_at, seq)
 VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (callback_id, admin_user_id) DO NOTHING`,

@@ -47,6 +47,11 @@ func Run(t *testing.T, open func(t *testing.T) callback.Store) {
 		{"Changes", testChanges},
 		{"ChangesCursorMissesNothing", testChangesCursorMissesNothing},
 		{"DeleteCascadesViews", testDeleteCascadesViews},
+		{"HostileText", testHostileText},
+		{"InvalidKeys", testInvalidKeys},
+		{"HostileFilters", testHostileFilters},
+		{"ReplayChangesOnlyTheCount", testReplayChangesOnlyTheCount},
+		{"StoredBadBytesAreRead", testStoredBadBytesAreRead},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
