@@ -563,27 +563,7 @@ func TestRESTListNotStarvedByWatches(t *testing.T) {
 // and up) written to w.
 func startServerLogging(t *testing.T, w io.Writer, extra ...string) running {
 	t.Helper()
-	args := append([]string{"--data-dir", t.TempDir(), "--webhook-secret", "main=" + testSecret,
-		"--admin-token", "test=" + testAdminToken}, extra...)
-	var cli CLI
-	parser, err := newParser(&cli, io.Discard, io.Discard)
-	require.NoError(t, err)
-	_, err = parser.Parse(args)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(t.Context())
-	log := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := cli.ServeFlags.build(ctx, log, &cli.DatabaseFlags)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-		a.close()
-	})
-	return running{base: "http://" + ln.Addr().String(), addr: ln.Addr().String(), app: a, token: testAdminToken}
+	return serveForTest(t, slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})), extra...)
 }
 
 // syncBuffer is a log destination that tests read while the server writes.

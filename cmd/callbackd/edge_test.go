@@ -18,8 +18,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -48,19 +46,7 @@ func rejections(t *testing.T, srv running) []*callbacksv1.RejectedDelivery {
 // deliveryOutcomes reads callbackd_deliveries_total by outcome.
 func deliveryOutcomes(t *testing.T, srv running) map[string]float64 {
 	t.Helper()
-	res, err := http.Get(srv.base + "/metrics")
-	require.NoError(t, err)
-	defer res.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(res.Body)
-	require.NoError(t, err)
-	out := map[string]float64{}
-	for _, m := range families["callbackd_deliveries_total"].GetMetric() {
-		for _, l := range m.GetLabel() {
-			out[l.GetValue()] = m.GetCounter().GetValue()
-		}
-	}
-	return out
+	return metricValues(t, srv)["callbackd_deliveries_total"]
 }
 
 // TestOversizedSenderReadsIts413: senders that write their whole oversized

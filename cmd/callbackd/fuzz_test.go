@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"testing"
 
@@ -28,30 +27,11 @@ import (
 // 429s.
 func startFuzzServer(f *testing.F, databaseURL string) running {
 	f.Helper()
-	args := []string{"--data-dir", f.TempDir(), "--webhook-secret", "main=" + testSecret, "--log-level", "error",
-		"--admin-token", "test=" + testAdminToken, "--webhook-failure-rate", "0"}
+	args := []string{"--log-level", "error", "--webhook-failure-rate", "0"}
 	if databaseURL != "" {
 		args = append(args, "--database-url", databaseURL)
 	}
-	var cli CLI
-	parser, err := newParser(&cli, io.Discard, io.Discard)
-	require.NoError(f, err)
-	_, err = parser.Parse(args)
-	require.NoError(f, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(fuzzLog{f}, &slog.HandlerOptions{Level: slog.LevelError}))
-	a, err := cli.ServeFlags.build(ctx, log, &cli.DatabaseFlags)
-	require.NoError(f, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(f, err)
-	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, ln) }()
-	f.Cleanup(func() {
-		cancel()
-		require.NoError(f, <-done)
-		a.close()
-	})
-	return running{base: "http://" + ln.Addr().String(), addr: ln.Addr().String(), app: a, token: testAdminToken}
+	return serveForTest(f, slog.New(slog.NewTextHandler(fuzzLog{f}, &slog.HandlerOptions{Level: slog.LevelError})), args...)
 }
 
 type fuzzLog struct{ f *testing.F }

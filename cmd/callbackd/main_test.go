@@ -45,30 +45,38 @@ type running struct {
 }
 
 // startServer builds callbackd from flags exactly as main does and serves it
-// on a random port until the test ends.
+// on a random port until the test ends, logging warnings to the test log.
 func startServer(t *testing.T, databaseURL string, extra ...string) running {
 	t.Helper()
-	args := append([]string{"--data-dir", t.TempDir(), "--webhook-secret", "main=" + testSecret, "--log-level", "warn",
-		"--admin-token", "test=" + testAdminToken}, extra...)
+	args := append([]string{"--log-level", "warn"}, extra...)
 	if databaseURL != "" {
 		args = append(args, "--database-url", databaseURL)
 	}
+	return serveForTest(t, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), args...)
+}
+
+// serveForTest builds callbackd from the test credentials and args exactly
+// as main does, logging to log, and serves it on a random loopback port until
+// tb (a test or a fuzz function) ends.
+func serveForTest(tb testing.TB, log *slog.Logger, args ...string) running {
+	tb.Helper()
+	args = append([]string{"--data-dir", tb.TempDir(), "--webhook-secret", "main=" + testSecret,
+		"--admin-token", "test=" + testAdminToken}, args...)
 	var cli CLI
 	parser, err := newParser(&cli, io.Discard, io.Discard)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	_, err = parser.Parse(args)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(t.Context())
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	require.NoError(tb, err)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(tb.Context()))
 	a, err := cli.ServeFlags.build(ctx, log, &cli.DatabaseFlags)
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	require.NoError(tb, err)
 	done := make(chan error, 1)
 	go func() { done <- a.serve(ctx, ln) }()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
-		require.NoError(t, <-done)
+		require.NoError(tb, <-done)
 		a.close()
 	})
 	return running{base: "http://" + ln.Addr().String(), addr: ln.Addr().String(), app: a, token: testAdminToken}
