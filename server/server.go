@@ -46,6 +46,9 @@ type Config struct {
 	// ShutdownTimeout bounds how long Run waits for in-flight requests after
 	// its context ends before closing connections.
 	ShutdownTimeout time.Duration
+	// DevelopmentSecret tells admins (GetServerInfo, and so the web UI) that
+	// the webhook accepts the sender's public development secret.
+	DevelopmentSecret bool
 }
 
 // Deps are the collaborators a Server adapts to the network.
@@ -187,6 +190,8 @@ func (s *Server) routes(ctx context.Context) error {
 		signer:    s.deps.Signer,
 		ingester:  s.deps.Ingester,
 		route:     func() http.Handler { return s.handler },
+
+		developmentSecret: s.cfg.DevelopmentSecret,
 	}, opts))
 	handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}))
 	reflector := grpcreflect.NewStaticReflector(

@@ -48,7 +48,14 @@ type running struct {
 // on a random port until the test ends.
 func startServer(t *testing.T, databaseURL string, extra ...string) running {
 	t.Helper()
-	args := append([]string{"--data-dir", t.TempDir(), "--webhook-secret", "main=" + testSecret, "--log-level", "warn",
+	return startServerArgs(t, databaseURL, append([]string{"--webhook-secret", "main=" + testSecret}, extra...)...)
+}
+
+// startServerArgs is startServer without a webhook secret of its own: args
+// choose it (or, with none, the development secret).
+func startServerArgs(t *testing.T, databaseURL string, extra ...string) running {
+	t.Helper()
+	args := append([]string{"--data-dir", t.TempDir(), "--log-level", "warn",
 		"--admin-token", "test=" + testAdminToken}, extra...)
 	if databaseURL != "" {
 		args = append(args, "--database-url", databaseURL)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -163,6 +165,8 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		MaxBodyBytes:    c.MaxBodyBytes,
 		Heartbeat:       c.Heartbeat,
 		ShutdownTimeout: c.ShutdownTimeout,
+
+		DevelopmentSecret: c.developmentSecret(),
 	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg, UI: ui})
 	if err != nil {
 		return nil, err
@@ -177,7 +181,6 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 	llm := c.WebhookSecret
 	if len(llm) == 0 {
 		llm = []string{"development=" + webhook.DevelopmentLLMSecret}
-		log.Warn("no --webhook-secret / LLM_WEBHOOK_SECRET configured: accepting the LLM service's PUBLIC development secret; set your own before exposing callbackd")
 	}
 	secrets := map[string][]string{webhook.SchemeLLM: llm}
 	for scheme, s := range map[string][]string{
@@ -190,8 +193,17 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 		}
 	}
 	var problems []error
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
 		problems = append(problems, fmt.Errorf("--addr %q: %w", c.Addr, err))
+	}
+	development := c.developmentSecret()
+	switch {
+	case !development:
+	case err == nil && !isLoopbackHost(host) && len(c.WebhookSecret) == 0:
+		problems = append(problems, fmt.Errorf("--addr %q is not a loopback address: configure the LLM service's webhook secret with --webhook-secret or LLM_WEBHOOK_SECRET (without one, callbackd would accept the service's public development secret, with which anyone can sign)", c.Addr))
+	case err == nil && !isLoopbackHost(host):
+		problems = append(problems, fmt.Errorf("--webhook-secret / LLM_WEBHOOK_SECRET: the LLM service's public development secret is refused on --addr %q, which is not a loopback address: anyone can sign with it", c.Addr))
 	}
 	if c.GCHeapFloor < 0 {
 		problems = append(problems, fmt.Errorf("--gc-heap-floor %d: must be 0 (off) or positive", c.GCHeapFloor))
@@ -221,6 +233,9 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 	if err := errors.Join(problems...); err != nil {
 		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	if development {
+		log.Warn("the LLM scheme accepts the LLM service's PUBLIC development secret (no --webhook-secret / LLM_WEBHOOK_SECRET configured, or that secret given): anyone can sign callbacks; allowed on a loopback address only")
+	}
 	if c.IngestMode != string(ingest.ModeGroupCommit) {
 		log.Warn("benchmark ingest mode: not for production", "mode", c.IngestMode)
 	}
@@ -228,4 +243,35 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 		log.Warn("!!! --allow-unsigned is ON: deliveries without any signature are STORED (marked unverified). Never use this outside local experiments. !!!")
 	}
 	return v, proxies, nil
+}
+
+// developmentSecret reports whether the LLM scheme accepts the sender's
+// public development secret: when no secret is configured (it is then the
+// default), or when it is among the configured ones. It asks a verifier of
+// the configured secrets to verify a body signed with it, so that the
+// secrets' syntax (names, whitespace) is read exactly as the webhook reads
+// it; secrets too malformed to build a verifier are reported by validate.
+func (c *ServeFlags) developmentSecret() bool {
+	if len(c.WebhookSecret) == 0 {
+		return true
+	}
+	v, err := webhook.NewVerifier(webhook.Config{Secrets: map[string][]string{webhook.SchemeLLM: c.WebhookSecret}})
+	if err != nil {
+		return false
+	}
+	probe := []byte(`{"probe":true}`)
+	h := http.Header{}
+	h.Set(webhook.HeaderLLMSignature, webhook.SignLLM(webhook.DevelopmentLLMSecret, probe))
+	res, err := v.Verify(h, probe)
+	return err == nil && res.Valid
+}
+
+// isLoopbackHost reports whether host, from --addr, is a loopback address or
+// "localhost". An empty host, 0.0.0.0 and :: listen on every interface.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
