@@ -12,10 +12,11 @@ import (
 var allowedImports = map[string][]string{
 	"callback":  {},
 	"webhook":   {},
-	"auth":      {},
+	"redact":    {},
+	"auth":      {"redact"},
 	"ingest":    {"callback", "webhook"},
 	"watch":     {"callback"},
-	"store":     {"callback", "ent"},
+	"store":     {"callback", "ent", "redact"},
 	"retention": {"store"},
 	"server":    {"auth", "callback", "ingest", "watch", "webhook", "gen"},
 }
