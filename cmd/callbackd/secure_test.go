@@ -1,16 +1,27 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbackd/callbackd/auth"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/webhook"
 )
@@ -129,4 +140,149 @@ func TestServerInfoReportsTheDevelopmentSecret(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer collects a process's output from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runUntilListening runs callbackd as main does, with stderr (not a
+// terminal) collected, until it listens; the test's end stops it.
+func runUntilListening(t *testing.T, args ...string) (stderr *lockedBuffer, base string) {
+	t.Helper()
+	stderr = &lockedBuffer{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), io.Discard, stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	listening := regexp.MustCompile(`msg=listening addr=(\S+)`)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
+			return stderr, "http://" + m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("callbackd stopped: %v\n%s", err, stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("callbackd did not listen:\n%s", stderr)
+	return nil, ""
+}
+
+// TestLogsCarryNoSecrets runs the whole server, as main does, with
+// credentials in the database URL (userinfo and query) and in the JWKS URL,
+// and no admin credential, so that it generates a token. Its whole output
+// (stderr, not a terminal: the structured log) holds none of them, and
+// points to the token file instead of printing the login URL; the server
+// works, and the token from the file logs in.
+func TestLogsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
+	databases(t, func(t *testing.T, databaseURL string) {
+		secrets := []string{"db-pw-SECRET", "db-q-SECRET", "jwks-user-SECRET", "jwks-pw-SECRET", "jwks-q-SECRET"}
+		var database []string
+		if databaseURL != "" {
+			u, err := url.Parse(databaseURL)
+			require.NoError(t, err)
+			// Trust authentication ignores the password: the URL still works.
+			u.User = url.UserPassword(u.User.Username(), "db-pw-SECRET")
+			u.RawQuery += "&password=db-q-SECRET"
+			database = []string{"--database-url", u.String()}
+		}
+		common := append([]string{"--log-level", "debug", "--webhook-secret", "main=" + testSecret}, database...)
+		// An identity provider that cannot be reached: the failed fetch,
+		// whose error quotes the URL, is logged.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		closed := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		jwks := "http://jwks-user-SECRET:jwks-pw-SECRET@" + closed + "/jwks?token=jwks-q-SECRET"
+		// With a JWKS URL no token is generated: a second server without it
+		// (a replica, on PostgreSQL) shows the generated-token path.
+		stderr, base := runUntilListening(t, append([]string{"--data-dir", t.TempDir(), "--jwks-url", jwks}, common...)...)
+		dataDir := t.TempDir()
+		stderr2, base2 := runUntilListening(t, append([]string{"--data-dir", dataDir}, common...)...)
+
+		token, err := os.ReadFile(filepath.Join(dataDir, auth.GeneratedTokenFile))
+		require.NoError(t, err)
+		tok := strings.TrimSpace(string(token))
+		require.NotEmpty(t, tok)
+		for _, srv := range []struct{ base, token string }{{base, ""}, {base2, tok}} {
+			// The servers work: a delivery, and (with the token) an admin call.
+			job := uuid.NewString()
+			b := payload(t, "workflow.completed", job, nil)
+			require.Equal(t, http.StatusOK, delivery{body: b, headers: signed(b, "workflow.completed")}.send(t, srv.base).status)
+			if srv.token != "" {
+				_, err := adminClient(running{base: srv.base, token: srv.token}).GetServerInfo(t.Context(), connect.NewRequest(&callbacksv1.GetServerInfoRequest{}))
+				require.NoError(t, err)
+			}
+		}
+
+		out := stderr.String() + stderr2.String()
+		require.Contains(t, out, "database opened")
+		require.Contains(t, out, "fetch JWKS")
+		for _, s := range append(secrets, tok, url.QueryEscape(tok)) {
+			require.NotContains(t, out, s)
+		}
+		require.NotContains(t, out, "#token=")
+		require.Contains(t, stderr2.String(), "token_file="+filepath.Join(dataDir, auth.GeneratedTokenFile))
+	})
+}
+
+// TestLoginURLOnlyOnATerminal: the generated token's login URL is printed,
+// in plain text, to a terminal only; otherwise the log names the token file.
+func TestLoginURLOnlyOnATerminal(t *testing.T) {
+	t.Parallel()
+	const login = "http://127.0.0.1:8080/#token=generated-token-0123456789"
+	var logs, term bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+
+	announceLogin(log, console{w: &term}, "/var/lib/callbackd", login)
+	require.Contains(t, term.String(), login)
+	require.Contains(t, term.String(), "/var/lib/callbackd/admin-token")
+	require.Empty(t, logs.String(), "nothing about the token in the structured log")
+
+	term.Reset()
+	announceLogin(log, console{}, "/var/lib/callbackd", login)
+	require.Empty(t, term.String())
+	require.NotContains(t, logs.String(), "generated-token-0123456789")
+	require.Contains(t, logs.String(), `"token_file":"/var/lib/callbackd/admin-token"`)
+	require.Contains(t, logs.String(), `"ui":"http://127.0.0.1:8080/"`)
+
+	// What decides: whether standard error is a terminal (a character
+	// device), as for a pseudo-terminal; not a pipe, a file or a buffer.
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	require.NoError(t, err)
+	defer f.Close()
+	require.False(t, isTerminal(w))
+	require.False(t, isTerminal(f))
+	require.False(t, isTerminal(&bytes.Buffer{}))
+	pty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal to check the positive case: %v", err)
+	}
+	defer pty.Close()
+	require.True(t, isTerminal(pty))
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/ingest"
 	"github.com/callbackd/callbackd/retention"
@@ -27,7 +29,7 @@ import (
 )
 
 // Run serves until ctx ends (SIGINT/SIGTERM).
-func (ServeCmd) Run(ctx context.Context, log *slog.Logger, db *DatabaseFlags, c *ServeFlags) error {
+func (ServeCmd) Run(ctx context.Context, log *slog.Logger, db *DatabaseFlags, c *ServeFlags, con console) error {
 	app, err := c.build(ctx, log, db)
 	if err != nil {
 		return err
@@ -41,9 +43,22 @@ func (ServeCmd) Run(ctx context.Context, log *slog.Logger, db *DatabaseFlags, c 
 		go gcFloor{floor: uint64(c.GCHeapFloor), every: time.Second}.run(ctx)
 	}
 	if app.generatedToken != "" {
-		log.Info("admin login (generated token; set --admin-token or a JWT provider to replace it)", "url", loginURL(ln.Addr().String(), c.TLSCert != "", app.generatedToken))
+		announceLogin(log, con, db.DataDir, loginURL(ln.Addr().String(), c.TLSCert != "", app.generatedToken))
 	}
 	return app.serve(ctx, ln)
+}
+
+// announceLogin tells how to log in with the generated admin token. The
+// login URL holds the token, so it goes only to a terminal, in plain text;
+// the structured log gets the token file's path.
+func announceLogin(log *slog.Logger, con console, dataDir, url string) {
+	file := filepath.Join(dataDir, auth.GeneratedTokenFile)
+	if con.w != nil {
+		fmt.Fprintf(con.w, "\ncallbackd admin login (generated token, also in %s; set --admin-token or a JWT provider to replace it):\n\n    %s\n\n", file, url)
+		return
+	}
+	log.Info("admin login: the generated admin token is in the token file; paste it into the web UI's login form (set --admin-token or a JWT provider to replace it)",
+		"token_file", file, "ui", strings.Split(url, "#")[0])
 }
 
 // app is a built callbackd: every part constructed and validated, nothing
