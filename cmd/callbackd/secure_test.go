@@ -18,11 +18,13 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbackd/callbackd/auth"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 	"github.com/callbackd/callbackd/webhook"
 )
 
@@ -285,4 +287,66 @@ func TestLoginURLOnlyOnATerminal(t *testing.T) {
 	}
 	defer pty.Close()
 	require.True(t, isTerminal(pty))
+}
+
+// TestPublicSecretsAndCriticalJWTsBesideLegitimateTraffic: on a server with
+// its own webhook secret, deliveries signed with the sender's public
+// development secret get 401 and store nothing, and admin JWTs with a crit
+// header get 401 on Connect and REST, while signed deliveries flow untouched
+// and the same JWT without crit is an admin.
+func TestPublicSecretsAndCriticalJWTsBesideLegitimateTraffic(t *testing.T) {
+	t.Parallel()
+	databases(t, func(t *testing.T, databaseURL string) {
+		srv := startServer(t, databaseURL, "--jwt-hs256-secret", jwtSecret, "--jwt-admin-claim", "app_metadata.role=ADMIN")
+		mint := func(header map[string]any) string {
+			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+				"sub": uuid.NewString(), "exp": time.Now().Add(time.Hour).Unix(),
+				"app_metadata": map[string]any{"role": "ADMIN"},
+			})
+			for k, v := range header {
+				tok.Header[k] = v
+			}
+			s, err := tok.SignedString([]byte(jwtSecret))
+			require.NoError(t, err)
+			return s
+		}
+		info := func(token string) (connectCode connect.Code, restStatus int) {
+			req := connect.NewRequest(&callbacksv1.GetServerInfoRequest{})
+			req.Header().Set("Authorization", "Bearer "+token)
+			_, err := callbacksv1connect.NewCallbackAdminServiceClient(http.DefaultClient, srv.base).GetServerInfo(t.Context(), req)
+			r, rerr := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.base+"/api/admin/server-info", nil)
+			require.NoError(t, rerr)
+			r.Header.Set("Authorization", "Bearer "+token)
+			res, rerr := http.DefaultClient.Do(r)
+			require.NoError(t, rerr)
+			res.Body.Close()
+			if err != nil {
+				connectCode = connect.CodeOf(err)
+			}
+			return connectCode, res.StatusCode
+		}
+		before := countRows(t, srv)
+		legitimate := startLegitimateTraffic(t, srv, 4)
+		func() {
+			for i := range 15 { // within the failure limiter's burst (20)
+				b := payload(t, "workflow.completed", uuid.NewString(), nil)
+				got := delivery{body: b, headers: map[string]string{
+					"X-Webhook-Signature": webhook.SignLLM(webhook.DevelopmentLLMSecret, b),
+					"X-Webhook-Event":     "workflow.completed",
+				}}.send(t, srv.base)
+				require.Equal(t, http.StatusUnauthorized, got.status, got.body)
+				if i%3 == 0 {
+					code, status := info(mint(map[string]any{"crit": []string{"x-ext"}, "x-ext": true}))
+					require.Equal(t, connect.CodeUnauthenticated, code)
+					require.Equal(t, http.StatusUnauthorized, status)
+				}
+			}
+		}()
+		legitimate.check(t)
+		code, status := info(mint(map[string]any{"x-ext": true}))
+		require.Equal(t, connect.Code(0), code)
+		require.Equal(t, http.StatusOK, status)
+		// Only the legitimate deliveries were stored: one row each.
+		require.Equal(t, before+len(legitimate.sent), countRows(t, srv))
+	})
 }
