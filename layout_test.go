@@ -12,11 +12,12 @@ import (
 var allowedImports = map[string][]string{
 	"callback":     {},
 	"webhook":      {},
-	"auth":         {},
+	"redact":       {},
+	"auth":         {"redact"},
 	"failurelimit": {},
 	"ingest":       {"callback", "failurelimit", "webhook"},
 	"watch":        {"callback"},
-	"store":        {"callback", "ent"},
+	"store":        {"callback", "ent", "redact"},
 	"retention":    {"store"},
 	"server":       {"auth", "callback", "failurelimit", "ingest", "watch", "webhook", "gen"},
 }

@@ -30,6 +30,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+
+	"github.com/callbackd/callbackd/redact"
 )
 
 // IdentityNamespace is the UUID namespace from which identities without an
@@ -157,13 +159,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Authenticator, err
 		u, err := url.Parse(cfg.JWKSURL)
 		switch {
 		case err != nil:
-			problem("JWKS URL: %w", err)
+			problem("JWKS URL: %w", redact.Error(err, cfg.JWKSURL))
 		case u.Scheme != "http" && u.Scheme != "https":
-			problem("JWKS URL %q: scheme must be http or https", cfg.JWKSURL)
+			problem("JWKS URL %q: scheme must be http or https", redact.URL(cfg.JWKSURL))
 		case u.Host == "":
-			problem("JWKS URL %q: no host", cfg.JWKSURL)
+			problem("JWKS URL %q: no host", redact.URL(cfg.JWKSURL))
 		case u.Scheme == "http" && !isLoopback(u.Hostname()):
-			log.WarnContext(ctx, "JWKS URL is plain http: keys can be replaced in transit", "url", cfg.JWKSURL)
+			log.WarnContext(ctx, "JWKS URL is plain http: keys can be replaced in transit", "url", redact.URL(cfg.JWKSURL))
 		}
 	}
 	if cfg.JWKSRefreshInterval < 0 {
@@ -202,7 +204,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Authenticator, err
 	log.InfoContext(ctx, "admin auth configured",
 		"tokens", len(a.tokens),
 		"jwt_hs256", cfg.JWTHS256Secret != "",
-		"jwks_url", cfg.JWKSURL,
+		"jwks_url", redact.URL(cfg.JWKSURL),
 		"jwt_issuer", cfg.Issuer,
 		"jwt_audience", cfg.Audience,
 		"jwt_admin_claim", rule.String())

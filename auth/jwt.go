@@ -16,6 +16,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
+
+	"github.com/callbackd/callbackd/redact"
 )
 
 // jwtLeeway is the clock skew tolerated on exp, nbf and iat.
@@ -31,14 +33,15 @@ const jwksUnknownKIDInterval = time.Minute
 const jwksFetchTimeout = 10 * time.Second
 
 type jwtVerifier struct {
-	parser *jwt.Parser
-	hs256  []byte         // nil when HS256 is off
-	jwks   jwkset.Storage // nil when RS256/ES256 are off
-	rule   ClaimRule
+	parser  *jwt.Parser
+	hs256   []byte         // nil when HS256 is off
+	jwks    jwkset.Storage // nil when RS256/ES256 are off
+	jwksURL string         // masked in every error: it may carry credentials
+	rule    ClaimRule
 }
 
 func newJWTVerifier(ctx context.Context, cfg Config, rule ClaimRule, log *slog.Logger) (*jwtVerifier, error) {
-	v := &jwtVerifier{rule: rule}
+	v := &jwtVerifier{rule: rule, jwksURL: cfg.JWKSURL}
 	// Each algorithm is allowed only with its own key source, and keyFunc
 	// checks the key type again: an RSA public key can never become an HMAC
 	// secret (algorithm confusion), nor can "none" ever be accepted.
@@ -63,11 +66,11 @@ func newJWTVerifier(ctx context.Context, cfg Config, rule ClaimRule, log *slog.L
 			NoErrorReturnFirstHTTPReq: true,
 			RefreshInterval:           interval,
 			RefreshErrorHandler: func(ctx context.Context, err error) {
-				log.WarnContext(ctx, "fetch JWKS", "url", cfg.JWKSURL, "error", err)
+				log.WarnContext(ctx, "fetch JWKS", "url", redact.URL(cfg.JWKSURL), "error", redact.Error(err, cfg.JWKSURL))
 			},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("JWKS %s: %w", cfg.JWKSURL, err)
+			return nil, fmt.Errorf("JWKS %s: %w", redact.URL(cfg.JWKSURL), redact.Error(err, cfg.JWKSURL))
 		}
 		v.jwks, err = jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
 			HTTPURLs:          map[string]jwkset.Storage{cfg.JWKSURL: store},
@@ -75,7 +78,7 @@ func newJWTVerifier(ctx context.Context, cfg Config, rule ClaimRule, log *slog.L
 			RefreshUnknownKID: rate.NewLimiter(rate.Every(jwksUnknownKIDInterval), 1),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("JWKS %s: %w", cfg.JWKSURL, err)
+			return nil, fmt.Errorf("JWKS %s: %w", redact.URL(cfg.JWKSURL), redact.Error(err, cfg.JWKSURL))
 		}
 		methods = append(methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg())
 	}
@@ -99,6 +102,9 @@ func newJWTVerifier(ctx context.Context, cfg Config, rule ClaimRule, log *slog.L
 func (v *jwtVerifier) verify(ctx context.Context, token string) (Identity, error) {
 	claims := jwt.MapClaims{}
 	_, err := v.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		if err := checkCritical(t.Header); err != nil {
+			return nil, err
+		}
 		return v.key(ctx, t)
 	})
 	if err != nil {
@@ -120,6 +126,19 @@ func (v *jwtVerifier) verify(ctx context.Context, token string) (Identity, error
 	}
 	id.Admin = true
 	return id, nil
+}
+
+// checkCritical rejects a token whose header has a "crit" parameter. It
+// lists header extensions that a recipient must understand and process, or
+// else reject the token (RFC 7515 §4.1.11); this server implements none, so
+// whatever crit holds (even a malformed or empty list, which producers must
+// not send) the token is refused rather than verified while ignoring what its
+// issuer declared critical.
+func checkCritical(header map[string]any) error {
+	if crit, ok := header["crit"]; ok {
+		return fmt.Errorf("JWT header crit %v names extensions this server does not understand (RFC 7515 §4.1.11)", crit)
+	}
+	return nil
 }
 
 // subjectID is the UUID in sub (Supabase's user id), or one derived from it.
@@ -151,7 +170,7 @@ func (v *jwtVerifier) key(ctx context.Context, t *jwt.Token) (any, error) {
 	}
 	jwk, err := v.jwks.KeyRead(ctx, kid)
 	if err != nil {
-		return nil, fmt.Errorf("JWKS key %q: %w", kid, err)
+		return nil, fmt.Errorf("JWKS key %q: %w", kid, redact.Error(err, v.jwksURL))
 	}
 	m := jwk.Marshal()
 	if m.ALG != "" && string(m.ALG) != alg {

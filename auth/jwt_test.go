@@ -401,3 +401,55 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	_, err = a.Authenticate(t.Context(), token)
 	require.NoError(t, err)
 }
+
+// TestCriticalHeaderIsRejected: a JWT whose header declares critical
+// extensions ("crit", RFC 7515 §4.1.11) is refused on both the HS256 and
+// the JWKS path, while the same token without it is accepted.
+func TestCriticalHeaderIsRejected(t *testing.T) {
+	t.Parallel()
+	rsaKey, _ := newKeys(t)
+	srv := newJWKSServer(t)
+	srv.add(t, "rsa1", jwkset.AlgRS256, &rsaKey.PublicKey)
+	a, err := New(t.Context(), Config{JWKSURL: srv.URL, JWTHS256Secret: hsSecret}, nil)
+	require.NoError(t, err)
+	signWith := func(method jwt.SigningMethod, key any, kid string, header map[string]any) string {
+		tok := jwt.NewWithClaims(method, claims(nil))
+		if kid != "" {
+			tok.Header["kid"] = kid
+		}
+		for k, v := range header {
+			tok.Header[k] = v
+		}
+		s, err := tok.SignedString(key)
+		require.NoError(t, err)
+		return s
+	}
+	for _, path := range []struct {
+		name   string
+		method jwt.SigningMethod
+		key    any
+		kid    string
+	}{
+		{"HS256", jwt.SigningMethodHS256, []byte(hsSecret), ""},
+		{"RS256 from the JWKS", jwt.SigningMethodRS256, rsaKey, "rsa1"},
+	} {
+		t.Run(path.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := a.Authenticate(t.Context(), "Bearer "+signWith(path.method, path.key, path.kid, map[string]any{"x-ext": "v"}))
+			require.NoError(t, err, "without crit, the token is valid")
+			for name, header := range map[string]map[string]any{
+				"unknown extension":       {"crit": []string{"x-ext"}, "x-ext": "v"},
+				"unencoded payload (b64)": {"crit": []string{"b64"}, "b64": true},
+				"extension missing":       {"crit": []string{"x-ext"}},
+				"empty list":              {"crit": []string{}},
+				"not a list":              {"crit": "x-ext", "x-ext": "v"},
+				"registered name listed":  {"crit": []string{"exp"}},
+			} {
+				_, err := a.Authenticate(t.Context(), "Bearer "+signWith(path.method, path.key, path.kid, header))
+				require.ErrorIs(t, err, ErrUnauthenticated, name)
+				require.Equal(t, ReasonInvalidJWT, Reason(err), name)
+				require.Contains(t, err.(*Error).Cause.Error(), "crit", name)
+			}
+		})
+	}
+}

@@ -50,6 +50,8 @@ type adminHandler struct {
 	// route is the server's root handler, through which SendTestCallback
 	// delivers: exactly the path a real sender's request takes.
 	route func() http.Handler
+	// developmentSecret is what GetServerInfo reports.
+	developmentSecret bool
 }
 
 // ListCallbacks returns one page, newest first.

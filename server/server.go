@@ -67,6 +67,9 @@ type Config struct {
 	AdminAuthFailureRate float64
 	// AdminAuthFailureBurst is the burst of AdminAuthFailureRate.
 	AdminAuthFailureBurst int
+	// DevelopmentSecret tells admins (GetServerInfo, and so the web UI) that
+	// the webhook accepts the sender's public development secret.
+	DevelopmentSecret bool
 }
 
 // Defaults of the stream limits.
@@ -255,6 +258,8 @@ func (s *Server) routes(ctx context.Context) error {
 		signer:    s.deps.Signer,
 		ingester:  s.deps.Ingester,
 		route:     func() http.Handler { return s.handler },
+
+		developmentSecret: s.cfg.DevelopmentSecret,
 	}, opts, connect.WithReadMaxBytes(adminMessageBytes)))
 	anyone := connect.WithInterceptors(idleStreamInterceptor{})
 	handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}, anyone, connect.WithReadMaxBytes(healthMessageBytes)))

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/ent"
+	"github.com/callbackd/callbackd/redact"
 )
 
 var _ callback.Store = (*Store)(nil)
@@ -56,9 +58,14 @@ type Store struct {
 // Open connects to the database that databaseURL names, without migrating
 // it (see Migrator):
 //   - "" opens the SQLite file callbackd.db in dataDir, creating dataDir
-//     with mode 0700 if needed;
+//     with mode 0700 if needed (an existing one that group or others may
+//     read or write gets a warning);
 //   - "postgres://..." or "postgresql://..." opens PostgreSQL with lib/pq;
 //   - "sqlite:PATH" or "file:PATH" opens the SQLite file PATH.
+//
+// A SQLite file is created with mode 0600, and so are its -wal and -shm
+// files, since SQLite gives them the main file's mode: they hold every
+// callback and its exact body.
 func Open(ctx context.Context, databaseURL, dataDir string, logger *slog.Logger) (*Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -75,28 +82,32 @@ func Open(ctx context.Context, databaseURL, dataDir string, logger *slog.Logger)
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("open store: create data directory: %w", err)
 		}
-		s, err = openSQLite(filepath.Join(dataDir, SQLiteFileName))
+		warnIfShared(logger, dataDir, "data directory")
+		s, err = openSQLite(filepath.Join(dataDir, SQLiteFileName), logger)
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		if _, perr := url.Parse(databaseURL); perr != nil {
+			return nil, fmt.Errorf("open store: %w", redact.Error(perr, databaseURL))
+		}
 		s, err = openPostgres(databaseURL)
 	case strings.HasPrefix(databaseURL, "sqlite:"), strings.HasPrefix(databaseURL, "file:"):
 		_, path, _ := strings.Cut(databaseURL, ":")
 		path = strings.TrimPrefix(path, "//")
 		if path == "" || strings.ContainsAny(path, "?#") {
-			return nil, fmt.Errorf("open store: SQLite URL %q: want sqlite:PATH or file:PATH without query parameters", databaseURL)
+			return nil, fmt.Errorf("open store: SQLite URL %q: want sqlite:PATH or file:PATH without query parameters", redact.URL(databaseURL))
 		}
-		s, err = openSQLite(path)
+		s, err = openSQLite(path, logger)
 	default:
-		return nil, fmt.Errorf("open store: unsupported database URL scheme in %q (want postgres://, postgresql://, sqlite: or file:)", redact(databaseURL))
+		return nil, fmt.Errorf("open store: unsupported database URL scheme in %q (want postgres://, postgresql://, sqlite: or file:)", redact.URL(databaseURL))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, fmt.Errorf("open store: %w", redact.Error(err, databaseURL))
 	}
 	// Only a connection check: a database that does not take writes yet
 	// (a read-only file) still opens, readiness reports it, and writes
 	// recover once it does (see writeFailed).
 	if err := s.ping(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, fmt.Errorf("open store: %w", redact.Error(err, databaseURL))
 	}
 	logger.Info("database opened", "dialect", s.dialect, "location", s.location)
 	return s, nil
@@ -115,7 +126,7 @@ func openPostgres(databaseURL string) (*Store, error) {
 	db.SetConnMaxLifetime(time.Hour)
 	return &Store{
 		dialect:  DialectPostgres,
-		location: redact(databaseURL),
+		location: redact.URL(databaseURL),
 		db:       db,
 		readDB:   db,
 		client:   ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, db))),
@@ -148,7 +159,18 @@ func sqliteDSN(path string, readOnly bool) string {
 	return dsn + "&_txlock=immediate"
 }
 
-func openSQLite(path string) (*Store, error) {
+func openSQLite(path string, logger *slog.Logger) (*Store, error) {
+	// SQLite would create the file with mode 0644; an empty file is an
+	// empty database, so create it first with 0600.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		f.Close()
+	case errors.Is(err, fs.ErrExist):
+		warnIfShared(logger, path, "database file")
+	default:
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
 	db, err := sql.Open("sqlite", sqliteDSN(path, false))
 	if err != nil {
 		return nil, err
@@ -177,6 +199,18 @@ func openSQLite(path string) (*Store, error) {
 	}, nil
 }
 
+// warnIfShared warns when group or others may read or write path: the
+// database and the generated admin token are then exposed to other local
+// users.
+func warnIfShared(logger *slog.Logger, path, what string) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o066 == 0 {
+		return
+	}
+	logger.Warn(what+" is readable or writable by group or others: it holds every callback (and the generated admin token); chmod it to 0700 (a directory) or 0600 (a file)",
+		"path", path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+}
+
 // withBinaryParameters asks lib/pq to send []byte parameters in binary:
 // otherwise every payload travels hex-encoded, twice its size, and both
 // sides spend CPU encoding and decoding it. An explicit setting in the URL
@@ -193,15 +227,6 @@ func withBinaryParameters(databaseURL string) string {
 	q.Set("binary_parameters", "yes")
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-// redact hides the password of a database URL in messages.
-func redact(databaseURL string) string {
-	u, err := url.Parse(databaseURL)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // Dialect returns DialectSQLite or DialectPostgres.

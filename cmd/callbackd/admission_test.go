@@ -563,7 +563,7 @@ func TestRESTListNotStarvedByWatches(t *testing.T) {
 // and up) written to w.
 func startServerLogging(t *testing.T, w io.Writer, extra ...string) running {
 	t.Helper()
-	return serveForTest(t, slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})), extra...)
+	return serveForTest(t, slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})), append([]string{"--webhook-secret", "main=" + testSecret}, extra...)...)
 }
 
 // syncBuffer is a log destination that tests read while the server writes.

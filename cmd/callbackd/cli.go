@@ -76,7 +76,7 @@ type WebhookFlags struct {
 
 // AdminFlags configure who may use the admin API.
 type AdminFlags struct {
-	AdminToken     []string `name:"admin-token" help:"Static admin API token NAME=TOKEN (at least 16 bytes); repeat, or separate with commas. Without any admin credential, a token is generated in --data-dir and a login URL printed." env:"CALLBACKD_ADMIN_TOKENS" sep:","`
+	AdminToken     []string `name:"admin-token" help:"Static admin API token NAME=TOKEN (at least 16 bytes); repeat, or separate with commas. Without any admin credential, a token is generated in --data-dir and a login URL printed on a terminal." env:"CALLBACKD_ADMIN_TOKENS" sep:","`
 	AdminTokenFile string   `help:"File with one NAME=TOKEN admin token per line." env:"CALLBACKD_ADMIN_TOKEN_FILE" type:"existingfile"`
 	JWTHS256Secret string   `name:"jwt-hs256-secret" help:"Accept HS256 JWTs signed with this shared secret (e.g. Supabase's JWT secret)." env:"CALLBACKD_JWT_HS256_SECRET"`
 	JWKSURL        string   `name:"jwks-url" help:"Accept RS256/ES256 JWTs whose keys are published at this JWKS URL (cached and refreshed)." env:"CALLBACKD_JWKS_URL"`

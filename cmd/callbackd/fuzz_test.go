@@ -27,7 +27,7 @@ import (
 // 429s.
 func startFuzzServer(f *testing.F, databaseURL string) running {
 	f.Helper()
-	args := []string{"--log-level", "error", "--webhook-failure-rate", "0"}
+	args := []string{"--webhook-secret", "main=" + testSecret, "--log-level", "error", "--webhook-failure-rate", "0"}
 	if databaseURL != "" {
 		args = append(args, "--database-url", databaseURL)
 	}

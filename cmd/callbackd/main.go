@@ -48,7 +48,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := newLogger(stderr, cli.LogFormat, cli.LogLevel)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	kctx.BindTo(stdout, (*io.Writer)(nil))
-	return kctx.Run(logger, &cli.DatabaseFlags, &cli.ServeFlags)
+	con := console{}
+	if isTerminal(stderr) {
+		con.w = stderr
+	}
+	return kctx.Run(logger, &cli.DatabaseFlags, &cli.ServeFlags, con)
+}
+
+// console is the terminal a person started callbackd from: standard error
+// when it is a terminal, else nothing (w nil). What only that person may
+// read (the generated admin token's login URL) goes there, as plain text,
+// never to the structured logs, which are shipped to log stores.
+type console struct{ w io.Writer }
+
+// isTerminal reports whether w is a terminal (a character device; /dev/null
+// is one too, harmlessly).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // newParser builds the command-line parser for cli.

@@ -48,6 +48,13 @@ type running struct {
 // on a random port until the test ends, logging warnings to the test log.
 func startServer(t *testing.T, databaseURL string, extra ...string) running {
 	t.Helper()
+	return startServerArgs(t, databaseURL, append([]string{"--webhook-secret", "main=" + testSecret}, extra...)...)
+}
+
+// startServerArgs is startServer without a webhook secret of its own: args
+// choose it (or, with none, the development secret).
+func startServerArgs(t *testing.T, databaseURL string, extra ...string) running {
+	t.Helper()
 	args := append([]string{"--log-level", "warn"}, extra...)
 	if databaseURL != "" {
 		args = append(args, "--database-url", databaseURL)
@@ -55,13 +62,12 @@ func startServer(t *testing.T, databaseURL string, extra ...string) running {
 	return serveForTest(t, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), args...)
 }
 
-// serveForTest builds callbackd from the test credentials and args exactly
+// serveForTest builds callbackd from the test admin token and args exactly
 // as main does, logging to log, and serves it on a random loopback port until
 // tb (a test or a fuzz function) ends.
 func serveForTest(tb testing.TB, log *slog.Logger, args ...string) running {
 	tb.Helper()
-	args = append([]string{"--data-dir", tb.TempDir(), "--webhook-secret", "main=" + testSecret,
-		"--admin-token", "test=" + testAdminToken}, args...)
+	args = append([]string{"--data-dir", tb.TempDir(), "--admin-token", "test=" + testAdminToken}, args...)
 	var cli CLI
 	parser, err := newParser(&cli, io.Discard, io.Discard)
 	require.NoError(tb, err)

@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/callbackd/callbackd/auth"
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/ingest"
 	"github.com/callbackd/callbackd/retention"
@@ -25,7 +29,7 @@ import (
 )
 
 // Run serves until ctx ends (SIGINT/SIGTERM).
-func (ServeCmd) Run(ctx context.Context, log *slog.Logger, db *DatabaseFlags, c *ServeFlags) error {
+func (ServeCmd) Run(ctx context.Context, log *slog.Logger, db *DatabaseFlags, c *ServeFlags, con console) error {
 	app, err := c.build(ctx, log, db)
 	if err != nil {
 		return err
@@ -39,9 +43,22 @@ func (ServeCmd) Run(ctx context.Context, log *slog.Logger, db *DatabaseFlags, c 
 		go gcFloor{floor: uint64(c.GCHeapFloor), every: time.Second}.run(ctx)
 	}
 	if app.generatedToken != "" {
-		log.Info("admin login (generated token; set --admin-token or a JWT provider to replace it)", "url", loginURL(ln.Addr().String(), c.TLSCert != "", app.generatedToken))
+		announceLogin(log, con, db.DataDir, loginURL(ln.Addr().String(), c.TLSCert != "", app.generatedToken))
 	}
 	return app.serve(ctx, ln)
+}
+
+// announceLogin tells how to log in with the generated admin token. The
+// login URL holds the token, so it goes only to a terminal, in plain text;
+// the structured log gets the token file's path.
+func announceLogin(log *slog.Logger, con console, dataDir, url string) {
+	file := filepath.Join(dataDir, auth.GeneratedTokenFile)
+	if con.w != nil {
+		fmt.Fprintf(con.w, "\ncallbackd admin login (generated token, also in %s; set --admin-token or a JWT provider to replace it):\n\n    %s\n\n", file, url)
+		return
+	}
+	log.Info("admin login: the generated admin token is in the token file; paste it into the web UI's login form (set --admin-token or a JWT provider to replace it)",
+		"token_file", file, "ui", strings.Split(url, "#")[0])
 }
 
 // app is a built callbackd: every part constructed and validated, nothing
@@ -170,6 +187,7 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		UnauthenticatedStreamIdle: c.UnauthenticatedStreamIdle,
 		AdminAuthFailureRate:      c.AdminAuthFailureRate,
 		AdminAuthFailureBurst:     c.AdminAuthFailureBurst,
+		DevelopmentSecret: c.developmentSecret(),
 	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg, UI: ui})
 	if err != nil {
 		return nil, err
@@ -184,7 +202,6 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 	llm := c.WebhookSecret
 	if len(llm) == 0 {
 		llm = []string{"development=" + webhook.DevelopmentLLMSecret}
-		log.Warn("no --webhook-secret / LLM_WEBHOOK_SECRET configured: accepting the LLM service's PUBLIC development secret; set your own before exposing callbackd")
 	}
 	secrets := map[string][]string{webhook.SchemeLLM: llm}
 	for scheme, s := range map[string][]string{
@@ -197,8 +214,17 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 		}
 	}
 	var problems []error
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
 		problems = append(problems, fmt.Errorf("--addr %q: %w", c.Addr, err))
+	}
+	development := c.developmentSecret()
+	switch {
+	case !development:
+	case err == nil && !isLoopbackHost(host) && len(c.WebhookSecret) == 0:
+		problems = append(problems, fmt.Errorf("--addr %q is not a loopback address: configure the LLM service's webhook secret with --webhook-secret or LLM_WEBHOOK_SECRET (without one, callbackd would accept the service's public development secret, with which anyone can sign)", c.Addr))
+	case err == nil && !isLoopbackHost(host):
+		problems = append(problems, fmt.Errorf("--webhook-secret / LLM_WEBHOOK_SECRET: the LLM service's public development secret is refused on --addr %q, which is not a loopback address: anyone can sign with it", c.Addr))
 	}
 	if c.GCHeapFloor < 0 {
 		problems = append(problems, fmt.Errorf("--gc-heap-floor %d: must be 0 (off) or positive", c.GCHeapFloor))
@@ -237,6 +263,9 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 	if err := errors.Join(problems...); err != nil {
 		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	if development {
+		log.Warn("the LLM scheme accepts the LLM service's PUBLIC development secret (no --webhook-secret / LLM_WEBHOOK_SECRET configured, or that secret given): anyone can sign callbacks; allowed on a loopback address only")
+	}
 	if c.IngestMode != string(ingest.ModeGroupCommit) {
 		log.Warn("benchmark ingest mode: not for production", "mode", c.IngestMode)
 	}
@@ -244,4 +273,35 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 		log.Warn("!!! --allow-unsigned is ON: deliveries without any signature are STORED (marked unverified). Never use this outside local experiments. !!!")
 	}
 	return v, proxies, nil
+}
+
+// developmentSecret reports whether the LLM scheme accepts the sender's
+// public development secret: when no secret is configured (it is then the
+// default), or when it is among the configured ones. It asks a verifier of
+// the configured secrets to verify a body signed with it, so that the
+// secrets' syntax (names, whitespace) is read exactly as the webhook reads
+// it; secrets too malformed to build a verifier are reported by validate.
+func (c *ServeFlags) developmentSecret() bool {
+	if len(c.WebhookSecret) == 0 {
+		return true
+	}
+	v, err := webhook.NewVerifier(webhook.Config{Secrets: map[string][]string{webhook.SchemeLLM: c.WebhookSecret}})
+	if err != nil {
+		return false
+	}
+	probe := []byte(`{"probe":true}`)
+	h := http.Header{}
+	h.Set(webhook.HeaderLLMSignature, webhook.SignLLM(webhook.DevelopmentLLMSecret, probe))
+	res, err := v.Verify(h, probe)
+	return err == nil && res.Valid
+}
+
+// isLoopbackHost reports whether host, from --addr, is a loopback address or
+// "localhost". An empty host, 0.0.0.0 and :: listen on every interface.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -47,6 +47,8 @@ export class Server {
   constructor(
     private readonly bin: string,
     private readonly databaseURL: string,
+    /** developmentSecret starts without --webhook-secret: the server then accepts the sender's public development secret. */
+    private readonly options: { developmentSecret?: boolean } = {},
   ) {}
 
   async start(): Promise<void> {
@@ -57,8 +59,7 @@ export class Server {
       `127.0.0.1:${this.port}`,
       '--data-dir',
       this.dataDir,
-      '--webhook-secret',
-      `main=${secret}`,
+      ...(this.options.developmentSecret ? [] : ['--webhook-secret', `main=${secret}`]),
       '--admin-token',
       `ui=${tokens.ui}`,
       '--admin-token',

@@ -50,6 +50,9 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
     await login(page, server.base, tokens.ui);
+    // The server has its own webhook secret: no development-secret warning.
+    await page.locator('#app[data-server-info="loaded"]').waitFor();
+    expect(await page.getByTestId('development-secret-banner').count()).toBe(0);
 
     const sent = Date.now();
     const cb = await postCallback(server.base, completed());
@@ -378,6 +381,42 @@ describe.each(databases)('on %s', (name, databaseURL) => {
   });
 });
 
+// A server without its own webhook secret (allowed on loopback only) accepts
+// the sender's public development secret: every page warns about it.
+describe('development secret', () => {
+  let server: Server;
+
+  beforeAll(async () => {
+    server = new Server(bin, '', { developmentSecret: true });
+    await server.start();
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test.each([['light' as const], ['dark' as const]])('a warning banner, readable in the %s theme', async (colorScheme) => {
+    const { context, watched } = await newContext(browser, { colorScheme });
+    const page = await context.newPage();
+    await login(page, server.base, tokens.ui);
+    const banner = page.getByRole('alert').filter({ hasText: 'Development secret in use' });
+    await banner.waitFor();
+    expect(await banner.getAttribute('data-testid')).toBe('development-secret-banner');
+    expect(await banner.textContent()).toContain('LLM_WEBHOOK_SECRET');
+    expect(await banner.isVisible()).toBe(true);
+    const colours = await banner.evaluate((el) => ({ fg: getComputedStyle(el).color, bg: getComputedStyle(el).backgroundColor }));
+    // WCAG AA for normal text.
+    expect(contrast(colours.fg, colours.bg)).toBeGreaterThanOrEqual(4.5);
+    // It stays on other pages too.
+    await page.goto(`${server.base}/jobs/${randomUUID()}`);
+    await page.getByTestId('development-secret-banner').waitFor();
+    const dir = screenshotDir();
+    if (dir) await page.screenshot({ path: join(dir, `development-secret-${colorScheme}.png`) });
+    clean(watched);
+    await context.close();
+  });
+});
+
 // Screenshots for the README, on a fresh server with a small, realistic
 // history: a job's LLM steps and its completion, and a failed job.
 describe.runIf(screenshotDir() !== null)('screenshots', () => {
@@ -422,6 +461,36 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
     await context.close();
   });
 });
+
+/** contrast is the WCAG contrast ratio of two computed CSS colours. */
+function contrast(a: string, b: string): number {
+  const [la, lb] = [relativeLuminance(a), relativeLuminance(b)];
+  return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
+}
+
+/** relativeLuminance is WCAG's relative luminance of rgb() or oklch() (as Chromium reports Tailwind's colours). */
+function relativeLuminance(css: string): number {
+  const rgb = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)/.exec(css);
+  let linear: number[];
+  if (rgb) {
+    linear = [rgb[1], rgb[2], rgb[3]].map((v) => {
+      const c = Number(v) / 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+  } else {
+    const ok = /oklch\(([\d.]+)(%?)\s+([\d.]+)\s+([\d.]+)/.exec(css);
+    if (!ok) throw new Error(`unknown colour ${css}`);
+    const L = Number(ok[1]) / (ok[2] ? 100 : 1);
+    const h = (Number(ok[4]) * Math.PI) / 180;
+    const [A, B] = [Number(ok[3]) * Math.cos(h), Number(ok[3]) * Math.sin(h)];
+    const l = (L + 0.3963377774 * A + 0.2158037573 * B) ** 3;
+    const m = (L - 0.1055613458 * A - 0.0638541728 * B) ** 3;
+    const s = (L - 0.0894841775 * A - 1.291485548 * B) ** 3;
+    linear = [4.0767416621 * l - 3.3077115913 * m + 0.2309699292 * s, -1.2684380046 * l + 2.6097574011 * m - 0.3413193965 * s, -0.0041960863 * l - 0.7034186147 * m + 1.707614701 * s];
+  }
+  const [r, g, bl] = linear.map((c) => Math.min(1, Math.max(0, c)));
+  return 0.2126 * r! + 0.7152 * g! + 0.0722 * bl!;
+}
 
 /** luminance of a computed CSS colour (rgb(), or oklch() as Chromium may report). */
 function luminance(css: string): number {

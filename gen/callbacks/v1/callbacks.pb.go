@@ -1664,6 +1664,148 @@ func (x *ListRejectedDeliveriesResponse) GetRejected() []*RejectedDelivery {
 	return nil
 }
 
+// GetServerInfoRequest asks for the server's description.
+type GetServerInfoRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServerInfoRequest) Reset() {
+	*x = GetServerInfoRequest{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServerInfoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServerInfoRequest) ProtoMessage() {}
+
+func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
+func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{22}
+}
+
+// ServerInfo describes one callbackd server. It never holds a secret.
+type ServerInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is the server's build version ("(devel)" for a build from a
+	// source tree).
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// development_secret is true while the LLM scheme accepts the sender's
+	// public development secret (no --webhook-secret configured, or that
+	// secret configured explicitly): anyone can then forge callbacks. callbackd
+	// allows it only on a loopback address.
+	DevelopmentSecret bool `protobuf:"varint,2,opt,name=development_secret,json=developmentSecret,proto3" json:"development_secret,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ServerInfo) Reset() {
+	*x = ServerInfo{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServerInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServerInfo) ProtoMessage() {}
+
+func (x *ServerInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
+func (*ServerInfo) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ServerInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ServerInfo) GetDevelopmentSecret() bool {
+	if x != nil {
+		return x.DevelopmentSecret
+	}
+	return false
+}
+
+// GetServerInfoResponse holds the server's description.
+type GetServerInfoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// server describes the server that answered.
+	Server        *ServerInfo `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServerInfoResponse) Reset() {
+	*x = GetServerInfoResponse{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServerInfoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServerInfoResponse) ProtoMessage() {}
+
+func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
+func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetServerInfoResponse) GetServer() *ServerInfo {
+	if x != nil {
+		return x.Server
+	}
+	return nil
+}
+
 var File_callbacks_v1_callbacks_proto protoreflect.FileDescriptor
 
 const file_callbacks_v1_callbacks_proto_rawDesc = "" +
@@ -1789,14 +1931,21 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"request_id\x18\t \x01(\tR\trequestId\"\x1f\n" +
 	"\x1dListRejectedDeliveriesRequest\"\\\n" +
 	"\x1eListRejectedDeliveriesResponse\x12:\n" +
-	"\brejected\x18\x01 \x03(\v2\x1e.callbacks.v1.RejectedDeliveryR\brejected*\x89\x01\n" +
+	"\brejected\x18\x01 \x03(\v2\x1e.callbacks.v1.RejectedDeliveryR\brejected\"\x16\n" +
+	"\x14GetServerInfoRequest\"U\n" +
+	"\n" +
+	"ServerInfo\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12-\n" +
+	"\x12development_secret\x18\x02 \x01(\bR\x11developmentSecret\"I\n" +
+	"\x15GetServerInfoResponse\x120\n" +
+	"\x06server\x18\x01 \x01(\v2\x18.callbacks.v1.ServerInfoR\x06server*\x89\x01\n" +
 	"\x0eCallbackStatus\x12\x1f\n" +
 	"\x1bCALLBACK_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CALLBACK_STATUS_RECEIVED\x10\x01\x12\x1d\n" +
 	"\x19CALLBACK_STATUS_PROCESSED\x10\x02\x12\x19\n" +
 	"\x15CALLBACK_STATUS_ERROR\x10\x032t\n" +
 	"\x15CallbackIngestService\x12[\n" +
-	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\xa9\x05\n" +
+	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\x83\x06\n" +
 	"\x14CallbackAdminService\x12X\n" +
 	"\rListCallbacks\x12\".callbacks.v1.ListCallbacksRequest\x1a#.callbacks.v1.ListCallbacksResponse\x12R\n" +
 	"\vGetCallback\x12 .callbacks.v1.GetCallbackRequest\x1a!.callbacks.v1.GetCallbackResponse\x12O\n" +
@@ -1805,7 +1954,8 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x0eCheckCallbacks\x12#.callbacks.v1.CheckCallbacksRequest\x1a$.callbacks.v1.CheckCallbacksResponse\x12]\n" +
 	"\x0eWatchCallbacks\x12#.callbacks.v1.WatchCallbacksRequest\x1a$.callbacks.v1.WatchCallbacksResponse0\x01\x12a\n" +
 	"\x10SendTestCallback\x12%.callbacks.v1.SendTestCallbackRequest\x1a&.callbacks.v1.SendTestCallbackResponse\x12s\n" +
-	"\x16ListRejectedDeliveries\x12+.callbacks.v1.ListRejectedDeliveriesRequest\x1a,.callbacks.v1.ListRejectedDeliveriesResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
+	"\x16ListRejectedDeliveries\x12+.callbacks.v1.ListRejectedDeliveriesRequest\x1a,.callbacks.v1.ListRejectedDeliveriesResponse\x12X\n" +
+	"\rGetServerInfo\x12\".callbacks.v1.GetServerInfoRequest\x1a#.callbacks.v1.GetServerInfoResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
 
 var (
 	file_callbacks_v1_callbacks_proto_rawDescOnce sync.Once
@@ -1820,7 +1970,7 @@ func file_callbacks_v1_callbacks_proto_rawDescGZIP() []byte {
 }
 
 var file_callbacks_v1_callbacks_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_callbacks_v1_callbacks_proto_goTypes = []any{
 	(CallbackStatus)(0),                    // 0: callbacks.v1.CallbackStatus
 	(*Signature)(nil),                      // 1: callbacks.v1.Signature
@@ -1845,22 +1995,25 @@ var file_callbacks_v1_callbacks_proto_goTypes = []any{
 	(*RejectedDelivery)(nil),               // 20: callbacks.v1.RejectedDelivery
 	(*ListRejectedDeliveriesRequest)(nil),  // 21: callbacks.v1.ListRejectedDeliveriesRequest
 	(*ListRejectedDeliveriesResponse)(nil), // 22: callbacks.v1.ListRejectedDeliveriesResponse
-	(*timestamppb.Timestamp)(nil),          // 23: google.protobuf.Timestamp
-	(*structpb.Value)(nil),                 // 24: google.protobuf.Value
+	(*GetServerInfoRequest)(nil),           // 23: callbacks.v1.GetServerInfoRequest
+	(*ServerInfo)(nil),                     // 24: callbacks.v1.ServerInfo
+	(*GetServerInfoResponse)(nil),          // 25: callbacks.v1.GetServerInfoResponse
+	(*timestamppb.Timestamp)(nil),          // 26: google.protobuf.Timestamp
+	(*structpb.Value)(nil),                 // 27: google.protobuf.Value
 }
 var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
-	23, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
-	23, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
+	26, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
+	26, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: callbacks.v1.Callback.status:type_name -> callbacks.v1.CallbackStatus
 	1,  // 3: callbacks.v1.Callback.signature:type_name -> callbacks.v1.Signature
-	24, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
-	23, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
-	23, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
-	23, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
+	27, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
+	26, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
+	26, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
+	26, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
 	2,  // 8: callbacks.v1.Callback.views:type_name -> callbacks.v1.CallbackView
 	0,  // 9: callbacks.v1.ListCallbacksRequest.status:type_name -> callbacks.v1.CallbackStatus
-	23, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	23, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	26, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	26, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
 	3,  // 12: callbacks.v1.ListCallbacksResponse.callbacks:type_name -> callbacks.v1.Callback
 	3,  // 13: callbacks.v1.GetCallbackResponse.callback:type_name -> callbacks.v1.Callback
 	2,  // 14: callbacks.v1.MarkViewedResponse.view:type_name -> callbacks.v1.CallbackView
@@ -1868,32 +2021,35 @@ var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
 	3,  // 16: callbacks.v1.CallbackEvent.redelivered:type_name -> callbacks.v1.Callback
 	2,  // 17: callbacks.v1.CallbackEvent.viewed:type_name -> callbacks.v1.CallbackView
 	12, // 18: callbacks.v1.CheckCallbacksResponse.events:type_name -> callbacks.v1.CallbackEvent
-	23, // 19: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	26, // 19: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
 	12, // 20: callbacks.v1.WatchCallbacksResponse.event:type_name -> callbacks.v1.CallbackEvent
 	16, // 21: callbacks.v1.WatchCallbacksResponse.heartbeat:type_name -> callbacks.v1.Heartbeat
-	23, // 22: callbacks.v1.RejectedDelivery.receive_time:type_name -> google.protobuf.Timestamp
+	26, // 22: callbacks.v1.RejectedDelivery.receive_time:type_name -> google.protobuf.Timestamp
 	20, // 23: callbacks.v1.ListRejectedDeliveriesResponse.rejected:type_name -> callbacks.v1.RejectedDelivery
-	4,  // 24: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
-	6,  // 25: callbacks.v1.CallbackAdminService.ListCallbacks:input_type -> callbacks.v1.ListCallbacksRequest
-	8,  // 26: callbacks.v1.CallbackAdminService.GetCallback:input_type -> callbacks.v1.GetCallbackRequest
-	10, // 27: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
-	13, // 28: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
-	15, // 29: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
-	18, // 30: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
-	21, // 31: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:input_type -> callbacks.v1.ListRejectedDeliveriesRequest
-	5,  // 32: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
-	7,  // 33: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
-	9,  // 34: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
-	11, // 35: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
-	14, // 36: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
-	17, // 37: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
-	19, // 38: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
-	22, // 39: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:output_type -> callbacks.v1.ListRejectedDeliveriesResponse
-	32, // [32:40] is the sub-list for method output_type
-	24, // [24:32] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	24, // 24: callbacks.v1.GetServerInfoResponse.server:type_name -> callbacks.v1.ServerInfo
+	4,  // 25: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
+	6,  // 26: callbacks.v1.CallbackAdminService.ListCallbacks:input_type -> callbacks.v1.ListCallbacksRequest
+	8,  // 27: callbacks.v1.CallbackAdminService.GetCallback:input_type -> callbacks.v1.GetCallbackRequest
+	10, // 28: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
+	13, // 29: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
+	15, // 30: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
+	18, // 31: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
+	21, // 32: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:input_type -> callbacks.v1.ListRejectedDeliveriesRequest
+	23, // 33: callbacks.v1.CallbackAdminService.GetServerInfo:input_type -> callbacks.v1.GetServerInfoRequest
+	5,  // 34: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
+	7,  // 35: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
+	9,  // 36: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
+	11, // 37: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
+	14, // 38: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
+	17, // 39: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
+	19, // 40: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
+	22, // 41: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:output_type -> callbacks.v1.ListRejectedDeliveriesResponse
+	25, // 42: callbacks.v1.CallbackAdminService.GetServerInfo:output_type -> callbacks.v1.GetServerInfoResponse
+	34, // [34:43] is the sub-list for method output_type
+	25, // [25:34] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_callbacks_v1_callbacks_proto_init() }
@@ -1916,7 +2072,7 @@ func file_callbacks_v1_callbacks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_callbacks_v1_callbacks_proto_rawDesc), len(file_callbacks_v1_callbacks_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -286,6 +286,27 @@ func local_request_CallbackAdminService_ListRejectedDeliveries_0(ctx context.Con
 	return msg, metadata, err
 }
 
+func request_CallbackAdminService_GetServerInfo_0(ctx context.Context, marshaler runtime.Marshaler, client CallbackAdminServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetServerInfoRequest
+		metadata runtime.ServerMetadata
+	)
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetServerInfo(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_CallbackAdminService_GetServerInfo_0(ctx context.Context, marshaler runtime.Marshaler, server CallbackAdminServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetServerInfoRequest
+		metadata runtime.ServerMetadata
+	)
+	msg, err := server.GetServerInfo(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterCallbackIngestServiceHandlerServer registers the http handlers for service CallbackIngestService to "mux".
 // UnaryRPC     :call CallbackIngestServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -448,6 +469,26 @@ func RegisterCallbackAdminServiceHandlerServer(ctx context.Context, mux *runtime
 			return
 		}
 		forward_CallbackAdminService_ListRejectedDeliveries_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_CallbackAdminService_GetServerInfo_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/callbacks.v1.CallbackAdminService/GetServerInfo", runtime.WithHTTPPathPattern("/api/admin/server-info"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_CallbackAdminService_GetServerInfo_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CallbackAdminService_GetServerInfo_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -672,6 +713,23 @@ func RegisterCallbackAdminServiceHandlerClient(ctx context.Context, mux *runtime
 		}
 		forward_CallbackAdminService_ListRejectedDeliveries_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_CallbackAdminService_GetServerInfo_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/callbacks.v1.CallbackAdminService/GetServerInfo", runtime.WithHTTPPathPattern("/api/admin/server-info"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_CallbackAdminService_GetServerInfo_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_CallbackAdminService_GetServerInfo_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -683,6 +741,7 @@ var (
 	pattern_CallbackAdminService_WatchCallbacks_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "admin", "llm-callbacks", "watch"}, ""))
 	pattern_CallbackAdminService_SendTestCallback_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"api", "admin", "llm-callbacks", "test"}, ""))
 	pattern_CallbackAdminService_ListRejectedDeliveries_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "admin", "rejected-deliveries"}, ""))
+	pattern_CallbackAdminService_GetServerInfo_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"api", "admin", "server-info"}, ""))
 )
 
 var (
@@ -693,4 +752,5 @@ var (
 	forward_CallbackAdminService_WatchCallbacks_0         = runtime.ForwardResponseStream
 	forward_CallbackAdminService_SendTestCallback_0       = runtime.ForwardResponseMessage
 	forward_CallbackAdminService_ListRejectedDeliveries_0 = runtime.ForwardResponseMessage
+	forward_CallbackAdminService_GetServerInfo_0          = runtime.ForwardResponseMessage
 )

@@ -142,6 +142,7 @@ const (
 	CallbackAdminService_WatchCallbacks_FullMethodName         = "/callbacks.v1.CallbackAdminService/WatchCallbacks"
 	CallbackAdminService_SendTestCallback_FullMethodName       = "/callbacks.v1.CallbackAdminService/SendTestCallback"
 	CallbackAdminService_ListRejectedDeliveries_FullMethodName = "/callbacks.v1.CallbackAdminService/ListRejectedDeliveries"
+	CallbackAdminService_GetServerInfo_FullMethodName          = "/callbacks.v1.CallbackAdminService/GetServerInfo"
 )
 
 // CallbackAdminServiceClient is the client API for CallbackAdminService service.
@@ -175,6 +176,10 @@ type CallbackAdminServiceClient interface {
 	// what a developer needs when "the webhook fails with 401". Rejected
 	// deliveries are never stored as callbacks.
 	ListRejectedDeliveries(ctx context.Context, in *ListRejectedDeliveriesRequest, opts ...grpc.CallOption) (*ListRejectedDeliveriesResponse, error)
+	// GetServerInfo describes how this server is configured, as far as an
+	// admin needs to know: above all whether it accepts the LLM service's
+	// public development secret, which the web UI then warns about.
+	GetServerInfo(ctx context.Context, in *GetServerInfoRequest, opts ...grpc.CallOption) (*GetServerInfoResponse, error)
 }
 
 type callbackAdminServiceClient struct {
@@ -264,6 +269,16 @@ func (c *callbackAdminServiceClient) ListRejectedDeliveries(ctx context.Context,
 	return out, nil
 }
 
+func (c *callbackAdminServiceClient) GetServerInfo(ctx context.Context, in *GetServerInfoRequest, opts ...grpc.CallOption) (*GetServerInfoResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetServerInfoResponse)
+	err := c.cc.Invoke(ctx, CallbackAdminService_GetServerInfo_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CallbackAdminServiceServer is the server API for CallbackAdminService service.
 // All implementations must embed UnimplementedCallbackAdminServiceServer
 // for forward compatibility.
@@ -295,6 +310,10 @@ type CallbackAdminServiceServer interface {
 	// what a developer needs when "the webhook fails with 401". Rejected
 	// deliveries are never stored as callbacks.
 	ListRejectedDeliveries(context.Context, *ListRejectedDeliveriesRequest) (*ListRejectedDeliveriesResponse, error)
+	// GetServerInfo describes how this server is configured, as far as an
+	// admin needs to know: above all whether it accepts the LLM service's
+	// public development secret, which the web UI then warns about.
+	GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error)
 	mustEmbedUnimplementedCallbackAdminServiceServer()
 }
 
@@ -325,6 +344,9 @@ func (UnimplementedCallbackAdminServiceServer) SendTestCallback(context.Context,
 }
 func (UnimplementedCallbackAdminServiceServer) ListRejectedDeliveries(context.Context, *ListRejectedDeliveriesRequest) (*ListRejectedDeliveriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRejectedDeliveries not implemented")
+}
+func (UnimplementedCallbackAdminServiceServer) GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetServerInfo not implemented")
 }
 func (UnimplementedCallbackAdminServiceServer) mustEmbedUnimplementedCallbackAdminServiceServer() {}
 func (UnimplementedCallbackAdminServiceServer) testEmbeddedByValue()                              {}
@@ -466,6 +488,24 @@ func _CallbackAdminService_ListRejectedDeliveries_Handler(srv interface{}, ctx c
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CallbackAdminService_GetServerInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetServerInfoRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CallbackAdminServiceServer).GetServerInfo(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CallbackAdminService_GetServerInfo_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CallbackAdminServiceServer).GetServerInfo(ctx, req.(*GetServerInfoRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CallbackAdminService_ServiceDesc is the grpc.ServiceDesc for CallbackAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -496,6 +536,10 @@ var CallbackAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRejectedDeliveries",
 			Handler:    _CallbackAdminService_ListRejectedDeliveries_Handler,
+		},
+		{
+			MethodName: "GetServerInfo",
+			Handler:    _CallbackAdminService_GetServerInfo_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -8,6 +8,7 @@ import { DetailWindow } from './DetailWindow';
 import { HistoryPage } from './HistoryPage';
 import { TimelinePage } from './TimelinePage';
 import { ThemeToggle, type ThemeState } from './ThemeToggle';
+import { DevelopmentSecretBanner, useServerInfo } from './ServerWarnings';
 
 /** Shell is the logged-in app: navigation, the page, and the detail window. */
 export function Shell({ theme }: { theme: ThemeState }) {
@@ -33,10 +34,12 @@ export function Shell({ theme }: { theme: ThemeState }) {
       else document.getElementById('main')?.focus();
     });
   }, []);
+  const info = useServerInfo();
 
   return (
     <LiveProvider openDetail={open}>
-      <div id="app" inert={modal}>
+      <div id="app" inert={modal} data-server-info={info ? 'loaded' : 'pending'}>
+        <DevelopmentSecretBanner info={info} />
         <Header theme={theme} />
         <Page open={open} />
       </div>

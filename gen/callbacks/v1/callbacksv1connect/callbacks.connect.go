@@ -59,6 +59,9 @@ const (
 	// CallbackAdminServiceListRejectedDeliveriesProcedure is the fully-qualified name of the
 	// CallbackAdminService's ListRejectedDeliveries RPC.
 	CallbackAdminServiceListRejectedDeliveriesProcedure = "/callbacks.v1.CallbackAdminService/ListRejectedDeliveries"
+	// CallbackAdminServiceGetServerInfoProcedure is the fully-qualified name of the
+	// CallbackAdminService's GetServerInfo RPC.
+	CallbackAdminServiceGetServerInfoProcedure = "/callbacks.v1.CallbackAdminService/GetServerInfo"
 )
 
 // CallbackIngestServiceClient is a client for the callbacks.v1.CallbackIngestService service.
@@ -162,6 +165,10 @@ type CallbackAdminServiceClient interface {
 	// what a developer needs when "the webhook fails with 401". Rejected
 	// deliveries are never stored as callbacks.
 	ListRejectedDeliveries(context.Context, *connect.Request[v1.ListRejectedDeliveriesRequest]) (*connect.Response[v1.ListRejectedDeliveriesResponse], error)
+	// GetServerInfo describes how this server is configured, as far as an
+	// admin needs to know: above all whether it accepts the LLM service's
+	// public development secret, which the web UI then warns about.
+	GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error)
 }
 
 // NewCallbackAdminServiceClient constructs a client for the callbacks.v1.CallbackAdminService
@@ -217,6 +224,12 @@ func NewCallbackAdminServiceClient(httpClient connect.HTTPClient, baseURL string
 			connect.WithSchema(callbackAdminServiceMethods.ByName("ListRejectedDeliveries")),
 			connect.WithClientOptions(opts...),
 		),
+		getServerInfo: connect.NewClient[v1.GetServerInfoRequest, v1.GetServerInfoResponse](
+			httpClient,
+			baseURL+CallbackAdminServiceGetServerInfoProcedure,
+			connect.WithSchema(callbackAdminServiceMethods.ByName("GetServerInfo")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -229,6 +242,7 @@ type callbackAdminServiceClient struct {
 	watchCallbacks         *connect.Client[v1.WatchCallbacksRequest, v1.WatchCallbacksResponse]
 	sendTestCallback       *connect.Client[v1.SendTestCallbackRequest, v1.SendTestCallbackResponse]
 	listRejectedDeliveries *connect.Client[v1.ListRejectedDeliveriesRequest, v1.ListRejectedDeliveriesResponse]
+	getServerInfo          *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
 }
 
 // ListCallbacks calls callbacks.v1.CallbackAdminService.ListCallbacks.
@@ -266,6 +280,11 @@ func (c *callbackAdminServiceClient) ListRejectedDeliveries(ctx context.Context,
 	return c.listRejectedDeliveries.CallUnary(ctx, req)
 }
 
+// GetServerInfo calls callbacks.v1.CallbackAdminService.GetServerInfo.
+func (c *callbackAdminServiceClient) GetServerInfo(ctx context.Context, req *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error) {
+	return c.getServerInfo.CallUnary(ctx, req)
+}
+
 // CallbackAdminServiceHandler is an implementation of the callbacks.v1.CallbackAdminService
 // service.
 type CallbackAdminServiceHandler interface {
@@ -293,6 +312,10 @@ type CallbackAdminServiceHandler interface {
 	// what a developer needs when "the webhook fails with 401". Rejected
 	// deliveries are never stored as callbacks.
 	ListRejectedDeliveries(context.Context, *connect.Request[v1.ListRejectedDeliveriesRequest]) (*connect.Response[v1.ListRejectedDeliveriesResponse], error)
+	// GetServerInfo describes how this server is configured, as far as an
+	// admin needs to know: above all whether it accepts the LLM service's
+	// public development secret, which the web UI then warns about.
+	GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error)
 }
 
 // NewCallbackAdminServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -344,6 +367,12 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 		connect.WithSchema(callbackAdminServiceMethods.ByName("ListRejectedDeliveries")),
 		connect.WithHandlerOptions(opts...),
 	)
+	callbackAdminServiceGetServerInfoHandler := connect.NewUnaryHandler(
+		CallbackAdminServiceGetServerInfoProcedure,
+		svc.GetServerInfo,
+		connect.WithSchema(callbackAdminServiceMethods.ByName("GetServerInfo")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/callbacks.v1.CallbackAdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CallbackAdminServiceListCallbacksProcedure:
@@ -360,6 +389,8 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 			callbackAdminServiceSendTestCallbackHandler.ServeHTTP(w, r)
 		case CallbackAdminServiceListRejectedDeliveriesProcedure:
 			callbackAdminServiceListRejectedDeliveriesHandler.ServeHTTP(w, r)
+		case CallbackAdminServiceGetServerInfoProcedure:
+			callbackAdminServiceGetServerInfoHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -395,4 +426,8 @@ func (UnimplementedCallbackAdminServiceHandler) SendTestCallback(context.Context
 
 func (UnimplementedCallbackAdminServiceHandler) ListRejectedDeliveries(context.Context, *connect.Request[v1.ListRejectedDeliveriesRequest]) (*connect.Response[v1.ListRejectedDeliveriesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.ListRejectedDeliveries is not implemented"))
+}
+
+func (UnimplementedCallbackAdminServiceHandler) GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.GetServerInfo is not implemented"))
 }
