@@ -187,7 +187,7 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		UnauthenticatedStreamIdle: c.UnauthenticatedStreamIdle,
 		AdminAuthFailureRate:      c.AdminAuthFailureRate,
 		AdminAuthFailureBurst:     c.AdminAuthFailureBurst,
-		DevelopmentSecret: c.developmentSecret(),
+		DevelopmentSecret:         c.developmentSecret(),
 	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg, UI: ui})
 	if err != nil {
 		return nil, err
