@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,7 +52,7 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmpDir)
 	for bin, pkg := range map[*string]string{&callbackd: "./cmd/callbackd", &callbackctl: "./cmd/callbackctl"} {
-		if *bin, err = callbackdtest.Build(tmpDir, pkg); err != nil {
+		if *bin, err = callbackdtest.Build(context.Background(), tmpDir, callbackdtest.BuildOptions{Package: pkg}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -62,12 +63,8 @@ func runTests(m *testing.M) int {
 // startServer runs callbackd until the test ends; databaseURL "" is SQLite.
 func startServer(t *testing.T, databaseURL string) *callbackdtest.Server {
 	t.Helper()
-	var extra []string
-	if databaseURL != "" {
-		extra = []string{"--database-url", databaseURL}
-	}
-	s, err := callbackdtest.Start(callbackd, t.TempDir(), extra...)
-	require.NoError(t, err)
+	s := callbackdtest.ForTest(t, callbackdtest.Options{Binary: callbackd, DatabaseURL: databaseURL})
+	require.NoError(t, s.Start(t.Context()))
 	t.Cleanup(func() { require.NoError(t, s.Stop()) })
 	return s
 }
