@@ -79,30 +79,34 @@ func report(w io.Writer, findings []string) error {
 // signature without MACs means the header is unreadable, and the findings say
 // why.
 func (c *VerifyCmd) parse() (webhook.Signature, []string, error) {
+	var sig webhook.Signature
+	var err error
+	var wantTimestamp, wantSignature string // how the findings describe the format
 	switch c.Scheme {
 	case schemeStandard:
 		if c.ID == "" || c.Timestamp == "" {
 			return webhook.Signature{}, nil, usageErrorf("--scheme %s needs --id and --timestamp (the webhook-id and webhook-timestamp headers)", c.Scheme)
 		}
-		sig, err := webhook.ParseStandard(c.ID, c.Timestamp, c.Signature)
-		switch {
-		case errors.Is(err, webhook.ErrTimestampMalformed):
-			return webhook.Signature{}, []string{"malformed timestamp: webhook-timestamp must be unix seconds"}, nil
-		case err != nil:
-			return webhook.Signature{}, []string{"malformed signature: want space-separated v1,<base64> entries"}, nil
-		}
-		return sig, nil, nil
+		sig, err = webhook.ParseStandard(c.ID, c.Timestamp, c.Signature)
+		wantTimestamp, wantSignature = "webhook-timestamp must be unix seconds", "want space-separated v1,<base64> entries"
 	case schemeStripe:
-		sig, err := webhook.ParseStripe(c.Signature)
-		switch {
-		case errors.Is(err, webhook.ErrTimestampMalformed):
-			return webhook.Signature{}, []string{"malformed timestamp: t= must be unix seconds"}, nil
-		case err != nil:
-			return webhook.Signature{}, []string{"malformed signature: want t=<unix>,v1=<hex>"}, nil
-		}
-		return sig, nil, nil
+		sig, err = webhook.ParseStripe(c.Signature)
+		wantTimestamp, wantSignature = "t= must be unix seconds", "want t=<unix>,v1=<hex>"
+	default:
+		return c.parseSHA256Hex()
 	}
-	// The LLM service's and GitHub's sha256=<lowercase hex>.
+	switch {
+	case errors.Is(err, webhook.ErrTimestampMalformed):
+		return webhook.Signature{}, []string{"malformed timestamp: " + wantTimestamp}, nil
+	case err != nil:
+		return webhook.Signature{}, []string{"malformed signature: " + wantSignature}, nil
+	}
+	return sig, nil, nil
+}
+
+// parseSHA256Hex reads the LLM service's and GitHub's sha256=<lowercase
+// hex>, past a missing prefix and upper-case digits, which it reports.
+func (c *VerifyCmd) parseSHA256Hex() (webhook.Signature, []string, error) {
 	var findings []string
 	digits, ok := strings.CutPrefix(strings.TrimSpace(c.Signature), "sha256=")
 	if !ok {
