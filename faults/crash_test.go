@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 	"github.com/callbackd/callbackd/store/storetest"
 )
 
@@ -35,13 +36,13 @@ func TestCrashPostgres(t *testing.T) {
 // time, while a watcher follows the change feed across the restarts. Then
 // it stops the server and checks every acknowledged callback against the
 // database and the watcher.
-func crashTest(t *testing.T, srv *serverProc, postgres bool) {
+func crashTest(t *testing.T, srv *callbackdtest.Server, postgres bool) {
 	n := envInt(t, "FAULTS_CALLBACKS", defaultCrashCallbacks)
 	kills := envInt(t, "FAULTS_KILLS", 3)
 	rng := newRand(t)
 	start := time.Now()
-	srv.start()
-	w := startWatcher(t, srv.addr)
+	mustStart(t, srv)
+	w := startWatcher(t, srv.Addr)
 	items := newLogicals(rng, n, 5)
 	total := 0
 	for _, l := range items {
@@ -59,7 +60,7 @@ func crashTest(t *testing.T, srv *serverProc, postgres bool) {
 	}
 	slices.Sort(points)
 
-	s := newSender(srv.base())
+	s := newSender(srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -71,31 +72,31 @@ func crashTest(t *testing.T, srv *serverProc, postgres bool) {
 		}
 		time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
 		inFlight := s.inFlight.Load()
-		srv.kill()
+		mustKill(t, srv)
 		killed++
 		t.Logf("SIGKILL %d at %d acknowledged deliveries, %d requests in flight", killed, s.acks.Load(), inFlight)
 		time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
-		srv.start()
+		mustStart(t, srv)
 	}
 	wg.Wait()
 	f := figures{Gaps: -1}
 	s.fill(&f, items)
 	s.checkNoUnexpected(t, items)
 	w.checkGaps(t, items, 20*time.Second, &f)
-	srv.stop()
+	mustStop(t, srv)
 
 	var st dbState
 	if postgres {
-		st = readState(t, openPostgres(t, srv.dbURL), true)
+		st = readState(t, openPostgres(t, srv.DatabaseURL), true)
 	} else {
-		st = readState(t, openSQLiteRO(t, srv.sqlitePath()), false)
+		st = readState(t, openSQLiteRO(t, srv.SQLitePath()), false)
 	}
 	checkLedger(t, items, st, &f)
 	f.Duration = time.Since(start)
 	if killed < 3 && kills >= 3 {
 		t.Errorf("killed %d times, want at least 3", killed)
 	}
-	t.Logf("server started %d times, killed %d times", srv.starts, killed)
+	t.Logf("server started %d times, killed %d times", srv.Starts(), killed)
 	report(t, f)
 }
 

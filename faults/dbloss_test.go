@@ -38,11 +38,11 @@ func TestDatabaseConnectionLoss(t *testing.T) {
 	rng := newRand(t)
 	start := time.Now()
 	srv := newServer(t, "callbackd", "", u.String())
-	srv.start()
-	w := startWatcher(t, srv.addr)
+	mustStart(t, srv)
+	w := startWatcher(t, srv.Addr)
 
 	items := newLogicals(rng, 100000, 5)
-	s := newSender(srv.base())
+	s := newSender(srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	stopNew := make(chan struct{})
@@ -60,7 +60,7 @@ func TestDatabaseConnectionLoss(t *testing.T) {
 	pollWG.Go(func() {
 		client := &http.Client{Timeout: 5 * time.Second}
 		for pollCtx.Err() == nil {
-			code := readyz(client, srv.base())
+			code := readyz(client, srv.URL)
 			readyMu.Lock()
 			statuses[code]++
 			lastCode = code
@@ -142,7 +142,7 @@ func TestDatabaseConnectionLoss(t *testing.T) {
 		t.Errorf("no 503 at all: the faults did not reach the ingest path")
 	}
 	w.checkGaps(t, items, 20*time.Second, &f)
-	srv.stop()
+	mustStop(t, srv)
 	checkLedger(t, items, readState(t, openPostgres(t, dbURL), true), &f)
 	f.Duration = time.Since(start)
 	report(t, f)

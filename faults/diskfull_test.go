@@ -41,10 +41,10 @@ func TestDiskFullSQLite(t *testing.T) {
 	rng := newRand(t)
 	start := time.Now()
 	srv := newServer(t, "callbackd", dataDir, "")
-	srv.start()
+	mustStart(t, srv)
 
 	items := newLogicals(rng, 100000, 5)
-	s := newSender(srv.base())
+	s := newSender(srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	stopNew := make(chan struct{})
@@ -59,7 +59,7 @@ func TestDiskFullSQLite(t *testing.T) {
 	size := fill(t, filler)
 	full := waitFor(ctx, 20*time.Second, func() bool { return s.refused.Load()-refusedBefore >= 20 })
 	client := &http.Client{Timeout: 5 * time.Second}
-	readyFull := readyz(client, srv.base())
+	readyFull := readyz(client, srv.URL)
 	t.Logf("disk full (filler %d KiB) for %s: %d deliveries acknowledged, %d refused with 503; /readyz answered %d",
 		size>>10, time.Since(fillStart).Round(time.Millisecond), s.acks.Load()-acksBefore, s.refused.Load()-refusedBefore, readyFull)
 	if !full {
@@ -73,7 +73,7 @@ func TestDiskFullSQLite(t *testing.T) {
 	if waitFor(ctx, 20*time.Second, func() bool { return s.acks.Load() >= acksFreed+100 }) {
 		t.Logf("space freed: 100 more deliveries acknowledged within %s, without a restart", time.Since(freed).Round(time.Millisecond))
 	} else {
-		t.Errorf("fewer than 100 deliveries acknowledged within 20 s of the space being freed\n%s", srv.logTail(10))
+		t.Errorf("fewer than 100 deliveries acknowledged within 20 s of the space being freed\n%s", srv.LogTail(10))
 	}
 	close(stopNew)
 	wg.Wait()

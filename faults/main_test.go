@@ -1,17 +1,18 @@
 package faults_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 )
 
 // serverBin is the callbackd binary TestMain builds from the working tree.
@@ -25,15 +26,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "faults:", err)
 		os.Exit(1)
 	}
-	serverBin = filepath.Join(dir, "callbackd")
-	args := []string{"build", "-o", serverBin}
-	if os.Getenv("FAULTS_SERVER_RACE") != "" {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "./cmd/callbackd")...)
-	build.Dir = ".." // the module root: this package is <root>/faults
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "faults: go %s: %v\n%s", strings.Join(args, " "), err, out)
+	serverBin, err = callbackdtest.Build(context.Background(), dir, callbackdtest.BuildOptions{Race: os.Getenv("FAULTS_SERVER_RACE") != ""})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}

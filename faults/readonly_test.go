@@ -24,14 +24,14 @@ func TestReadOnlyDatabaseSQLite(t *testing.T) {
 	rng := newRand(t)
 	start := time.Now()
 	srv := newServer(t, "callbackd", dataDir, "")
-	srv.start()
+	mustStart(t, srv)
 	items := newLogicals(rng, 100000, 5)
-	s := newSender(srv.base())
+	s := newSender(srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	// A first batch while writable, so that the file exists and has rows.
 	s.run(ctx, items[:200], 8, nil)
-	srv.stop()
+	mustStop(t, srv)
 
 	db := filepath.Join(dataDir, "callbackd.db")
 	if out, err := exec.Command("chattr", "+i", db).CombinedOutput(); err != nil {
@@ -48,14 +48,14 @@ func TestReadOnlyDatabaseSQLite(t *testing.T) {
 	}
 	t.Cleanup(makeWritable) // before TempDir's removal, which would fail on it
 
-	srv.startLive() // serves, but must not claim to be ready
+	mustStartLive(t, srv) // serves, but must not claim to be ready
 	client := &http.Client{Timeout: 5 * time.Second}
 	stopNew := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { s.run(ctx, items[200:], 8, stopNew) })
 	acksBefore, refusedBefore := s.acks.Load(), s.refused.Load()
 	refused := waitFor(ctx, 20*time.Second, func() bool { return s.refused.Load()-refusedBefore >= 20 })
-	ready := readyz(client, srv.base())
+	ready := readyz(client, srv.URL)
 	t.Logf("read-only file: %d deliveries acknowledged, %d refused with 503; /readyz answered %d",
 		s.acks.Load()-acksBefore, s.refused.Load()-refusedBefore, ready)
 	if !refused {
@@ -69,15 +69,15 @@ func TestReadOnlyDatabaseSQLite(t *testing.T) {
 	writable, acksWritable := time.Now(), s.acks.Load()
 	if waitFor(ctx, 10*time.Second, func() bool { return s.acks.Load() >= acksWritable+100 }) {
 		t.Logf("file writable again: 100 more deliveries acknowledged within %s, without a restart", time.Since(writable).Round(time.Millisecond))
-		if !waitFor(ctx, 10*time.Second, func() bool { return readyz(client, srv.base()) == http.StatusOK }) {
+		if !waitFor(ctx, 10*time.Second, func() bool { return readyz(client, srv.URL) == http.StatusOK }) {
 			t.Errorf("/readyz did not return to 200 after the file became writable")
 		}
 	} else {
 		t.Errorf("BUG: the file has been writable again for 10 s and still no delivery is acknowledged (%d refused meanwhile): "+
 			"the SQLite writer connection, opened read-only because the file was write-protected, is never reopened; "+
-			"only a restart recovers. Last log lines:\n%s", s.refused.Load()-refusedBefore, srv.logTail(3))
-		srv.stop()
-		srv.start() // so that the sender's retries can complete and the rest is checked
+			"only a restart recovers. Last log lines:\n%s", s.refused.Load()-refusedBefore, srv.LogTail(3))
+		mustStop(t, srv)
+		mustStart(t, srv) // so that the sender's retries can complete and the rest is checked
 	}
 	close(stopNew)
 	wg.Wait()

@@ -23,13 +23,13 @@ func TestReplicaKilled(t *testing.T) {
 	start := time.Now()
 	a := newServer(t, "replica-a", "", url)
 	b := newServer(t, "replica-b", "", url)
-	a.start()
-	b.start()
-	w := startWatcher(t, b.addr)
+	mustStart(t, a)
+	mustStart(t, b)
+	w := startWatcher(t, b.Addr)
 
 	items := newLogicals(rng, n, 5)
-	s := newSender(a.base())
-	bases := []string{a.base(), b.base()}
+	s := newSender(a.URL)
+	bases := []string{a.URL, b.URL}
 	index := make(map[*logical]int, len(items))
 	for i, l := range items {
 		index[l] = i
@@ -46,13 +46,13 @@ func TestReplicaKilled(t *testing.T) {
 	}
 	before := s.acked()
 	inFlight := s.inFlight.Load()
-	a.kill()
+	mustKill(t, a)
 	t.Logf("SIGKILL replica A at %d acknowledged deliveries (A %d, B %d), %d requests in flight",
-		s.acks.Load(), before[a.base()], before[b.base()], inFlight)
+		s.acks.Load(), before[a.URL], before[b.URL], inFlight)
 	wg.Wait()
 	after := s.acked()
-	t.Logf("after the kill: B acknowledged %d deliveries, A %d", after[b.base()]-before[b.base()], after[a.base()]-before[a.base()])
-	if after[b.base()] <= before[b.base()] {
+	t.Logf("after the kill: B acknowledged %d deliveries, A %d", after[b.URL]-before[b.URL], after[a.URL]-before[a.URL])
+	if after[b.URL] <= before[b.URL] {
 		t.Errorf("replica B acknowledged nothing after A was killed")
 	}
 
@@ -60,7 +60,7 @@ func TestReplicaKilled(t *testing.T) {
 	s.fill(&f, items)
 	s.checkNoUnexpected(t, items)
 	w.checkGaps(t, items, 20*time.Second, &f)
-	b.stop()
+	mustStop(t, b)
 	checkLedger(t, items, readState(t, openPostgres(t, url), true), &f)
 	f.Duration = time.Since(start)
 	report(t, f)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 	"github.com/callbackd/callbackd/store/storetest"
 )
 
@@ -35,13 +36,13 @@ func TestGracefulShutdownPostgres(t *testing.T) {
 // acknowledged up to the exit must be in the database. The server is then
 // restarted so that the sender's retries complete, and everything is
 // checked again.
-func shutdownTest(t *testing.T, srv *serverProc, postgres bool) {
+func shutdownTest(t *testing.T, srv *callbackdtest.Server, postgres bool) {
 	n := envInt(t, "FAULTS_SHUTDOWN_CALLBACKS", 2000)
 	rng := newRand(t)
 	start := time.Now()
-	srv.start()
+	mustStart(t, srv)
 	items := newLogicals(rng, n, 5)
-	s := newSender(srv.base())
+	s := newSender(srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -74,7 +75,11 @@ func shutdownTest(t *testing.T, srv *serverProc, postgres bool) {
 	sigterm = time.Now()
 	mu.Unlock()
 	inFlight := s.inFlight.Load()
-	code, took := srv.terminate(shutdownTimeout + 5*time.Second)
+	code, err := srv.Terminate(shutdownTimeout + 5*time.Second)
+	took := time.Since(sigterm)
+	if err != nil {
+		t.Error(err)
+	}
 	s.setObserver(nil)
 	mu.Lock()
 	t.Logf("SIGTERM at %d acknowledged deliveries with %d requests in flight; exit code %d after %s; answers from SIGTERM to exit: %v",
@@ -87,7 +92,7 @@ func shutdownTest(t *testing.T, srv *serverProc, postgres bool) {
 	}
 	mu.Unlock()
 	if code != 0 {
-		t.Errorf("exit code %d after SIGTERM, want 0\n%s", code, srv.logTail(20))
+		t.Errorf("exit code %d after SIGTERM, want 0\n%s", code, srv.LogTail(20))
 	}
 	if took > shutdownTimeout {
 		t.Errorf("exit took %s, more than --shutdown-timeout %s", took, shutdownTimeout)
@@ -97,22 +102,22 @@ func shutdownTest(t *testing.T, srv *serverProc, postgres bool) {
 	// acknowledged so far must already be stored.
 	var mid figures
 	if postgres {
-		checkLedger(t, items, readState(t, openPostgres(t, srv.dbURL), true), &mid)
+		checkLedger(t, items, readState(t, openPostgres(t, srv.DatabaseURL), true), &mid)
 	} else {
-		checkLedger(t, items, readState(t, openSQLiteRO(t, srv.sqlitePath()), false), &mid)
+		checkLedger(t, items, readState(t, openSQLiteRO(t, srv.SQLitePath()), false), &mid)
 	}
 	t.Logf("at exit: %d rows stored, %d acknowledged callbacks lost", mid.Stored, mid.Lost)
 
-	srv.start()
+	mustStart(t, srv)
 	wg.Wait()
 	f := figures{Gaps: -1}
 	s.fill(&f, items)
 	s.checkNoUnexpected(t, items)
-	srv.stop()
+	mustStop(t, srv)
 	if postgres {
-		checkLedger(t, items, readState(t, openPostgres(t, srv.dbURL), true), &f)
+		checkLedger(t, items, readState(t, openPostgres(t, srv.DatabaseURL), true), &f)
 	} else {
-		checkLedger(t, items, readState(t, openSQLiteRO(t, srv.sqlitePath()), false), &f)
+		checkLedger(t, items, readState(t, openSQLiteRO(t, srv.SQLitePath()), false), &f)
 	}
 	f.Lost += mid.Lost
 	f.Duration = time.Since(start)

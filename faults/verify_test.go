@@ -10,6 +10,8 @@ import (
 
 	_ "github.com/lib/pq"  // the "postgres" driver, to read what the server stored
 	_ "modernc.org/sqlite" // the "sqlite" driver
+
+	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 )
 
 // storedRow is what the checks read of one llm_callbacks row.
@@ -251,13 +253,13 @@ func checkLedger(t testing.TB, items []*logical, st dbState, f *figures) {
 // finishSQLite ends a single-server SQLite test without a watcher: it checks
 // the sender's answers, stops the server, checks the stored rows against
 // the ledger and reports the figures.
-func finishSQLite(t testing.TB, s *sender, srv *serverProc, items []*logical, start time.Time) {
+func finishSQLite(t testing.TB, s *sender, srv *callbackdtest.Server, items []*logical, start time.Time) {
 	t.Helper()
 	f := figures{Gaps: -1}
 	s.fill(&f, items)
 	s.checkNoUnexpected(t, items[:f.Sent])
-	srv.stop()
-	checkLedger(t, items, readState(t, openSQLiteRO(t, srv.sqlitePath()), false), &f)
+	mustStop(t, srv)
+	checkLedger(t, items, readState(t, openSQLiteRO(t, srv.SQLitePath()), false), &f)
 	f.Duration = time.Since(start)
 	report(t, f)
 }

@@ -236,16 +236,10 @@ func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 // Rejections returns the most recent refused deliveries, newest first.
 func (s *Service) Rejections() []Rejection { return s.rejected.list() }
 
-// signatureHeaders are the headers that carry a signature in some scheme.
-var signatureHeaders = []string{
-	webhook.HeaderLLMSignature, webhook.HeaderStandardSignature,
-	webhook.HeaderGitHubSignature, webhook.HeaderStripeSignature,
-}
-
 // signatureHeadersPresent names the signature headers of a delivery.
 func signatureHeadersPresent(h http.Header) []string {
 	var names []string
-	for _, name := range signatureHeaders {
+	for _, name := range webhook.SignatureHeaders() {
 		if h.Get(name) != "" {
 			names = append(names, name)
 		}

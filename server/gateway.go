@@ -20,21 +20,19 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/webhook"
 )
 
 // forwardedHeaders are the HTTP headers passed to handlers as metadata under
-// their own (lower-case) names: signature headers of every scheme and the
-// admin credential.
-var forwardedHeaders = map[string]bool{
-	"x-webhook-signature": true,
-	"x-webhook-event":     true,
-	"webhook-id":          true,
-	"webhook-timestamp":   true,
-	"webhook-signature":   true,
-	"x-hub-signature-256": true,
-	"stripe-signature":    true,
-	"authorization":       true,
-}
+// their own (lower-case) names: every header the webhook verifier reads, the
+// event name and the admin credential.
+var forwardedHeaders = func() map[string]bool {
+	set := map[string]bool{"x-webhook-event": true, "authorization": true}
+	for _, h := range webhook.Headers() {
+		set[strings.ToLower(h)] = true
+	}
+	return set
+}()
 
 // headerMatcher forwards the signature headers and the credential unchanged,
 // and nothing else: the gateway is not a generic header proxy.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 	"github.com/callbackd/callbackd/store/storetest"
 )
 
@@ -105,11 +106,9 @@ func TestUI(t *testing.T) {
 	})
 
 	t.Run("e2e", func(t *testing.T) {
-		bin := filepath.Join(t.TempDir(), "callbackd")
-		build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/callbackd")
-		build.Dir = ".."
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build ./cmd/callbackd: %v\n%s", err, out)
+		bin, err := callbackdtest.Build(t.Context(), t.TempDir(), callbackdtest.BuildOptions{})
+		if err != nil {
+			t.Fatal(err)
 		}
 		shots := t.TempDir()
 		if *updateScreenshots {

@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -110,7 +109,7 @@ func parseKeys(scheme string, entries []string) ([]key, []error) {
 		k := key{name: name, secret: []byte(secret)}
 		if scheme == SchemeStandard {
 			var err error
-			if k.secret, err = decodeStandardSecret(secret); err != nil {
+			if k.secret, err = StandardKey(secret); err != nil {
 				errs = append(errs, fmt.Errorf("webhook: scheme %s: secret %q: %w", scheme, name, err))
 				continue
 			}
@@ -142,17 +141,4 @@ func isName(s string) bool {
 		}
 	}
 	return true
-}
-
-// decodeStandardSecret returns the HMAC key of a "whsec_<base64>" secret.
-func decodeStandardSecret(secret string) ([]byte, error) {
-	encoded, ok := strings.CutPrefix(secret, "whsec_")
-	if !ok {
-		return nil, errors.New(`want "whsec_" followed by base64`)
-	}
-	k, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil || len(k) == 0 {
-		return nil, errors.New(`want "whsec_" followed by non-empty base64`)
-	}
-	return k, nil
 }

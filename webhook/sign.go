@@ -27,7 +27,7 @@ func SignGitHub(secret string, body []byte) string {
 // Standard Webhooks delivery whose webhook-id is id and whose
 // webhook-timestamp is ts.Unix(). The secret is "whsec_" and base64.
 func SignStandard(secret, id string, ts time.Time, body []byte) (string, error) {
-	k, err := decodeStandardSecret(strings.TrimSpace(secret))
+	k, err := StandardKey(strings.TrimSpace(secret))
 	if err != nil {
 		return "", err
 	}

@@ -6,19 +6,19 @@
 // The package knows nothing of transports: headers come through the Header
 // interface, which http.Header satisfies and gRPC metadata can adapt to.
 //
-// It also holds the matching signing helpers (SignLLM, SignStandard,
-// SignGitHub, SignStripe) and PythonJSON, which serialises a value exactly as
-// the LLM service does, for tests, load generators and the CLI.
+// It also holds the parsers the Verifier reads signature headers with
+// (ParseSHA256Hex, ParseStandard, ParseStripe), the list of the headers it
+// reads (SignatureHeaders, Headers), the matching signing helpers (SignLLM,
+// SignStandard, SignGitHub, SignStripe) and PythonJSON, which serialises a
+// value exactly as the LLM service does, for tests, load generators and the
+// CLI.
 package webhook
 
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
 )
 
@@ -43,11 +43,30 @@ const (
 
 // signatureHeaders lists, in the order Verify tries them, each scheme with the
 // header whose presence says that a delivery claims to be signed with it.
-var signatureHeaders = []struct{ scheme, header string }{
+var signatureHeaders = [...]struct{ scheme, header string }{
 	{SchemeLLM, HeaderLLMSignature},
 	{SchemeStandard, HeaderStandardSignature},
 	{SchemeGitHub, HeaderGitHubSignature},
 	{SchemeStripe, HeaderStripeSignature},
+}
+
+// SignatureHeaders returns the headers that carry a signature, one per
+// scheme, in the order Verifier.Verify tries them. The slice is the
+// caller's.
+func SignatureHeaders() []string {
+	names := make([]string, len(signatureHeaders))
+	for i, s := range signatureHeaders {
+		names[i] = s.header
+	}
+	return names
+}
+
+// Headers returns every header Verifier.Verify reads: the signature headers
+// and the Standard Webhooks id and timestamp that its signature covers. A
+// transport that passes on only some headers must pass on these. The slice
+// is the caller's.
+func Headers() []string {
+	return append(SignatureHeaders(), HeaderStandardID, HeaderStandardTimestamp)
 }
 
 // Header gives the value of a request header, "" when absent. http.Header
@@ -151,114 +170,27 @@ func (v *Verifier) Verify(h Header, body []byte) (Result, error) {
 // check verifies one scheme's signature header value and returns the name of
 // the key that matched.
 func (v *Verifier) check(scheme, value string, h Header, body []byte, keys []key) (string, error) {
+	var sig Signature
+	var err error
 	switch scheme {
 	case SchemeLLM, SchemeGitHub:
-		return checkSHA256Hex(value, body, keys)
+		sig, err = ParseSHA256Hex(value)
 	case SchemeStandard:
-		return v.checkStandard(value, h, body, keys)
+		sig, err = ParseStandard(h.Get(HeaderStandardID), h.Get(HeaderStandardTimestamp), value)
 	default:
-		return v.checkStripe(value, body, keys)
+		sig, err = ParseStripe(value)
 	}
-}
-
-// checkSHA256Hex checks "sha256=<hex>" over the body (LLM and GitHub). Hex
-// digits of either case are accepted: the signature is decoded and compared
-// as bytes, so case carries no information.
-func checkSHA256Hex(value string, body []byte, keys []key) (string, error) {
-	digits, ok := strings.CutPrefix(value, "sha256=")
-	sig, err := hex.DecodeString(digits)
-	if !ok || err != nil || len(sig) != sha256.Size {
-		return "", fmt.Errorf("%w: want sha256= and 64 hex digits", ErrSignatureMalformed)
-	}
-	return match(keys, [][]byte{sig}, body)
-}
-
-// checkStandard checks a Standard Webhooks signature: "v1,<base64>" entries,
-// space-separated, over "id.timestamp.body". Entries of other versions (such
-// as the asymmetric v1a) are ignored.
-func (v *Verifier) checkStandard(value string, h Header, body []byte, keys []key) (string, error) {
-	id := h.Get(HeaderStandardID)
-	if id == "" {
-		return "", fmt.Errorf("%w: %s header missing", ErrSignatureMalformed, HeaderStandardID)
-	}
-	ts := h.Get(HeaderStandardTimestamp)
-	unix, err := parseUnix(ts)
 	if err != nil {
 		return "", err
 	}
-	var sigs [][]byte
-	for _, entry := range strings.Fields(value) {
-		version, encoded, ok := strings.Cut(entry, ",")
-		if !ok {
-			return "", fmt.Errorf("%w: want space-separated v1,<base64>", ErrSignatureMalformed)
-		}
-		if version != "v1" {
-			continue
-		}
-		sig, err := base64.StdEncoding.DecodeString(encoded)
-		if err != nil {
-			return "", fmt.Errorf("%w: bad base64 in v1 signature", ErrSignatureMalformed)
-		}
-		sigs = append(sigs, sig)
+	i := slices.IndexFunc(keys, func(k key) bool { return sig.Matches(k.secret, body) })
+	if i < 0 {
+		return "", ErrSignatureMismatch
 	}
-	if len(sigs) == 0 {
-		return "", fmt.Errorf("%w: no v1 signature", ErrSignatureMalformed)
+	if sig.Prefix != nil { // a timestamped scheme
+		return keys[i].name, v.checkTime(sig.Unix)
 	}
-	name, err := match(keys, sigs, []byte(id+"."+ts+"."), body)
-	if err != nil {
-		return "", err
-	}
-	return name, v.checkTime(unix)
-}
-
-// checkStripe checks a Stripe signature: "t=<unix>,v1=<hex>[,v1=<hex>...]"
-// over "t.body". Other keys (such as Stripe's test-mode v0) are ignored.
-func (v *Verifier) checkStripe(value string, body []byte, keys []key) (string, error) {
-	var ts string
-	var sigs [][]byte
-	for _, item := range strings.Split(value, ",") {
-		k, val, ok := strings.Cut(item, "=")
-		if !ok {
-			return "", fmt.Errorf("%w: want t=<unix>,v1=<hex>", ErrSignatureMalformed)
-		}
-		switch k {
-		case "t":
-			if ts != "" {
-				return "", fmt.Errorf("%w: t= given twice", ErrTimestampMalformed)
-			}
-			ts = val
-		case "v1":
-			sig, err := hex.DecodeString(val)
-			if err != nil {
-				return "", fmt.Errorf("%w: bad hex in v1 signature", ErrSignatureMalformed)
-			}
-			sigs = append(sigs, sig)
-		}
-	}
-	unix, err := parseUnix(ts)
-	if err != nil {
-		return "", err
-	}
-	if len(sigs) == 0 {
-		return "", fmt.Errorf("%w: no v1 signature", ErrSignatureMalformed)
-	}
-	name, err := match(keys, sigs, []byte(ts+"."), body)
-	if err != nil {
-		return "", err
-	}
-	return name, v.checkTime(unix)
-}
-
-// parseUnix reads a timestamp in unix seconds: decimal digits only.
-func parseUnix(s string) (int64, error) {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
-		return 0, fmt.Errorf("%w: want unix seconds", ErrTimestampMalformed)
-	}
-	unix, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%w: want unix seconds", ErrTimestampMalformed)
-	}
-	return unix, nil
+	return keys[i].name, nil
 }
 
 // checkTime rejects a timestamp further than the tolerance from now, in
@@ -270,20 +202,6 @@ func (v *Verifier) checkTime(unix int64) error {
 		return fmt.Errorf("%w: %+d s from now, tolerance %d s", ErrTimestampOutOfTolerance, -skew, v.tolerance)
 	}
 	return nil
-}
-
-// match returns the name of the first key whose HMAC-SHA256 of the
-// concatenated message parts equals one of sigs, compared in constant time.
-func match(keys []key, sigs [][]byte, msg ...[]byte) (string, error) {
-	for _, k := range keys {
-		want := mac(k.secret, msg...)
-		for _, sig := range sigs {
-			if hmac.Equal(sig, want) {
-				return k.name, nil
-			}
-		}
-	}
-	return "", ErrSignatureMismatch
 }
 
 // mac returns HMAC-SHA256(secret, concatenation of parts).

@@ -1,27 +1,9 @@
 package benchserver
 
 import (
-	"slices"
 	"strings"
 	"testing"
 )
-
-func TestChildEnv(t *testing.T) {
-	t.Parallel()
-	environ := []string{
-		"PATH=/bin",
-		"CALLBACKD_ADMIN_TOKENS=x=y",
-		"DATABASE_URL=postgres://elsewhere",
-		"LLM_WEBHOOK_SECRET=a=b",
-		"DATABASE_URLS=kept",
-		"HOME=/root",
-	}
-	got := childEnv(environ, []string{"LLM_WEBHOOK_SECRET=bench=s"})
-	want := []string{"PATH=/bin", "DATABASE_URLS=kept", "HOME=/root", "LLM_WEBHOOK_SECRET=bench=s"}
-	if !slices.Equal(got, want) {
-		t.Errorf("childEnv = %q, want %q", got, want)
-	}
-}
 
 func TestSummarize(t *testing.T) {
 	t.Parallel()

@@ -182,7 +182,7 @@ func run(ctx context.Context, cfg config) error {
 
 	bin := cfg.serverBin
 	if bin == "" {
-		if bin, err = benchserver.Build(ctx, tmp, progress); err != nil {
+		if bin, err = benchserver.BuildServer(ctx, tmp, progress); err != nil {
 			return err
 		}
 	}
@@ -267,7 +267,7 @@ func runMode(ctx context.Context, cfg config, tmp, bin, secret, mode string, cbs
 	if stopErr != nil {
 		res.Notes = append(res.Notes, stopErr.Error())
 	}
-	if n, sample := srv.LogSummary(); n > 0 {
+	if n, sample := benchserver.LogSummary(srv.LogPath, expectedLog); n > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("server logged %d line(s) at warn or above, first: %s", n, sample))
 	}
 	if mode != "discard" {

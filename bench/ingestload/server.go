@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/callbackd/callbackd/bench/benchserver"
+	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 	_ "github.com/lib/pq"  // the "postgres" driver, to count rows
 	_ "modernc.org/sqlite" // the "sqlite" driver, to count rows
 )
@@ -18,15 +19,14 @@ const expectedLog = `msg="benchmark ingest mode`
 // startServer starts bin in the given ingest mode on db and a free loopback
 // port, with the webhook secret named "bench", and waits until it is ready.
 // Its log is server.log in the run's directory.
-func startServer(ctx context.Context, bin, mode string, db *benchserver.Database, secret string) (*benchserver.Server, error) {
-	return benchserver.Start(ctx, benchserver.Options{
-		Bin:         bin,
-		DataDir:     db.Dir,
-		DatabaseURL: db.URL,
-		LogPath:     filepath.Join(db.Dir, "server.log"),
-		Args:        []string{"--ingest-mode=" + mode},
-		Env:         []string{"LLM_WEBHOOK_SECRET=bench=" + secret},
-		IgnoreLog:   expectedLog,
+func startServer(ctx context.Context, bin, mode string, db *benchserver.Database, secret string) (*callbackdtest.Server, error) {
+	return callbackdtest.Start(ctx, callbackdtest.Options{
+		Binary:        bin,
+		DataDir:       db.Dir,
+		DatabaseURL:   db.URL,
+		LogPath:       filepath.Join(db.Dir, "server.log"),
+		Args:          []string{"--ingest-mode=" + mode},
+		WebhookSecret: "bench=" + secret,
 	})
 }
 

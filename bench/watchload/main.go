@@ -196,7 +196,7 @@ func run(ctx context.Context, cfg config, args []string) error {
 		watchBuffer: cfg.watchBuffer,
 	}
 	if opt.bin == "" {
-		if opt.bin, err = benchserver.Build(ctx, tmp, progress); err != nil {
+		if opt.bin, err = benchserver.BuildServer(ctx, tmp, progress); err != nil {
 			return err
 		}
 	}

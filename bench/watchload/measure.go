@@ -68,7 +68,7 @@ func runOnce(ctx context.Context, cfg config, opt serverOptions, tmp string, n i
 			if e := s.Stop(); e != nil {
 				res.notes = append(res.notes, e.Error())
 			}
-			if k, first := s.LogSummary(); k > 0 {
+			if k, first := benchserver.LogSummary(s.LogPath, ""); k > 0 {
 				res.notes = append(res.notes, fmt.Sprintf("server logged %d line(s) at warn or above, first: %s", k, first))
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/bench/benchserver"
+	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 )
 
 // serverOptions is what every server process of a run shares.
@@ -27,7 +28,7 @@ type serverOptions struct {
 // server is a running callbackd process, with the figures watchload reads
 // from it.
 type server struct {
-	*benchserver.Server
+	*callbackdtest.Server
 }
 
 // startServer starts one callbackd, called name, on db and a free loopback
@@ -41,8 +42,9 @@ func startServer(ctx context.Context, opt serverOptions, db *benchserver.Databas
 	if db.Kind == "sqlite" {
 		dataDir = db.Dir // one SQLite file per run
 	}
-	s, err := benchserver.Start(ctx, benchserver.Options{
-		Bin:         opt.bin,
+	s, err := callbackdtest.Start(ctx, callbackdtest.Options{
+		Binary:      opt.bin,
+		Name:        name,
 		DataDir:     dataDir,
 		DatabaseURL: db.URL,
 		LogPath:     filepath.Join(db.Dir, name+".log"),
@@ -50,7 +52,8 @@ func startServer(ctx context.Context, opt serverOptions, db *benchserver.Databas
 			"--heartbeat=" + opt.heartbeat.String(),
 			"--watch-buffer=" + strconv.Itoa(opt.watchBuffer),
 		},
-		Env: []string{"LLM_WEBHOOK_SECRET=bench=" + opt.secret, "CALLBACKD_ADMIN_TOKENS=bench=" + opt.adminToken},
+		WebhookSecret: "bench=" + opt.secret,
+		AdminToken:    "bench=" + opt.adminToken,
 		// If the benchmark dies without cleaning up, the kernel ends the server.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})

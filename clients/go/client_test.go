@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -234,5 +235,43 @@ func (p *proxy) setDown(down bool) {
 			c.Close()
 		}
 		p.conns = nil
+	}
+}
+
+// TestProtocolOnTheWire checks that each protocol is what reaches the
+// server: the content type of a call and the HTTP version it came over.
+func TestProtocolOnTheWire(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		o           callbackclient.Options
+		contentType string
+		proto       string
+	}{
+		"grpc":             {callbackclient.Options{Protocol: callbackclient.ProtocolGRPC}, "application/grpc", "HTTP/2.0"},
+		"grpc by default":  {callbackclient.Options{}, "application/grpc", "HTTP/2.0"},
+		"connect http/1.1": {callbackclient.Options{Protocol: callbackclient.ProtocolConnect}, "application/proto", "HTTP/1.1"},
+		"connect h2c":      {callbackclient.Options{Protocol: callbackclient.ProtocolConnect, H2C: true}, "application/proto", "HTTP/2.0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			seen := make(chan string, 1)
+			srv := &http.Server{
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					seen <- r.Header.Get("Content-Type") + " " + r.Proto
+					http.Error(w, "not here", http.StatusNotFound)
+				}),
+				Protocols: new(http.Protocols),
+			}
+			srv.Protocols.SetHTTP1(true)
+			srv.Protocols.SetUnencryptedHTTP2(true)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			go func() { _ = srv.Serve(ln) }()
+			t.Cleanup(func() { _ = srv.Close() })
+
+			_, err = newClient(t, ln.Addr().String(), tc.o, "token").List(t.Context(), &callbacksv1.ListCallbacksRequest{})
+			require.Error(t, err)
+			require.Equal(t, tc.contentType+" "+tc.proto, <-seen)
+		})
 	}
 }

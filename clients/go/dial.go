@@ -117,25 +117,34 @@ func DialGRPC(server string, o Options) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-// NewConnectClient returns the generated Connect client of the admin service
-// at server, whose calls carry o.Token, and the http.Client under it (close
-// its idle connections when done).
+// NewConnectClient returns the generated connect-go client of the admin
+// service at server, speaking o.Protocol (gRPC when empty, as New does),
+// whose calls carry o.Token, and the http.Client under it (close its idle
+// connections when done). gRPC needs HTTP/2: over TLS it is negotiated, to
+// http:// servers it is spoken without TLS (h2c), as Connect is with o.H2C.
 func NewConnectClient(server string, o Options) (callbacksv1connect.CallbackAdminServiceClient, *http.Client, error) {
 	e, err := parseServer(server, o)
 	if err != nil {
 		return nil, nil, err
 	}
+	var opts []connect.ClientOption
+	switch o.Protocol {
+	case "", ProtocolGRPC:
+		opts = append(opts, connect.WithGRPC())
+	case ProtocolConnect:
+	default:
+		return nil, nil, fmt.Errorf("unknown protocol %q: want %s or %s", o.Protocol, ProtocolGRPC, ProtocolConnect)
+	}
+	if o.Token != "" {
+		opts = append(opts, connect.WithInterceptors(bearer(o.Token)))
+	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = e.tls
-	if e.tls == nil && o.H2C {
+	if e.tls == nil && (o.H2C || o.Protocol != ProtocolConnect) {
 		transport.Protocols = new(http.Protocols)
 		transport.Protocols.SetUnencryptedHTTP2(true)
 	}
 	httpClient := &http.Client{Transport: transport}
-	var opts []connect.ClientOption
-	if o.Token != "" {
-		opts = append(opts, connect.WithInterceptors(bearer(o.Token)))
-	}
 	return callbacksv1connect.NewCallbackAdminServiceClient(httpClient, e.baseURL, opts...), httpClient, nil
 }
 

@@ -1,6 +1,6 @@
 // Package callbackclient is the Go client of callbackd's admin API. It wraps
-// the generated gRPC (grpc-go) and Connect (connect-go) clients of
-// callbacks.v1.CallbackAdminService behind one small Client:
+// the generated connect-go client of callbacks.v1.CallbackAdminService, which
+// speaks gRPC or the Connect protocol, behind one small Client:
 //
 //	client, err := callbackclient.New("http://127.0.0.1:8080", callbackclient.Options{Token: token})
 //	...
@@ -18,8 +18,8 @@
 // the last event it handed over, so that no event is missed and none is
 // handed over twice.
 //
-// Errors keep their protocol's type (a gRPC status or a *connect.Error);
-// Code reads the code of either. DialGRPC and NewConnectClient give the
-// generated clients themselves, with the same credentials and TLS, for
-// callers that prefer them.
+// Errors are *connect.Error on either protocol; Code reads their code (and
+// that of grpc-go errors). NewConnectClient gives the generated connect-go
+// client itself and DialGRPC a grpc-go connection, with the same credentials
+// and TLS, for callers that prefer them.
 package callbackclient

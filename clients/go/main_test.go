@@ -1,6 +1,7 @@
 package callbackclient_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -29,12 +30,13 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	callbackdBinary, err = callbackdtest.Build(dir, "./cmd/callbackd")
+	ctx := context.Background()
+	callbackdBinary, err = callbackdtest.Build(ctx, dir, callbackdtest.BuildOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	server, err = callbackdtest.Start(callbackdBinary, dir)
+	server, err = callbackdtest.Start(ctx, callbackdtest.Options{Binary: callbackdBinary, DataDir: dir})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

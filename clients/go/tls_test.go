@@ -16,8 +16,8 @@ import (
 func TestTLS(t *testing.T) {
 	t.Parallel()
 	certFile, keyFile, roots := selfSigned(t)
-	s, err := callbackdtest.Start(callbackdBinary, t.TempDir(), "--tls-cert", certFile, "--tls-key", keyFile)
-	require.NoError(t, err)
+	s := callbackdtest.ForTest(t, callbackdtest.Options{Binary: callbackdBinary, TLSCert: certFile, TLSKey: keyFile})
+	require.NoError(t, s.Start(t.Context()))
 	t.Cleanup(func() { require.NoError(t, s.Stop()) })
 
 	for name, o := range protocols {

@@ -44,7 +44,7 @@ func (c *Client) Watch(ctx context.Context, o WatchOptions, handle func(*callbac
 	cursor := o.Cursor
 	for attempt := 0; ; attempt++ {
 		var handleErr error
-		err := c.rpc.watch(ctx, &callbacksv1.WatchCallbacksRequest{Cursor: cursor}, func(msg *callbacksv1.WatchCallbacksResponse) error {
+		err := c.watch(ctx, &callbacksv1.WatchCallbacksRequest{Cursor: cursor}, func(msg *callbacksv1.WatchCallbacksResponse) error {
 			attempt = 0
 			switch m := msg.GetMessage().(type) {
 			case *callbacksv1.WatchCallbacksResponse_Heartbeat:

@@ -5,10 +5,11 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 )
 
 // requireNode skips (or, under CI, fails) when what the Node test needs is
@@ -43,11 +44,9 @@ func TestNodeClient(t *testing.T) {
 	}
 	requireNode(t)
 
-	bin := filepath.Join(t.TempDir(), "callbackd")
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "./cmd/callbackd")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/callbackd: %v\n%s", err, out)
+	bin, err := callbackdtest.Build(t.Context(), t.TempDir(), callbackdtest.BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
@@ -57,7 +56,7 @@ func TestNodeClient(t *testing.T) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	t.Logf("npm test (%s):\n%s", time.Since(start).Round(time.Millisecond), out.String())
 	if err != nil {
 		t.Fatalf("npm test: %v", err)

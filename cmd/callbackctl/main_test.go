@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,7 +52,7 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmpDir)
 	for bin, pkg := range map[*string]string{&callbackd: "./cmd/callbackd", &callbackctl: "./cmd/callbackctl"} {
-		if *bin, err = callbackdtest.Build(tmpDir, pkg); err != nil {
+		if *bin, err = callbackdtest.Build(context.Background(), tmpDir, callbackdtest.BuildOptions{Package: pkg}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -62,12 +63,8 @@ func runTests(m *testing.M) int {
 // startServer runs callbackd until the test ends; databaseURL "" is SQLite.
 func startServer(t *testing.T, databaseURL string) *callbackdtest.Server {
 	t.Helper()
-	var extra []string
-	if databaseURL != "" {
-		extra = []string{"--database-url", databaseURL}
-	}
-	s, err := callbackdtest.Start(callbackd, t.TempDir(), extra...)
-	require.NoError(t, err)
+	s := callbackdtest.ForTest(t, callbackdtest.Options{Binary: callbackd, DatabaseURL: databaseURL})
+	require.NoError(t, s.Start(t.Context()))
 	t.Cleanup(func() { require.NoError(t, s.Stop()) })
 	return s
 }
@@ -442,6 +439,10 @@ func TestVerify(t *testing.T) {
 		"stripe, fresh":              {body, []string{"--scheme", "stripe", "--signature", webhook.SignStripe(secret, time.Now(), body), "--secret", secret}, exitOK, "OK"},
 		"standard, stale":            {body, standardArgs(t, body, stale), exitVerifyFailed, "- timestamp outside tolerance"},
 		"standard, fresh":            {body, standardArgs(t, body, time.Now()), exitOK, "OK"},
+		"stripe, malformed":          {body, []string{"--scheme", "stripe", "--signature", "t=1,v1=zz", "--secret", secret}, exitVerifyFailed, "- malformed signature: want t=<unix>,v1=<hex>"},
+		"stripe, bad timestamp":      {body, []string{"--scheme", "stripe", "--signature", "t=soon,v1=00", "--secret", secret}, exitVerifyFailed, "- malformed timestamp: t= must be unix seconds"},
+		"standard, bad timestamp":    {body, []string{"--scheme", "standard-webhooks", "--id", "m", "--timestamp", "soon", "--signature", "v1,AAAA", "--secret", "whsec_AAAA"}, exitVerifyFailed, "- malformed timestamp: webhook-timestamp must be unix seconds"},
+		"standard, malformed":        {body, []string{"--scheme", "standard-webhooks", "--id", "m", "--timestamp", "1", "--signature", "v1,!!", "--secret", "whsec_AAAA"}, exitVerifyFailed, "- malformed signature: want space-separated v1,<base64> entries"},
 		"standard without --id":      {body, []string{"--scheme", "standard-webhooks", "--signature", "v1,AAAA", "--secret", "whsec_AAAA"}, exitUsage, ""},
 		"no secret":                  {body, []string{"--signature", sig}, exitUsage, ""},
 	} {

@@ -2,16 +2,12 @@ package main
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -29,24 +25,6 @@ type VerifyCmd struct {
 	Tolerance time.Duration `help:"Accepted distance between a signature's timestamp and now (standard-webhooks, stripe)." default:"5m"`
 }
 
-// claim is a signature header taken apart: the MACs it claims for the body
-// and what its scheme signs before the body.
-type claim struct {
-	macs   [][]byte
-	prefix []byte // "t." (Stripe) or "id.timestamp." (Standard Webhooks)
-	signed time.Time
-}
-
-// matches reports whether one of the claimed MACs is HMAC-SHA256 under key
-// of the prefix and body.
-func (c claim) matches(key, body []byte) bool {
-	m := hmac.New(sha256.New, key)
-	m.Write(c.prefix)
-	m.Write(body)
-	want := m.Sum(nil)
-	return slices.ContainsFunc(c.macs, func(got []byte) bool { return hmac.Equal(got, want) })
-}
-
 // Run prints OK and exits 0 when the signature verifies strictly, as the
 // LLM service would have made it; otherwise it prints FAIL and one finding
 // per line and exits 5.
@@ -61,19 +39,19 @@ func (c *VerifyCmd) Run(g *Globals) error {
 	if err != nil {
 		return fmt.Errorf("read body: %w", err)
 	}
-	cl, findings, err := c.parse()
+	sig, findings, err := c.parse()
 	if err != nil {
 		return err
 	}
-	if cl.macs == nil { // unreadable header: nothing more to learn
+	if sig.MACs == nil { // unreadable header: nothing more to learn
 		return report(g.stdout, findings)
 	}
-	if i := c.firstMatch(cl, body, trimmed); i >= 0 {
+	if i := c.firstMatch(sig, body, trimmed); i >= 0 {
 		if len(findings) > 0 {
 			return report(g.stdout, append(findings, fmt.Sprintf("once fixed, it verifies with secret #%d", i+1)))
 		}
-		if !cl.signed.IsZero() {
-			if skew := time.Since(cl.signed); skew > c.Tolerance || skew < -c.Tolerance {
+		if sig.Prefix != nil { // a timestamped scheme
+			if skew := time.Since(time.Unix(sig.Unix, 0)); skew > c.Tolerance || skew < -c.Tolerance {
 				return report(g.stdout, []string{fmt.Sprintf("timestamp outside tolerance: the signature verifies with secret #%d but was made %s (tolerance %s): a replay, a late retry or a skewed clock", i+1, ago(skew), c.Tolerance)})
 			}
 		}
@@ -83,7 +61,7 @@ func (c *VerifyCmd) Run(g *Globals) error {
 		}
 		return nil
 	}
-	return report(g.stdout, append(findings, c.diagnose(cl, body)...))
+	return report(g.stdout, append(findings, c.diagnose(sig, body)...))
 }
 
 // report prints a failed verification and its findings.
@@ -95,54 +73,40 @@ func report(w io.Writer, findings []string) error {
 	return &codedError{exitVerifyFailed, errReported}
 }
 
-// parse takes the signature header apart. Findings are departures from the
-// sender's format that a lenient parse still reads; a claim without MACs
-// means the header is unreadable, and the findings say why.
-func (c *VerifyCmd) parse() (claim, []string, error) {
+// parse takes the signature header apart with the parsers callbackd's
+// verifier uses. Findings are departures from the sender's format that a
+// lenient reading still gets past (the LLM scheme's prefix and case); a
+// signature without MACs means the header is unreadable, and the findings say
+// why.
+func (c *VerifyCmd) parse() (webhook.Signature, []string, error) {
+	var sig webhook.Signature
+	var err error
+	var wantTimestamp, wantSignature string // how the findings describe the format
 	switch c.Scheme {
 	case schemeStandard:
 		if c.ID == "" || c.Timestamp == "" {
-			return claim{}, nil, usageErrorf("--scheme %s needs --id and --timestamp (the webhook-id and webhook-timestamp headers)", c.Scheme)
+			return webhook.Signature{}, nil, usageErrorf("--scheme %s needs --id and --timestamp (the webhook-id and webhook-timestamp headers)", c.Scheme)
 		}
-		unix, err := strconv.ParseInt(c.Timestamp, 10, 64)
-		if err != nil {
-			return claim{}, []string{"malformed timestamp: webhook-timestamp must be unix seconds"}, nil
-		}
-		cl := claim{prefix: []byte(c.ID + "." + c.Timestamp + "."), signed: time.Unix(unix, 0)}
-		for _, entry := range strings.Fields(c.Signature) {
-			if encoded, ok := strings.CutPrefix(entry, "v1,"); ok {
-				if sig, err := base64.StdEncoding.DecodeString(encoded); err == nil {
-					cl.macs = append(cl.macs, sig)
-				}
-			}
-		}
-		if cl.macs == nil {
-			return claim{}, []string{"malformed signature: want space-separated v1,<base64> entries"}, nil
-		}
-		return cl, nil, nil
+		sig, err = webhook.ParseStandard(c.ID, c.Timestamp, c.Signature)
+		wantTimestamp, wantSignature = "webhook-timestamp must be unix seconds", "want space-separated v1,<base64> entries"
 	case schemeStripe:
-		var cl claim
-		for _, item := range strings.Split(c.Signature, ",") {
-			k, v, _ := strings.Cut(item, "=")
-			switch k {
-			case "t":
-				unix, err := strconv.ParseInt(v, 10, 64)
-				if err != nil {
-					return claim{}, []string{"malformed timestamp: t= must be unix seconds"}, nil
-				}
-				cl.prefix, cl.signed = []byte(v+"."), time.Unix(unix, 0)
-			case "v1":
-				if sig, err := hex.DecodeString(v); err == nil {
-					cl.macs = append(cl.macs, sig)
-				}
-			}
-		}
-		if cl.prefix == nil || cl.macs == nil {
-			return claim{}, []string{"malformed signature: want t=<unix>,v1=<hex>"}, nil
-		}
-		return cl, nil, nil
+		sig, err = webhook.ParseStripe(c.Signature)
+		wantTimestamp, wantSignature = "t= must be unix seconds", "want t=<unix>,v1=<hex>"
+	default:
+		return c.parseSHA256Hex()
 	}
-	// The LLM service's and GitHub's sha256=<lowercase hex>.
+	switch {
+	case errors.Is(err, webhook.ErrTimestampMalformed):
+		return webhook.Signature{}, []string{"malformed timestamp: " + wantTimestamp}, nil
+	case err != nil:
+		return webhook.Signature{}, []string{"malformed signature: " + wantSignature}, nil
+	}
+	return sig, nil, nil
+}
+
+// parseSHA256Hex reads the LLM service's and GitHub's sha256=<lowercase
+// hex>, past a missing prefix and upper-case digits, which it reports.
+func (c *VerifyCmd) parseSHA256Hex() (webhook.Signature, []string, error) {
 	var findings []string
 	digits, ok := strings.CutPrefix(strings.TrimSpace(c.Signature), "sha256=")
 	if !ok {
@@ -151,11 +115,11 @@ func (c *VerifyCmd) parse() (claim, []string, error) {
 	if digits != strings.ToLower(digits) {
 		findings = append(findings, "upper-case hex: the sender writes the digest in lower case; compare decoded bytes, or lower-case it first")
 	}
-	sig, err := hex.DecodeString(digits)
-	if err != nil || len(sig) != sha256.Size {
-		return claim{}, append(findings, "malformed signature: want sha256= and 64 hex digits"), nil
+	sig, err := webhook.ParseSHA256Hex("sha256=" + digits)
+	if err != nil {
+		return webhook.Signature{}, append(findings, "malformed signature: want sha256= and 64 hex digits"), nil
 	}
-	return claim{macs: [][]byte{sig}}, findings, nil
+	return sig, findings, nil
 }
 
 // A secretForm derives the secret actually tried from one given.
@@ -170,11 +134,11 @@ type namedForm struct {
 // trimmed is the secret as the LLM service and callbackd use it.
 func trimmed(s string) string { return strings.TrimSpace(s) }
 
-// firstMatch returns the index of the first secret, in form, under which cl
+// firstMatch returns the index of the first secret, in form, under which sig
 // matches body, or -1.
-func (c *VerifyCmd) firstMatch(cl claim, body []byte, form secretForm) int {
+func (c *VerifyCmd) firstMatch(sig webhook.Signature, body []byte, form secretForm) int {
 	for i, s := range c.Secret {
-		if key, ok := c.key(form(s)); ok && cl.matches(key, body) {
+		if key, ok := c.key(form(s)); ok && sig.Matches(key, body) {
 			return i
 		}
 	}
@@ -187,15 +151,14 @@ func (c *VerifyCmd) key(secret string) ([]byte, bool) {
 	if c.Scheme != schemeStandard {
 		return []byte(secret), true
 	}
-	encoded, ok := strings.CutPrefix(secret, "whsec_")
-	k, err := base64.StdEncoding.DecodeString(encoded)
-	return k, ok && err == nil && len(k) > 0
+	k, err := webhook.StandardKey(secret)
+	return k, err == nil
 }
 
 // diagnose looks for the usual causes of a mismatch: whitespace around the
 // secret, a re-serialised body, the sender's development secret, and
 // otherwise reports a wrong secret.
-func (c *VerifyCmd) diagnose(cl claim, body []byte) []string {
+func (c *VerifyCmd) diagnose(sig webhook.Signature, body []byte) []string {
 	forms := []namedForm{{"as given, untrimmed", func(s string) string { return s }}}
 	for _, ws := range []string{"\n", "\r\n", " "} {
 		forms = append(forms,
@@ -203,20 +166,20 @@ func (c *VerifyCmd) diagnose(cl claim, body []byte) []string {
 			namedForm{fmt.Sprintf("preceded by %q", ws), func(s string) string { return ws + strings.TrimSpace(s) }})
 	}
 	for _, form := range forms {
-		if i := c.firstMatch(cl, body, form.f); i >= 0 {
+		if i := c.firstMatch(sig, body, form.f); i >= 0 {
 			return []string{fmt.Sprintf("whitespace around the secret: the signature was made with secret #%d %s; the LLM service trims its secret, so the signing side kept whitespace the receiver trims (or the reverse)", i+1, form.name)}
 		}
 	}
 	var findings []string
 	for _, variant := range reserialised(body) {
-		if i := c.firstMatch(cl, variant.body, trimmed); i >= 0 {
+		if i := c.firstMatch(sig, variant.body, trimmed); i >= 0 {
 			findings = append(findings, fmt.Sprintf("body re-serialised: the signature matches this JSON written as %s, under secret #%d, not the bytes given: verify the raw request body, before any JSON parsing", variant.name, i+1))
 		}
 	}
 	if len(findings) > 0 {
 		return findings
 	}
-	if c.Scheme == schemeLLM && !slices.Contains(c.Secret, webhook.DevelopmentLLMSecret) && cl.matches([]byte(webhook.DevelopmentLLMSecret), body) {
+	if c.Scheme == schemeLLM && !slices.Contains(c.Secret, webhook.DevelopmentLLMSecret) && sig.Matches([]byte(webhook.DevelopmentLLMSecret), body) {
 		return []string{"wrong secret: the signature was made with the LLM service's public development secret (LLM_WEBHOOK_SECRET unset on the sender)"}
 	}
 	return []string{fmt.Sprintf("wrong secret: the signature matches none of the %d secret(s) given (the LLM service signs with the job's webhook_secret when it has one, else LLM_WEBHOOK_SECRET)", len(c.Secret))}
