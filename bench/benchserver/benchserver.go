@@ -31,12 +31,13 @@ const (
 	stopTimeout  = 30 * time.Second
 )
 
-// Build builds ./cmd/callbackd of the enclosing module into dir and returns
-// the binary's path. It announces the build through progress, since it takes
+// Build builds ./cmd/callbackd of the enclosing module into dir, with the
+// given build tags (such as "benchmodes", which adds the ingest benchmark's
+// reference modes), and returns the binary's path. It announces the build through progress, since it takes
 // a while, and sends the compiler's output to stderr, keeping stdout for the
 // report. It fails outside the callbackd module; the error tells the user to
 // pass the program's -server-bin instead.
-func Build(ctx context.Context, dir string, progress func(format string, args ...any)) (string, error) {
+func Build(ctx context.Context, dir string, progress func(format string, args ...any), tags ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("find the module: go env GOMOD: %w", err)
@@ -46,8 +47,12 @@ func Build(ctx context.Context, dir string, progress func(format string, args ..
 		return "", errors.New("find the module: run from inside the callbackd module, or pass -server-bin")
 	}
 	bin := filepath.Join(dir, "callbackd")
-	progress("building ./cmd/callbackd")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/callbackd")
+	args := []string{"build", "-o", bin}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	progress("building ./cmd/callbackd %s", strings.Join(args[3:], " "))
+	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/callbackd")...)
 	cmd.Dir = filepath.Dir(gomod)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
