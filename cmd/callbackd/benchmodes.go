@@ -21,6 +21,9 @@ type BenchFlags struct {
 	IngestMode string `help:"BENCHMARK BUILD: storage mode: group (group commit, the product's), naive (one transaction per delivery) or discard (verify and parse, store nothing, acknowledge anyway)." enum:"group,naive,discard" default:"group" env:"CALLBACKD_INGEST_MODE"`
 }
 
+// benchBuild reports whether this is a benchmark build.
+const benchBuild = true
+
 // naiveWorkers bounds concurrent transactions in the naive mode, like a
 // typical connection pool.
 const naiveWorkers = 64

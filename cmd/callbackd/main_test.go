@@ -156,6 +156,12 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	for _, want := range []string{"--addr", "CALLBACKD_ADDR", "--database-url", "DATABASE_URL", "--webhook-secret", "LLM_WEBHOOK_SECRET", "--data-dir", "CALLBACKD_DATA_DIR", "--shutdown-timeout", "migrate"} {
 		require.Contains(t, out.String(), want)
 	}
+	if benchBuild {
+		return
+	}
+	// The ingest benchmark's reference modes are not product flags.
+	require.NotContains(t, out.String(), "ingest-mode")
+	require.ErrorContains(t, run(t.Context(), []string{"--ingest-mode=discard"}, io.Discard, io.Discard), "unknown flag --ingest-mode")
 }
 
 // TestInvalidConfigurationReportsEveryProblem: every problem of the

@@ -9,6 +9,9 @@ import (
 	"github.com/callbackd/callbackd/ingest"
 )
 
+// benchBuild reports whether this is a benchmark build.
+const benchBuild = false
+
 // BenchFlags are empty in a product build: the ingest benchmark's reference
 // modes exist only in a build with the benchmodes tag (benchmodes.go).
 type BenchFlags struct{}
