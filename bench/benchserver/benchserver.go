@@ -33,10 +33,11 @@ const (
 
 // Build builds ./cmd/callbackd of the enclosing module into dir, with the
 // given build tags (such as "benchmodes", which adds the ingest benchmark's
-// reference modes), and returns the binary's path. It announces the build through progress, since it takes
-// a while, and sends the compiler's output to stderr, keeping stdout for the
-// report. It fails outside the callbackd module; the error tells the user to
-// pass the program's -server-bin instead.
+// reference modes), and returns the binary's path. It announces the build
+// through progress, since it takes a while, and sends the compiler's output
+// to stderr, keeping stdout for the report. It fails outside the callbackd
+// module; the error tells the user to pass the program's -server-bin
+// instead.
 func Build(ctx context.Context, dir string, progress func(format string, args ...any), tags ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
