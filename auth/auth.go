@@ -109,22 +109,17 @@ type tokenEntry struct {
 	id     Identity
 }
 
-// New validates cfg, reporting every problem at once, and returns an
-// Authenticator. When cfg.JWKSURL is set it fetches the key set once (a
-// failure is logged, not returned, so that an identity provider outage does
-// not stop the server) and refreshes it in the background until ctx ends.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Authenticator, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// Validate reports every problem of cfg's settings at once, without
+// fetching or starting anything, so that a server can check them before it
+// opens its database. It does not require a credential: a caller that will
+// add one later (a generated token) validates the rest first. New runs it.
+func (cfg Config) Validate() error {
 	var problems []error
 	problem := func(format string, args ...any) {
 		problems = append(problems, fmt.Errorf(format, args...))
 	}
-
 	names := make(map[string]bool)
 	digests := make(map[[sha256.Size]byte]string)
-	a := &Authenticator{}
 	for i, t := range cfg.Tokens {
 		label := fmt.Sprintf("admin token %d (%q)", i+1, t.Name)
 		switch {
@@ -149,7 +144,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Authenticator, err
 			problem("%s: same token as %q", label, other)
 		}
 		digests[d] = t.Name
-		a.tokens = append(a.tokens, tokenEntry{digest: d, id: t.identity()})
 	}
 
 	if cfg.JWTHS256Secret != "" && len(cfg.JWTHS256Secret) < MinHS256SecretLength {
@@ -164,15 +158,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Authenticator, err
 			problem("JWKS URL %q: scheme must be http or https", redact.URL(cfg.JWKSURL))
 		case u.Host == "":
 			problem("JWKS URL %q: no host", redact.URL(cfg.JWKSURL))
-		case u.Scheme == "http" && !isLoopback(u.Hostname()):
-			log.WarnContext(ctx, "JWKS URL is plain http: keys can be replaced in transit", "url", redact.URL(cfg.JWKSURL))
 		}
 	}
 	if cfg.JWKSRefreshInterval < 0 {
 		problem("JWKS refresh interval %v is negative", cfg.JWKSRefreshInterval)
 	}
-	jwtOn := cfg.JWTHS256Secret != "" || cfg.JWKSURL != ""
-	if !jwtOn {
+	if !cfg.jwtOn() {
 		if cfg.Issuer != "" {
 			problem("JWT issuer is set but neither an HS256 secret nor a JWKS URL is")
 		}
@@ -180,22 +171,54 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Authenticator, err
 			problem("JWT audience is set but neither an HS256 secret nor a JWKS URL is")
 		}
 	}
-	ruleText := cfg.AdminClaim
-	if ruleText == "" {
-		ruleText = DefaultAdminClaim
-	}
-	rule, err := ParseClaimRule(ruleText)
-	if err != nil {
+	if _, err := ParseClaimRule(cfg.adminClaim()); err != nil {
 		problem("JWT admin claim: %w", err)
 	}
-	if len(cfg.Tokens) == 0 && !jwtOn {
-		problem("no admin credential configured: give an admin token, a JWT HS256 secret or a JWKS URL")
-	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("admin auth configuration: %w", errors.Join(problems...))
+		return fmt.Errorf("admin auth configuration: %w", errors.Join(problems...))
 	}
+	return nil
+}
 
-	if jwtOn {
+// jwtOn reports whether a JWT method is configured.
+func (cfg Config) jwtOn() bool { return cfg.JWTHS256Secret != "" || cfg.JWKSURL != "" }
+
+// adminClaim is the admin rule's text, DefaultAdminClaim when unset.
+func (cfg Config) adminClaim() string {
+	if cfg.AdminClaim == "" {
+		return DefaultAdminClaim
+	}
+	return cfg.AdminClaim
+}
+
+// New validates cfg (Validate, and at least one credential), reporting
+// every problem at once, and returns an Authenticator. When cfg.JWKSURL is
+// set it fetches the key set once (a failure is logged, not returned, so
+// that an identity provider outage does not stop the server) and refreshes
+// it in the background until ctx ends.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Authenticator, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	err := cfg.Validate()
+	if len(cfg.Tokens) == 0 && !cfg.jwtOn() {
+		err = errors.Join(err, errors.New("admin auth configuration: no admin credential configured: give an admin token, a JWT HS256 secret or a JWKS URL"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	a := &Authenticator{}
+	for _, t := range cfg.Tokens {
+		a.tokens = append(a.tokens, tokenEntry{digest: sha256.Sum256([]byte(t.Secret)), id: t.identity()})
+	}
+	if u, _ := url.Parse(cfg.JWKSURL); cfg.JWKSURL != "" && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		log.WarnContext(ctx, "JWKS URL is plain http: keys can be replaced in transit", "url", redact.URL(cfg.JWKSURL))
+	}
+	rule, err := ParseClaimRule(cfg.adminClaim())
+	if err != nil {
+		return nil, fmt.Errorf("admin auth configuration: JWT admin claim: %w", err)
+	}
+	if cfg.jwtOn() {
 		a.jwt, err = newJWTVerifier(ctx, cfg, rule, log)
 		if err != nil {
 			return nil, fmt.Errorf("admin auth configuration: %w", err)

@@ -170,6 +170,20 @@ func TestNewValidation(t *testing.T) {
 	}
 }
 
+// TestValidateNeedsNoCredential: Validate checks what is given without
+// requiring a credential (a server that will generate a token checks the
+// rest first), and fetches nothing.
+func TestValidateNeedsNoCredential(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, Config{}.Validate())
+	require.NoError(t, Config{JWKSURL: "https://idp.invalid/jwks.json"}.Validate())
+	err := Config{Issuer: "https://idp", AdminClaim: "role", Tokens: []Token{{Name: "ops", Secret: "short"}}}.Validate()
+	for _, want := range []string{"JWT issuer is set but neither", `JWT admin claim: "role"`, "token is 5 bytes"} {
+		require.ErrorContains(t, err, want)
+	}
+	require.NotContains(t, err.Error(), "no admin credential")
+}
+
 func TestErrorIsGenericForClients(t *testing.T) {
 	t.Parallel()
 	cause := errors.New("token signature is invalid: crypto/rsa: verification error")

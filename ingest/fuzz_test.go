@@ -38,7 +38,7 @@ func FuzzRejectionHeaders(f *testing.F) {
 		f.Fatal(err)
 	}
 	logs := &stringCheck{}
-	svc, err := New(f.Context(), Config{Mode: ModeDiscard, MaxBodyBytes: 1 << 16, FailuresPerSecond: 1, FailureBurst: 4},
+	svc, err := New(f.Context(), Config{MaxBodyBytes: 1 << 16, FailuresPerSecond: 1, FailureBurst: 4},
 		storetest.OpenSQLite(f), verifier, nil, slog.New(logs), prometheus.NewRegistry())
 	if err != nil {
 		f.Fatal(err)

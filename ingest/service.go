@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/callbackd/callbackd/callback"
@@ -54,30 +53,8 @@ func (e *RejectError) Error() string { return e.msg }
 // Reason returns the machine reason.
 func (e *RejectError) Reason() string { return e.reason }
 
-// Mode selects how deliveries are stored. Only ModeGroupCommit is for
-// production; the others exist so that a benchmark can measure, in one run
-// and on one server, what group commit buys.
-type Mode string
-
-// The storage modes.
-const (
-	// ModeGroupCommit batches concurrent deliveries into one transaction.
-	ModeGroupCommit Mode = "group"
-	// ModeNaive stores each delivery in its own transaction (the baseline).
-	ModeNaive Mode = "naive"
-	// ModeDiscard verifies and parses but stores nothing (the ceiling). It
-	// acknowledges deliveries it does not keep: benchmarks only.
-	ModeDiscard Mode = "discard"
-)
-
-// naiveWorkers bounds concurrent transactions in ModeNaive, like a typical
-// connection pool.
-const naiveWorkers = 64
-
 // Config tunes a Service.
 type Config struct {
-	// Mode is the storage mode; empty means ModeGroupCommit.
-	Mode Mode
 	// MaxBodyBytes is the largest accepted body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Payload bounds the JSON checks.
@@ -123,14 +100,6 @@ func New(ctx context.Context, cfg Config, store callback.Store, verifier *webhoo
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	workers, maxBatch := cfg.Workers, cfg.MaxBatch
-	switch cfg.Mode {
-	case "", ModeGroupCommit, ModeDiscard:
-	case ModeNaive:
-		workers, maxBatch = naiveWorkers, 1
-	default:
-		return nil, fmt.Errorf("ingest mode %q: want %s, %s or %s", cfg.Mode, ModeGroupCommit, ModeNaive, ModeDiscard)
-	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -138,7 +107,7 @@ func New(ctx context.Context, cfg Config, store callback.Store, verifier *webhoo
 	return &Service{
 		cfg:       cfg,
 		verifier:  verifier,
-		committer: newCommitter(context.WithoutCancel(ctx), store, publisher, workers, maxBatch),
+		committer: newCommitter(context.WithoutCancel(ctx), store, publisher, cfg.Workers, cfg.MaxBatch),
 		log:       log,
 		metrics:   m,
 		limiter:   failurelimit.New(cfg.FailuresPerSecond, cfg.FailureBurst),
@@ -222,9 +191,6 @@ func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 	d.Signature = callback.Signature{Valid: sig.Valid, Scheme: sig.Scheme, KeyName: sig.KeyName, VerifiedAt: now}
 	if !sig.Valid {
 		s.log.WarnContext(ctx, "stored an UNSIGNED callback (--allow-unsigned is on)", "request_id", req.RequestID, "key", d.Key, "remote_addr", req.RemoteAddr)
-	}
-	if s.cfg.Mode == ModeDiscard {
-		return Result{ID: uuid.New(), Key: d.Key}, nil
 	}
 	saved, err := s.committer.submit(ctx, d)
 	if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -33,12 +34,14 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// statusRecorder remembers the status a handler wrote. It keeps Flush and
-// Unwrap so that streams and http.ResponseController still work.
+// statusRecorder remembers the status a handler wrote, and for an RPC the
+// code its answer carries. It keeps Flush and Unwrap so that streams and
+// http.ResponseController still work.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	rpc    rpcOutcome
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -52,12 +55,20 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
+	if r.rpc.protocol != "" {
+		r.rpc.write(b, r.status)
+	}
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
 	return n, err
 }
 
+// Flush sends the headers, with status 200 if none was written: a gRPC
+// answer that carries only trailers is flushed without a WriteHeader.
 func (r *statusRecorder) Flush() {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -67,7 +78,8 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 
 // logRequests gives every request an ID (X-Request-Id, kept when the caller
 // sent a sane one), clears deadlines for long-lived streams, and logs one line
-// per request: method, path, status (gRPC status for RPCs), duration.
+// per request: method, path, HTTP status, duration, and for an RPC its
+// protocol and code (gRPC answers 200 whatever its code).
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -96,7 +108,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			})
 			defer stop()
 		}
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, rpc: newRPCOutcome(r)}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		if !s.log.Enabled(ctx, slog.LevelInfo) {
 			return
@@ -105,13 +117,16 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status),
+			slog.Int("status", cmp.Or(rec.status, http.StatusOK)), // what net/http sends when nothing was written
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.Int64("bytes_out", rec.bytes),
 			slog.String("proto", r.Proto),
 		}
-		if gs := w.Header().Get("Grpc-Status"); gs != "" {
-			attrs = append(attrs, slog.String("grpc_status", gs))
+		if rec.rpc.protocol != "" {
+			attrs = append(attrs, slog.String("protocol", rec.rpc.protocol))
+			if code := rec.rpc.code(w.Header(), rec.status); code != "" {
+				attrs = append(attrs, slog.String("code", code))
+			}
 		}
 		s.log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	})

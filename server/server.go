@@ -36,8 +36,10 @@ import (
 // Config is what a Server needs besides its dependencies. New validates it
 // and reports every problem at once.
 type Config struct {
-	// TLSCertFile and TLSKeyFile enable TLS when both are set.
-	TLSCertFile, TLSKeyFile string
+	// TLSCertificate, when set, makes the server speak TLS (HTTP/2 by ALPN,
+	// and HTTP/1.1) with it. The caller loads it, so that a bad certificate
+	// is a configuration error found before anything else is opened.
+	TLSCertificate *tls.Certificate
 	// MaxBodyBytes is the webhook body limit; larger bodies get 413.
 	MaxBodyBytes int64
 	// TrustedProxies are the load balancers whose X-Forwarded-For names the
@@ -134,9 +136,6 @@ type Server struct {
 // server ready to Run. It does not listen yet.
 func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	var problems []error
-	if (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == "") {
-		problems = append(problems, errors.New("tls: give both --tls-cert and --tls-key, or neither"))
-	}
 	if cfg.ShutdownTimeout <= 0 {
 		problems = append(problems, errors.New("shutdown-timeout: must be positive"))
 	}
@@ -165,13 +164,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		problems = append(problems, errors.New("watch hub: missing"))
 	}
 	var tlsConfig *tls.Config
-	if cfg.TLSCertFile != "" && cfg.TLSKeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("tls: %w", err))
-		}
+	if cfg.TLSCertificate != nil {
 		// ALPN: we wrap the listener ourselves, so http.Server does not add it.
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{*cfg.TLSCertificate}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)

@@ -26,7 +26,7 @@ func webhookRoute(t *testing.T) (*httptest.Server, *ingest.Service) {
 	t.Helper()
 	v, err := webhook.NewVerifier(webhook.Config{Secrets: map[string][]string{webhook.SchemeLLM: {"secret"}}})
 	require.NoError(t, err)
-	svc, err := ingest.New(t.Context(), ingest.Config{Mode: ingest.ModeDiscard}, storetest.OpenSQLite(t), v, nil,
+	svc, err := ingest.New(t.Context(), ingest.Config{}, storetest.OpenSQLite(t), v, nil,
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	require.NoError(t, err)
 	t.Cleanup(svc.Close)

@@ -72,9 +72,9 @@ func Truncate(s string, n int) string {
 // a while, and sends the compiler's output to stderr, keeping stdout for the
 // report. Outside the callbackd module it fails, telling the user to pass the
 // program's -server-bin instead.
-func BuildServer(ctx context.Context, dir string, progress func(format string, args ...any)) (string, error) {
-	progress("building ./cmd/callbackd")
-	bin, err := callbackdtest.Build(ctx, dir, callbackdtest.BuildOptions{Output: os.Stderr})
+func BuildServer(ctx context.Context, dir string, progress func(format string, args ...any), tags ...string) (string, error) {
+	progress("building ./cmd/callbackd %s", strings.Join(tags, ","))
+	bin, err := callbackdtest.Build(ctx, dir, callbackdtest.BuildOptions{Output: os.Stderr, Tags: tags})
 	if err != nil {
 		return "", fmt.Errorf("%w (run from inside the callbackd module, or pass -server-bin)", err)
 	}

@@ -4,7 +4,9 @@
 // time.
 //
 // One run compares three ingest modes of the same server binary, because a
-// figure means little without its references:
+// figure means little without its references (the binary is built with the
+// benchmodes tag, which adds the two reference modes as --ingest-mode; a
+// product build has only group commit):
 //
 //   - discard: verify and parse, store nothing — the ceiling;
 //   - naive: one transaction per delivery — the baseline;
@@ -48,7 +50,12 @@ import (
 )
 
 // allModes are the server's ingest modes, in the order a run interleaves them.
+// Only group is the product's; the others exist in a build with the
+// benchModesTag build tag.
 var allModes = []string{"discard", "naive", "group"}
+
+// benchModesTag is the build tag that gives callbackd its --ingest-mode flag.
+const benchModesTag = "benchmodes"
 
 // config is the validated command line.
 type config struct {
@@ -96,7 +103,7 @@ func parseFlags(args []string) (config, error) {
 		modes string
 	)
 	fs := flag.NewFlagSet("ingestload", flag.ContinueOnError)
-	fs.StringVar(&cfg.serverBin, "server-bin", "", "callbackd binary to run (default: go build ./cmd/callbackd into a temporary directory)")
+	fs.StringVar(&cfg.serverBin, "server-bin", "", "callbackd binary to run (default: go build -tags "+benchModesTag+" ./cmd/callbackd into a temporary directory); built without that tag, it runs only -modes group")
 	fs.StringVar(&cfg.db, "db", "sqlite", "database: sqlite or postgres")
 	fs.StringVar(&cfg.pgURL, "pg-url", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL URL used to create and drop a fresh database per run (with -db postgres)")
 	fs.StringVar(&modes, "modes", strings.Join(allModes, ","), "ingest modes to run, comma-separated: discard, naive, group")
@@ -182,7 +189,7 @@ func run(ctx context.Context, cfg config) error {
 
 	bin := cfg.serverBin
 	if bin == "" {
-		if bin, err = benchserver.BuildServer(ctx, tmp, progress); err != nil {
+		if bin, err = benchserver.BuildServer(ctx, tmp, progress, benchModesTag); err != nil {
 			return err
 		}
 	}

@@ -2,19 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/url"
 
 	"github.com/callbackd/callbackd/auth"
 )
 
-// authenticator builds the admin authenticator from the flags. With no admin
-// credential configured at all, it uses a token generated once and kept in
-// dataDir (0600), and returns it so that a login URL can be printed.
-func (c *ServeFlags) authenticator(ctx context.Context, log *slog.Logger, dataDir string) (_ *auth.Authenticator, generated string, _ error) {
-	var problems []error
+// adminAuth reads the admin credentials of the flags, the token file
+// included, and checks them with the JWT settings, returning every problem.
+// With no admin credential configured, generate is true: open then adds a
+// token generated once and kept in the data directory.
+func (c *ServeFlags) adminAuth() (cfg auth.Config, generate bool, problems []error) {
 	tokens, err := auth.ParseTokens(c.AdminToken)
 	if err != nil {
 		problems = append(problems, err)
@@ -26,29 +24,39 @@ func (c *ServeFlags) authenticator(ctx context.Context, log *slog.Logger, dataDi
 		}
 		tokens = append(tokens, fromFile...)
 	}
-	if err := errors.Join(problems...); err != nil {
-		return nil, "", fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	if len(c.AdminToken) == 0 && c.AdminTokenFile == "" && c.JWTHS256Secret == "" && c.JWKSURL == "" {
-		tok, created, err := auth.EnsureGeneratedToken(dataDir)
-		if err != nil {
-			return nil, "", err
-		}
-		if created {
-			log.Info("generated an admin token", "dir", dataDir)
-		}
-		tokens, generated = append(tokens, tok), tok.Secret
-	}
-	a, err := auth.New(ctx, auth.Config{
+	cfg = auth.Config{
 		Tokens:         tokens,
 		JWTHS256Secret: c.JWTHS256Secret,
 		JWKSURL:        c.JWKSURL,
 		Issuer:         c.JWTIssuer,
 		Audience:       c.JWTAudience,
 		AdminClaim:     c.JWTAdminClaim,
-	}, log)
+	}
+	if err := cfg.Validate(); err != nil {
+		problems = append(problems, err)
+	}
+	generate = len(c.AdminToken) == 0 && c.AdminTokenFile == "" && c.JWTHS256Secret == "" && c.JWKSURL == ""
+	return cfg, generate, problems
+}
+
+// authenticator builds the admin authenticator, generating the admin token
+// first when none is configured; it returns that token so that a login URL
+// can be printed.
+func (cfg *completedConfig) authenticator(ctx context.Context, log *slog.Logger) (_ *auth.Authenticator, generated string, _ error) {
+	ac := cfg.auth
+	if cfg.generateToken {
+		tok, created, err := auth.EnsureGeneratedToken(cfg.db.DataDir)
+		if err != nil {
+			return nil, "", err
+		}
+		if created {
+			log.Info("generated an admin token", "dir", cfg.db.DataDir)
+		}
+		ac.Tokens, generated = append(ac.Tokens, tok), tok.Secret
+	}
+	a, err := auth.New(ctx, ac, log)
 	if err != nil {
-		return nil, "", fmt.Errorf("invalid configuration:\n%w", err)
+		return nil, "", err
 	}
 	return a, generated, nil
 }

@@ -41,6 +41,7 @@ type ServeFlags struct {
 	AdminFlags
 	WatchFlags
 	RetentionFlags
+	BenchFlags
 }
 
 // MigrateCmd manages the schema.
@@ -68,7 +69,6 @@ type WebhookFlags struct {
 	SignatureTolerance     time.Duration `help:"Accepted clock difference for timestamped schemes, in both directions." default:"5m" env:"CALLBACKD_SIGNATURE_TOLERANCE"`
 	AllowUnsigned          bool          `help:"DANGEROUS, local experiments only: store deliveries that carry no signature at all (marked unverified)." env:"CALLBACKD_ALLOW_UNSIGNED"`
 	MaxBodyBytes           int64         `help:"Largest accepted webhook body in bytes; larger ones get 413." default:"1048576" env:"CALLBACKD_MAX_BODY_BYTES"`
-	IngestMode             string        `help:"Storage mode, for benchmarks only: group (group commit, the default), naive (one transaction per delivery) or discard (store nothing, acknowledge anyway)." enum:"group,naive,discard" default:"group" env:"CALLBACKD_INGEST_MODE" hidden:""`
 	WebhookFailureRate     float64       `help:"Failed (unauthenticated) deliveries allowed per second per remote address; beyond it the address gets 429 until it slows down (0: no limit)." default:"5" env:"CALLBACKD_WEBHOOK_FAILURE_RATE"`
 	WebhookFailureBurst    int           `help:"Burst of failed deliveries allowed per remote address." default:"20" env:"CALLBACKD_WEBHOOK_FAILURE_BURST"`
 	MaxJSONDepth           int           `name:"max-json-depth" help:"Deepest accepted JSON nesting of a payload." default:"32" env:"CALLBACKD_MAX_JSON_DEPTH"`
@@ -77,7 +77,7 @@ type WebhookFlags struct {
 // AdminFlags configure who may use the admin API.
 type AdminFlags struct {
 	AdminToken     []string `name:"admin-token" help:"Static admin API token NAME=TOKEN (at least 16 bytes); repeat, or separate with commas. Without any admin credential, a token is generated in --data-dir and a login URL printed on a terminal." env:"CALLBACKD_ADMIN_TOKENS" sep:","`
-	AdminTokenFile string   `help:"File with one NAME=TOKEN admin token per line." env:"CALLBACKD_ADMIN_TOKEN_FILE" type:"existingfile"`
+	AdminTokenFile string   `help:"File with one NAME=TOKEN admin token per line." env:"CALLBACKD_ADMIN_TOKEN_FILE" type:"path"`
 	JWTHS256Secret string   `name:"jwt-hs256-secret" help:"Accept HS256 JWTs signed with this shared secret (e.g. Supabase's JWT secret)." env:"CALLBACKD_JWT_HS256_SECRET"`
 	JWKSURL        string   `name:"jwks-url" help:"Accept RS256/ES256 JWTs whose keys are published at this JWKS URL (cached and refreshed)." env:"CALLBACKD_JWKS_URL"`
 	JWTIssuer      string   `name:"jwt-issuer" help:"Required iss claim of JWTs." env:"CALLBACKD_JWT_ISSUER"`

@@ -12,17 +12,14 @@ import (
 // so that a small live heap does not mean a collection every few
 // milliseconds.
 //
-// Why: while ingesting, callbackd's live heap is a few megabytes and each
-// callback allocates some 25 KiB (the body, its parse, the database
-// driver's buffers). With the default GOGC=100 the collector runs whenever
-// the heap has doubled: measured at 2,925 callbacks/s, 33 collections a
-// second, each stopping the world twice and scanning every goroutine's
-// stack whatever the heap's size; with a 16 MiB floor, 65 collections in a
-// run of 282 before, and 211–227 µs of server CPU per callback against
-// 238–240 µs. On a machine whose cores the database shares, those pauses
-// are among what the slowest requests wait for: with GOGC=500 for the
-// whole server, p99 at that rate was 6.2 ms against 10.0 ms (medians of
-// five runs; BENCHMARKS.md).
+// Why: while ingesting, callbackd's live heap is small and every callback
+// allocates several times its body (the body, its parse, the database
+// driver's buffers). With the default GOGC the collector then runs
+// whenever that small heap has doubled, many times a second, and each
+// cycle stops the world and scans every goroutine's stack whatever the
+// heap's size. On a machine whose cores the database shares, those pauses
+// are among what the slowest requests wait for. BENCHMARKS.md ("Runtime
+// tuning") has the measurements and the command that produced them.
 //
 // While the live heap is below half the floor, GOGC is raised so that the
 // goal is the floor; above that it is 100 again, so the memory held beyond

@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,30 +65,44 @@ func startServerArgs(t *testing.T, databaseURL string, extra ...string) running 
 	return serveForTest(t, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), args...)
 }
 
-// serveForTest builds callbackd from the test admin token and args exactly
-// as main does, logging to log, and serves it on a random loopback port until
-// tb (a test or a fuzz function) ends.
+// serveForTest completes and opens callbackd from the test admin token and
+// args exactly as main does, logging to log, and runs it on a random
+// loopback port until tb (a test or a fuzz function) ends. The garbage
+// collector's heap floor is off unless args turn it on: it tunes the whole
+// test process.
 func serveForTest(tb testing.TB, log *slog.Logger, args ...string) running {
 	tb.Helper()
-	args = append([]string{"--data-dir", tb.TempDir(), "--admin-token", "test=" + testAdminToken}, args...)
-	var cli CLI
-	parser, err := newParser(&cli, io.Discard, io.Discard)
-	require.NoError(tb, err)
-	_, err = parser.Parse(args)
-	require.NoError(tb, err)
+	args = append([]string{"--data-dir", tb.TempDir(), "--admin-token", "test=" + testAdminToken, "--gc-heap-floor=0"}, args...)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(tb.Context()))
-	a, err := cli.ServeFlags.build(ctx, log, &cli.DatabaseFlags)
+	a, err := openForTest(ctx, log, args...)
 	require.NoError(tb, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(tb, err)
 	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, ln) }()
+	go func() { done <- a.run(ctx, ln) }()
 	tb.Cleanup(func() {
 		cancel()
 		require.NoError(tb, <-done)
-		a.close()
 	})
 	return running{base: "http://" + ln.Addr().String(), addr: ln.Addr().String(), app: a, token: testAdminToken}
+}
+
+// openForTest parses args, completes the configuration and opens the app,
+// as ServeCmd.Run does; the caller runs or closes it.
+func openForTest(ctx context.Context, log *slog.Logger, args ...string) (*app, error) {
+	var cli CLI
+	parser, err := newParser(&cli, io.Discard, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := parser.Parse(args); err != nil {
+		return nil, err
+	}
+	cfg, err := cli.ServeFlags.complete(log, &cli.DatabaseFlags)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.open(ctx, log)
 }
 
 // testWriter sends server logs to the test log.
@@ -139,15 +156,67 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	for _, want := range []string{"--addr", "CALLBACKD_ADDR", "--database-url", "DATABASE_URL", "--webhook-secret", "LLM_WEBHOOK_SECRET", "--data-dir", "CALLBACKD_DATA_DIR", "--shutdown-timeout", "migrate"} {
 		require.Contains(t, out.String(), want)
 	}
+	if benchBuild {
+		return
+	}
+	// The ingest benchmark's reference modes are not product flags.
+	require.NotContains(t, out.String(), "ingest-mode")
+	require.ErrorContains(t, run(t.Context(), []string{"--ingest-mode=discard"}, io.Discard, io.Discard), "unknown flag --ingest-mode")
 }
 
+// TestInvalidConfigurationReportsEveryProblem: every problem of the
+// configuration is reported at once, and none is found after the database
+// was touched. Each case alone (a bad certificate, a bad token file) would
+// otherwise be found only after the schema was migrated.
 func TestInvalidConfigurationReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	err := run(t.Context(), []string{"--data-dir", t.TempDir(), "--addr", "nonsense", "--max-body-bytes", "0",
-		"--standard-webhooks-secret", "whsec_!!!notbase64", "--trusted-proxy", "10.0.0.0", "--gc-heap-floor=-1"}, io.Discard, io.Discard)
-	require.Error(t, err)
-	for _, want := range []string{"--addr", "max-body-bytes", "whsec", "--trusted-proxy", "--gc-heap-floor"} {
-		require.Contains(t, err.Error(), want)
+	files := t.TempDir()
+	badCert := filepath.Join(files, "cert.pem")
+	require.NoError(t, os.WriteFile(badCert, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"), 0o600))
+	badTokens := filepath.Join(files, "tokens")
+	require.NoError(t, os.WriteFile(badTokens, []byte("ops="+testAdminToken+"\nno-equals-sign\n"), 0o600))
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"everything at once", []string{"--addr", "nonsense", "--max-body-bytes", "0",
+			"--standard-webhooks-secret", "whsec_!!!notbase64", "--trusted-proxy", "10.0.0.0", "--gc-heap-floor=-1",
+			"--tls-cert", badCert, "--tls-key", badCert, "--admin-token-file", badTokens,
+			"--jwt-issuer", "https://idp", "--jwt-admin-claim", "role", "--retention-interval", "0s", "--heartbeat", "0s",
+			"--webhook-failure-rate=-1", "--watch-buffer", "0"},
+			[]string{"--addr", "max-body-bytes", "whsec", "--trusted-proxy", "--gc-heap-floor", "--tls-cert", "tokens:2",
+				"JWT issuer is set", "JWT admin claim", "--retention-interval", "--heartbeat", "--webhook-failure-rate", "--watch-buffer"}},
+		{"a bad certificate alone", []string{"--tls-cert", badCert, "--tls-key", badCert}, []string{"--tls-cert"}},
+		{"a certificate without its key", []string{"--tls-cert", badCert}, []string{"give both"}},
+		{"a bad token file alone", []string{"--admin-token-file", badTokens}, []string{"tokens:2"}},
+		{"a missing token file", []string{"--admin-token-file", filepath.Join(files, "absent")}, []string{"absent: no such file"}},
+		{"a bad JWKS URL", []string{"--jwks-url", "ftp://idp/jwks"}, []string{"scheme must be http or https"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			databases(t, func(t *testing.T, databaseURL string) {
+				dataDir := filepath.Join(t.TempDir(), "data")
+				args := append([]string{"--data-dir", dataDir, "--database-url", databaseURL}, tc.args...)
+				err := run(t.Context(), args, io.Discard, io.Discard)
+				require.Error(t, err)
+				for _, want := range tc.want {
+					require.Contains(t, err.Error(), want)
+				}
+				// Nothing was opened: no data directory (no SQLite file, no
+				// generated token), and on PostgreSQL no table at all (no
+				// migration ran, not even goose's bookkeeping).
+				require.NoDirExists(t, dataDir)
+				if databaseURL != "" {
+					db, err := sql.Open("postgres", databaseURL)
+					require.NoError(t, err)
+					defer db.Close()
+					var tables int
+					require.NoError(t, db.QueryRowContext(t.Context(), "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()").Scan(&tables))
+					require.Zero(t, tables, "a migration ran before the configuration was complete")
+				}
+			})
+		})
 	}
 }
 
@@ -291,19 +360,13 @@ func TestGracefulShutdownEndsStreams(t *testing.T) {
 	t.Parallel()
 	// Serve, open a health Watch stream (long-lived), then stop: Serve must
 	// return well before the shutdown timeout because streams are ended.
-	var cli CLI
-	parser, err := newParser(&cli, io.Discard, io.Discard)
-	require.NoError(t, err)
-	_, err = parser.Parse([]string{"--data-dir", t.TempDir(), "--shutdown-timeout", "30s", "--log-level", "error", "--admin-token", "test=" + testAdminToken})
-	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
-	a, err := cli.ServeFlags.build(ctx, slog.New(slog.DiscardHandler), &cli.DatabaseFlags)
+	a, err := openForTest(ctx, slog.New(slog.DiscardHandler), "--data-dir", t.TempDir(), "--shutdown-timeout", "30s", "--gc-heap-floor=0", "--admin-token", "test="+testAdminToken)
 	require.NoError(t, err)
-	defer a.close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, ln) }()
+	go func() { done <- a.run(ctx, ln) }()
 
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)

@@ -28,16 +28,11 @@ import (
 	"github.com/callbackd/callbackd/webhook"
 )
 
-// buildWith builds callbackd from args as main does, without listening, and
-// returns the configuration error, if any.
+// buildWith completes and opens callbackd from args as main does, without
+// listening, and returns the configuration error, if any.
 func buildWith(t *testing.T, args ...string) error {
 	t.Helper()
-	var cli CLI
-	parser, err := newParser(&cli, io.Discard, io.Discard)
-	require.NoError(t, err)
-	_, err = parser.Parse(append([]string{"--data-dir", t.TempDir()}, args...))
-	require.NoError(t, err)
-	a, err := cli.ServeFlags.build(t.Context(), slog.New(slog.DiscardHandler), &cli.DatabaseFlags)
+	a, err := openForTest(t.Context(), slog.New(slog.DiscardHandler), append([]string{"--data-dir", t.TempDir()}, args...)...)
 	if err == nil {
 		a.close()
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,24 +29,30 @@ import (
 	"github.com/callbackd/callbackd/webhook"
 )
 
-// Run serves until ctx ends (SIGINT/SIGTERM).
+// Run serves until ctx ends (SIGINT/SIGTERM). It completes the whole
+// configuration first, so that no problem with it is found after the
+// database was opened or migrated; then it takes the port, opens what the
+// server needs and runs it.
 func (ServeCmd) Run(ctx context.Context, log *slog.Logger, db *DatabaseFlags, c *ServeFlags, con console) error {
-	app, err := c.build(ctx, log, db)
+	cfg, err := c.complete(log, db)
 	if err != nil {
 		return err
 	}
-	defer app.close()
+	// The port before the database: an address in use is found before any
+	// migration runs.
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	if _, set := os.LookupEnv("GOGC"); !set && c.GCHeapFloor > 0 {
-		go gcFloor{floor: uint64(c.GCHeapFloor), every: time.Second}.run(ctx)
+	a, err := cfg.open(ctx, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
 	}
-	if app.generatedToken != "" {
-		announceLogin(log, con, db.DataDir, loginURL(ln.Addr().String(), c.TLSCert != "", app.generatedToken))
+	if a.generatedToken != "" {
+		announceLogin(log, con, db.DataDir, loginURL(ln.Addr().String(), cfg.tlsCert != nil, a.generatedToken))
 	}
-	return app.serve(ctx, ln)
+	return a.run(ctx, ln)
 }
 
 // announceLogin tells how to log in with the generated admin token. The
@@ -61,56 +68,189 @@ func announceLogin(log *slog.Logger, con console, dataDir, url string) {
 		"token_file", file, "ui", strings.Split(url, "#")[0])
 }
 
-// app is a built callbackd: every part constructed and validated, nothing
+// completedConfig is callbackd's configuration checked in full: every flag
+// validated, the TLS certificate loaded, the admin tokens read, the web UI
+// found. Building one opens nothing and writes nothing; open does.
+type completedConfig struct {
+	flags ServeFlags
+	db    DatabaseFlags
+
+	verifier *webhook.Verifier
+	proxies  []netip.Prefix
+	tlsCert  *tls.Certificate // nil: plain HTTP and h2c
+	auth     auth.Config
+	// generateToken: no admin credential is configured, so open uses a
+	// token generated once and kept in the data directory.
+	generateToken     bool
+	developmentSecret bool
+	// gcFloor is the heap floor of the garbage collector; 0 leaves the
+	// collector alone (the flag is 0, or GOGC is set).
+	gcFloor uint64
+	ui      http.Handler
+}
+
+// complete checks every setting that needs no database, reporting every
+// problem at once, and returns the configuration that open runs with.
+func (c *ServeFlags) complete(log *slog.Logger, db *DatabaseFlags) (*completedConfig, error) {
+	cfg := &completedConfig{flags: *c, db: *db, developmentSecret: c.developmentSecret()}
+	var problems []error
+	problem := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		problem("--addr %q: %w", c.Addr, err)
+	}
+	switch {
+	case !cfg.developmentSecret:
+	case err == nil && !isLoopbackHost(host) && len(c.WebhookSecret) == 0:
+		problem("--addr %q is not a loopback address: configure the LLM service's webhook secret with --webhook-secret or LLM_WEBHOOK_SECRET (without one, callbackd would accept the service's public development secret, with which anyone can sign)", c.Addr)
+	case err == nil && !isLoopbackHost(host):
+		problem("--webhook-secret / LLM_WEBHOOK_SECRET: the LLM service's public development secret is refused on --addr %q, which is not a loopback address: anyone can sign with it", c.Addr)
+	}
+	if cfg.verifier, err = webhook.NewVerifier(webhook.Config{
+		Secrets:       c.webhookSecrets(),
+		Tolerance:     c.SignatureTolerance,
+		AllowUnsigned: c.AllowUnsigned,
+	}); err != nil {
+		problems = append(problems, err)
+	}
+	for _, cidr := range c.TrustedProxy {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			problem("--trusted-proxy %q: %w", cidr, err)
+		}
+		cfg.proxies = append(cfg.proxies, p)
+	}
+	switch {
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		problem("--tls-cert, --tls-key: give both, or neither")
+	case c.TLSCert != "":
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			problem("--tls-cert %s, --tls-key %s: %w", c.TLSCert, c.TLSKey, err)
+		}
+		cfg.tlsCert = &cert
+	}
+	var authProblems []error
+	cfg.auth, cfg.generateToken, authProblems = c.adminAuth()
+	problems = append(problems, authProblems...)
+	problems = append(problems, c.limitProblems()...)
+	if c.GCHeapFloor > 0 {
+		if _, set := os.LookupEnv("GOGC"); !set {
+			cfg.gcFloor = uint64(c.GCHeapFloor)
+		}
+	}
+	if cfg.ui, err = web.NewHandler(); err != nil {
+		problems = append(problems, err)
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+
+	if cfg.developmentSecret {
+		log.Warn("the LLM scheme accepts the LLM service's PUBLIC development secret (no --webhook-secret / LLM_WEBHOOK_SECRET configured, or that secret given): anyone can sign callbacks; allowed on a loopback address only")
+	}
+	if c.AllowUnsigned {
+		log.Warn("!!! --allow-unsigned is ON: deliveries without any signature are STORED (marked unverified). Never use this outside local experiments. !!!")
+	}
+	c.BenchFlags.warn(log)
+	return cfg, nil
+}
+
+// webhookSecrets are the secrets of every enabled signature scheme. The LLM
+// scheme is always on: without a configured secret it accepts the sender's
+// public development secret (allowed on loopback only, see complete).
+func (c *ServeFlags) webhookSecrets() map[string][]string {
+	llm := c.WebhookSecret
+	if len(llm) == 0 {
+		llm = []string{"development=" + webhook.DevelopmentLLMSecret}
+	}
+	secrets := map[string][]string{webhook.SchemeLLM: llm}
+	for scheme, s := range map[string][]string{
+		webhook.SchemeStandard: c.StandardWebhooksSecret,
+		webhook.SchemeGitHub:   c.GitHubSecret,
+		webhook.SchemeStripe:   c.StripeSecret,
+	} {
+		if len(s) > 0 {
+			secrets[scheme] = s
+		}
+	}
+	return secrets
+}
+
+// limitProblems checks every limit and duration flag. A zero that would
+// silently mean "the default" further down is refused here instead, so
+// that what runs is what the flags say.
+func (c *ServeFlags) limitProblems() []error {
+	var problems []error
+	problem := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+	if c.ShutdownTimeout <= 0 {
+		problem("--shutdown-timeout %s: must be positive", c.ShutdownTimeout)
+	}
+	if c.GCHeapFloor < 0 {
+		problem("--gc-heap-floor %d: must be 0 (off) or positive", c.GCHeapFloor)
+	}
+	if c.MaxBodyBytes <= 0 {
+		problem("--max-body-bytes %d: must be positive", c.MaxBodyBytes)
+	}
+	if c.MaxJSONDepth < 2 {
+		problem("--max-json-depth %d: must be at least 2", c.MaxJSONDepth)
+	}
+	if c.WebhookFailureRate < 0 || (c.WebhookFailureRate > 0 && c.WebhookFailureBurst < 1) {
+		problem("--webhook-failure-rate %g, --webhook-failure-burst %d: the rate must be 0 (off) or positive, the burst at least 1", c.WebhookFailureRate, c.WebhookFailureBurst)
+	}
+	if c.AdminAuthFailureRate < 0 || (c.AdminAuthFailureRate > 0 && c.AdminAuthFailureBurst < 1) {
+		problem("--admin-auth-failure-rate %g, --admin-auth-failure-burst %d: the rate must be 0 (off) or positive, the burst at least 1", c.AdminAuthFailureRate, c.AdminAuthFailureBurst)
+	}
+	if c.Heartbeat <= 0 {
+		problem("--heartbeat %s: must be positive", c.Heartbeat)
+	}
+	if c.WatchBuffer < 1 {
+		problem("--watch-buffer %d: must be at least 1", c.WatchBuffer)
+	}
+	if c.WatchPoll <= 0 {
+		problem("--watch-poll %s: must be positive", c.WatchPoll)
+	}
+	if c.MaxStreams < 1 || c.MaxStreamsPerAdmin < 1 || c.MaxUnauthenticatedStreams < 1 {
+		problem("--max-streams, --max-streams-per-admin, --max-unauthenticated-streams: must be at least 1")
+	}
+	if c.UnauthenticatedStreamIdle <= 0 {
+		problem("--unauthenticated-stream-idle %s: must be positive", c.UnauthenticatedStreamIdle)
+	}
+	if c.RetentionMaxAge < 0 {
+		problem("--retention-max-age %s: must be 0 (keep forever) or positive", c.RetentionMaxAge)
+	}
+	if c.RetentionMaxRows < 0 {
+		problem("--retention-max-rows %d: must be 0 (no limit) or positive", c.RetentionMaxRows)
+	}
+	if c.RetentionInterval <= 0 {
+		problem("--retention-interval %s: must be positive", c.RetentionInterval)
+	}
+	return problems
+}
+
+// app is callbackd with every resource open and every part wired, nothing
 // listening yet.
 type app struct {
+	log      *slog.Logger
 	server   *server.Server
 	ingest   *ingest.Service
 	store    *store.Store
 	hub      *watch.Hub
 	replicas *watch.Replicas // nil on SQLite
 	pruner   *retention.Runner
+	gcFloor  uint64
 	// generatedToken is the admin token callbackd generated, when no admin
 	// credential was configured; Run prints a login URL with it.
 	generatedToken string
 }
 
-// serve runs the server, the watch hub and (on PostgreSQL) the replica link
-// on ln until ctx ends; tests use it with their own listener.
-func (a *app) serve(ctx context.Context, ln net.Listener) error {
-	if err := a.hub.Start(ctx); err != nil {
-		return err
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.hub.Run(gctx) })
-	g.Go(func() error { return a.pruner.Run(gctx) })
-	if a.replicas != nil {
-		g.Go(func() error { return a.replicas.Run(gctx) })
-	}
-	g.Go(func() error { return a.server.Serve(gctx, ln) })
-	return g.Wait()
-}
-
-// close releases the parts in dependency order: queued deliveries commit
-// before the database closes.
-func (a *app) close() {
-	a.ingest.Close()
-	_ = a.store.Close()
-}
-
-// build validates the configuration (reporting every problem at once), opens
-// and migrates the database, and wires the server. On failure it releases
-// what it opened.
-func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFlags) (_ *app, err error) {
-	verifier, proxies, err := c.validate(log)
-	if err != nil {
-		return nil, err
-	}
-	ui, err := web.NewHandler()
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(ctx, db.DatabaseURL, db.DataDir, log)
+// open opens and migrates the database, generates the admin token if none
+// is configured, and wires the server. On failure it releases what it
+// opened. Everything it can refuse without a database, complete refused.
+func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app, err error) {
+	c := &cfg.flags
+	st, err := store.Open(ctx, cfg.db.DatabaseURL, cfg.db.DataDir, log)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +262,7 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 	if err = migrate(ctx, log, st, c.NoMigrate); err != nil {
 		return nil, err
 	}
-	authn, generated, err := c.authenticator(ctx, log, db.DataDir)
+	authn, generated, err := cfg.authenticator(ctx, log)
 	if err != nil {
 		return nil, err
 	}
@@ -145,26 +285,27 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 	var publisher ingest.Publisher = hub
 	var replicas *watch.Replicas
 	if st.Dialect() == store.DialectPostgres {
-		if replicas, err = watch.NewReplicas(st.DB(), db.DatabaseURL, hub, log, reg); err != nil {
+		if replicas, err = watch.NewReplicas(st.DB(), cfg.db.DatabaseURL, hub, log, reg); err != nil {
 			return nil, err
 		}
 		publisher = replicas
 	}
-	// One commit worker: batches commit one at a time anyway (the change-feed
-	// counter is locked until commit), and a second worker only grabs a small
-	// batch early and then waits, delaying the deliveries that arrive behind
-	// it (measured: p99 at half the maximum rate 16 ms with two workers,
-	// 10 ms with one, at the same throughput).
-	const workers = 1
-	svc, err := ingest.New(ctx, ingest.Config{
-		Mode:         ingest.Mode(c.IngestMode),
+	// One commit worker: batches commit one at a time anyway (the change
+	// feed's counter is locked until commit), so a second worker only takes
+	// a small batch early and waits, delaying what queues behind it
+	// (BENCHMARKS.md, "Runtime tuning").
+	ingestCfg := ingest.Config{
 		MaxBodyBytes: c.MaxBodyBytes,
 		Payload:      callback.PayloadLimits{MaxDepth: c.MaxJSONDepth},
-		Workers:      workers,
+		Workers:      1,
 
 		FailuresPerSecond: c.WebhookFailureRate,
 		FailureBurst:      c.WebhookFailureBurst,
-	}, st, verifier, publisher, log, reg)
+	}
+	var ingestStore callback.Store = st
+	ingestPublisher := publisher
+	ingestCfg, ingestStore, ingestPublisher = c.BenchFlags.ingest(ingestCfg, ingestStore, ingestPublisher)
+	svc, err := ingest.New(ctx, ingestCfg, ingestStore, cfg.verifier, ingestPublisher, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -174,9 +315,8 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		}
 	}()
 	srv, err := server.New(ctx, server.Config{
-		TrustedProxies:  proxies,
-		TLSCertFile:     c.TLSCert,
-		TLSKeyFile:      c.TLSKey,
+		TrustedProxies:  cfg.proxies,
+		TLSCertificate:  cfg.tlsCert,
 		MaxBodyBytes:    c.MaxBodyBytes,
 		Heartbeat:       c.Heartbeat,
 		ShutdownTimeout: c.ShutdownTimeout,
@@ -187,92 +327,65 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		UnauthenticatedStreamIdle: c.UnauthenticatedStreamIdle,
 		AdminAuthFailureRate:      c.AdminAuthFailureRate,
 		AdminAuthFailureBurst:     c.AdminAuthFailureBurst,
-		DevelopmentSecret:         c.developmentSecret(),
-	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg, UI: ui})
+		DevelopmentSecret:         cfg.developmentSecret,
+	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg, UI: cfg.ui})
 	if err != nil {
 		return nil, err
 	}
-	return &app{server: srv, ingest: svc, store: st, hub: hub, replicas: replicas, pruner: pruner, generatedToken: generated}, nil
+	return &app{log: log, server: srv, ingest: svc, store: st, hub: hub, replicas: replicas, pruner: pruner, gcFloor: cfg.gcFloor, generatedToken: generated}, nil
 }
 
-// validate checks the flags that need no database, reporting every problem
-// at once, and builds the signature verifier (failing closed on any
-// misconfiguration) and the trusted proxy list.
-func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Prefix, error) {
-	llm := c.WebhookSecret
-	if len(llm) == 0 {
-		llm = []string{"development=" + webhook.DevelopmentLLMSecret}
-	}
-	secrets := map[string][]string{webhook.SchemeLLM: llm}
-	for scheme, s := range map[string][]string{
-		webhook.SchemeStandard: c.StandardWebhooksSecret,
-		webhook.SchemeGitHub:   c.GitHubSecret,
-		webhook.SchemeStripe:   c.StripeSecret,
-	} {
-		if len(s) > 0 {
-			secrets[scheme] = s
-		}
-	}
-	var problems []error
-	host, _, err := net.SplitHostPort(c.Addr)
+// run serves on ln until ctx ends: the server, the watch hub, retention,
+// (on PostgreSQL) the replica link and the garbage collector's heap floor
+// run in one errgroup, and the first to fail stops the others. Then it
+// closes the app (queued deliveries commit, the database closes). It logs
+// why it shut down and when it has stopped.
+func (a *app) run(ctx context.Context, ln net.Listener) error {
+	err := a.serve(ctx, ln)
+	a.close()
 	if err != nil {
-		problems = append(problems, fmt.Errorf("--addr %q: %w", c.Addr, err))
+		a.log.Error("stopped", "err", err)
+		return err
 	}
-	development := c.developmentSecret()
-	switch {
-	case !development:
-	case err == nil && !isLoopbackHost(host) && len(c.WebhookSecret) == 0:
-		problems = append(problems, fmt.Errorf("--addr %q is not a loopback address: configure the LLM service's webhook secret with --webhook-secret or LLM_WEBHOOK_SECRET (without one, callbackd would accept the service's public development secret, with which anyone can sign)", c.Addr))
-	case err == nil && !isLoopbackHost(host):
-		problems = append(problems, fmt.Errorf("--webhook-secret / LLM_WEBHOOK_SECRET: the LLM service's public development secret is refused on --addr %q, which is not a loopback address: anyone can sign with it", c.Addr))
+	a.log.Info("stopped")
+	return nil
+}
+
+// serve is run without closing the app.
+func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	if err := a.hub.Start(ctx); err != nil {
+		_ = ln.Close()
+		return err
 	}
-	if c.GCHeapFloor < 0 {
-		problems = append(problems, fmt.Errorf("--gc-heap-floor %d: must be 0 (off) or positive", c.GCHeapFloor))
-	}
-	if c.MaxBodyBytes <= 0 {
-		problems = append(problems, fmt.Errorf("--max-body-bytes %d: must be positive", c.MaxBodyBytes))
-	}
-	var proxies []netip.Prefix
-	for _, cidr := range c.TrustedProxy {
-		p, err := netip.ParsePrefix(cidr)
-		if err != nil {
-			problems = append(problems, fmt.Errorf("--trusted-proxy %q: %w", cidr, err))
-		}
-		proxies = append(proxies, p)
-	}
-	if c.MaxStreams < 1 || c.MaxStreamsPerAdmin < 1 || c.MaxUnauthenticatedStreams < 1 {
-		problems = append(problems, fmt.Errorf("--max-streams, --max-streams-per-admin, --max-unauthenticated-streams: must be at least 1"))
-	}
-	if c.UnauthenticatedStreamIdle <= 0 {
-		problems = append(problems, fmt.Errorf("--unauthenticated-stream-idle %s: must be positive", c.UnauthenticatedStreamIdle))
-	}
-	if c.AdminAuthFailureRate < 0 || (c.AdminAuthFailureRate > 0 && c.AdminAuthFailureBurst < 1) {
-		problems = append(problems, fmt.Errorf("--admin-auth-failure-rate %g, --admin-auth-failure-burst %d: the rate must be 0 (off) or positive, the burst at least 1", c.AdminAuthFailureRate, c.AdminAuthFailureBurst))
-	}
-	if c.MaxJSONDepth < 2 {
-		problems = append(problems, fmt.Errorf("--max-json-depth %d: must be at least 2", c.MaxJSONDepth))
-	}
-	v, err := webhook.NewVerifier(webhook.Config{
-		Secrets:       secrets,
-		Tolerance:     c.SignatureTolerance,
-		AllowUnsigned: c.AllowUnsigned,
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		<-gctx.Done()
+		// The cause names the signal ("terminated signal received"), or
+		// the part that failed.
+		a.log.Info("shutting down", "cause", context.Cause(gctx).Error())
+		return nil
 	})
-	if err != nil {
-		problems = append(problems, err)
+	g.Go(func() error { return a.hub.Run(gctx) })
+	g.Go(func() error { return a.pruner.Run(gctx) })
+	if a.replicas != nil {
+		g.Go(func() error { return a.replicas.Run(gctx) })
 	}
-	if err := errors.Join(problems...); err != nil {
-		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
+	if a.gcFloor > 0 {
+		g.Go(func() error {
+			gcFloor{floor: a.gcFloor, every: time.Second}.run(gctx)
+			return nil
+		})
 	}
-	if development {
-		log.Warn("the LLM scheme accepts the LLM service's PUBLIC development secret (no --webhook-secret / LLM_WEBHOOK_SECRET configured, or that secret given): anyone can sign callbacks; allowed on a loopback address only")
-	}
-	if c.IngestMode != string(ingest.ModeGroupCommit) {
-		log.Warn("benchmark ingest mode: not for production", "mode", c.IngestMode)
-	}
-	if c.AllowUnsigned {
-		log.Warn("!!! --allow-unsigned is ON: deliveries without any signature are STORED (marked unverified). Never use this outside local experiments. !!!")
-	}
-	return v, proxies, nil
+	g.Go(func() error { return a.server.Serve(gctx, ln) })
+	return g.Wait()
+}
+
+// close releases the parts in dependency order: queued deliveries commit
+// before the database closes. run calls it; call it only for an app that is
+// never run.
+func (a *app) close() {
+	a.ingest.Close()
+	_ = a.store.Close()
 }
 
 // developmentSecret reports whether the LLM scheme accepts the sender's
@@ -280,7 +393,7 @@ func (c *ServeFlags) validate(log *slog.Logger) (*webhook.Verifier, []netip.Pref
 // default), or when it is among the configured ones. It asks a verifier of
 // the configured secrets to verify a body signed with it, so that the
 // secrets' syntax (names, whitespace) is read exactly as the webhook reads
-// it; secrets too malformed to build a verifier are reported by validate.
+// it; secrets too malformed to build a verifier are reported by complete.
 func (c *ServeFlags) developmentSecret() bool {
 	if len(c.WebhookSecret) == 0 {
 		return true
