@@ -23,6 +23,7 @@ import (
 	"github.com/callbackd/callbackd/retention"
 	"github.com/callbackd/callbackd/server"
 	"github.com/callbackd/callbackd/store"
+	"github.com/callbackd/callbackd/store/pgnotify"
 	"github.com/callbackd/callbackd/watch"
 	"github.com/callbackd/callbackd/web"
 	"github.com/callbackd/callbackd/webhook"
@@ -68,15 +69,14 @@ type app struct {
 	ingest   *ingest.Service
 	store    *store.Store
 	hub      *watch.Hub
-	replicas *watch.Replicas // nil on SQLite
 	pruner   *retention.Runner
 	// generatedToken is the admin token callbackd generated, when no admin
 	// credential was configured; Run prints a login URL with it.
 	generatedToken string
 }
 
-// serve runs the server, the watch hub and (on PostgreSQL) the replica link
-// on ln until ctx ends; tests use it with their own listener.
+// serve runs the server, the watch hub (with, on PostgreSQL, its replica
+// link) and retention on ln until ctx ends; tests use it with their own listener.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	if err := a.hub.Start(ctx); err != nil {
 		return err
@@ -84,9 +84,6 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.hub.Run(gctx) })
 	g.Go(func() error { return a.pruner.Run(gctx) })
-	if a.replicas != nil {
-		g.Go(func() error { return a.replicas.Run(gctx) })
-	}
 	g.Go(func() error { return a.server.Serve(gctx, ln) })
 	return g.Wait()
 }
@@ -138,17 +135,15 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 	if err != nil {
 		return nil, err
 	}
-	hub, err := watch.NewHub(st, watch.Config{Buffer: c.WatchBuffer, PollInterval: c.WatchPoll}, log, reg)
-	if err != nil {
-		return nil, err
-	}
-	var publisher ingest.Publisher = hub
-	var replicas *watch.Replicas
+	var link watch.Link // nil: one process, nothing to tell
 	if st.Dialect() == store.DialectPostgres {
-		if replicas, err = watch.NewReplicas(st.DB(), db.DatabaseURL, hub, log, reg); err != nil {
+		if link, err = pgnotify.New(st.DB(), db.DatabaseURL, log, reg); err != nil {
 			return nil, err
 		}
-		publisher = replicas
+	}
+	hub, err := watch.NewHub(st, watch.Config{Buffer: c.WatchBuffer, PollInterval: c.WatchPoll, Link: link}, log, reg)
+	if err != nil {
+		return nil, err
 	}
 	// One commit worker: batches commit one at a time anyway (the change-feed
 	// counter is locked until commit), and a second worker only grabs a small
@@ -164,7 +159,7 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 
 		FailuresPerSecond: c.WebhookFailureRate,
 		FailureBurst:      c.WebhookFailureBurst,
-	}, st, verifier, publisher, log, reg)
+	}, st, verifier, hub, log, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -188,11 +183,11 @@ func (c *ServeFlags) build(ctx context.Context, log *slog.Logger, db *DatabaseFl
 		AdminAuthFailureRate:      c.AdminAuthFailureRate,
 		AdminAuthFailureBurst:     c.AdminAuthFailureBurst,
 		DevelopmentSecret:         c.developmentSecret(),
-	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg, UI: ui})
+	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: verifier, Hub: hub, Logger: log, Registry: reg, UI: ui})
 	if err != nil {
 		return nil, err
 	}
-	return &app{server: srv, ingest: svc, store: st, hub: hub, replicas: replicas, pruner: pruner, generatedToken: generated}, nil
+	return &app{server: srv, ingest: svc, store: st, hub: hub, pruner: pruner, generatedToken: generated}, nil
 }
 
 // validate checks the flags that need no database, reporting every problem
