@@ -65,11 +65,11 @@ func announceLogin(log *slog.Logger, con console, dataDir, url string) {
 // app is a built callbackd: every part constructed and validated, nothing
 // listening yet.
 type app struct {
-	server   *server.Server
-	ingest   *ingest.Service
-	store    *store.Store
-	hub      *watch.Hub
-	pruner   *retention.Runner
+	server *server.Server
+	ingest *ingest.Service
+	store  *store.Store
+	hub    *watch.Hub
+	pruner *retention.Runner
 	// generatedToken is the admin token callbackd generated, when no admin
 	// credential was configured; Run prints a login URL with it.
 	generatedToken string
