@@ -14,6 +14,8 @@ var layers = [][]string{
 	// Programs, load generators, fault tests and the module's own tests
 	// (this file): nothing imports them.
 	{".", "cmd/callbackd", "cmd/callbackctl", "bench/ingestload", "bench/watchload", "faults"},
+	// What a test binary needs and lacks on this machine, said once.
+	{"testenv"},
 	// Harnesses that build, run or open a real callbackd or database for
 	// tests and benchmarks.
 	{"bench/benchserver", "clients/go/callbackdtest", "store/storetest"},
@@ -45,6 +47,7 @@ var allowedImports = map[string][]string{
 	"bench/ingestload":         {"bench/benchserver", "webhook"},
 	"bench/watchload":          {"bench/benchserver", "gen", "webhook"},
 	"faults":                   {},
+	"testenv":                  {"store/storetest"},
 	"bench/benchserver":        {},
 	"clients/go/callbackdtest": {},
 	"store/storetest":          {"callback", "store"},
@@ -78,7 +81,7 @@ var allowedImports = map[string][]string{
 
 // testHarnesses may be imported by any package's tests: they exist to build
 // real servers and databases for them.
-var testHarnesses = []string{"store/storetest", "clients/go/callbackdtest"}
+var testHarnesses = []string{"store/storetest", "clients/go/callbackdtest", "testenv"}
 
 // allowedTestImports lists what a package's tests import beyond what the
 // package itself may and the harnesses; none points up.
