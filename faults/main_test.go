@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
+	"github.com/callbackd/callbackd/testenv"
 )
 
 // serverBin is the callbackd binary TestMain builds from the working tree.
@@ -21,6 +22,7 @@ var serverBin string
 // TestMain builds callbackd once for every test (with the race detector when
 // FAULTS_SERVER_RACE is set) and prints the figures of every test at the end.
 func TestMain(m *testing.M) {
+	testenv.Report(testenv.PostgreSQL())
 	dir, err := os.MkdirTemp("", "callbackd-faults-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "faults:", err)

@@ -12,15 +12,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/callbackd/callbackd/store"
+	"github.com/callbackd/callbackd/callback"
 )
 
 // batchSize is the most callbacks one prune transaction deletes.
 const batchSize = 500
 
-// Pruner is what Policy needs from the store.
+// Pruner deletes the callbacks a query selects, at most q.Batch per call,
+// oldest first, and returns how many it deleted. It is what a Runner needs
+// from the store (store.Store implements it); retention depends on this
+// interface, never on the store package.
 type Pruner interface {
-	Prune(ctx context.Context, q store.PruneQuery) (int, error)
+	Prune(ctx context.Context, q callback.PruneQuery) (int, error)
 }
 
 // Policy says what to prune. The zero Policy prunes nothing.
@@ -95,7 +98,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // Once prunes everything the policy selects now, batch by batch, and
 // returns how many callbacks it deleted.
 func (r *Runner) Once(ctx context.Context) (int, error) {
-	q := store.PruneQuery{KeepNewest: r.policy.MaxRows, IncludeUnviewed: r.policy.IncludeUnviewed, Batch: batchSize}
+	q := callback.PruneQuery{KeepNewest: r.policy.MaxRows, IncludeUnviewed: r.policy.IncludeUnviewed, Batch: batchSize}
 	if r.policy.MaxAge > 0 {
 		q.Before = r.now().Add(-r.policy.MaxAge)
 	}

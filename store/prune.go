@@ -3,25 +3,14 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
-)
 
-// PruneQuery selects callbacks to delete. A callback qualifies when it is
-// older than Before (if set) or beyond the newest KeepNewest (if positive);
-// and, unless IncludeUnviewed, only when some admin has viewed it.
-type PruneQuery struct {
-	Before          time.Time
-	KeepNewest      int
-	IncludeUnviewed bool
-	// Batch bounds the rows deleted by one call (one short transaction), so
-	// pruning never holds locks that would delay ingestion.
-	Batch int
-}
+	"github.com/callbackd/callbackd/callback"
+)
 
 // Prune deletes at most q.Batch qualifying callbacks, oldest first, with
 // their views (ON DELETE CASCADE), and returns how many it deleted. Callers
 // loop until it returns fewer than q.Batch.
-func (s *Store) Prune(ctx context.Context, q PruneQuery) (_ int, err error) {
+func (s *Store) Prune(ctx context.Context, q callback.PruneQuery) (_ int, err error) {
 	defer func() {
 		if err != nil {
 			s.writeFailed(err)

@@ -45,10 +45,10 @@ func TestPrune(t *testing.T) {
 			}
 
 			// Older than 4h: ids[0..3]; all viewed; batches of 3.
-			n, err := st.Prune(ctx, store.PruneQuery{Before: base.Add(4 * time.Hour), Batch: 3})
+			n, err := st.Prune(ctx, callback.PruneQuery{Before: base.Add(4 * time.Hour), Batch: 3})
 			require.NoError(t, err)
 			require.Equal(t, 3, n)
-			n, err = st.Prune(ctx, store.PruneQuery{Before: base.Add(4 * time.Hour), Batch: 3})
+			n, err = st.Prune(ctx, callback.PruneQuery{Before: base.Add(4 * time.Hour), Batch: 3})
 			require.NoError(t, err)
 			require.Equal(t, 1, n)
 			_, err = st.Get(ctx, ids[3], admin)
@@ -58,12 +58,12 @@ func TestPrune(t *testing.T) {
 
 			// Keep the newest 2: ids[4], ids[5] are viewed and go; unviewed
 			// ids[6], ids[7] stay, since unviewed callbacks are kept.
-			n, err = st.Prune(ctx, store.PruneQuery{KeepNewest: 2, Batch: 100})
+			n, err = st.Prune(ctx, callback.PruneQuery{KeepNewest: 2, Batch: 100})
 			require.NoError(t, err)
 			require.Equal(t, 2, n)
 			require.Equal(t, 4, count())
 
-			n, err = st.Prune(ctx, store.PruneQuery{KeepNewest: 2, IncludeUnviewed: true, Batch: 100})
+			n, err = st.Prune(ctx, callback.PruneQuery{KeepNewest: 2, IncludeUnviewed: true, Batch: 100})
 			require.NoError(t, err)
 			require.Equal(t, 2, n)
 			require.Equal(t, 2, count())

@@ -5,7 +5,7 @@
 // from the database, then continues from the ring: no gap, no duplicate.
 //
 // The database is the source of truth. The hub reads it when poked (after a
-// local commit, or on a PostgreSQL NOTIFY from another replica) and also on a
+// local commit, or when its Link hears from another replica) and also on a
 // timer, so a lost notification delays an event but never loses it. While
 // nobody subscribes it reads nothing (see Hub.Run).
 package watch
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/callbackd/callbackd/callback"
 )
@@ -47,6 +48,22 @@ type Feed interface {
 	LastSeq(ctx context.Context) (int64, error)
 }
 
+// Link carries "the feed grew" between the callbackd processes (replicas)
+// that share one database, so that a commit on one wakes the watchers of
+// all. The hub depends on this interface; the store layer implements it
+// (store/pgnotify, with PostgreSQL LISTEN/NOTIFY). A link only saves
+// latency: the hub also polls, so a lost signal delays an event, never
+// loses it.
+type Link interface {
+	// Announce tells the other replicas that the feed grew. It never
+	// blocks the commit path.
+	Announce()
+	// Listen calls heard whenever another replica announced, or the link
+	// may have missed announcements, until ctx ends. An error ends the
+	// hub's Run.
+	Listen(ctx context.Context, heard func()) error
+}
+
 // Config tunes a Hub.
 type Config struct {
 	// Buffer is how many recent changes the hub keeps in memory, shared by
@@ -56,6 +73,9 @@ type Config struct {
 	// PollInterval is how often the hub reads the feed without being poked.
 	// Zero means DefaultPollInterval.
 	PollInterval time.Duration
+	// Link connects the hub to the other replicas of its database; nil for
+	// a single process (SQLite).
+	Link Link
 }
 
 // Hub tails the change feed into a ring shared by its subscribers. Build it
@@ -125,8 +145,14 @@ func (h *Hub) Poke() {
 	}
 }
 
-// Publish pokes the hub after a commit; it makes Hub an ingest.Publisher.
-func (h *Hub) Publish([]callback.SaveResult) { h.Poke() }
+// Publish pokes the hub after a commit and announces it to the other
+// replicas; it makes Hub an ingest.Publisher.
+func (h *Hub) Publish([]callback.SaveResult) {
+	h.Poke()
+	if h.cfg.Link != nil {
+		h.cfg.Link.Announce()
+	}
+}
 
 // Run tails the feed until ctx ends, then ends every subscription with
 // ErrStopped.
@@ -137,7 +163,22 @@ func (h *Hub) Publish([]callback.SaveResult) { h.Poke() }
 // The first subscriber then moves the hub to the end of the feed (see
 // Subscribe); whoever resumes from an older cursor reads the database, as any
 // watcher behind the ring does.
+//
+// With a Link, Run also listens to the other replicas, and a failing link
+// ends Run with its error.
 func (h *Hub) Run(ctx context.Context) error {
+	if h.cfg.Link == nil {
+		return h.tail(ctx)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return h.cfg.Link.Listen(gctx, h.Poke) })
+	g.Go(func() error { return h.tail(gctx) })
+	return g.Wait()
+}
+
+// tail reads the feed into the ring when poked or on the timer until ctx
+// ends, then ends every subscription with ErrStopped.
+func (h *Hub) tail(ctx context.Context) error {
 	ticker := time.NewTicker(h.cfg.PollInterval)
 	defer ticker.Stop()
 	defer h.stop()

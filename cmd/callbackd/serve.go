@@ -24,6 +24,7 @@ import (
 	"github.com/callbackd/callbackd/retention"
 	"github.com/callbackd/callbackd/server"
 	"github.com/callbackd/callbackd/store"
+	"github.com/callbackd/callbackd/store/pgnotify"
 	"github.com/callbackd/callbackd/watch"
 	"github.com/callbackd/callbackd/web"
 	"github.com/callbackd/callbackd/webhook"
@@ -232,14 +233,13 @@ func (c *ServeFlags) limitProblems() []error {
 // app is callbackd with every resource open and every part wired, nothing
 // listening yet.
 type app struct {
-	log      *slog.Logger
-	server   *server.Server
-	ingest   *ingest.Service
-	store    *store.Store
-	hub      *watch.Hub
-	replicas *watch.Replicas // nil on SQLite
-	pruner   *retention.Runner
-	gcFloor  uint64
+	log     *slog.Logger
+	server  *server.Server
+	ingest  *ingest.Service
+	store   *store.Store
+	hub     *watch.Hub
+	pruner  *retention.Runner
+	gcFloor uint64
 	// generatedToken is the admin token callbackd generated, when no admin
 	// credential was configured; Run prints a login URL with it.
 	generatedToken string
@@ -278,17 +278,15 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 	if err != nil {
 		return nil, err
 	}
-	hub, err := watch.NewHub(st, watch.Config{Buffer: c.WatchBuffer, PollInterval: c.WatchPoll}, log, reg)
-	if err != nil {
-		return nil, err
-	}
-	var publisher ingest.Publisher = hub
-	var replicas *watch.Replicas
+	var link watch.Link // nil: one process, nothing to tell
 	if st.Dialect() == store.DialectPostgres {
-		if replicas, err = watch.NewReplicas(st.DB(), cfg.db.DatabaseURL, hub, log, reg); err != nil {
+		if link, err = pgnotify.New(st.DB(), cfg.db.DatabaseURL, log, reg); err != nil {
 			return nil, err
 		}
-		publisher = replicas
+	}
+	hub, err := watch.NewHub(st, watch.Config{Buffer: c.WatchBuffer, PollInterval: c.WatchPoll, Link: link}, log, reg)
+	if err != nil {
+		return nil, err
 	}
 	// One commit worker: batches commit one at a time anyway (the change
 	// feed's counter is locked until commit), so a second worker only takes
@@ -303,7 +301,7 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 		FailureBurst:      c.WebhookFailureBurst,
 	}
 	var ingestStore callback.Store = st
-	ingestPublisher := publisher
+	var ingestPublisher ingest.Publisher = hub
 	ingestCfg, ingestStore, ingestPublisher = c.BenchFlags.ingest(ingestCfg, ingestStore, ingestPublisher)
 	svc, err := ingest.New(ctx, ingestCfg, ingestStore, cfg.verifier, ingestPublisher, log, reg)
 	if err != nil {
@@ -328,15 +326,15 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 		AdminAuthFailureRate:      c.AdminAuthFailureRate,
 		AdminAuthFailureBurst:     c.AdminAuthFailureBurst,
 		DevelopmentSecret:         cfg.developmentSecret,
-	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Publisher: publisher, Logger: log, Registry: reg, UI: cfg.ui})
+	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui})
 	if err != nil {
 		return nil, err
 	}
-	return &app{log: log, server: srv, ingest: svc, store: st, hub: hub, replicas: replicas, pruner: pruner, gcFloor: cfg.gcFloor, generatedToken: generated}, nil
+	return &app{log: log, server: srv, ingest: svc, store: st, hub: hub, pruner: pruner, gcFloor: cfg.gcFloor, generatedToken: generated}, nil
 }
 
-// run serves on ln until ctx ends: the server, the watch hub, retention,
-// (on PostgreSQL) the replica link and the garbage collector's heap floor
+// run serves on ln until ctx ends: the server, the watch hub (with, on
+// PostgreSQL, its replica link), retention and the garbage collector's heap floor
 // run in one errgroup, and the first to fail stops the others. Then it
 // closes the app (queued deliveries commit, the database closes). It logs
 // why it shut down and when it has stopped.
@@ -367,9 +365,6 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	})
 	g.Go(func() error { return a.hub.Run(gctx) })
 	g.Go(func() error { return a.pruner.Run(gctx) })
-	if a.replicas != nil {
-		g.Go(func() error { return a.replicas.Run(gctx) })
-	}
 	if a.gcFloor > 0 {
 		g.Go(func() error {
 			gcFloor{floor: a.gcFloor, every: time.Second}.run(gctx)
