@@ -16,9 +16,12 @@ var layers = [][]string{
 	{".", "cmd/callbackd", "cmd/callbackctl", "bench/ingestload", "bench/watchload", "faults"},
 	// What a test binary needs and lacks on this machine, said once.
 	{"testenv"},
+	// The benchmarks' readings of the machine, the database and the server
+	// process, over the harness below.
+	{"bench/benchserver"},
 	// Harnesses that build, run or open a real callbackd or database for
 	// tests and benchmarks.
-	{"bench/benchserver", "clients/go/callbackdtest", "store/storetest"},
+	{"clients/go/callbackdtest", "store/storetest"},
 	// Transports and clients: the one port, the embedded UI, the Go client,
 	// the TypeScript client's test.
 	{"server", "web", "clients/go", "clients/ts"},
@@ -44,11 +47,11 @@ var allowedImports = map[string][]string{
 	".":                        {},
 	"cmd/callbackd":            {"auth", "callback", "ingest", "retention", "server", "store", "watch", "web", "webhook"},
 	"cmd/callbackctl":          {"callback", "clients/go", "gen", "webhook"},
-	"bench/ingestload":         {"bench/benchserver", "webhook"},
-	"bench/watchload":          {"bench/benchserver", "gen", "webhook"},
+	"bench/ingestload":         {"bench/benchserver", "clients/go/callbackdtest", "webhook"},
+	"bench/watchload":          {"bench/benchserver", "clients/go/callbackdtest", "gen", "webhook"},
 	"faults":                   {},
 	"testenv":                  {"store/storetest"},
-	"bench/benchserver":        {},
+	"bench/benchserver":        {"clients/go/callbackdtest"},
 	"clients/go/callbackdtest": {},
 	"store/storetest":          {"callback", "store"},
 	"server":                   {"auth", "callback", "failurelimit", "ingest", "watch", "webhook", "gen"},

@@ -26,6 +26,7 @@ import (
 	callbackclient "github.com/callbackd/callbackd/clients/go"
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 	"github.com/callbackd/callbackd/store/storetest"
+	"github.com/callbackd/callbackd/testenv"
 	"github.com/callbackd/callbackd/webhook"
 )
 
@@ -41,6 +42,7 @@ var (
 // TestMain builds callbackd and callbackctl once for every test.
 func TestMain(m *testing.M) {
 	flag.Parse()
+	testenv.Report(testenv.PostgreSQL())
 	os.Exit(runTests(m))
 }
 
