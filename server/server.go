@@ -257,7 +257,6 @@ func (s *Server) routes(ctx context.Context) error {
 		now:       time.Now,
 		signer:    s.deps.Signer,
 		ingester:  s.deps.Ingester,
-		route:     func() http.Handler { return s.handler },
 
 		developmentSecret: s.cfg.DevelopmentSecret,
 	}, opts, connect.WithReadMaxBytes(adminMessageBytes)))
@@ -279,7 +278,7 @@ func (s *Server) routes(ctx context.Context) error {
 		return err
 	}
 	s.gwConn = conn
-	gateway, err := newGateway(ctx, conn, &gatewayIngester{ingester: s.deps.Ingester, log: s.log})
+	gateway, err := newGateway(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -293,7 +292,13 @@ func (s *Server) routes(ctx context.Context) error {
 	}
 	mux.Handle("/api/", gateway)
 	mux.Handle(adminRESTPrefix, s.admitREST(gateway))
-	mux.Handle("POST /api/webhooks/llm-callback", limitBody(s.cfg.MaxBodyBytes, s.cfg.TrustedProxies, s.deps.Ingester, gateway))
+	mux.Handle("POST "+webhookPath, &webhookHandler{limit: s.cfg.MaxBodyBytes, trusted: s.cfg.TrustedProxies, ingester: s.deps.Ingester, log: s.log})
+	// Any other method on the webhook path is a 405, not the 404 that
+	// "/api/" would answer.
+	mux.HandleFunc(webhookPath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeRouteError(w, http.StatusMethodNotAllowed)
+	})
 	spec, err := openAPISpec()
 	if err != nil {
 		return err
