@@ -25,7 +25,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/failurelimit"
@@ -110,7 +109,12 @@ type Server struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	handler  http.Handler
-	internal *bufconn.Listener
+	// internal carries the REST gateway's gRPC connection to the server's
+	// own handlers. It is in memory because grpc-gateway's in-process mode
+	// skips interceptors and cannot stream, and a loopback port would be a
+	// second, unlogged way in; net.Pipe is the standard library's supported
+	// in-memory connection (grpc's bufconn is a test helper).
+	internal *pipeListener
 	rpc      http.Handler
 	gwConn   *grpc.ClientConn
 	tls      *tls.Config
@@ -199,7 +203,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		deps:     deps,
 		log:      deps.Logger,
 		registry: registry,
-		internal: bufconn.Listen(1 << 20),
+		internal: newPipeListener(),
 		tls:      tlsConfig,
 
 		errorWriter: connect.NewErrorWriter(),
