@@ -11,17 +11,15 @@ import (
 	"github.com/google/uuid"
 )
 
-// Request is one delivery as received.
+// Request is one delivery as received. The transport has checked what only
+// it can see: the body's size on the wire, its encoding and, for plain HTTP,
+// that its Content-Type says JSON.
 type Request struct {
 	Body []byte
 	// Header holds the delivery's headers (signature headers, X-Webhook-Event).
 	Header http.Header
-	// ContentType is the HTTP Content-Type.
-	ContentType string
-	// HTTP is set for plain HTTP deliveries (the REST route), whose
-	// Content-Type must say JSON. gRPC and Connect callers carry the body in
-	// a bytes field that is JSON by contract, so theirs is not checked.
-	HTTP       bool
+	// UserAgent and RemoteAddr describe the sender, for the stored row,
+	// logs and the failure limit.
 	UserAgent  string
 	RemoteAddr string
 	// RequestID ties the delivery's log lines to the request's.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -164,12 +163,6 @@ func (s *Service) reject(ctx context.Context, at time.Time, req Request, bodyByt
 func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 	if int64(len(req.Body)) > s.cfg.MaxBodyBytes {
 		return Result{}, ErrBodyTooLarge
-	}
-	if req.HTTP {
-		mt, _, err := mime.ParseMediaType(req.ContentType)
-		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return Result{}, ErrUnsupportedMediaType
-		}
 	}
 	// The signature is checked over the raw bytes before anything parses
 	// them, and before the failure limit: a valid signature is never refused

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"connectrpc.com/connect"
@@ -47,9 +46,6 @@ type adminHandler struct {
 	signer    Signer
 	ingester  Ingester
 	events    eventCache
-	// route is the server's root handler, through which SendTestCallback
-	// delivers: exactly the path a real sender's request takes.
-	route func() http.Handler
 	// developmentSecret is what GetServerInfo reports.
 	developmentSecret bool
 }

@@ -41,27 +41,17 @@ func headerMatcher(key string) (string, bool) {
 	return k, forwardedHeaders[k]
 }
 
-// rawBodyMarshaler is the gateway's JSON marshaler, except that a request body
-// mapped to a bytes field is passed through byte for byte. The ingest RPC maps
-// its body that way (body: "body" in http.yaml): webhook signatures cover the
-// exact bytes, and the default JSON decoding would destroy them.
-type rawBodyMarshaler struct {
+// jsonMarshaler is the gateway's JSON marshaler, except that request bodies
+// are decoded strictly by decodeJSONBody (see there).
+type jsonMarshaler struct {
 	*runtime.JSONPb
 }
 
-// NewDecoder returns a decoder that reads raw bytes into *[]byte targets.
-func (m rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
+// NewDecoder returns a decoder that decodes protobuf messages with
+// decodeJSONBody.
+func (m jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	inner := m.JSONPb.NewDecoder(r)
 	return runtime.DecoderFunc(func(v any) error {
-		if b, ok := v.(*[]byte); ok {
-			if rb, ok := r.(readBody); ok { // the webhook route read it already
-				*b = rb.bytes
-				return nil
-			}
-			raw, err := io.ReadAll(r)
-			*b = raw
-			return err
-		}
 		if pm, ok := v.(proto.Message); ok {
 			return decodeJSONBody(r, pm)
 		}
@@ -69,13 +59,13 @@ func (m rawBodyMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 	})
 }
 
-// newGateway builds the REST gateway. It calls the admin RPC handlers through
-// conn, a gRPC client connection to this same server, so that admin REST
-// requests pass the same interceptors as gRPC and Connect ones and server
-// streams work (the gateway's in-process mode supports neither). The webhook
-// route calls ingester in process instead (see gatewayIngester).
-func newGateway(ctx context.Context, conn *grpc.ClientConn, ingester *gatewayIngester) (http.Handler, error) {
-	marshaler := rawBodyMarshaler{&runtime.JSONPb{
+// newGateway builds the REST gateway of the admin API. It calls the admin
+// RPC handlers through conn, a gRPC client connection to this same server,
+// so that admin REST requests pass the same interceptors as gRPC and Connect
+// ones and server streams work (the gateway's in-process mode supports
+// neither). The webhook route is not the gateway's: see webhookHandler.
+func newGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+	marshaler := jsonMarshaler{&runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}}
@@ -88,17 +78,10 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, ingester *gatewayIng
 		// process sets the same stateless queryParser.
 		runtime.SetQueryParameterParser(queryParser{}),
 		runtime.WithMiddlewares(checkPathParams),
-		runtime.WithRoutingErrorHandler(func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
-			reason := "route_not_found"
-			if httpStatus == http.StatusMethodNotAllowed {
-				reason = "method_not_allowed"
-			}
-			writeJSONError(w, httpStatus, errorBody{Code: "not_found", Reason: reason, Message: http.StatusText(httpStatus)})
+		runtime.WithRoutingErrorHandler(func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, httpStatus int) {
+			writeRouteError(w, httpStatus)
 		}),
 	)
-	if err := callbacksv1.RegisterCallbackIngestServiceHandlerServer(ctx, mux, ingester); err != nil {
-		return nil, fmt.Errorf("register ingest gateway: %w", err)
-	}
 	if err := callbacksv1.RegisterCallbackAdminServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register admin gateway: %w", err)
 	}
@@ -130,8 +113,8 @@ func checkPathParams(next runtime.HandlerFunc) runtime.HandlerFunc {
 
 // gatewayError writes the gateway's errors as a small JSON body. Errors from
 // the gRPC hop (and from the gateway runtime) are gRPC statuses, whose HTTP
-// status toConnectError chose and carried in ErrorInfo; errors of the
-// in-process webhook route are domain errors, answered through decide.
+// status toConnectError chose and carried in ErrorInfo; any other error is
+// answered through decide.
 func gatewayError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
 	if _, ok := status.FromError(err); !ok {
 		writeError(w, err)
@@ -139,6 +122,16 @@ func gatewayError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 	}
 	httpStatus, body := restError(err)
 	writeJSONError(w, httpStatus, body)
+}
+
+// writeRouteError answers a REST request that matches no route (404) or
+// none with its method (405).
+func writeRouteError(w http.ResponseWriter, httpStatus int) {
+	reason := "route_not_found"
+	if httpStatus == http.StatusMethodNotAllowed {
+		reason = "method_not_allowed"
+	}
+	writeJSONError(w, httpStatus, errorBody{Code: "not_found", Reason: reason, Message: http.StatusText(httpStatus)})
 }
 
 // writeJSONError writes one REST error, with a Content-Length so that the

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -27,12 +25,12 @@ type Ingester interface {
 }
 
 // ingestHandler adapts CallbackIngestService to an Ingester for direct
-// gRPC, gRPC-Web and Connect callers.
+// gRPC, gRPC-Web and Connect callers. REST senders post to webhookHandler.
 type ingestHandler struct {
 	callbacksv1connect.UnimplementedCallbackIngestServiceHandler
 	ingester Ingester
 	// trusted are the proxies whose X-Forwarded-For names the sender, as on
-	// the REST route.
+	// the webhook route.
 	trusted []netip.Prefix
 }
 
@@ -50,45 +48,6 @@ func (h *ingestHandler) IngestCallback(ctx context.Context, req *connect.Request
 		return nil, toConnectError(err)
 	}
 	return connect.NewResponse(ingestResponse(res)), nil
-}
-
-// gatewayIngester serves the REST webhook route: the gateway calls it in
-// process, without the gRPC hop that admin routes take. That hop is what lets
-// admin requests share the auth interceptor and stream; a webhook needs
-// neither (its signature is checked by the ingester, and the RPC is unary),
-// and on the busiest route the hop's second HTTP/2 exchange and protobuf
-// round trip cost as much CPU as verifying and storing the delivery.
-//
-// The gateway hands it the body; the headers and the sender's address come
-// from the HTTP request itself, which limitBody puts in the context. A
-// direct gRPC or Connect caller never reaches this code, so it cannot pose
-// as an HTTP sender.
-type gatewayIngester struct {
-	callbacksv1.UnimplementedCallbackIngestServiceServer
-	ingester Ingester
-	log      *slog.Logger
-}
-
-// IngestCallback passes the raw HTTP body and headers through.
-func (g *gatewayIngester) IngestCallback(ctx context.Context, req *callbacksv1.IngestCallbackRequest) (_ *callbacksv1.IngestCallbackResponse, err error) {
-	defer recoverHandler(ctx, g.log, callbacksv1connect.CallbackIngestServiceIngestCallbackProcedure, &err)
-	hr, ok := ctx.Value(webhookRequestKey{}).(webhookRequest)
-	if !ok {
-		return nil, errors.New("webhook route without limitBody") // a wiring bug: 500
-	}
-	res, err := g.ingester.Ingest(ctx, ingest.Request{
-		Body:        req.GetBody(),
-		Header:      forwarded(hr.header.Values),
-		ContentType: hr.header.Get("Content-Type"),
-		HTTP:        true,
-		UserAgent:   hr.header.Get("User-Agent"),
-		RemoteAddr:  hr.remoteAddr,
-		RequestID:   requestIDFrom(ctx),
-	})
-	if err != nil {
-		return nil, err // gatewayError answers domain errors through decide
-	}
-	return ingestResponse(res), nil
 }
 
 // forwarded collects the forwardedHeaders that values (a header lookup)

@@ -3,9 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -27,10 +29,9 @@ func (panickingIngester) Rejections() []ingest.Rejection { return nil }
 
 func (panickingIngester) Reject(context.Context, ingest.Request, int64, error) {}
 
-// TestHandlerPanicBecomesInternal: a panicking RPC handler answers Internal
+// TestHandlerPanicBecomesInternal: a panicking ingester answers Internal
 // over a real HTTP connection, and logs the panic, on both paths that
-// recover: the Connect interceptor and the gateway's in-process webhook
-// route.
+// recover: the Connect interceptor and the webhook route.
 func TestHandlerPanicBecomesInternal(t *testing.T) {
 	t.Parallel()
 	var logged bytes.Buffer
@@ -40,6 +41,7 @@ func TestHandlerPanicBecomesInternal(t *testing.T) {
 		&ingestHandler{ingester: panickingIngester{}}, connect.WithInterceptors(newRecoverInterceptor(log)))
 	mux := http.NewServeMux()
 	mux.Handle(path, handler)
+	mux.Handle("POST "+webhookPath, &webhookHandler{limit: 1 << 10, ingester: panickingIngester{}, log: log})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	client := callbacksv1connect.NewCallbackIngestServiceClient(srv.Client(), srv.URL)
@@ -48,9 +50,11 @@ func TestHandlerPanicBecomesInternal(t *testing.T) {
 	require.Contains(t, logged.String(), "bug in the ingester")
 
 	logged.Reset()
-	g := &gatewayIngester{ingester: panickingIngester{}, log: log}
-	ctx := context.WithValue(t.Context(), webhookRequestKey{}, webhookRequest{header: http.Header{}})
-	_, err = g.IngestCallback(ctx, &callbacksv1.IngestCallbackRequest{Body: []byte(`{}`)})
-	require.Equal(t, connect.CodeInternal, connect.CodeOf(err), "%v", err)
+	res, err := srv.Client().Post(srv.URL+webhookPath, "application/json", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, http.StatusInternalServerError, res.StatusCode, "%s", body)
+	require.JSONEq(t, `{"code":"internal","reason":"internal","message":"internal error"}`, string(body))
 	require.Contains(t, logged.String(), "bug in the ingester")
 }

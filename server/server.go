@@ -25,7 +25,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/callbackd/callbackd/callback"
 	"github.com/callbackd/callbackd/failurelimit"
@@ -112,7 +111,12 @@ type Server struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	handler  http.Handler
-	internal *bufconn.Listener
+	// internal carries the REST gateway's gRPC connection to the server's
+	// own handlers. It is in memory because grpc-gateway's in-process mode
+	// skips interceptors and cannot stream, and a loopback port would be a
+	// second, unlogged way in; net.Pipe is the standard library's supported
+	// in-memory connection (grpc's bufconn is a test helper).
+	internal *pipeListener
 	rpc      http.Handler
 	gwConn   *grpc.ClientConn
 	tls      *tls.Config
@@ -194,7 +198,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		deps:     deps,
 		log:      deps.Logger,
 		registry: registry,
-		internal: bufconn.Listen(1 << 20),
+		internal: newPipeListener(),
 		tls:      tlsConfig,
 
 		errorWriter: connect.NewErrorWriter(),
@@ -252,7 +256,6 @@ func (s *Server) routes(ctx context.Context) error {
 		now:       time.Now,
 		signer:    s.deps.Signer,
 		ingester:  s.deps.Ingester,
-		route:     func() http.Handler { return s.handler },
 
 		developmentSecret: s.cfg.DevelopmentSecret,
 	}, opts, connect.WithReadMaxBytes(adminMessageBytes)))
@@ -274,7 +277,7 @@ func (s *Server) routes(ctx context.Context) error {
 		return err
 	}
 	s.gwConn = conn
-	gateway, err := newGateway(ctx, conn, &gatewayIngester{ingester: s.deps.Ingester, log: s.log})
+	gateway, err := newGateway(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -288,7 +291,13 @@ func (s *Server) routes(ctx context.Context) error {
 	}
 	mux.Handle("/api/", gateway)
 	mux.Handle(adminRESTPrefix, s.admitREST(gateway))
-	mux.Handle("POST /api/webhooks/llm-callback", limitBody(s.cfg.MaxBodyBytes, s.cfg.TrustedProxies, s.deps.Ingester, gateway))
+	mux.Handle("POST "+webhookPath, &webhookHandler{limit: s.cfg.MaxBodyBytes, trusted: s.cfg.TrustedProxies, ingester: s.deps.Ingester, log: s.log})
+	// Any other method on the webhook path is a 405, not the 404 that
+	// "/api/" would answer.
+	mux.HandleFunc(webhookPath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeRouteError(w, http.StatusMethodNotAllowed)
+	})
 	spec, err := openAPISpec()
 	if err != nil {
 		return err

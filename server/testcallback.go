@@ -1,18 +1,16 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 
 	"github.com/callbackd/callbackd/callback"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/ingest"
 	"github.com/callbackd/callbackd/webhook"
 )
 
@@ -22,7 +20,8 @@ type Signer interface {
 	SignLLMBody(body []byte) (signature, keyName string)
 }
 
-// SendTestCallback signs a sample payload and posts it to the webhook route.
+// SendTestCallback signs a sample payload and hands it to the ingester,
+// which verifies and stores it as it would a delivery from the LLM service.
 func (h *adminHandler) SendTestCallback(ctx context.Context, req *connect.Request[callbacksv1.SendTestCallbackRequest]) (*connect.Response[callbacksv1.SendTestCallbackResponse], error) {
 	event := req.Msg.GetEventType()
 	if event == "" {
@@ -38,22 +37,23 @@ func (h *adminHandler) SendTestCallback(ctx context.Context, req *connect.Reques
 		return nil, toConnectError(err)
 	}
 	signature, keyName := h.signer.SignLLMBody(body)
-	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/webhooks/llm-callback", bytes.NewReader(body))
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set(webhook.HeaderLLMSignature, signature)
-	r.Header.Set("X-Webhook-Event", event)
-	r.Header.Set("User-Agent", "callbackd test callback")
-	r.RemoteAddr = "self"
-	w := httptest.NewRecorder()
-	h.route().ServeHTTP(w, r)
-	var ok struct {
-		ID         string `json:"id"`
-		CallbackID string `json:"callback_id"`
-	}
-	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &ok) != nil {
-		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("the webhook route answered %d: %s", w.Code, bytes.TrimSpace(w.Body.Bytes())))
+	header := make(http.Header, 2)
+	header.Set(webhook.HeaderLLMSignature, signature)
+	header.Set("X-Webhook-Event", event)
+	res, err := h.ingester.Ingest(ctx, ingest.Request{
+		Body:       body,
+		Header:     header,
+		UserAgent:  "callbackd test callback",
+		RemoteAddr: req.Peer().Addr,
+		RequestID:  requestIDFrom(ctx),
+	})
+	if err != nil {
+		// The server signed this delivery itself: a refusal is the server's
+		// fault (or its database's), not the admin's request.
+		a := decide(err)
+		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("the ingester refused the test callback: %s (%s)", a.msg, a.reason))
 	}
 	return connect.NewResponse(&callbacksv1.SendTestCallbackResponse{
-		Id: ok.ID, CallbackId: ok.CallbackID, ExternalJobId: job, KeyName: keyName,
+		Id: res.ID.String(), CallbackId: res.Key, ExternalJobId: job, KeyName: keyName,
 	}), nil
 }

@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,66 +37,111 @@ const (
 	lingerTime  = 5 * time.Second
 )
 
-// webhookRequestKey holds, in the context of a webhook request, what
-// gatewayIngester needs of the HTTP request besides its body.
-type webhookRequestKey struct{}
-
-// webhookRequest is the HTTP side of one webhook delivery.
-type webhookRequest struct {
-	header     http.Header
-	remoteAddr string // the sender, behind trusted proxies too
+// webhookHandler serves POST /api/webhooks/llm-callback, the route the LLM
+// service posts to, as a plain HTTP handler: it reads the body within the
+// limit, checks the content type, hands the delivery to the ingester and
+// writes the answer. The route is described in the OpenAPI document (from
+// the CallbackIngestService rule in http.yaml) like the gateway's, but is
+// not served by the gateway: a signature covers the body's exact bytes,
+// which a gateway would decode into a message, and the busiest route needs
+// no admin interceptor, streaming or gRPC hop.
+type webhookHandler struct {
+	// limit is the body limit (--max-body-bytes).
+	limit int64
+	// trusted are the proxies whose X-Forwarded-For names the sender.
+	trusted  []netip.Prefix
+	ingester Ingester
+	log      *slog.Logger
 }
 
-// limitBody reads a webhook body before the gateway sees it, and refuses it
-// with 413 as soon as it exceeds limit: at once when Content-Length says so,
+// ServeHTTP answers one delivery. A body larger than the limit is refused
+// with 413 as soon as that is known: at once when Content-Length says so,
 // otherwise when the limit+1st byte arrives (chunked bodies, or a
 // Content-Length that lies). It never keeps more than limit bytes: the rest
 // is discarded in a bounded lingering close (see lingerBytes). A body with a
 // Content-Encoding other than identity is refused the same way, unread.
-// Refusals are recorded by ingester like every other rejection. It also
-// records the request's headers and sender (see trusted) for
-// gatewayIngester.
-func limitBody(limit int64, trusted []netip.Prefix, ingester Ingester, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hr := webhookRequest{header: r.Header, remoteAddr: clientAddr(r.RemoteAddr, r.Header, trusted)}
-		reject := func(bodyBytes int64, err error) {
-			ingester.Reject(r.Context(), ingest.Request{
-				Header:      forwarded(r.Header.Values),
-				ContentType: r.Header.Get("Content-Type"),
-				HTTP:        true,
-				UserAgent:   r.Header.Get("User-Agent"),
-				RemoteAddr:  hr.remoteAddr,
-				RequestID:   requestIDFrom(r.Context()),
-			}, bodyBytes, err)
-		}
-		if !identityEncoding(r.Header) {
-			reject(max(r.ContentLength, 0), ingest.ErrUnsupportedContentEncoding)
-			refuseUnread(w, r, ingest.ErrUnsupportedContentEncoding)
-			return
-		}
-		if r.ContentLength > limit {
-			reject(r.ContentLength, ingest.ErrBodyTooLarge)
+// Refusals made here are recorded by the ingester like its own.
+func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	req := ingest.Request{
+		Header:     forwarded(r.Header.Values),
+		UserAgent:  r.Header.Get("User-Agent"),
+		RemoteAddr: clientAddr(r.RemoteAddr, r.Header, h.trusted),
+		RequestID:  requestIDFrom(ctx),
+	}
+	if !identityEncoding(r.Header) {
+		h.ingester.Reject(ctx, req, max(r.ContentLength, 0), ingest.ErrUnsupportedContentEncoding)
+		refuseUnread(w, r, ingest.ErrUnsupportedContentEncoding)
+		return
+	}
+	if r.ContentLength > h.limit {
+		h.ingester.Reject(ctx, req, r.ContentLength, ingest.ErrBodyTooLarge)
+		refuseUnread(w, r, ingest.ErrBodyTooLarge)
+		return
+	}
+	body, err := readAll(http.MaxBytesReader(w, r.Body, h.limit), r.ContentLength)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.ingester.Reject(ctx, req, int64(len(body))+1, ingest.ErrBodyTooLarge)
 			refuseUnread(w, r, ingest.ErrBodyTooLarge)
 			return
 		}
-		body, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				reject(int64(len(body))+1, ingest.ErrBodyTooLarge)
-				refuseUnread(w, r, ingest.ErrBodyTooLarge)
-				return
-			}
-			err = fmt.Errorf("%w: %v", ingest.ErrBodyUnreadable, err)
-			reject(int64(len(body)), err)
-			writeError(w, err)
-			return
-		}
-		r = r.WithContext(context.WithValue(r.Context(), webhookRequestKey{}, hr))
-		r.Body = readBody{bytes.NewReader(body), body}
-		r.ContentLength = int64(len(body))
-		next.ServeHTTP(w, r)
-	})
+		err = fmt.Errorf("%w: %v", ingest.ErrBodyUnreadable, err)
+		h.ingester.Reject(ctx, req, int64(len(body)), err)
+		writeError(w, err)
+		return
+	}
+	req.Body = body
+	// gRPC and Connect callers carry the body in a bytes field that is JSON
+	// by contract; only here does a Content-Type say what it is.
+	if !isJSON(r.Header.Get("Content-Type")) {
+		h.ingester.Reject(ctx, req, int64(len(body)), ingest.ErrUnsupportedMediaType)
+		writeError(w, ingest.ErrUnsupportedMediaType)
+		return
+	}
+	res, err := h.ingest(ctx, req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeAnswer(w, webhookAnswer{ID: res.ID.String(), CallbackID: res.Key, Duplicate: res.Duplicate})
+}
+
+// ingest calls the ingester, and turns its panic into an internal error (and
+// a log line with the stack) rather than a dropped connection, as the
+// interceptor of the RPC handlers does.
+func (h *webhookHandler) ingest(ctx context.Context, req ingest.Request) (_ ingest.Result, err error) {
+	defer recoverHandler(ctx, h.log, webhookPath, &err)
+	return h.ingester.Ingest(ctx, req)
+}
+
+// webhookPath is the webhook route, as http.yaml maps IngestCallback.
+const webhookPath = "/api/webhooks/llm-callback"
+
+// webhookAnswer is the JSON body of an accepted delivery: the fields of
+// IngestCallbackResponse under their proto names, as the OpenAPI document
+// describes it.
+type webhookAnswer struct {
+	ID         string `json:"id"`
+	CallbackID string `json:"callback_id"`
+	Duplicate  bool   `json:"duplicate"`
+}
+
+// writeAnswer writes the 200 answer to an accepted delivery, with a
+// Content-Length.
+func writeAnswer(w http.ResponseWriter, a webhookAnswer) {
+	b, _ := json.Marshal(a) // strings and a bool: it cannot fail
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}
+
+// isJSON reports whether a Content-Type names JSON: application/json or a
+// +json type, with any parameters.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
 }
 
 // identityEncoding reports whether the body is sent as is: no
@@ -119,16 +168,6 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 	_, err := buf.ReadFrom(r)
 	return buf.Bytes(), err
 }
-
-// readBody is a request body that limitBody has read into memory. The
-// gateway's decoder takes its bytes as they are instead of copying them.
-type readBody struct {
-	*bytes.Reader
-	bytes []byte
-}
-
-// Close does nothing: the body is in memory.
-func (readBody) Close() error { return nil }
 
 // refuseUnread answers err to a request whose body is left unread, in a way
 // the sender can read. On HTTP/1.x it then closes the connection with a

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,8 +21,8 @@ import (
 	"github.com/callbackd/callbackd/webhook"
 )
 
-// webhookRoute serves limitBody (limit 64 KiB) over a real loopback HTTP
-// server, with a real ingester, in front of a handler that answers 204.
+// webhookRoute serves the webhook handler (limit 64 KiB) over a real
+// loopback HTTP server, with a real ingester that stores nothing.
 func webhookRoute(t *testing.T) (*httptest.Server, *ingest.Service) {
 	t.Helper()
 	v, err := webhook.NewVerifier(webhook.Config{Secrets: map[string][]string{webhook.SchemeLLM: {"secret"}}})
@@ -30,8 +31,7 @@ func webhookRoute(t *testing.T) (*httptest.Server, *ingest.Service) {
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	require.NoError(t, err)
 	t.Cleanup(svc.Close)
-	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
-	srv := httptest.NewUnstartedServer(limitBody(64<<10, nil, svc, next))
+	srv := httptest.NewUnstartedServer(&webhookHandler{limit: 64 << 10, ingester: svc, log: slog.New(slog.DiscardHandler)})
 	srv.EnableHTTP2 = true
 	srv.Config.Protocols = new(http.Protocols)
 	srv.Config.Protocols.SetHTTP1(true)
@@ -135,4 +135,46 @@ func TestIdentityEncoding(t *testing.T) {
 		require.Equal(t, want, identityEncoding(h), "%q", value)
 	}
 	require.False(t, identityEncoding(http.Header{"Content-Encoding": {"identity", "deflate"}}))
+}
+
+// TestWebhookAnswers: the plain webhook handler hands a signed JSON delivery
+// to the ingester and answers its result, and refuses a body that is not
+// JSON with 415 before the ingester sees it, recording the refusal with the
+// body's size like every other.
+func TestWebhookAnswers(t *testing.T) {
+	t.Parallel()
+	srv, svc := webhookRoute(t)
+	body := []byte(`{"event":"workflow.completed","job_id":"j-1","status":"completed"}`)
+	post := func(contentType string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+webhookPath, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", contentType)
+		req.Header.Set(webhook.HeaderLLMSignature, webhook.SignLLM("secret", body))
+		res, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		require.Equal(t, "application/json", res.Header.Get("Content-Type"))
+		return res.StatusCode, string(b)
+	}
+
+	status, answer := post("application/json; charset=utf-8")
+	require.Equal(t, http.StatusOK, status, answer)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal([]byte(answer), &got))
+	require.Equal(t, "j-1:workflow.completed", got["callback_id"])
+	require.Equal(t, false, got["duplicate"])
+	require.NotEmpty(t, got["id"])
+	require.Len(t, got, 3, answer)
+
+	for _, contentType := range []string{"text/plain", "", "application/x-www-form-urlencoded", "application/json; charset"} {
+		status, answer = post(contentType)
+		require.Equal(t, http.StatusUnsupportedMediaType, status, "%q: %s", contentType, answer)
+		require.Contains(t, answer, `"reason":"unsupported_media_type"`)
+	}
+	rejected := svc.Rejections()
+	require.Len(t, rejected, 4)
+	require.Equal(t, "unsupported_media_type", rejected[0].Reason)
+	require.Equal(t, len(body), rejected[0].BodyBytes)
 }
