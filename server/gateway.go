@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -74,9 +75,7 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithOutgoingHeaderMatcher(func(string) (string, bool) { return "", false }),
 		runtime.WithErrorHandler(gatewayError),
-		// The parser is grpc-gateway's process-wide one: every server of the
-		// process sets the same stateless queryParser.
-		runtime.SetQueryParameterParser(queryParser{}),
+		setQueryParser(),
 		runtime.WithMiddlewares(checkPathParams),
 		runtime.WithRoutingErrorHandler(func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, httpStatus int) {
 			writeRouteError(w, httpStatus)
@@ -158,4 +157,18 @@ func dialSelf(dial func(context.Context, string) (net.Conn, error)) (*grpc.Clien
 		return nil, fmt.Errorf("dial gateway connection: %w", err)
 	}
 	return conn, nil
+}
+
+// queryParserOnce guards grpc-gateway's process-wide query parser, which
+// SetQueryParameterParser writes (it has no per-mux form): every server of
+// the process wants the same stateless queryParser, and setting it again
+// from servers built concurrently would be a data race.
+var queryParserOnce sync.Once
+
+// setQueryParser installs queryParser, once per process and before the
+// returned option reaches any mux, so that no server reads the parser while
+// another writes it. The option itself does nothing.
+func setQueryParser() runtime.ServeMuxOption {
+	queryParserOnce.Do(func() { runtime.SetQueryParameterParser(queryParser{})(nil) })
+	return func(*runtime.ServeMux) {}
 }
