@@ -71,10 +71,13 @@ func ingestResponse(res ingest.Result) *callbacksv1.IngestCallbackResponse {
 	}
 }
 
+// restWatchPath is the REST route of WatchCallbacks (NDJSON).
+const restWatchPath = "/api/admin/llm-callbacks/watch"
+
 // isStreamRoute reports whether a path serves a long-lived server stream.
 func isStreamRoute(path string) bool {
 	return strings.HasSuffix(path, "/WatchCallbacks") ||
 		strings.HasSuffix(path, "/ServerReflectionInfo") ||
 		strings.HasSuffix(path, "/grpc.health.v1.Health/Watch") ||
-		path == "/api/admin/llm-callbacks/watch"
+		path == restWatchPath
 }

@@ -94,7 +94,7 @@ func (s *Server) routeFor(path string) (route, bool) {
 // timeout bounds their lifetime.
 func isWatchRoute(path string) bool {
 	return path == "/"+callbacksv1connect.CallbackAdminServiceName+"/WatchCallbacks" ||
-		path == "/api/admin/llm-callbacks/watch"
+		path == restWatchPath
 }
 
 // admitRPC guards every RPC handler, on the public server and on the

@@ -96,17 +96,16 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				// Streams open to anyone keep it, as their longest lifetime.
 				_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 			}
-			var cancel context.CancelCauseFunc
-			ctx, cancel = context.WithCancelCause(ctx)
-			defer cancel(nil)
-			// Cancelling ends streams that wait on their context (the cause
-			// tells handlers to answer "retry elsewhere"); closing the body
-			// unblocks bidirectional ones waiting for the client.
-			stop := context.AfterFunc(s.streams, func() {
-				cancel(errServerStopping)
-				_ = r.Body.Close()
-			})
-			defer stop()
+			// A REST watch is the gateway's client of a stream on the
+			// internal connection: that stream ends on shutdown with the
+			// cursor to resume from, and the gateway writes it as the last
+			// line. Cancelling the REST request instead would end it
+			// Cancelled, with no cursor.
+			if r.URL.Path != restWatchPath {
+				var stop func()
+				ctx, stop = s.endOnShutdown(ctx, r)
+				defer stop()
+			}
 		}
 		rec := &statusRecorder{ResponseWriter: w, rpc: newRPCOutcome(r)}
 		next.ServeHTTP(rec, r.WithContext(ctx))
@@ -167,4 +166,34 @@ func recoverHandler(ctx context.Context, log *slog.Logger, procedure string, err
 		log.ErrorContext(ctx, "handler panic", "procedure", procedure, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		*err = connect.NewError(connect.CodeInternal, fmt.Errorf("internal error"))
 	}
+}
+
+// endOnShutdown returns ctx for a stream request, cancelled with the cause
+// errServerStopping when shutdown begins, and the function that releases it.
+// Cancelling ends streams that wait on their context (the cause tells
+// handlers to answer "retry elsewhere", with the cursor); closing the body
+// unblocks bidirectional ones waiting for the client.
+func (s *Server) endOnShutdown(ctx context.Context, r *http.Request) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(s.streams, func() {
+		cancel(errServerStopping)
+		_ = r.Body.Close()
+	})
+	return ctx, func() {
+		stop()
+		cancel(nil)
+	}
+}
+
+// endStreamsOnShutdown gives the streams that h serves on the gateway's
+// internal connection the same end as on the public port.
+func (s *Server) endStreamsOnShutdown(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isStreamRoute(r.URL.Path) {
+			ctx, stop := s.endOnShutdown(r.Context(), r)
+			defer stop()
+			r = r.WithContext(ctx)
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -332,7 +332,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	// The gateway's in-process connection speaks h2c only and skips the
 	// request log (the public server already logged the REST request).
-	internal := s.newHTTPServer(s.rpc)
+	internal := s.newHTTPServer(s.endStreamsOnShutdown(s.rpc))
 	internal.Protocols = new(http.Protocols)
 	internal.Protocols.SetUnencryptedHTTP2(true)
 	// Every REST admin call shares this one connection. With HTTP/2's

@@ -388,6 +388,16 @@ func TestGracefulShutdownEndsStreams(t *testing.T) {
 	first, err := watchStream.Recv()
 	require.NoError(t, err)
 	require.NotNil(t, first.GetHeartbeat())
+	// The same watch over REST (NDJSON through the gateway).
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+ln.Addr().String()+"/api/admin/llm-callbacks/watch", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	restWatch, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer restWatch.Body.Close()
+	lines := bufio.NewScanner(restWatch.Body)
+	require.True(t, lines.Scan(), "the REST watch's first line")
+	require.Contains(t, lines.Text(), "heartbeat")
 
 	cancel()
 	select {
@@ -402,4 +412,18 @@ func TestGracefulShutdownEndsStreams(t *testing.T) {
 	_, err = watchStream.Recv()
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
 	require.Contains(t, err.Error(), "resume from the last cursor")
+	// The REST watch's last line is the same Unavailable, with the cursor.
+	var last string
+	for lines.Scan() {
+		last = lines.Text()
+	}
+	var end struct {
+		Error struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(last), &end), "last line %q", last)
+	require.Equal(t, int(codes.Unavailable), end.Error.Code, "last line %q", last)
+	require.Contains(t, end.Error.Message, "cursor", "last line %q", last)
 }
