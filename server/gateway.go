@@ -48,6 +48,10 @@ type jsonMarshaler struct {
 	*runtime.JSONPb
 }
 
+// StreamContentType names what a server stream (the REST watch) is: one JSON
+// value per line, not one JSON document.
+func (jsonMarshaler) StreamContentType(any) string { return "application/x-ndjson" }
+
 // NewDecoder returns a decoder that decodes protobuf messages with
 // decodeJSONBody.
 func (m jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {

@@ -395,6 +395,7 @@ func TestGracefulShutdownEndsStreams(t *testing.T) {
 	restWatch, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer restWatch.Body.Close()
+	require.Equal(t, "application/x-ndjson", restWatch.Header.Get("Content-Type"))
 	lines := bufio.NewScanner(restWatch.Body)
 	require.True(t, lines.Scan(), "the REST watch's first line")
 	require.Contains(t, lines.Text(), "heartbeat")
