@@ -1,6 +1,8 @@
 package server
 
 import (
+	"connectrpc.com/connect"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -130,11 +132,13 @@ func gatewayError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 // writeRouteError answers a REST request that matches no route (404) or
 // none with its method (405).
 func writeRouteError(w http.ResponseWriter, httpStatus int) {
-	reason := "route_not_found"
+	// The codes are those grpc-gateway gives routing failures: an unknown
+	// path is NotFound, a known path with another method Unimplemented.
+	code, reason := connect.CodeNotFound, "route_not_found"
 	if httpStatus == http.StatusMethodNotAllowed {
-		reason = "method_not_allowed"
+		code, reason = connect.CodeUnimplemented, "method_not_allowed"
 	}
-	writeJSONError(w, httpStatus, errorBody{Code: "not_found", Reason: reason, Message: http.StatusText(httpStatus)})
+	writeJSONError(w, httpStatus, errorBody{Code: code.String(), Reason: reason, Message: http.StatusText(httpStatus)})
 }
 
 // writeJSONError writes one REST error, with a Content-Length so that the

@@ -172,6 +172,9 @@ func TestWebhookStatusTable(t *testing.T) {
 					var e struct{ Code, Reason, Message string }
 					require.NoError(t, json.Unmarshal([]byte(res.body), &e), res.body)
 					require.Equal(t, row.reason, e.Reason, res.body)
+					if row.status == http.StatusMethodNotAllowed {
+						require.Equal(t, "unimplemented", e.Code, res.body)
+					}
 					require.NotEmpty(t, e.Message)
 					require.Equal(t, before, after, "a rejected delivery must store nothing")
 					return
