@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -270,12 +268,7 @@ func TestAdminRequestSizeLimit(t *testing.T) {
 // joined with "," → value.
 func metricValues(t *testing.T, srv running) map[string]map[string]float64 {
 	t.Helper()
-	res, err := http.Get(srv.base + "/metrics")
-	require.NoError(t, err)
-	defer res.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(res.Body)
-	require.NoError(t, err)
+	families := metricFamilies(t, srv)
 	out := map[string]map[string]float64{}
 	for name, f := range families {
 		out[name] = map[string]float64{}

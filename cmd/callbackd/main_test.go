@@ -18,6 +18,9 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -427,4 +430,16 @@ func TestGracefulShutdownEndsStreams(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(last), &end), "last line %q", last)
 	require.Equal(t, int(codes.Unavailable), end.Error.Code, "last line %q", last)
 	require.Contains(t, end.Error.Message, "cursor", "last line %q", last)
+}
+
+// metricFamilies scrapes the server's /metrics.
+func metricFamilies(t *testing.T, srv running) map[string]*dto.MetricFamily {
+	t.Helper()
+	res, err := http.Get(srv.base + "/metrics")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(res.Body)
+	require.NoError(t, err)
+	return families
 }

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 )
 
@@ -61,12 +59,7 @@ func readmeMetrics(t *testing.T) map[string]documentedMetric {
 // servedMetrics scrapes the server's callbackd_* metric families.
 func servedMetrics(t *testing.T, srv running) map[string]documentedMetric {
 	t.Helper()
-	res, err := http.Get(srv.base + "/metrics")
-	require.NoError(t, err)
-	defer res.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(res.Body)
-	require.NoError(t, err)
+	families := metricFamilies(t, srv)
 	out := map[string]documentedMetric{}
 	for name, f := range families {
 		if !strings.HasPrefix(name, "callbackd_") {

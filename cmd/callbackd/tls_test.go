@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -111,12 +109,7 @@ func TestMetrics(t *testing.T) {
 	ingestN(t, srv, 2)
 	bad := payload(t, "workflow.completed", uuid.NewString(), nil)
 	delivery{body: bad, headers: map[string]string{"X-Webhook-Signature": webhook.SignLLM("wrong", bad)}}.send(t, srv.base)
-	res, err := http.Get(srv.base + "/metrics")
-	require.NoError(t, err)
-	defer res.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(res.Body)
-	require.NoError(t, err)
+	families := metricFamilies(t, srv)
 	outcomes := map[string]float64{}
 	for _, m := range families["callbackd_deliveries_total"].GetMetric() {
 		for _, l := range m.GetLabel() {
