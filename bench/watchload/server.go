@@ -54,6 +54,11 @@ func startServer(ctx context.Context, opt serverOptions, db *benchserver.Databas
 		},
 		WebhookSecret: "bench=" + opt.secret,
 		AdminToken:    "bench=" + opt.adminToken,
+		// One admin opens every watcher, so the server's stream caps (32
+		// per admin by default) must not count: they are not what this
+		// measures. Environment variables, not flags, so that binaries
+		// older than the caps still start.
+		Env: []string{"CALLBACKD_MAX_STREAMS=1000000", "CALLBACKD_MAX_STREAMS_PER_ADMIN=1000000"},
 		// If the benchmark dies without cleaning up, the kernel ends the server.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})
