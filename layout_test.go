@@ -13,24 +13,24 @@ import (
 var layers = [][]string{
 	// Programs, load generators, fault tests and the module's own tests
 	// (this file): nothing imports them.
-	{".", "cmd/callbackd", "cmd/callbackctl", "bench/ingestload", "bench/watchload", "faults"},
+	{".", "cmd/callbackd", "cmd/callbackctl", "internal/bench/ingestload", "internal/bench/watchload", "internal/faults"},
 	// What a test binary needs and lacks on this machine, said once.
-	{"testenv"},
+	{"internal/testenv"},
 	// The benchmarks' readings of the machine, the database and the server
 	// process, over the harness below.
-	{"bench/benchserver"},
+	{"internal/bench/benchserver"},
 	// Harnesses that build, run or open a real callbackd or database for
 	// tests and benchmarks.
-	{"clients/go/callbackdtest", "store/storetest"},
+	{"clients/go/callbackdtest", "internal/store/storetest"},
 	// Transports and clients: the one port, the embedded UI, the Go client,
 	// the TypeScript client's test.
 	{"server", "web", "clients/go", "clients/ts"},
 	// Domain services: they depend on small interfaces, never on storage.
-	{"ingest", "watch", "retention", "auth"},
+	{"internal/ingest", "internal/watch", "internal/retention", "internal/auth"},
 	// Storage: the store and its PostgreSQL replica link.
-	{"store", "store/pgnotify"},
+	{"internal/store", "internal/store/pgnotify"},
 	// The domain's vocabulary and leaf helpers.
-	{"callback", "webhook", "redact", "failurelimit"},
+	{"internal/callback", "internal/webhook", "internal/redact", "internal/failurelimit"},
 	// Generated code; its packages import each other as their generators
 	// decide.
 	{
@@ -44,30 +44,30 @@ var layers = [][]string{
 // enforced: each package may import only the module packages listed (by
 // prefix). Every package of the module has an entry.
 var allowedImports = map[string][]string{
-	".":                        {},
-	"cmd/callbackd":            {"auth", "callback", "ingest", "retention", "server", "store", "watch", "web", "webhook"},
-	"cmd/callbackctl":          {"callback", "clients/go", "gen", "webhook"},
-	"bench/ingestload":         {"bench/benchserver", "clients/go/callbackdtest", "webhook"},
-	"bench/watchload":          {"bench/benchserver", "clients/go/callbackdtest", "gen", "webhook"},
-	"faults":                   {},
-	"testenv":                  {"store/storetest"},
-	"bench/benchserver":        {"clients/go/callbackdtest"},
-	"clients/go/callbackdtest": {},
-	"store/storetest":          {"callback", "store"},
-	"server":                   {"auth", "callback", "failurelimit", "ingest", "watch", "webhook", "gen"},
-	"web":                      {},
-	"clients/go":               {"gen"},
-	"clients/ts":               {},
-	"ingest":                   {"callback", "failurelimit", "webhook"},
-	"watch":                    {"callback"},
-	"retention":                {"callback"},
-	"auth":                     {"redact"},
-	"store":                    {"callback", "ent", "redact"},
-	"store/pgnotify":           {},
-	"callback":                 {},
-	"webhook":                  {},
-	"redact":                   {},
-	"failurelimit":             {},
+	".":                          {},
+	"cmd/callbackd":              {"internal/auth", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/watch", "web", "internal/webhook"},
+	"cmd/callbackctl":            {"internal/callback", "clients/go", "gen", "internal/webhook"},
+	"internal/bench/ingestload":  {"internal/bench/benchserver", "clients/go/callbackdtest", "internal/webhook"},
+	"internal/bench/watchload":   {"internal/bench/benchserver", "clients/go/callbackdtest", "gen", "internal/webhook"},
+	"internal/faults":            {},
+	"internal/testenv":           {"internal/store/storetest"},
+	"internal/bench/benchserver": {"clients/go/callbackdtest"},
+	"clients/go/callbackdtest":   {},
+	"internal/store/storetest":   {"internal/callback", "internal/store"},
+	"server":                     {"internal/auth", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
+	"web":                        {},
+	"clients/go":                 {"gen"},
+	"clients/ts":                 {},
+	"internal/ingest":            {"internal/callback", "internal/failurelimit", "internal/webhook"},
+	"internal/watch":             {"internal/callback"},
+	"internal/retention":         {"internal/callback"},
+	"internal/auth":              {"internal/redact"},
+	"internal/store":             {"internal/callback", "ent", "internal/redact"},
+	"internal/store/pgnotify":    {},
+	"internal/callback":          {},
+	"internal/webhook":           {},
+	"internal/redact":            {},
+	"internal/failurelimit":      {},
 
 	"ent":                                 {"ent"},
 	"ent/enttest":                         {"ent"},
@@ -84,15 +84,15 @@ var allowedImports = map[string][]string{
 
 // testHarnesses may be imported by any package's tests: they exist to build
 // real servers and databases for them.
-var testHarnesses = []string{"store/storetest", "clients/go/callbackdtest", "testenv"}
+var testHarnesses = []string{"internal/store/storetest", "clients/go/callbackdtest", "internal/testenv"}
 
 // allowedTestImports lists what a package's tests import beyond what the
 // package itself may and the harnesses; none points up.
 var allowedTestImports = map[string][]string{
-	"callback":      {"webhook"},      // samples are signed and serialised as the sender does
-	"ingest":        {"store", "gen"}, // the real store; the admin API's messages in fuzz cases
-	"cmd/callbackd": {"gen"},          // the generated clients, on every protocol
-	"faults":        {"callback", "gen", "watch", "webhook"},
+	"internal/callback": {"internal/webhook"},      // samples are signed and serialised as the sender does
+	"internal/ingest":   {"internal/store", "gen"}, // the real store; the admin API's messages in fuzz cases
+	"cmd/callbackd":     {"gen"},                   // the generated clients, on every protocol
+	"internal/faults":   {"internal/callback", "gen", "internal/watch", "internal/webhook"},
 }
 
 // modulePackage is one package of the module as `go list` sees it.

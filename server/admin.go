@@ -15,10 +15,10 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/internal/callback"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
-	"github.com/callbackd/callbackd/watch"
+	"github.com/callbackd/callbackd/internal/watch"
 )
 
 // Limits of CheckCallbacks.

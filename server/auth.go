@@ -11,8 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/callbackd/callbackd/auth"
-	"github.com/callbackd/callbackd/failurelimit"
+	"github.com/callbackd/callbackd/internal/auth"
+	"github.com/callbackd/callbackd/internal/failurelimit"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 )
 

@@ -5,9 +5,9 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/internal/callback"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
-	"github.com/callbackd/callbackd/watch"
+	"github.com/callbackd/callbackd/internal/watch"
 )
 
 var statusToProto = map[callback.Status]callbacksv1.CallbackStatus{

@@ -12,10 +12,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/callbackd/callbackd/auth"
-	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/ingest"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/auth"
+	"github.com/callbackd/callbackd/internal/callback"
+	"github.com/callbackd/callbackd/internal/ingest"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // errorDomain is the ErrorInfo domain of every error callbackd returns.

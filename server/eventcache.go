@@ -3,7 +3,7 @@ package server
 import (
 	"sync"
 
-	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/internal/callback"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 )
 

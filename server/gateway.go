@@ -22,7 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // forwardedHeaders are the HTTP headers passed to handlers as metadata under

@@ -10,7 +10,7 @@ import (
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
-	"github.com/callbackd/callbackd/ingest"
+	"github.com/callbackd/callbackd/internal/ingest"
 )
 
 // Ingester stores verified deliveries; package ingest implements it.

@@ -15,7 +15,7 @@ import (
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
-	"github.com/callbackd/callbackd/ingest"
+	"github.com/callbackd/callbackd/internal/ingest"
 )
 
 // panickingIngester fails the way a bug would.

@@ -26,10 +26,10 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
-	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/failurelimit"
+	"github.com/callbackd/callbackd/internal/callback"
+	"github.com/callbackd/callbackd/internal/failurelimit"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
-	"github.com/callbackd/callbackd/watch"
+	"github.com/callbackd/callbackd/internal/watch"
 )
 
 // Config is what a Server needs besides its dependencies. New validates it

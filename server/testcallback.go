@@ -8,10 +8,10 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 
-	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/internal/callback"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
-	"github.com/callbackd/callbackd/ingest"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/ingest"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // Signer signs bodies the way the LLM service does, with a configured

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/callbackd/callbackd/ingest"
+	"github.com/callbackd/callbackd/internal/ingest"
 )
 
 // Bounds of the lingering close that follows a refusal of an unread body on

@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/callbackd/callbackd/ingest"
-	"github.com/callbackd/callbackd/store/storetest"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/ingest"
+	"github.com/callbackd/callbackd/internal/store/storetest"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // webhookRoute serves the webhook handler (limit 64 KiB) over a real

@@ -3,7 +3,7 @@ package web
 import (
 	"testing"
 
-	"github.com/callbackd/callbackd/testenv"
+	"github.com/callbackd/callbackd/internal/testenv"
 )
 
 // TestMain says once, before the tests run, which of what they need is

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
-	"github.com/callbackd/callbackd/store/storetest"
+	"github.com/callbackd/callbackd/internal/store/storetest"
 )
 
 var updateScreenshots = flag.Bool("update-screenshots", false, "write the e2e screenshots to docs/screenshots")

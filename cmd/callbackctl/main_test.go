@@ -25,9 +25,9 @@ import (
 
 	callbackclient "github.com/callbackd/callbackd/clients/go"
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
-	"github.com/callbackd/callbackd/store/storetest"
-	"github.com/callbackd/callbackd/testenv"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/store/storetest"
+	"github.com/callbackd/callbackd/internal/testenv"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")

@@ -16,8 +16,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/callback"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // webhookRoute is where callbackd receives the LLM service's callbacks.

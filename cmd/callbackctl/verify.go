@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // VerifyCmd checks a signature and diagnoses failures.

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"net/url"
 
-	"github.com/callbackd/callbackd/auth"
+	"github.com/callbackd/callbackd/internal/auth"
 )
 
 // adminAuth reads the admin credentials of the flags, the token file

@@ -30,7 +30,7 @@ import (
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
-	"github.com/callbackd/callbackd/store/storetest"
+	"github.com/callbackd/callbackd/internal/store/storetest"
 )
 
 // filler is an endless request body: the oversized requests below are

@@ -29,8 +29,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
-	"github.com/callbackd/callbackd/watch"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/watch"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // badInput is one bad request and the answer docs/errors.md promises for it,

@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/ingest"
+	"github.com/callbackd/callbackd/internal/callback"
+	"github.com/callbackd/callbackd/internal/ingest"
 )
 
 // BenchFlags choose how deliveries are stored, in a benchmark build only

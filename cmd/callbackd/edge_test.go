@@ -27,7 +27,7 @@ import (
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // The webhook edge: what reaches the server before a delivery is judged

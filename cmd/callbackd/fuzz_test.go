@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
-	"github.com/callbackd/callbackd/store/storetest"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/store/storetest"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // startFuzzServer is startServer for a fuzz function: the server is shared

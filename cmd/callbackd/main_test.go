@@ -32,8 +32,8 @@ import (
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
-	"github.com/callbackd/callbackd/store/storetest"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/store/storetest"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // Credentials of test servers.

@@ -6,7 +6,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/callbackd/callbackd/store"
+	"github.com/callbackd/callbackd/internal/store"
 )
 
 // withMigrator opens the database without migrating it and runs fn.

@@ -28,10 +28,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/callbackd/callbackd/callback"
+	"github.com/callbackd/callbackd/internal/callback"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
-	"github.com/callbackd/callbackd/store/storetest"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/store/storetest"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // randomText returns n bytes of random base64 text: it does not compress,

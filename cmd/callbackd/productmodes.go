@@ -5,8 +5,8 @@ package main
 import (
 	"log/slog"
 
-	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/ingest"
+	"github.com/callbackd/callbackd/internal/callback"
+	"github.com/callbackd/callbackd/internal/ingest"
 )
 
 // benchBuild reports whether this is a benchmark build.

@@ -22,10 +22,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/callbackd/callbackd/auth"
+	"github.com/callbackd/callbackd/internal/auth"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // buildWith completes and opens callbackd from args as main does, without

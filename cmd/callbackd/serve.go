@@ -18,16 +18,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/callbackd/callbackd/auth"
-	"github.com/callbackd/callbackd/callback"
-	"github.com/callbackd/callbackd/ingest"
-	"github.com/callbackd/callbackd/retention"
+	"github.com/callbackd/callbackd/internal/auth"
+	"github.com/callbackd/callbackd/internal/callback"
+	"github.com/callbackd/callbackd/internal/ingest"
+	"github.com/callbackd/callbackd/internal/retention"
 	"github.com/callbackd/callbackd/server"
-	"github.com/callbackd/callbackd/store"
-	"github.com/callbackd/callbackd/store/pgnotify"
-	"github.com/callbackd/callbackd/watch"
+	"github.com/callbackd/callbackd/internal/store"
+	"github.com/callbackd/callbackd/internal/store/pgnotify"
+	"github.com/callbackd/callbackd/internal/watch"
 	"github.com/callbackd/callbackd/web"
-	"github.com/callbackd/callbackd/webhook"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // Run serves until ctx ends (SIGINT/SIGTERM). It completes the whole

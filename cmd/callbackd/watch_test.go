@@ -23,7 +23,7 @@ import (
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
-	"github.com/callbackd/callbackd/store/storetest"
+	"github.com/callbackd/callbackd/internal/store/storetest"
 )
 
 // ingestN posts n distinct workflow.completed callbacks and returns their ids.

@@ -1,0 +1,271 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/google/uuid"
+
+	"github.com/callbackd/callbackd/internal/callback"
+	"github.com/callbackd/callbackd/ent"
+	"github.com/callbackd/callbackd/ent/llmcallback"
+	"github.com/callbackd/callbackd/ent/llmcallbackview"
+)
+
+// listColumns are the columns of lists and feeds: all but the payload.
+var listColumns = func() []string {
+	var cols []string
+	for _, c := range llmcallback.Columns {
+		if c != llmcallback.FieldPayload {
+			cols = append(cols, c)
+		}
+	}
+	return cols
+}()
+
+// Get returns one callback with its payload and views. See callback.Store.
+func (s *Store) Get(ctx context.Context, id uuid.UUID, viewer uuid.UUID) (_ callback.Callback, err error) {
+	row, err := s.client.LLMCallback.Query().
+		Where(llmcallback.ID(id)).
+		WithViews(func(q *ent.LLMCallbackViewQuery) {
+			q.Order(llmcallbackview.ByViewedAt(), llmcallbackview.ByID())
+		}).
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return callback.Callback{}, fmt.Errorf("get callback %s: %w", id, callback.ErrNotFound)
+	}
+	if err != nil {
+		return callback.Callback{}, fmt.Errorf("get callback %s: %w", id, classify(err))
+	}
+	c := toCallback(row)
+	c.Views = make([]callback.View, 0, len(row.Edges.Views))
+	for _, v := range row.Edges.Views {
+		c.Views = append(c.Views, toView(v))
+		if viewer != uuid.Nil && v.AdminUserID == viewer {
+			c.ViewedByMe = true
+		}
+	}
+	return c, nil
+}
+
+// List returns one page of callbacks, newest first. See callback.Store.
+func (s *Store) List(ctx context.Context, q callback.ListQuery) (_ callback.Page, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("list callbacks: %w", classify(err))
+		}
+	}()
+	size := q.PageSize
+	switch {
+	case size <= 0:
+		size = callback.DefaultPageSize
+	case size > callback.MaxPageSize:
+		size = callback.MaxPageSize
+	}
+	q = q.Storable()
+	query := s.client.LLMCallback.Query().Select(listColumns...)
+	if q.Status != "" {
+		query.Where(llmcallback.StatusEQ(llmcallback.Status(q.Status)))
+	}
+	if q.EventType != "" {
+		query.Where(llmcallback.EventType(q.EventType))
+	}
+	if q.WorkflowName != "" {
+		query.Where(llmcallback.WorkflowName(q.WorkflowName))
+	}
+	if q.ExternalJobID != "" {
+		query.Where(llmcallback.ExternalJobID(q.ExternalJobID))
+	}
+	if !q.CreatedAfter.IsZero() {
+		query.Where(llmcallback.CreatedAtGTE(filterTime(q.CreatedAfter)))
+	}
+	if !q.CreatedBefore.IsZero() {
+		query.Where(llmcallback.CreatedAtLT(filterTime(q.CreatedBefore)))
+	}
+	if q.UnviewedOnly {
+		query.Where(llmcallback.Not(llmcallback.HasViewsWith(llmcallbackview.AdminUserID(q.Viewer))))
+	}
+	if t := q.After; t != nil {
+		at := filterTime(t.CreatedAt)
+		query.Where(llmcallback.Or(
+			llmcallback.CreatedAtLT(at),
+			llmcallback.And(llmcallback.CreatedAt(at), llmcallback.IDLT(t.ID)),
+		))
+	}
+	rows, err := query.
+		Order(llmcallback.ByCreatedAt(entsql.OrderDesc()), llmcallback.ByID(entsql.OrderDesc())).
+		Limit(size + 1).
+		All(ctx)
+	if err != nil {
+		return callback.Page{}, err
+	}
+	var page callback.Page
+	if len(rows) > size {
+		rows = rows[:size]
+		last := rows[size-1]
+		page.Next = &callback.PageToken{CreatedAt: last.CreatedAt.UTC(), ID: last.ID}
+	}
+	page.Callbacks = make([]callback.Callback, 0, len(rows))
+	ids := make([]uuid.UUID, 0, len(rows))
+	for _, r := range rows {
+		page.Callbacks = append(page.Callbacks, toCallback(r))
+		ids = append(ids, r.ID)
+	}
+	if q.Viewer != uuid.Nil && len(ids) > 0 {
+		viewed, err := s.client.LLMCallbackView.Query().
+			Where(llmcallbackview.AdminUserID(q.Viewer), llmcallbackview.CallbackIDIn(ids...)).
+			Select(llmcallbackview.FieldCallbackID).
+			All(ctx)
+		if err != nil {
+			return callback.Page{}, err
+		}
+		for _, v := range viewed {
+			if i := slices.Index(ids, v.CallbackID); i >= 0 {
+				page.Callbacks[i].ViewedByMe = true
+			}
+		}
+	}
+	return page, nil
+}
+
+// Changes returns change-feed entries after a position. See callback.Store.
+//
+// Both tables are read in one snapshot (a REPEATABLE READ transaction on
+// PostgreSQL, a read transaction in WAL mode on SQLite): with two separate
+// snapshots a view committed between the reads could be returned while a
+// callback with a smaller Seq committed in the same interval is not, and a
+// watcher would move its cursor past that callback.
+func (s *Store) Changes(ctx context.Context, after int64, limit int) (_ []callback.Change, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("read changes after %d: %w", after, classify(err))
+		}
+	}()
+	if limit <= 0 {
+		return nil, nil
+	}
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.dialect == DialectPostgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	} else {
+		opts = nil // modernc.org/sqlite supports no isolation options; WAL reads are snapshots
+	}
+	tx, err := s.client.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	callbacks, err := tx.LLMCallback.Query().
+		Select(listColumns...).
+		Where(llmcallback.SeqGT(after)).
+		Order(llmcallback.BySeq()).
+		Limit(limit).
+		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	views, err := tx.LLMCallbackView.Query().
+		Where(llmcallbackview.SeqGT(after)).
+		Order(llmcallbackview.BySeq()).
+		Limit(limit).
+		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]callback.Change, 0, min(limit, len(callbacks)+len(views)))
+	for len(changes) < limit && (len(callbacks) > 0 || len(views) > 0) {
+		if len(views) == 0 || (len(callbacks) > 0 && callbacks[0].Seq < views[0].Seq) {
+			c := toCallback(callbacks[0])
+			kind := callback.ChangeRedelivered
+			if c.DeliveryCount == 1 {
+				kind = callback.ChangeReceived
+			}
+			changes = append(changes, callback.Change{Seq: c.Seq, Kind: kind, Callback: &c})
+			callbacks = callbacks[1:]
+			continue
+		}
+		v := toView(views[0])
+		changes = append(changes, callback.Change{Seq: v.Seq, Kind: callback.ChangeViewed, View: &v})
+		views = views[1:]
+	}
+	return changes, nil
+}
+
+// LastSeq returns the highest committed Seq. See callback.Store.
+func (s *Store) LastSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.readDB.QueryRowContext(ctx, "SELECT seq FROM feed_position WHERE id = 1").Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read last seq: %w", classify(err))
+	}
+	return seq, nil
+}
+
+// toCallback converts a row. Its text goes through the column rule (without
+// a limit) so that a row holding bytes that are not UTF-8, written by an
+// older version or by hand, is still read, with U+FFFD in their place:
+// protobuf strings must be valid UTF-8, and one such row would otherwise
+// fail every list, feed and watch that reaches it.
+func toCallback(r *ent.LLMCallback) callback.Callback {
+	c := callback.Callback{
+		ID:             r.ID,
+		Key:            text(r.CallbackID),
+		EventType:      text(r.EventType),
+		KnownEvent:     r.KnownEvent,
+		Status:         callback.Status(text(string(r.Status))),
+		ExternalJobID:  text(r.ExternalJobID),
+		WorkflowName:   text(r.WorkflowName),
+		StepID:         text(r.StepID),
+		ErrorMessage:   text(r.ErrorMessage),
+		Payload:        r.Payload,
+		PayloadPreview: text(r.PayloadPreview),
+		UserAgent:      text(r.UserAgent),
+		Signature: callback.Signature{
+			Valid:   r.SignatureValid,
+			Scheme:  text(r.SignatureScheme),
+			KeyName: text(r.SignatureKeyName),
+		},
+		DeliveryCount:  r.DeliveryCount,
+		CreatedAt:      r.CreatedAt.UTC(),
+		UpdatedAt:      r.UpdatedAt.UTC(),
+		LastDeliveryAt: r.LastDeliveryAt.UTC(),
+		Seq:            r.Seq,
+	}
+	if r.VerifiedAt != nil {
+		c.Signature.VerifiedAt = r.VerifiedAt.UTC()
+	}
+	return c
+}
+
+// text is stored text as it is read: valid UTF-8 whatever the row holds.
+func text(s string) string { return callback.StorableText(s, 0) }
+
+// filterTime is t as a time filter or keyset position: dbTime, clamped to
+// the years 0001 to 9999, so that any instant reaches the database as a value
+// both dialects hold (PostgreSQL's timestamptz ends in year 294276; SQLite's
+// text times sort correctly only with four-digit years). Every stored time
+// lies inside that range, so clamping keeps each comparison's answer.
+func filterTime(t time.Time) time.Time {
+	lo := time.Date(1, time.January, 1, 0, 0, 0, 0, time.UTC)
+	hi := time.Date(9999, time.December, 31, 23, 59, 59, 999999000, time.UTC)
+	switch {
+	case t.Before(lo):
+		return lo
+	case t.After(hi):
+		return hi
+	}
+	return dbTime(t)
+}
+
+func toView(v *ent.LLMCallbackView) callback.View {
+	return callback.View{
+		CallbackID: v.CallbackID,
+		AdminID:    v.AdminUserID,
+		AdminName:  text(v.AdminName),
+		ViewedAt:   v.ViewedAt.UTC(),
+		Seq:        v.Seq,
+	}
+}
