@@ -11,9 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 	"github.com/callbackd/callbackd/internal/auth"
 	"github.com/callbackd/callbackd/internal/failurelimit"
-	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 )
 
 // Authenticator checks admin credentials; package auth implements it.

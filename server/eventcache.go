@@ -3,8 +3,8 @@ package server
 import (
 	"sync"
 
-	"github.com/callbackd/callbackd/internal/callback"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/internal/callback"
 )
 
 // eventCacheSize bounds the stream messages kept for sharing.

@@ -8,8 +8,8 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 
-	"github.com/callbackd/callbackd/internal/callback"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/ingest"
 	"github.com/callbackd/callbackd/internal/webhook"
 )

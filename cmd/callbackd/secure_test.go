@@ -22,9 +22,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/callbackd/callbackd/internal/auth"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
+	"github.com/callbackd/callbackd/internal/auth"
 	"github.com/callbackd/callbackd/internal/webhook"
 )
 

@@ -22,12 +22,12 @@ import (
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/ingest"
 	"github.com/callbackd/callbackd/internal/retention"
-	"github.com/callbackd/callbackd/server"
 	"github.com/callbackd/callbackd/internal/store"
 	"github.com/callbackd/callbackd/internal/store/pgnotify"
 	"github.com/callbackd/callbackd/internal/watch"
-	"github.com/callbackd/callbackd/web"
 	"github.com/callbackd/callbackd/internal/webhook"
+	"github.com/callbackd/callbackd/server"
+	"github.com/callbackd/callbackd/web"
 )
 
 // Run serves until ctx ends (SIGINT/SIGTERM). It completes the whole

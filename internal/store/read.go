@@ -10,10 +10,10 @@ import (
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
-	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/ent"
 	"github.com/callbackd/callbackd/ent/llmcallback"
 	"github.com/callbackd/callbackd/ent/llmcallbackview"
+	"github.com/callbackd/callbackd/internal/callback"
 )
 
 // listColumns are the columns of lists and feeds: all but the payload.

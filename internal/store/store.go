@@ -21,8 +21,8 @@ import (
 	_ "github.com/lib/pq"  // registers the "postgres" driver
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
-	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/ent"
+	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/redact"
 )
 

@@ -8,9 +8,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/ent"
 	"github.com/callbackd/callbackd/ent/llmcallbackview"
+	"github.com/callbackd/callbackd/internal/callback"
 )
 
 // MarkViewed records an admin's first view of a callback. See

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/callbackd/callbackd/internal/bench/benchserver"
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
+	"github.com/callbackd/callbackd/internal/bench/benchserver"
 	_ "github.com/lib/pq"  // the "postgres" driver, to count rows
 	_ "modernc.org/sqlite" // the "sqlite" driver, to count rows
 )

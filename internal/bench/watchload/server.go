@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/callbackd/callbackd/internal/bench/benchserver"
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
+	"github.com/callbackd/callbackd/internal/bench/benchserver"
 )
 
 // serverOptions is what every server process of a run shares.
