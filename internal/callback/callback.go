@@ -170,7 +170,7 @@ var (
 )
 
 // Store keeps callbacks and their views. Implementations are tested by one
-// shared conformance suite (package store/storetest) against SQLite and
+// shared conformance suite (package internal/store/storetest) against SQLite and
 // PostgreSQL.
 type Store interface {
 	// Save upserts a batch of deliveries in one transaction and returns one
