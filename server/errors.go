@@ -23,8 +23,9 @@ const errorDomain = "callbackd"
 
 // errorRule maps a class of domain errors to its gRPC code and its HTTP
 // status. The table below is the only place where callbackd decides status
-// codes; docs/errors.md mirrors it row by row and server/errors_test.go
-// checks each row.
+// codes; docs/errors.md mirrors it row by row, and the status-table tests
+// of cmd/callbackd (TestWebhookStatusTable, TestBadInputs and
+// TestBadInputTableIsDocumented, the admission tests) check each row.
 type errorRule struct {
 	match func(error) bool
 	code  connect.Code

@@ -93,7 +93,8 @@ type Deps struct {
 	// Signer signs the test callbacks that SendTestCallback sends itself.
 	Signer Signer
 	Hub    *watch.Hub
-	// Publisher tells watchers (of every replica) about views; nil pokes Hub only.
+	// Publisher tells watchers about views; nil means Hub, which also
+	// announces them to the other replicas (watch.Link).
 	Publisher Publisher
 	Logger    *slog.Logger
 	// UI serves the web UI at "/" (every path that is not an RPC, the REST
