@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -226,13 +225,6 @@ func Reason(err error) string {
 	return "internal"
 }
 
-// truncate bounds attacker-controlled strings before they reach logs or rows.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
-}
 
 // metrics are the ingest pipeline's Prometheus collectors.
 type metrics struct {
