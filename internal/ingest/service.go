@@ -225,7 +225,6 @@ func Reason(err error) string {
 	return "internal"
 }
 
-
 // metrics are the ingest pipeline's Prometheus collectors.
 type metrics struct {
 	deliveries *prometheus.CounterVec
