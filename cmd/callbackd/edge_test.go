@@ -115,18 +115,9 @@ func TestUnreadableAndEncodedBodiesAreCountedAndListed(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "")
 	besideLegitimateTraffic(t, srv, func() {
-		conn, err := net.Dial("tcp", srv.addr)
-		require.NoError(t, err)
-		defer conn.Close()
-		_, err = io.WriteString(conn, "POST /api/webhooks/llm-callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"event\":")
-		require.NoError(t, err)
-		require.NoError(t, conn.(*net.TCPConn).CloseWrite())
-		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
-		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		require.NoError(t, err)
-		raw, _ := io.ReadAll(res.Body)
-		require.Equal(t, http.StatusBadRequest, res.StatusCode, string(raw))
-		require.Contains(t, string(raw), `"body_unreadable"`)
+		status, raw := sendCutShort(t, srv, "POST /api/webhooks/llm-callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"event\":")
+		require.Equal(t, http.StatusBadRequest, status, raw)
+		require.Contains(t, raw, `"body_unreadable"`)
 
 		body := payload(t, "workflow.completed", uuid.NewString(), nil)
 		h := signed(body, "workflow.completed")
@@ -309,4 +300,24 @@ func TestDirectIngestHonoursTrustedProxy(t *testing.T) {
 		addrs = append(addrs, r.GetRemoteAddr())
 	}
 	require.Equal(t, []string{"198.51.100.9", "198.51.100.8", "198.51.100.7", "198.51.100.7", "198.51.100.7", "198.51.100.7"}, addrs)
+}
+
+// sendCutShort writes request (a head whose Content-Length promises more
+// than follows) on its own connection, then ends the sending side, so that
+// the body ends early, and returns the status and body of the answer.
+func sendCutShort(t *testing.T, srv running, request string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", srv.addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, request)
+	require.NoError(t, err)
+	require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, string(raw)
 }

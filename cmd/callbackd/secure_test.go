@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -139,29 +138,11 @@ func TestServerInfoReportsTheDevelopmentSecret(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects a process's output from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // runUntilListening runs callbackd as main does, with stderr (not a
 // terminal) collected, until it listens; the test's end stops it.
-func runUntilListening(t *testing.T, args ...string) (stderr *lockedBuffer, base string) {
+func runUntilListening(t *testing.T, args ...string) (stderr *syncBuffer, base string) {
 	t.Helper()
-	stderr = &lockedBuffer{}
+	stderr = &syncBuffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"--addr", "127.0.0.1:0"}, args...), io.Discard, stderr) }()
