@@ -9,7 +9,7 @@ import (
 
 // layers orders every package of the module from the top down: an import
 // may point only to a lower layer, so the table below has no arrow back up.
-// cmd → server → domain → storage → vocabulary → ent, gen.
+// cmd → server → domain → storage → vocabulary → error vocabulary → ent, gen.
 var layers = [][]string{
 	// Programs, load generators, fault tests and the module's own tests
 	// (this file): nothing imports them.
@@ -31,6 +31,9 @@ var layers = [][]string{
 	{"internal/store", "internal/store/pgnotify"},
 	// The domain's vocabulary and leaf helpers.
 	{"internal/callback", "internal/webhook", "internal/redact", "internal/failurelimit"},
+	// The error vocabulary: every refusal names its reason, which decides
+	// its code and status.
+	{"internal/apierror"},
 	// Generated code; its packages import each other as their generators
 	// decide.
 	{
@@ -54,20 +57,21 @@ var allowedImports = map[string][]string{
 	"internal/bench/benchserver": {"clients/go/callbackdtest"},
 	"clients/go/callbackdtest":   {},
 	"internal/store/storetest":   {"internal/callback", "internal/store"},
-	"server":                     {"internal/auth", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
+	"server":                     {"internal/apierror", "internal/auth", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
 	"web":                        {},
 	"clients/go":                 {"gen"},
 	"clients/ts":                 {},
-	"internal/ingest":            {"internal/callback", "internal/failurelimit", "internal/webhook"},
-	"internal/watch":             {"internal/callback"},
+	"internal/ingest":            {"internal/apierror", "internal/callback", "internal/failurelimit", "internal/webhook"},
+	"internal/watch":             {"internal/apierror", "internal/callback"},
 	"internal/retention":         {"internal/callback"},
-	"internal/auth":              {"internal/redact"},
+	"internal/auth":              {"internal/apierror", "internal/redact"},
 	"internal/store":             {"internal/callback", "ent", "internal/redact"},
 	"internal/store/pgnotify":    {},
-	"internal/callback":          {},
-	"internal/webhook":           {},
+	"internal/callback":          {"internal/apierror"},
+	"internal/webhook":           {"internal/apierror"},
 	"internal/redact":            {},
 	"internal/failurelimit":      {},
+	"internal/apierror":          {},
 
 	"ent":                                 {"ent"},
 	"ent/enttest":                         {"ent"},

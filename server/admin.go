@@ -17,6 +17,7 @@ import (
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/watch"
 )
@@ -64,18 +65,18 @@ func (h *adminHandler) ListCallbacks(ctx context.Context, req *connect.Request[c
 	}
 	// The store applies the default and the maximum (callback.ListQuery).
 	if m.GetPageSize() < 0 {
-		return nil, toConnectError(invalidArgument("invalid_page_size", "page_size must not be negative"))
+		return nil, apierror.New(apierror.InvalidPageSize, "page_size must not be negative")
 	}
 	if m.GetStatus() != callbacksv1.CallbackStatus_CALLBACK_STATUS_UNSPECIFIED {
 		s, ok := statusFromProto[m.GetStatus()]
 		if !ok {
-			return nil, toConnectError(invalidArgument("invalid_status", fmt.Sprintf("status: unknown value %d", m.GetStatus())))
+			return nil, apierror.New(apierror.InvalidStatus, fmt.Sprintf("status: unknown value %d", m.GetStatus()))
 		}
 		q.Status = s
 	}
 	for name, ts := range map[string]*timestamppb.Timestamp{"create_time_after": m.GetCreateTimeAfter(), "create_time_before": m.GetCreateTimeBefore()} {
 		if ts != nil && ts.CheckValid() != nil {
-			return nil, toConnectError(invalidArgument("invalid_time", name+": not a valid timestamp"))
+			return nil, apierror.New(apierror.InvalidTime, name+": not a valid timestamp")
 		}
 	}
 	if m.GetCreateTimeAfter() != nil {
@@ -88,13 +89,13 @@ func (h *adminHandler) ListCallbacks(ctx context.Context, req *connect.Request[c
 	if tok := m.GetPageToken(); tok != "" {
 		after, err := decodePageToken(tok, filters)
 		if err != nil {
-			return nil, toConnectError(err)
+			return nil, err
 		}
 		q.After = after
 	}
 	page, err := h.store.List(ctx, q)
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, err
 	}
 	res := &callbacksv1.ListCallbacksResponse{Callbacks: make([]*callbacksv1.Callback, len(page.Callbacks))}
 	for i := range page.Callbacks {
@@ -110,11 +111,11 @@ func (h *adminHandler) ListCallbacks(ctx context.Context, req *connect.Request[c
 func (h *adminHandler) GetCallback(ctx context.Context, req *connect.Request[callbacksv1.GetCallbackRequest]) (*connect.Response[callbacksv1.GetCallbackResponse], error) {
 	id, err := parseID(req.Msg.GetId())
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, err
 	}
 	c, err := h.store.Get(ctx, id, adminFrom(ctx).ID)
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, err
 	}
 	pc := callbackToProto(&c)
 	pc.Payload = c.Payload
@@ -134,12 +135,12 @@ func (h *adminHandler) GetCallback(ctx context.Context, req *connect.Request[cal
 func (h *adminHandler) MarkViewed(ctx context.Context, req *connect.Request[callbacksv1.MarkViewedRequest]) (*connect.Response[callbacksv1.MarkViewedResponse], error) {
 	id, err := parseID(req.Msg.GetId())
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, err
 	}
 	me := adminFrom(ctx)
 	v, created, err := h.store.MarkViewed(ctx, id, me.ID, me.Name, h.now().UTC())
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, err
 	}
 	if created && h.publisher != nil {
 		h.publisher.Publish(nil)
@@ -153,7 +154,7 @@ func (h *adminHandler) CheckCallbacks(ctx context.Context, req *connect.Request[
 	size := int(req.Msg.GetPageSize())
 	switch {
 	case size < 0:
-		return nil, toConnectError(invalidArgument("invalid_page_size", "page_size must not be negative"))
+		return nil, apierror.New(apierror.InvalidPageSize, "page_size must not be negative")
 	case size == 0:
 		size = defaultCheckSize
 	case size > maxCheckSize:
@@ -162,17 +163,17 @@ func (h *adminHandler) CheckCallbacks(ctx context.Context, req *connect.Request[
 	if req.Msg.GetAfter() == "" {
 		last, err := h.store.LastSeq(ctx)
 		if err != nil {
-			return nil, toConnectError(err)
+			return nil, err
 		}
 		return connect.NewResponse(&callbacksv1.CheckCallbacksResponse{NextCursor: watch.FormatCursor(last)}), nil
 	}
 	after, err := watch.ParseCursor(req.Msg.GetAfter())
 	if err != nil {
-		return nil, toConnectError(invalidArgument("invalid_cursor", "after: not a cursor: "+quote(req.Msg.GetAfter())))
+		return nil, apierror.New(apierror.InvalidCursor, "after: not a cursor: "+quote(req.Msg.GetAfter()))
 	}
 	changes, err := h.store.Changes(ctx, after, size+1)
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, err
 	}
 	if len(changes) == 0 {
 		// Nothing after the cursor: it is the end of the feed, or past it
@@ -180,10 +181,10 @@ func (h *adminHandler) CheckCallbacks(ctx context.Context, req *connect.Request[
 		// refuses too.
 		last, err := h.store.LastSeq(ctx)
 		if err != nil {
-			return nil, toConnectError(err)
+			return nil, err
 		}
 		if after > last {
-			return nil, toConnectError(invalidArgument("invalid_cursor", "after: "+quote(req.Msg.GetAfter())+" is past the end of the feed (was the database replaced?)"))
+			return nil, apierror.New(apierror.InvalidCursor, "after: "+quote(req.Msg.GetAfter())+" is past the end of the feed (was the database replaced?)")
 		}
 	}
 	res := &callbacksv1.CheckCallbacksResponse{NextCursor: req.Msg.GetAfter()}
@@ -201,10 +202,7 @@ func (h *adminHandler) CheckCallbacks(ctx context.Context, req *connect.Request[
 func (h *adminHandler) WatchCallbacks(ctx context.Context, req *connect.Request[callbacksv1.WatchCallbacksRequest], stream *connect.ServerStream[callbacksv1.WatchCallbacksResponse]) error {
 	sub, err := h.hub.Subscribe(ctx, req.Msg.GetCursor())
 	if err != nil {
-		if errors.Is(err, watch.ErrInvalidCursor) {
-			return toConnectError(invalidArgument("invalid_cursor", "cursor: "+err.Error()))
-		}
-		return toConnectError(err)
+		return err
 	}
 	defer sub.Close()
 	// The first message says where the stream starts, so a client that
@@ -247,11 +245,11 @@ func watchEnd(ctx context.Context, err error, cursor string) error {
 		if errors.Is(context.Cause(ctx), errServerStopping) {
 			err = watch.ErrStopped
 		}
-		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w (cursor %s)", err, cursor))
+		return apierror.New(apierror.Unavailable, fmt.Sprintf("%v (cursor %s)", err, cursor))
 	case ctx.Err() != nil:
 		return nil // the client left
 	}
-	return toConnectError(err)
+	return err
 }
 
 // ListRejectedDeliveries returns this replica's recent rejections.
@@ -284,7 +282,7 @@ func heartbeat(cursor string, now time.Time) *callbacksv1.WatchCallbacksResponse
 func parseID(s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
-		return uuid.Nil, invalidArgument("invalid_id", fmt.Sprintf("id %q is not a UUID", truncateForMessage(s)))
+		return uuid.Nil, apierror.New(apierror.InvalidID, fmt.Sprintf("id %q is not a UUID", truncateForMessage(s)))
 	}
 	return id, nil
 }
@@ -315,16 +313,16 @@ func decodePageToken(s, filters string) (*callback.PageToken, error) {
 	var p pageToken
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil || json.Unmarshal(b, &p) != nil || p.ID == uuid.Nil {
-		return nil, invalidArgument("invalid_page_token", "page_token: malformed")
+		return nil, apierror.New(apierror.InvalidPageToken, "page_token: malformed")
 	}
 	if p.Filters != filters {
-		return nil, invalidArgument("invalid_page_token", "page_token: made for other filters; keep the filters of the first page")
+		return nil, apierror.New(apierror.InvalidPageToken, "page_token: made for other filters; keep the filters of the first page")
 	}
 	// A time no callback can have (outside what a Timestamp holds) would
 	// reach the database as a parameter that PostgreSQL refuses.
 	at := time.UnixMicro(p.CreatedAt).UTC()
 	if timestamppb.New(at).CheckValid() != nil {
-		return nil, invalidArgument("invalid_page_token", "page_token: malformed")
+		return nil, apierror.New(apierror.InvalidPageToken, "page_token: malformed")
 	}
 	return &callback.PageToken{CreatedAt: at, ID: p.ID}, nil
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/auth"
 	"github.com/callbackd/callbackd/internal/failurelimit"
 )
@@ -43,7 +43,7 @@ const adminRESTPrefix = "/api/admin/"
 // often recently (429). Only failures spend the budget and a valid
 // credential is checked before it, so a flood from a shared address never
 // locks out an admin.
-var errAuthRateLimited = errors.New("too many failed authentications from this address; slow down")
+var errAuthRateLimited = apierror.New(apierror.RateLimited, "too many failed authentications from this address; slow down")
 
 // authGate authenticates admin requests from their headers alone, before
 // any of the body is read, on every protocol: gRPC, gRPC-Web and Connect
@@ -85,10 +85,10 @@ func (g *authGate) check(r *http.Request) (auth.Identity, error) {
 	}
 	addr := clientAddr(r.RemoteAddr, r.Header, g.trusted)
 	attrs := []any{"remote_addr", addr, "request_id", requestIDFrom(ctx), "method", r.Method, "path", r.URL.Path, "auth", err}
-	if isAuthError(auth.ErrPermissionDenied)(err) {
+	if apierror.Of(err) == apierror.PermissionDenied {
 		// A valid credential of someone who is not an admin: not a guess,
 		// so it does not spend the address's failure budget.
-		g.failures.WithLabelValues(auth.Reason(err)).Inc()
+		g.failures.WithLabelValues(auth.Detail(err)).Inc()
 		g.log.WarnContext(ctx, "admin request refused: not an admin", attrs...)
 		return auth.Identity{}, err
 	}
@@ -98,7 +98,7 @@ func (g *authGate) check(r *http.Request) (auth.Identity, error) {
 		g.failures.WithLabelValues("rate_limited").Inc()
 		return auth.Identity{}, errAuthRateLimited
 	}
-	g.failures.WithLabelValues(auth.Reason(err)).Inc()
+	g.failures.WithLabelValues(auth.Detail(err)).Inc()
 	g.log.WarnContext(ctx, "admin authentication failed", attrs...)
 	return auth.Identity{}, err
 }
@@ -107,12 +107,4 @@ func (g *authGate) check(r *http.Request) (auth.Identity, error) {
 // admin route.
 func isAdminPath(path string) bool {
 	return strings.HasPrefix(path, adminProcedurePrefix) || strings.HasPrefix(path, adminRESTPrefix)
-}
-
-// isAuthError matches refusals of the Authenticator.
-func isAuthError(kind error) func(error) bool {
-	return func(err error) bool {
-		var ae *auth.Error
-		return errors.Is(err, kind) || (errors.As(err, &ae) && ae.Kind == kind)
-	}
 }

@@ -57,3 +57,25 @@ func isTrusted(addr string, trusted []netip.Prefix) bool {
 	}
 	return false
 }
+
+// asPublicPeer gives the requests of the gateway's internal connection the
+// public request's peer as their RemoteAddr, instead of "pipe". The gateway
+// is that listener's only client, and appends the public peer's address to
+// X-Forwarded-For (grpc-gateway's AnnotateContext); taking it back off
+// leaves X-Forwarded-For as the public request had it, so that clientAddr
+// and the rejected-deliveries list see the same sender on both hops.
+func asPublicPeer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		last := strings.TrimSpace(hops[len(hops)-1])
+		if _, ok := parseAddr(last); ok {
+			r.RemoteAddr = last
+			if rest := strings.TrimSpace(strings.Join(hops[:len(hops)-1], ",")); rest != "" {
+				r.Header.Set("X-Forwarded-For", rest)
+			} else {
+				r.Header.Del("X-Forwarded-For")
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/callbackd/callbackd/internal/apierror"
 )
 
 // Request decoding answers every malformed request with a documented reason,
@@ -29,7 +31,7 @@ import (
 // decoder's errors into a bare status. So the decoders here do not fail.
 // They leave the request empty except for a decodeFailureField that records
 // why it could not be decoded, and checkDecoded, the innermost interceptor
-// (after authentication), answers it as an invalidArgument with its reason.
+// (after authentication), answers it with its reason.
 // A REST request takes the same path: the gateway's parser records the
 // failure, the message crosses the gRPC hop with it, and the interceptor
 // answers.
@@ -40,47 +42,46 @@ import (
 // decodeReasons are honoured.
 const decodeFailureField = protowire.MaxValidNumber
 
-// decodeReasons are the reasons a decode failure can carry, each a row of
-// docs/errors.md.
-var decodeReasons = map[string]bool{
-	"invalid_utf8":       true,
-	"invalid_status":     true,
-	"invalid_time":       true,
-	"invalid_page_size":  true,
-	"invalid_page_token": true,
-	"invalid_id":         true,
-	"invalid_cursor":     true,
-	"unknown_field":      true,
-	"malformed_request":  true,
+// decodeReasons are the reasons a decode failure can carry.
+var decodeReasons = map[apierror.Reason]bool{
+	apierror.InvalidUTF8:      true,
+	apierror.InvalidStatus:    true,
+	apierror.InvalidTime:      true,
+	apierror.InvalidPageSize:  true,
+	apierror.InvalidPageToken: true,
+	apierror.InvalidID:        true,
+	apierror.InvalidCursor:    true,
+	apierror.UnknownField:     true,
+	apierror.MalformedRequest: true,
 }
 
 // fieldReasons name what is wrong when a field's value cannot be decoded
 // (an enum name, a timestamp, a number that is not one); other fields are
 // malformed_request.
-var fieldReasons = map[protoreflect.Name]string{
-	"status":             "invalid_status",
-	"create_time_after":  "invalid_time",
-	"create_time_before": "invalid_time",
-	"page_size":          "invalid_page_size",
-	"page_token":         "invalid_page_token",
-	"id":                 "invalid_id",
-	"after":              "invalid_cursor",
-	"cursor":             "invalid_cursor",
+var fieldReasons = map[protoreflect.Name]apierror.Reason{
+	"status":             apierror.InvalidStatus,
+	"create_time_after":  apierror.InvalidTime,
+	"create_time_before": apierror.InvalidTime,
+	"page_size":          apierror.InvalidPageSize,
+	"page_token":         apierror.InvalidPageToken,
+	"id":                 apierror.InvalidID,
+	"after":              apierror.InvalidCursor,
+	"cursor":             apierror.InvalidCursor,
 }
 
 // fieldReason is the reason for an undecodable value of fd.
-func fieldReason(fd protoreflect.FieldDescriptor) string {
+func fieldReason(fd protoreflect.FieldDescriptor) apierror.Reason {
 	if r, ok := fieldReasons[fd.Name()]; ok {
 		return r
 	}
-	return "malformed_request"
+	return apierror.MalformedRequest
 }
 
 // markDecodeFailure empties m and records why it could not be decoded.
-func markDecodeFailure(m proto.Message, reason, msg string) {
+func markDecodeFailure(m proto.Message, reason apierror.Reason, msg string) {
 	proto.Reset(m)
 	b := protowire.AppendTag(nil, decodeFailureField, protowire.BytesType)
-	b = protowire.AppendString(b, reason+"\n"+msg)
+	b = protowire.AppendString(b, string(reason)+"\n"+msg)
 	m.ProtoReflect().SetUnknown(b)
 }
 
@@ -102,14 +103,15 @@ func decodeFailure(m any) error {
 			if n < 0 {
 				return nil
 			}
-			reason, msg, _ := strings.Cut(string(v), "\n")
+			r, msg, _ := strings.Cut(string(v), "\n")
+			reason := apierror.Reason(r)
 			if !decodeReasons[reason] {
 				return nil
 			}
 			if len(msg) > 256 { // a binary client may have set the field itself
 				msg = msg[:256]
 			}
-			return invalidArgument(reason, strings.ToValidUTF8(msg, "\uFFFD"))
+			return apierror.New(reason, strings.ToValidUTF8(msg, "\uFFFD"))
 		}
 		n = protowire.ConsumeFieldValue(num, typ, raw)
 		if n < 0 {
@@ -177,10 +179,10 @@ func (protoBinaryCodec) Unmarshal(data []byte, m any) error {
 		return nil
 	}
 	if field, ok := invalidUTF8Field(pm.ProtoReflect().Descriptor(), data); ok {
-		markDecodeFailure(pm, "invalid_utf8", field+": not valid UTF-8")
+		markDecodeFailure(pm, apierror.InvalidUTF8, field+": not valid UTF-8")
 		return nil
 	}
-	markDecodeFailure(pm, "malformed_request", "request: not a valid "+string(pm.ProtoReflect().Descriptor().Name())+" in protobuf binary")
+	markDecodeFailure(pm, apierror.MalformedRequest, "request: not a valid "+string(pm.ProtoReflect().Descriptor().Name())+" in protobuf binary")
 	return nil
 }
 
@@ -270,13 +272,13 @@ func unmarshalJSON(data []byte, m proto.Message) {
 // classifyJSON finds why data, which protojson refused, is not a JSON form
 // of m: the first field (in key order) whose value alone is refused names
 // the reason.
-func classifyJSON(m proto.Message, data []byte) (reason, msg string) {
+func classifyJSON(m proto.Message, data []byte) (reason apierror.Reason, msg string) {
 	if !utf8.Valid(data) {
-		return "invalid_utf8", "request: not valid UTF-8"
+		return apierror.InvalidUTF8, "request: not valid UTF-8"
 	}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(data, &fields) != nil {
-		return "malformed_request", "request: not a JSON object"
+		return apierror.MalformedRequest, "request: not a JSON object"
 	}
 	desc := m.ProtoReflect().Descriptor()
 	keys := make([]string, 0, len(fields))
@@ -290,7 +292,7 @@ func classifyJSON(m proto.Message, data []byte) (reason, msg string) {
 			fd = desc.Fields().ByTextName(k)
 		}
 		if fd == nil {
-			return "unknown_field", "unknown field " + quote(k)
+			return apierror.UnknownField, "unknown field " + quote(k)
 		}
 		one, _ := json.Marshal(map[string]json.RawMessage{k: fields[k]})
 		if protojson.Unmarshal(one, m.ProtoReflect().New().Interface()) == nil {
@@ -300,11 +302,11 @@ func classifyJSON(m proto.Message, data []byte) (reason, msg string) {
 		if fd.Kind() == protoreflect.StringKind && json.Unmarshal(fields[k], &s) == nil {
 			// A JSON string that protojson refuses for a string field holds
 			// an escaped lone surrogate: not UTF-8 once decoded.
-			return "invalid_utf8", string(fd.Name()) + ": not valid UTF-8"
+			return apierror.InvalidUTF8, string(fd.Name()) + ": not valid UTF-8"
 		}
 		return fieldReason(fd), string(fd.Name()) + ": invalid value " + quote(string(fields[k]))
 	}
-	return "malformed_request", "request: not a valid " + string(desc.Name()) + " in JSON"
+	return apierror.MalformedRequest, "request: not a valid " + string(desc.Name()) + " in JSON"
 }
 
 // checkDecoded answers a request that its codec marked as undecodable. It
@@ -314,7 +316,7 @@ type checkDecoded struct{}
 func (checkDecoded) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		if err := decodeFailure(req.Any()); err != nil {
-			return nil, toConnectError(err)
+			return nil, err
 		}
 		return next(ctx, req)
 	}
@@ -340,7 +342,7 @@ func (c checkedConn) Receive(m any) error {
 		return err
 	}
 	if err := decodeFailure(m); err != nil {
-		return toConnectError(err)
+		return err
 	}
 	return nil
 }
@@ -360,17 +362,17 @@ func (queryParser) Parse(m proto.Message, values url.Values, filter *utilities.D
 	slices.Sort(keys)
 	for _, k := range keys {
 		if !utf8.ValidString(k) {
-			markDecodeFailure(m, "invalid_utf8", "query parameter name "+quote(k)+": not valid UTF-8")
+			markDecodeFailure(m, apierror.InvalidUTF8, "query parameter name "+quote(k)+": not valid UTF-8")
 			return nil
 		}
 		fd := queryField(m.ProtoReflect().Descriptor(), k)
 		if fd == nil {
-			markDecodeFailure(m, "unknown_field", "unknown query parameter "+quote(k))
+			markDecodeFailure(m, apierror.UnknownField, "unknown query parameter "+quote(k))
 			return nil
 		}
 		for _, v := range values[k] {
 			if !utf8.ValidString(v) {
-				markDecodeFailure(m, "invalid_utf8", k+": not valid UTF-8")
+				markDecodeFailure(m, apierror.InvalidUTF8, k+": not valid UTF-8")
 				return nil
 			}
 		}
@@ -390,7 +392,7 @@ func (queryParser) Parse(m proto.Message, values url.Values, filter *utilities.D
 		}
 	}
 	// Each parameter parses alone: two of them name the same field.
-	markDecodeFailure(m, "malformed_request", "query: a field is given twice")
+	markDecodeFailure(m, apierror.MalformedRequest, "query: a field is given twice")
 	return nil
 }
 

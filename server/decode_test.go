@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"net/url"
 	"testing"
 
@@ -11,18 +10,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/internal/apierror"
 )
 
 // reasonOfDecode returns the reason recorded in m, or "".
-func reasonOfDecode(t *testing.T, m proto.Message) string {
+func reasonOfDecode(t *testing.T, m proto.Message) apierror.Reason {
 	t.Helper()
-	err := decodeFailure(m)
-	if err == nil {
-		return ""
-	}
-	var re *reasonError
-	require.True(t, errors.As(err, &re))
-	return re.reason
+	return apierror.Of(decodeFailure(m))
 }
 
 // TestDecodeFailureCrossesTheGatewayHop: a failure the REST parser records
@@ -31,13 +25,13 @@ func reasonOfDecode(t *testing.T, m proto.Message) string {
 func TestDecodeFailureCrossesTheGatewayHop(t *testing.T) {
 	t.Parallel()
 	m := &callbacksv1.ListCallbacksRequest{WorkflowName: "w"}
-	markDecodeFailure(m, "invalid_status", "status: invalid value \"nope\"")
+	markDecodeFailure(m, apierror.InvalidStatus, "status: invalid value \"nope\"")
 	require.Empty(t, m.GetWorkflowName(), "a marked request is otherwise empty")
 	b, err := proto.Marshal(m)
 	require.NoError(t, err)
 	var got callbacksv1.ListCallbacksRequest
 	require.NoError(t, protoBinaryCodec{}.Unmarshal(b, &got))
-	require.Equal(t, "invalid_status", reasonOfDecode(t, &got))
+	require.Equal(t, apierror.InvalidStatus, reasonOfDecode(t, &got))
 
 	forged := protowire.AppendTag(nil, decodeFailureField, protowire.BytesType)
 	forged = protowire.AppendString(forged, "made_up\nhello")
@@ -48,7 +42,8 @@ func TestDecodeFailureCrossesTheGatewayHop(t *testing.T) {
 func TestDecodersNameTheReason(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		json, reason string
+		json   string
+		reason apierror.Reason
 	}{
 		{`{"workflowName":"ok","status":"CALLBACK_STATUS_ERROR","pageSize":3}`, ""},
 		{`{"workflow_name":"proto names too"}`, ""},
@@ -71,7 +66,8 @@ func TestDecodersNameTheReason(t *testing.T) {
 		require.Equal(t, c.reason, reasonOfDecode(t, &m), c.json)
 	}
 	for _, c := range []struct {
-		query, reason string
+		query  string
+		reason apierror.Reason
 	}{
 		{"status=CALLBACK_STATUS_ERROR&workflow_name=w&create_time_after=2025-01-01T00:00:00Z", ""},
 		{"status=2", ""},
@@ -94,8 +90,8 @@ func TestDecodersNameTheReason(t *testing.T) {
 	}
 	var m callbacksv1.ListCallbacksRequest
 	require.NoError(t, protoBinaryCodec{}.Unmarshal([]byte{0xff, 0xff}, &m))
-	require.Equal(t, "malformed_request", reasonOfDecode(t, &m))
+	require.Equal(t, apierror.MalformedRequest, reasonOfDecode(t, &m))
 	b := protowire.AppendTag(nil, 5, protowire.BytesType)
 	require.NoError(t, protoBinaryCodec{}.Unmarshal(protowire.AppendString(b, "\xff"), &m))
-	require.Equal(t, "invalid_utf8", reasonOfDecode(t, &m))
+	require.Equal(t, apierror.InvalidUTF8, reasonOfDecode(t, &m))
 }

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"connectrpc.com/connect"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/webhook"
 )
 
@@ -69,8 +69,9 @@ func (m jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 // RPC handlers through conn, a gRPC client connection to this same server,
 // so that admin REST requests pass the same interceptors as gRPC and Connect
 // ones and server streams work (the gateway's in-process mode supports
-// neither). The webhook route is not the gateway's: see webhookHandler.
-func newGateway(ctx context.Context, conn *grpc.ClientConn) (http.Handler, error) {
+// neither). The webhook route is not the gateway's (see webhookHandler), and
+// neither is the REST watch (see restWatch).
+func newGateway(ctx context.Context, conn *grpc.ClientConn) (*runtime.ServeMux, error) {
 	marshaler := jsonMarshaler{&runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
@@ -101,13 +102,13 @@ func checkPathParams(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		if strings.HasPrefix(r.URL.Path, "/api/admin/") {
 			if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
-				writeError(w, invalidArgument("malformed_request", "query: not URL-encoded"))
+				writeError(w, apierror.New(apierror.MalformedRequest, "query: not URL-encoded"))
 				return
 			}
 		}
 		for name, v := range params {
 			if !utf8.ValidString(v) {
-				writeError(w, invalidArgument("invalid_utf8", name+": not valid UTF-8"))
+				writeError(w, apierror.New(apierror.InvalidUTF8, name+": not valid UTF-8"))
 				return
 			}
 		}
@@ -124,20 +125,17 @@ func gatewayError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w
 		writeError(w, err)
 		return
 	}
-	httpStatus, body := restError(err)
-	writeJSONError(w, httpStatus, body)
+	writeRPCError(w, err)
 }
 
-// writeRouteError answers a REST request that matches no route (404) or
-// none with its method (405).
+// writeRouteError answers a REST request that matches no route (the
+// gateway says 404) or none with its method (405).
 func writeRouteError(w http.ResponseWriter, httpStatus int) {
-	// The codes are those grpc-gateway gives routing failures: an unknown
-	// path is NotFound, a known path with another method Unimplemented.
-	code, reason := connect.CodeNotFound, "route_not_found"
 	if httpStatus == http.StatusMethodNotAllowed {
-		code, reason = connect.CodeUnimplemented, "method_not_allowed"
+		writeError(w, apierror.New(apierror.MethodNotAllowed, "method not allowed"))
+		return
 	}
-	writeJSONError(w, httpStatus, errorBody{Code: code.String(), Reason: reason, Message: http.StatusText(httpStatus)})
+	writeError(w, apierror.New(apierror.RouteNotFound, "no such route"))
 }
 
 // writeJSONError writes one REST error, with a Content-Length so that the

@@ -45,7 +45,7 @@ func (h *ingestHandler) IngestCallback(ctx context.Context, req *connect.Request
 	}
 	res, err := h.ingester.Ingest(ctx, in)
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, err
 	}
 	return connect.NewResponse(ingestResponse(res)), nil
 }

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"time"
 
-	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/callback"
 )
 
@@ -58,7 +58,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // grpchealthNotFound is the answer the health protocol prescribes for an
-// unknown service name.
+// unknown service name: NotFound.
 func grpchealthNotFound(service string) error {
-	return connect.NewError(connect.CodeNotFound, fmt.Errorf("unknown service %q", service))
+	return toConnectError(apierror.New(apierror.NotFound, fmt.Sprintf("unknown service %q", service)))
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
+	"github.com/callbackd/callbackd/internal/apierror"
+	"github.com/callbackd/callbackd/internal/ingest"
 )
 
 // Request size limits, per route, sized for the messages each route takes.
@@ -41,15 +43,15 @@ const (
 	ingestFramingBytes = 1024
 )
 
-// Rejections of the admission checks, mapped to statuses in errorRules.
+// Rejections of the admission checks.
 var (
-	// errRequestTooLarge: the request is larger than its route's limit (413).
-	errRequestTooLarge = errors.New("request too large for this route")
-	// errTooManyStreams: a stream cap is reached (429).
-	errTooManyStreams = errors.New("too many concurrent streams; close one or retry later")
+	// errRequestTooLarge: the request is larger than its route's limit.
+	errRequestTooLarge = apierror.New(apierror.RequestTooLarge, "request too large for this route")
+	// errTooManyStreams: a stream cap is reached.
+	errTooManyStreams = apierror.New(apierror.TooManyStreams, "too many concurrent streams; close one or retry later")
 	// errStreamIdle: an unauthenticated stream sent and received nothing
 	// for the idle limit, and was ended.
-	errStreamIdle = errors.New("stream idle for too long")
+	errStreamIdle = apierror.New(apierror.StreamIdle, "stream idle for too long")
 )
 
 // route is what the admission middleware enforces on one path.
@@ -180,7 +182,7 @@ func (s *Server) admitREST(next http.Handler) http.Handler {
 				refuse(errRequestTooLarge)
 				return
 			}
-			refuse(invalidArgument("body_unreadable", "could not read the request body"))
+			refuse(ingest.ErrBodyUnreadable)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))

@@ -96,9 +96,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				// Streams open to anyone keep it, as their longest lifetime.
 				_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 			}
-			// A REST watch is the gateway's client of a stream on the
+			// A REST watch is a client of a stream on the gateway's
 			// internal connection: that stream ends on shutdown with the
-			// cursor to resume from, and the gateway writes it as the last
+			// cursor to resume from, and restWatch writes it as the last
 			// line. Cancelling the REST request instead would end it
 			// Cancelled, with no cursor.
 			if r.URL.Path != restWatchPath {
@@ -131,29 +131,33 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// newRecoverInterceptor turns a panic in a handler into an Internal error and
-// a log line with the stack, instead of a dropped connection.
-func newRecoverInterceptor(log *slog.Logger) connect.Interceptor {
-	return &recoverInterceptor{log: log}
+// newErrorInterceptor answers every RPC's error from its reason. Handlers
+// return domain errors as they are; this outermost interceptor converts them
+// (toConnectError) into the code and ErrorInfo that the apierror table
+// decides, and turns a panic into an Internal error and a log line with the
+// stack, instead of a dropped connection.
+func newErrorInterceptor(log *slog.Logger) connect.Interceptor {
+	return &errorInterceptor{log: log}
 }
 
-type recoverInterceptor struct{ log *slog.Logger }
+type errorInterceptor struct{ log *slog.Logger }
 
-func (i *recoverInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+func (i *errorInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (res connect.AnyResponse, err error) {
 		defer recoverHandler(ctx, i.log, req.Spec().Procedure, &err)
-		return next(ctx, req)
+		res, err = next(ctx, req)
+		return res, toConnectError(err)
 	}
 }
 
-func (i *recoverInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+func (i *errorInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return next
 }
 
-func (i *recoverInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+func (i *errorInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) (err error) {
 		defer recoverHandler(ctx, i.log, conn.Spec().Procedure, &err)
-		return next(ctx, conn)
+		return toConnectError(next(ctx, conn))
 	}
 }
 
@@ -164,7 +168,7 @@ func (i *recoverInterceptor) WrapStreamingHandler(next connect.StreamingHandlerF
 func recoverHandler(ctx context.Context, log *slog.Logger, procedure string, err *error) {
 	if r := recover(); r != nil {
 		log.ErrorContext(ctx, "handler panic", "procedure", procedure, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		*err = connect.NewError(connect.CodeInternal, fmt.Errorf("internal error"))
+		*err = toConnectError(fmt.Errorf("handler panic: %v", r))
 	}
 }
 

@@ -46,6 +46,18 @@ func openAPISpec() ([]byte, error) {
 			}
 		}
 	}
+	// The REST watch is NDJSON whose last line may be an error with the
+	// REST error body (see restWatch).
+	watch, ok := spec["paths"].(map[string]any)[restWatchPath].(map[string]any)["get"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("openapi: no watch route")
+	}
+	watch["produces"] = []any{"application/x-ndjson"}
+	line, ok := watch["responses"].(map[string]any)["200"].(map[string]any)["schema"].(map[string]any)["properties"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("openapi: the watch route has no stream schema")
+	}
+	line["error"] = map[string]any{"$ref": "#/definitions/Error"}
 	ingest, ok := spec["paths"].(map[string]any)["/api/webhooks/llm-callback"].(map[string]any)["post"].(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("openapi: no webhook route")

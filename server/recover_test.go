@@ -38,7 +38,7 @@ func TestHandlerPanicBecomesInternal(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&logged, nil))
 
 	path, handler := callbacksv1connect.NewCallbackIngestServiceHandler(
-		&ingestHandler{ingester: panickingIngester{}}, connect.WithInterceptors(newRecoverInterceptor(log)))
+		&ingestHandler{ingester: panickingIngester{}}, connect.WithInterceptors(newErrorInterceptor(log)))
 	mux := http.NewServeMux()
 	mux.Handle(path, handler)
 	mux.Handle("POST "+webhookPath, &webhookHandler{limit: 1 << 10, ingester: panickingIngester{}, log: log})

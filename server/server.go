@@ -231,7 +231,7 @@ func (s *Server) routes(ctx context.Context) error {
 	// Admin RPCs are authenticated by admitRPC, from their headers, before
 	// connect reads the request.
 	opts := connect.WithHandlerOptions(
-		connect.WithInterceptors(newRecoverInterceptor(s.log)),
+		connect.WithInterceptors(newErrorInterceptor(s.log)),
 		// Compressing small messages (watch events, list pages) costs more
 		// CPU than it saves bytes; large payloads are still compressed.
 		connect.WithCompressMinBytes(4096),
@@ -292,6 +292,7 @@ func (s *Server) routes(ctx context.Context) error {
 	}
 	mux.Handle("/api/", gateway)
 	mux.Handle(adminRESTPrefix, s.admitREST(gateway))
+	mux.Handle("GET "+restWatchPath, s.admitREST(newRESTWatch(gateway, conn)))
 	mux.Handle("POST "+webhookPath, &webhookHandler{limit: s.cfg.MaxBodyBytes, trusted: s.cfg.TrustedProxies, ingester: s.deps.Ingester, log: s.log})
 	// Any other method on the webhook path is a 405, not the 404 that
 	// "/api/" would answer.
@@ -333,7 +334,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	// The gateway's in-process connection speaks h2c only and skips the
 	// request log (the public server already logged the REST request).
-	internal := s.newHTTPServer(s.endStreamsOnShutdown(s.rpc))
+	internal := s.newHTTPServer(asPublicPeer(s.endStreamsOnShutdown(s.rpc)))
 	internal.Protocols = new(http.Protocols)
 	internal.Protocols.SetUnencryptedHTTP2(true)
 	// Every REST admin call shares this one connection. With HTTP/2's

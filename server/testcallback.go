@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/ingest"
 	"github.com/callbackd/callbackd/internal/webhook"
@@ -30,11 +31,11 @@ func (h *adminHandler) SendTestCallback(ctx context.Context, req *connect.Reques
 	job := uuid.NewString()
 	p, err := callback.SamplePayload(event, job, "", h.now())
 	if err != nil {
-		return nil, toConnectError(invalidArgument("invalid_event_type", err.Error()))
+		return nil, apierror.New(apierror.InvalidEventType, err.Error())
 	}
 	body, err := webhook.PythonJSON(p)
 	if err != nil {
-		return nil, toConnectError(err)
+		return nil, err
 	}
 	signature, keyName := h.signer.SignLLMBody(body)
 	header := make(http.Header, 2)
@@ -47,11 +48,14 @@ func (h *adminHandler) SendTestCallback(ctx context.Context, req *connect.Reques
 		RemoteAddr: req.Peer().Addr,
 		RequestID:  requestIDFrom(ctx),
 	})
-	if err != nil {
+	if r := apierror.Of(err); err != nil && r != apierror.Unavailable && r != apierror.Canceled && r != apierror.DeadlineExceeded {
 		// The server signed this delivery itself: a refusal is the server's
-		// fault (or its database's), not the admin's request.
-		a := decide(err)
-		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("the ingester refused the test callback: %s (%s)", a.msg, a.reason))
+		// fault, not the admin's request (and not, say, a 401 for an admin
+		// who is signed in). Unavailable stays itself: the admin may retry.
+		err = apierror.New(apierror.TestCallbackRefused, fmt.Sprintf("the ingester refused the test callback: %s (%s)", err, r))
+	}
+	if err != nil {
+		return nil, err
 	}
 	return connect.NewResponse(&callbacksv1.SendTestCallbackResponse{
 		Id: res.ID.String(), CallbackId: res.Key, ExternalJobId: job, KeyName: keyName,

@@ -262,6 +262,12 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	require.Equal(t, want, documented)
+	// The watch is documented as what it sends: NDJSON lines whose last may
+	// be a REST error body.
+	watch := spec.Paths["/api/admin/llm-callbacks/watch"]["get"].(map[string]any)
+	require.Equal(t, []any{"application/x-ndjson"}, watch["produces"])
+	line := watch["responses"].(map[string]any)["200"].(map[string]any)["schema"].(map[string]any)["properties"].(map[string]any)
+	require.Equal(t, map[string]any{"$ref": "#/definitions/Error"}, line["error"])
 	for route := range documented {
 		method, path, _ := strings.Cut(route, " ")
 		rule := httpRule{}

@@ -282,7 +282,7 @@ func metricValues(t *testing.T, srv running) map[string]map[string]float64 {
 	return out
 }
 
-// reasonOf returns the ErrorInfo reason of a gRPC error.
+// grpcReason returns the ErrorInfo reason of a gRPC error.
 func grpcReason(err error) string {
 	for _, d := range status.Convert(err).Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == "callbackd" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -168,6 +169,8 @@ func badInputs(t *testing.T, env badInputEnv) []badInput {
 			rest: "POST /api/admin/llm-callbacks/test", restBody: `{"eventType":`, http: 400, code: codes.InvalidArgument, reason: "malformed_request"},
 		{what: "query not URL-encoded", method: "ListCallbacks",
 			rest: "GET /api/admin/llm-callbacks?workflow_name=%zz", http: 400, code: codes.InvalidArgument, reason: "malformed_request"},
+		{what: "REST method not allowed on a route", method: "ListCallbacks",
+			rest: "DELETE /api/admin/llm-callbacks", http: 405, code: codes.Unimplemented, reason: "method_not_allowed"},
 		{what: "test event type unknown", method: "SendTestCallback", msg: &callbacksv1.SendTestCallbackRequest{EventType: "nope"},
 			rest: "POST /api/admin/llm-callbacks/test", restBody: `{"event_type":"nope"}`, http: 400, code: codes.InvalidArgument, reason: "invalid_event_type"},
 		// The webhook: a signed body that is not UTF-8, and a forged one.
@@ -397,29 +400,17 @@ func sendREST(t *testing.T, ctx context.Context, srv running, row badInput, head
 	if res.StatusCode == http.StatusOK {
 		return a
 	}
+	// Every REST error, a watch's before its first message included, has
+	// the one REST error body.
 	var e struct {
-		Code   string `json:"code"`
-		Reason string `json:"reason"`
-		// A watch that fails before its first message answers its final
-		// line, a google.rpc.Status, as the body.
-		Error *struct {
-			Code    codes.Code `json:"code"`
-			Details []struct {
-				Reason string `json:"reason"`
-				Domain string `json:"domain"`
-			} `json:"details"`
-		} `json:"error"`
+		Code    string `json:"code"`
+		Reason  string `json:"reason"`
+		Message string `json:"message"`
 	}
-	require.NoError(t, json.Unmarshal(line, &e), a.detail)
-	if e.Error != nil {
-		a.code = e.Error.Code
-		for _, d := range e.Error.Details {
-			if d.Domain == "callbackd" {
-				a.reason = d.Reason
-			}
-		}
-		return a
-	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&e), a.detail)
+	require.Equal(t, "application/json", res.Header.Get("Content-Type"), a.detail)
 	a.reason = e.Reason
 	var c connect.Code
 	require.NoError(t, c.UnmarshalText([]byte(e.Code)), a.detail)

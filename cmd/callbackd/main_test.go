@@ -237,6 +237,10 @@ func TestProtocols(t *testing.T) {
 			res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 			require.NoError(t, err)
 			require.Equal(t, healthpb.HealthCheckResponse_SERVING, res.GetStatus())
+			// An unknown service is NotFound, as the health protocol says.
+			_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "no.such.Service"})
+			require.Equal(t, codes.NotFound, status.Code(err), "%v", err)
+			require.Equal(t, "not_found", grpcReason(err))
 		})
 
 		t.Run("grpc reflection", func(t *testing.T) {
@@ -421,14 +425,17 @@ func TestGracefulShutdownEndsStreams(t *testing.T) {
 	for lines.Scan() {
 		last = lines.Text()
 	}
+	// It is the REST error body, under "error".
 	var end struct {
 		Error struct {
-			Code    int    `json:"code"`
+			Code    string `json:"code"`
+			Reason  string `json:"reason"`
 			Message string `json:"message"`
 		} `json:"error"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(last), &end), "last line %q", last)
-	require.Equal(t, int(codes.Unavailable), end.Error.Code, "last line %q", last)
+	require.Equal(t, "unavailable", end.Error.Code, "last line %q", last)
+	require.Equal(t, "unavailable", end.Error.Reason, "last line %q", last)
 	require.Contains(t, end.Error.Message, "cursor", "last line %q", last)
 }
 

@@ -429,6 +429,43 @@ func TestSendTestCallback(t *testing.T) {
 	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err))
 }
 
+// TestRefusedTestCallbackIsTheServersFault: the server signs its test
+// callback itself, so when its own ingester refuses it (here: a body limit
+// smaller than the sample) the admin gets an internal error that names the
+// ingester's reason, not the 413 a sender would get.
+func TestRefusedTestCallbackIsTheServersFault(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "", "--max-body-bytes", "64")
+	_, err := adminClient(srv).SendTestCallback(t.Context(), connect.NewRequest(&callbacksv1.SendTestCallbackRequest{}))
+	require.Equal(t, connect.CodeInternal, connect.CodeOf(err), "%v", err)
+	require.Equal(t, "test_callback_refused", connectReason(err))
+	require.Contains(t, err.Error(), "body_too_large")
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.base+"/api/admin/llm-callbacks/test", strings.NewReader("{}"))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+srv.token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var body struct{ Code, Reason, Message string }
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+	require.Equal(t, http.StatusInternalServerError, res.StatusCode)
+	require.Equal(t, "internal", body.Code)
+	require.Equal(t, "test_callback_refused", body.Reason)
+	require.Contains(t, body.Message, "body_too_large")
+
+	// Both refusals are listed, with the admin's address (the REST one
+	// crossed the gateway's in-memory hop, which is not the sender).
+	list, err := adminClient(srv).ListRejectedDeliveries(t.Context(), connect.NewRequest(&callbacksv1.ListRejectedDeliveriesRequest{}))
+	require.NoError(t, err)
+	require.Len(t, list.Msg.GetRejected(), 2)
+	for _, r := range list.Msg.GetRejected() {
+		require.Equal(t, "body_too_large", r.GetReason())
+		require.True(t, strings.HasPrefix(r.GetRemoteAddr(), "127.0.0.1"), "remote address %q", r.GetRemoteAddr())
+	}
+}
+
 // TestWatchSurvivesDatabaseConnectionLoss kills every PostgreSQL connection
 // of two replicas (their pools and B's LISTEN connection), as a database
 // restart would, while a watcher on B is live: deliveries refused during the

@@ -31,6 +31,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/redact"
 )
 
@@ -243,13 +244,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	fields := strings.Fields(authorization)
 	switch {
 	case len(fields) == 0:
-		return Identity{}, unauthenticated(ReasonMissingCredential, errors.New("no Authorization header"))
+		return Identity{}, unauthenticated(DetailMissingCredential, errors.New("no Authorization header"))
 	case !strings.EqualFold(fields[0], "Bearer"):
-		return Identity{}, unauthenticated(ReasonBadScheme, errors.New("authorization scheme is not Bearer"))
+		return Identity{}, unauthenticated(DetailBadScheme, errors.New("authorization scheme is not Bearer"))
 	case len(fields) == 1:
-		return Identity{}, unauthenticated(ReasonMissingCredential, errors.New("empty bearer token"))
+		return Identity{}, unauthenticated(DetailMissingCredential, errors.New("empty bearer token"))
 	case len(fields) > 2:
-		return Identity{}, unauthenticated(ReasonBadScheme, errors.New("bearer token contains spaces"))
+		return Identity{}, unauthenticated(DetailBadScheme, errors.New("bearer token contains spaces"))
 	}
 	token := fields[1]
 
@@ -259,7 +260,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	if a.jwt != nil && strings.Count(token, ".") == 2 {
 		return a.jwt.verify(ctx, token)
 	}
-	return Identity{}, unauthenticated(ReasonUnknownToken, errors.New("token matches no static token and is not a JWT"))
+	return Identity{}, unauthenticated(DetailUnknownToken, errors.New("token matches no static token and is not a JWT"))
 }
 
 // matchToken compares the token's digest with every configured digest,
@@ -287,35 +288,34 @@ func isLoopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
-// The sentinel errors of Authenticate. Transports map ErrUnauthenticated to
-// gRPC Unauthenticated / HTTP 401 and ErrPermissionDenied to
-// PermissionDenied / 403.
+// The sentinel errors of Authenticate, each the Kind of an *Error.
 var (
-	ErrUnauthenticated  = errors.New("unauthenticated")
-	ErrPermissionDenied = errors.New("permission denied")
+	ErrUnauthenticated  = apierror.New(apierror.Unauthenticated, "unauthenticated")
+	ErrPermissionDenied = apierror.New(apierror.PermissionDenied, "permission denied")
 )
 
-// Reasons reported by Reason, stable for logs and metric labels.
+// Details reported by Detail, stable for logs and metric labels.
 const (
-	ReasonMissingCredential = "missing_credential"
-	ReasonBadScheme         = "bad_scheme"
-	ReasonUnknownToken      = "unknown_token"
-	ReasonInvalidJWT        = "invalid_jwt"
-	ReasonExpired           = "expired"
-	ReasonNotYetValid       = "not_yet_valid"
-	ReasonWrongIssuer       = "wrong_issuer"
-	ReasonWrongAudience     = "wrong_audience"
-	ReasonNotAdmin          = "not_admin"
+	DetailMissingCredential = "missing_credential"
+	DetailBadScheme         = "bad_scheme"
+	DetailUnknownToken      = "unknown_token"
+	DetailInvalidJWT        = "invalid_jwt"
+	DetailExpired           = "expired"
+	DetailNotYetValid       = "not_yet_valid"
+	DetailWrongIssuer       = "wrong_issuer"
+	DetailWrongAudience     = "wrong_audience"
+	DetailNotAdmin          = "not_admin"
 )
 
 // Error is the error Authenticate returns. Its message is generic and safe
-// to show to clients; Reason and Cause are for logs and metrics only, since
+// to show to clients, and its Reason is only unauthenticated or
+// permission_denied; Detail and Cause are for logs and metrics only, since
 // telling an attacker why a credential failed helps them.
 type Error struct {
 	// Kind is ErrUnauthenticated or ErrPermissionDenied.
 	Kind error
-	// Reason is one of the Reason constants.
-	Reason string
+	// Detail is one of the Detail constants.
+	Detail string
 	// Cause is the precise failure.
 	Cause error
 }
@@ -325,7 +325,7 @@ func (e *Error) Error() string {
 	if e.Kind == ErrPermissionDenied {
 		return "permission denied: admin role required"
 	}
-	if e.Reason == ReasonMissingCredential {
+	if e.Detail == DetailMissingCredential {
 		return "unauthenticated: missing credential"
 	}
 	return "unauthenticated: invalid credential"
@@ -336,40 +336,48 @@ func (e *Error) Unwrap() []error { return []error{e.Kind, e.Cause} }
 
 // LogValue logs the reason and the precise cause, which Error omits.
 func (e *Error) LogValue() slog.Value {
-	attrs := []slog.Attr{slog.String("kind", e.Kind.Error()), slog.String("reason", e.Reason)}
+	attrs := []slog.Attr{slog.String("kind", e.Kind.Error()), slog.String("reason", e.Detail)}
 	if e.Cause != nil {
 		attrs = append(attrs, slog.String("cause", e.Cause.Error()))
 	}
 	return slog.GroupValue(attrs...)
 }
 
-// Reason returns the reason code of an authentication error: "" for nil and
+// Reason is what clients are told: unauthenticated, or permission_denied.
+func (e *Error) Reason() apierror.Reason {
+	if e.Kind == ErrPermissionDenied {
+		return apierror.PermissionDenied
+	}
+	return apierror.Unauthenticated
+}
+
+// Detail returns the detail of an authentication error: "" for nil and
 // "internal" for an error that is not an *Error.
-func Reason(err error) string {
+func Detail(err error) string {
 	if err == nil {
 		return ""
 	}
 	if e, ok := errors.AsType[*Error](err); ok {
-		return e.Reason
+		return e.Detail
 	}
 	return "internal"
 }
 
-func unauthenticated(reason string, cause error) error {
-	return &Error{Kind: ErrUnauthenticated, Reason: reason, Cause: cause}
+func unauthenticated(detail string, cause error) error {
+	return &Error{Kind: ErrUnauthenticated, Detail: detail, Cause: cause}
 }
 
 func jwtError(err error) error {
-	reason := ReasonInvalidJWT
+	detail := DetailInvalidJWT
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		reason = ReasonExpired
+		detail = DetailExpired
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		reason = ReasonNotYetValid
+		detail = DetailNotYetValid
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		reason = ReasonWrongIssuer
+		detail = DetailWrongIssuer
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		reason = ReasonWrongAudience
+		detail = DetailWrongAudience
 	}
-	return unauthenticated(reason, err)
+	return unauthenticated(detail, err)
 }

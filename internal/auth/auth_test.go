@@ -3,12 +3,15 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+
+	"github.com/callbackd/callbackd/internal/apierror"
 )
 
 const (
@@ -45,17 +48,17 @@ func TestStaticTokens(t *testing.T) {
 		{"lowercase scheme", "bearer " + opsSecret, ops, ""},
 		{"uppercase scheme and extra spaces", "  BEARER   " + opsSecret + "  ", ops, ""},
 		{"tab separator", "Bearer\t" + ciSecret, ci, ""},
-		{"empty header", "", Identity{}, ReasonMissingCredential},
-		{"blank header", "   ", Identity{}, ReasonMissingCredential},
-		{"scheme only", "Bearer", Identity{}, ReasonMissingCredential},
-		{"basic scheme", "Basic " + opsSecret, Identity{}, ReasonBadScheme},
-		{"no scheme", opsSecret, Identity{}, ReasonBadScheme},
-		{"token with space", "Bearer " + opsSecret + " x", Identity{}, ReasonBadScheme},
-		{"unknown token", "Bearer some-other-token-0123456789", Identity{}, ReasonUnknownToken},
-		{"prefix of a token", "Bearer " + opsSecret[:len(opsSecret)-1], Identity{}, ReasonUnknownToken},
-		{"token plus suffix", "Bearer " + opsSecret + "x", Identity{}, ReasonUnknownToken},
-		{"token case changed", "Bearer " + strings.ToUpper(opsSecret), Identity{}, ReasonUnknownToken},
-		{"jwt-shaped with jwt off", "Bearer a.b.c", Identity{}, ReasonUnknownToken},
+		{"empty header", "", Identity{}, DetailMissingCredential},
+		{"blank header", "   ", Identity{}, DetailMissingCredential},
+		{"scheme only", "Bearer", Identity{}, DetailMissingCredential},
+		{"basic scheme", "Basic " + opsSecret, Identity{}, DetailBadScheme},
+		{"no scheme", opsSecret, Identity{}, DetailBadScheme},
+		{"token with space", "Bearer " + opsSecret + " x", Identity{}, DetailBadScheme},
+		{"unknown token", "Bearer some-other-token-0123456789", Identity{}, DetailUnknownToken},
+		{"prefix of a token", "Bearer " + opsSecret[:len(opsSecret)-1], Identity{}, DetailUnknownToken},
+		{"token plus suffix", "Bearer " + opsSecret + "x", Identity{}, DetailUnknownToken},
+		{"token case changed", "Bearer " + strings.ToUpper(opsSecret), Identity{}, DetailUnknownToken},
+		{"jwt-shaped with jwt off", "Bearer a.b.c", Identity{}, DetailUnknownToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,7 +71,7 @@ func TestStaticTokens(t *testing.T) {
 			}
 			require.ErrorIs(t, err, ErrUnauthenticated)
 			require.NotErrorIs(t, err, ErrPermissionDenied)
-			require.Equal(t, tt.reason, Reason(err))
+			require.Equal(t, tt.reason, Detail(err))
 			require.Equal(t, Identity{}, got)
 		})
 	}
@@ -187,21 +190,23 @@ func TestValidateNeedsNoCredential(t *testing.T) {
 func TestErrorIsGenericForClients(t *testing.T) {
 	t.Parallel()
 	cause := errors.New("token signature is invalid: crypto/rsa: verification error")
-	err := error(&Error{Kind: ErrUnauthenticated, Reason: ReasonInvalidJWT, Cause: cause})
+	err := error(&Error{Kind: ErrUnauthenticated, Detail: DetailInvalidJWT, Cause: cause})
 	require.Equal(t, "unauthenticated: invalid credential", err.Error())
 	require.ErrorIs(t, err, ErrUnauthenticated)
 	require.ErrorIs(t, err, cause)
-	require.Equal(t, ReasonInvalidJWT, Reason(err))
+	require.Equal(t, DetailInvalidJWT, Detail(err))
+	require.Equal(t, apierror.Unauthenticated, apierror.Of(err), "clients learn only that it failed")
 
 	var logged strings.Builder
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("auth", "err", err)
 	require.Contains(t, logged.String(), "err.reason=invalid_jwt")
 	require.Contains(t, logged.String(), "verification error")
 
-	denied := &Error{Kind: ErrPermissionDenied, Reason: ReasonNotAdmin, Cause: errors.New("claim role does not hold \"admin\"")}
+	denied := &Error{Kind: ErrPermissionDenied, Detail: DetailNotAdmin, Cause: errors.New("claim role does not hold \"admin\"")}
 	require.Equal(t, "permission denied: admin role required", denied.Error())
+	require.Equal(t, apierror.PermissionDenied, apierror.Of(fmt.Errorf("wrapped: %w", denied)))
 
-	require.Equal(t, "", Reason(nil))
-	require.Equal(t, "internal", Reason(context.Canceled))
-	require.Equal(t, ReasonExpired, Reason(errors.Join(errors.New("wrapped"), &Error{Kind: ErrUnauthenticated, Reason: ReasonExpired})))
+	require.Equal(t, "", Detail(nil))
+	require.Equal(t, "internal", Detail(context.Canceled))
+	require.Equal(t, DetailExpired, Detail(errors.Join(errors.New("wrapped"), &Error{Kind: ErrUnauthenticated, Detail: DetailExpired})))
 }

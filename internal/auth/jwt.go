@@ -112,7 +112,7 @@ func (v *jwtVerifier) verify(ctx context.Context, token string) (Identity, error
 	}
 	sub, _ := claims["sub"].(string)
 	if sub == "" {
-		return Identity{}, unauthenticated(ReasonInvalidJWT, errors.New("JWT has no sub claim"))
+		return Identity{}, unauthenticated(DetailInvalidJWT, errors.New("JWT has no sub claim"))
 	}
 	id := Identity{ID: subjectID(sub), Name: sub, Source: SourceJWT}
 	for _, c := range []string{"email", "name", "preferred_username"} {
@@ -122,7 +122,7 @@ func (v *jwtVerifier) verify(ctx context.Context, token string) (Identity, error
 		}
 	}
 	if err := v.rule.Check(claims); err != nil {
-		return id, &Error{Kind: ErrPermissionDenied, Reason: ReasonNotAdmin, Cause: err}
+		return id, &Error{Kind: ErrPermissionDenied, Detail: DetailNotAdmin, Cause: err}
 	}
 	id.Admin = true
 	return id, nil

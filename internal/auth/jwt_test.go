@@ -82,21 +82,21 @@ func TestHS256(t *testing.T) {
 		{"valid", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(nil)), admin, ""},
 		{"audience in an array", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"aud": []string{"other", audience}})), admin, ""},
 		{"expired within leeway", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"exp": now.Add(-10 * time.Second).Unix()})), admin, ""},
-		{"expired", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"exp": now.Add(-time.Minute).Unix()})), Identity{}, ReasonExpired},
-		{"no exp", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"exp": nil})), Identity{}, ReasonInvalidJWT},
-		{"not yet valid", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"nbf": now.Add(time.Minute).Unix()})), Identity{}, ReasonNotYetValid},
+		{"expired", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"exp": now.Add(-time.Minute).Unix()})), Identity{}, DetailExpired},
+		{"no exp", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"exp": nil})), Identity{}, DetailInvalidJWT},
+		{"not yet valid", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"nbf": now.Add(time.Minute).Unix()})), Identity{}, DetailNotYetValid},
 		{"nbf within leeway", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"nbf": now.Add(10 * time.Second).Unix()})), admin, ""},
-		{"issued in the future", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"iat": now.Add(time.Minute).Unix()})), Identity{}, ReasonNotYetValid},
-		{"wrong secret", sign(t, jwt.SigningMethodHS256, []byte(hsSecret+"x"), "", claims(nil)), Identity{}, ReasonInvalidJWT},
-		{"wrong issuer", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"iss": "https://evil.example"})), Identity{}, ReasonWrongIssuer},
-		{"no issuer", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"iss": nil})), Identity{}, ReasonInvalidJWT},
-		{"wrong audience", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"aud": "anon"})), Identity{}, ReasonWrongAudience},
-		{"no sub", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"sub": nil})), Identity{}, ReasonInvalidJWT},
-		{"alg none", sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", claims(nil)), Identity{}, ReasonInvalidJWT},
-		{"HS512 with the right secret", sign(t, jwt.SigningMethodHS512, []byte(hsSecret), "", claims(nil)), Identity{}, ReasonInvalidJWT},
-		{"RS256 without a JWKS", sign(t, jwt.SigningMethodRS256, rsaKey, "k1", claims(nil)), Identity{}, ReasonInvalidJWT},
-		{"signature stripped", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(nil))[:60] + ".", Identity{}, ReasonInvalidJWT},
-		{"garbage", "not.a.jwt", Identity{}, ReasonInvalidJWT},
+		{"issued in the future", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"iat": now.Add(time.Minute).Unix()})), Identity{}, DetailNotYetValid},
+		{"wrong secret", sign(t, jwt.SigningMethodHS256, []byte(hsSecret+"x"), "", claims(nil)), Identity{}, DetailInvalidJWT},
+		{"wrong issuer", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"iss": "https://evil.example"})), Identity{}, DetailWrongIssuer},
+		{"no issuer", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"iss": nil})), Identity{}, DetailInvalidJWT},
+		{"wrong audience", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"aud": "anon"})), Identity{}, DetailWrongAudience},
+		{"no sub", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(jwt.MapClaims{"sub": nil})), Identity{}, DetailInvalidJWT},
+		{"alg none", sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", claims(nil)), Identity{}, DetailInvalidJWT},
+		{"HS512 with the right secret", sign(t, jwt.SigningMethodHS512, []byte(hsSecret), "", claims(nil)), Identity{}, DetailInvalidJWT},
+		{"RS256 without a JWKS", sign(t, jwt.SigningMethodRS256, rsaKey, "k1", claims(nil)), Identity{}, DetailInvalidJWT},
+		{"signature stripped", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(nil))[:60] + ".", Identity{}, DetailInvalidJWT},
+		{"garbage", "not.a.jwt", Identity{}, DetailInvalidJWT},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,7 +109,7 @@ func TestHS256(t *testing.T) {
 			}
 			require.ErrorIs(t, err, ErrUnauthenticated)
 			require.NotErrorIs(t, err, ErrPermissionDenied)
-			require.Equal(t, tt.reason, Reason(err), "cause: %v", err.(*Error).Cause)
+			require.Equal(t, tt.reason, Detail(err), "cause: %v", err.(*Error).Cause)
 			require.Equal(t, Identity{}, got)
 		})
 	}
@@ -178,7 +178,7 @@ func TestAdminClaim(t *testing.T) {
 			// A valid token of a non-admin: 403, not 401, with who it was.
 			require.ErrorIs(t, err, ErrPermissionDenied)
 			require.NotErrorIs(t, err, ErrUnauthenticated)
-			require.Equal(t, ReasonNotAdmin, Reason(err))
+			require.Equal(t, DetailNotAdmin, Detail(err))
 			require.Equal(t, Identity{ID: adminSub, Name: "ada@example.com", Source: SourceJWT}, got)
 		})
 	}
@@ -299,22 +299,22 @@ func TestJWKS(t *testing.T) {
 		{"ES256, key without alg", jwksOnly, sign(t, jwt.SigningMethodES256, otherEC, "noalg", claims(nil)), ""},
 		{"RS256 and HS256 both on", both, sign(t, jwt.SigningMethodRS256, rsaKey, "rsa1", claims(nil)), ""},
 		{"HS256 and RS256 both on", both, sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(nil)), ""},
-		{"RS256 signed by another key", jwksOnly, sign(t, jwt.SigningMethodRS256, otherRSA, "rsa1", claims(nil)), ReasonInvalidJWT},
-		{"ES256 signed by another key", jwksOnly, sign(t, jwt.SigningMethodES256, otherEC, "ec1", claims(nil)), ReasonInvalidJWT},
-		{"RS256 naming an EC key", jwksOnly, sign(t, jwt.SigningMethodRS256, rsaKey, "ec1", claims(nil)), ReasonInvalidJWT},
-		{"ES256 naming an RSA key", jwksOnly, sign(t, jwt.SigningMethodES256, ecKey, "rsa1", claims(nil)), ReasonInvalidJWT},
-		{"RS256 naming an RS512 key", jwksOnly, sign(t, jwt.SigningMethodRS256, otherRSA, "rs512", claims(nil)), ReasonInvalidJWT},
-		{"no kid", jwksOnly, sign(t, jwt.SigningMethodRS256, rsaKey, "", claims(nil)), ReasonInvalidJWT},
-		{"RS384 with a known key", jwksOnly, sign(t, jwt.SigningMethodRS384, rsaKey, "rsa1", claims(nil)), ReasonInvalidJWT},
-		{"expired", jwksOnly, sign(t, jwt.SigningMethodRS256, rsaKey, "rsa1", claims(jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()})), ReasonExpired},
-		{"wrong issuer", jwksOnly, sign(t, jwt.SigningMethodES256, ecKey, "ec1", claims(jwt.MapClaims{"iss": "https://evil.example"})), ReasonWrongIssuer},
+		{"RS256 signed by another key", jwksOnly, sign(t, jwt.SigningMethodRS256, otherRSA, "rsa1", claims(nil)), DetailInvalidJWT},
+		{"ES256 signed by another key", jwksOnly, sign(t, jwt.SigningMethodES256, otherEC, "ec1", claims(nil)), DetailInvalidJWT},
+		{"RS256 naming an EC key", jwksOnly, sign(t, jwt.SigningMethodRS256, rsaKey, "ec1", claims(nil)), DetailInvalidJWT},
+		{"ES256 naming an RSA key", jwksOnly, sign(t, jwt.SigningMethodES256, ecKey, "rsa1", claims(nil)), DetailInvalidJWT},
+		{"RS256 naming an RS512 key", jwksOnly, sign(t, jwt.SigningMethodRS256, otherRSA, "rs512", claims(nil)), DetailInvalidJWT},
+		{"no kid", jwksOnly, sign(t, jwt.SigningMethodRS256, rsaKey, "", claims(nil)), DetailInvalidJWT},
+		{"RS384 with a known key", jwksOnly, sign(t, jwt.SigningMethodRS384, rsaKey, "rsa1", claims(nil)), DetailInvalidJWT},
+		{"expired", jwksOnly, sign(t, jwt.SigningMethodRS256, rsaKey, "rsa1", claims(jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()})), DetailExpired},
+		{"wrong issuer", jwksOnly, sign(t, jwt.SigningMethodES256, ecKey, "ec1", claims(jwt.MapClaims{"iss": "https://evil.example"})), DetailWrongIssuer},
 		// Algorithm confusion: HMAC keyed with the RSA public key, which
 		// anyone can fetch from the JWKS.
-		{"HS256 keyed with the public key PEM, JWKS only", jwksOnly, sign(t, jwt.SigningMethodHS256, rsaPEM, "rsa1", claims(nil)), ReasonInvalidJWT},
-		{"HS256 keyed with the public key DER, JWKS only", jwksOnly, sign(t, jwt.SigningMethodHS256, rsaDER, "rsa1", claims(nil)), ReasonInvalidJWT},
-		{"HS256 keyed with the public key PEM, both on", both, sign(t, jwt.SigningMethodHS256, rsaPEM, "rsa1", claims(nil)), ReasonInvalidJWT},
-		{"HS256 with the right secret, JWKS only", jwksOnly, sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(nil)), ReasonInvalidJWT},
-		{"alg none", jwksOnly, sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "rsa1", claims(nil)), ReasonInvalidJWT},
+		{"HS256 keyed with the public key PEM, JWKS only", jwksOnly, sign(t, jwt.SigningMethodHS256, rsaPEM, "rsa1", claims(nil)), DetailInvalidJWT},
+		{"HS256 keyed with the public key DER, JWKS only", jwksOnly, sign(t, jwt.SigningMethodHS256, rsaDER, "rsa1", claims(nil)), DetailInvalidJWT},
+		{"HS256 keyed with the public key PEM, both on", both, sign(t, jwt.SigningMethodHS256, rsaPEM, "rsa1", claims(nil)), DetailInvalidJWT},
+		{"HS256 with the right secret, JWKS only", jwksOnly, sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(nil)), DetailInvalidJWT},
+		{"alg none", jwksOnly, sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "rsa1", claims(nil)), DetailInvalidJWT},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -326,7 +326,7 @@ func TestJWKS(t *testing.T) {
 				return
 			}
 			require.ErrorIs(t, err, ErrUnauthenticated)
-			require.Equal(t, tt.reason, Reason(err), "cause: %v", err.(*Error).Cause)
+			require.Equal(t, tt.reason, Detail(err), "cause: %v", err.(*Error).Cause)
 		})
 	}
 }
@@ -362,7 +362,7 @@ func TestJWKSRotation(t *testing.T) {
 	for _, kid := range []string{"forged1", "forged2", "forged3"} {
 		err := auth(newKey, kid)
 		require.ErrorIs(t, err, ErrUnauthenticated)
-		require.Equal(t, ReasonInvalidJWT, Reason(err))
+		require.Equal(t, DetailInvalidJWT, Detail(err))
 	}
 	require.EqualValues(t, 2, srv.fetches.Load())
 	require.Less(t, time.Since(start), time.Second)
@@ -447,7 +447,7 @@ func TestCriticalHeaderIsRejected(t *testing.T) {
 			} {
 				_, err := a.Authenticate(t.Context(), "Bearer "+signWith(path.method, path.key, path.kid, header))
 				require.ErrorIs(t, err, ErrUnauthenticated, name)
-				require.Equal(t, ReasonInvalidJWT, Reason(err), name)
+				require.Equal(t, DetailInvalidJWT, Detail(err), name)
 				require.Contains(t, err.(*Error).Cause.Error(), "crit", name)
 			}
 		})

@@ -6,10 +6,11 @@ package callback
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/callbackd/callbackd/internal/apierror"
 )
 
 // Status is the processing state of a callback, shown as a colour-coded badge.
@@ -160,13 +161,14 @@ const (
 	MaxPageSize     = 100
 )
 
-// Errors of the domain. Transports map them to status codes in one place.
+// Errors of the domain. Their reasons decide their status codes
+// (package apierror).
 var (
-	ErrNotFound = errors.New("callback not found")
+	ErrNotFound = apierror.New(apierror.NotFound, "callback not found")
 	// ErrUnavailable wraps storage failures that a retry may fix (database
 	// down, disk full, read-only file). Ingest answers them with a retryable
 	// status so that the sender tries again.
-	ErrUnavailable = errors.New("storage unavailable")
+	ErrUnavailable = apierror.New(apierror.Unavailable, "storage unavailable")
 )
 
 // Store keeps callbacks and their views. Implementations are tested by one

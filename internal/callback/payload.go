@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/callbackd/callbackd/internal/apierror"
 )
 
 // The events the LLM service sends.
@@ -31,35 +33,22 @@ type PayloadLimits struct {
 	MaxDepth int
 }
 
-// PayloadError is a rejected payload. Its Reason is a short machine string
-// for responses, logs and metrics; its message is for people.
-type PayloadError struct {
-	reason, message string
-}
-
-// Error returns the human message.
-func (e *PayloadError) Error() string { return e.message }
-
-// Reason returns the machine reason, e.g. "duplicate_key".
-func (e *PayloadError) Reason() string { return e.reason }
-
 // The reasons ParsePayload rejects a payload for. It wraps them with detail;
-// test them with errors.Is and read the reason with errors.As into a
-// *PayloadError.
+// test them with errors.Is, and read the reason with apierror.Of.
 var (
-	ErrEmptyBody     = &PayloadError{"empty_body", "empty body"}
-	ErrInvalidUTF8   = &PayloadError{"invalid_utf8", "body is not valid UTF-8"}
-	ErrMalformedJSON = &PayloadError{"malformed_json", "body is not one JSON value"}
-	ErrNotObject     = &PayloadError{"not_object", "body is not a JSON object"}
-	ErrDuplicateKey  = &PayloadError{"duplicate_key", "duplicate key in a JSON object"}
-	ErrTooDeep       = &PayloadError{"too_deep", "JSON nested too deep"}
-	ErrMissingEvent  = &PayloadError{"missing_event", "missing, empty or non-string event"}
-	ErrMissingJobID  = &PayloadError{"missing_job_id", "missing, empty or non-string job_id"}
-	ErrMissingStepID = &PayloadError{"missing_step_id", "llm.step.completed without a non-empty string step_id"}
-	ErrEventMismatch = &PayloadError{"event_mismatch", "X-Webhook-Event header differs from the body's event"}
-	ErrEventTooLong  = &PayloadError{"event_too_long", fmt.Sprintf("event longer than %d bytes", MaxEventBytes)}
-	ErrJobIDTooLong  = &PayloadError{"job_id_too_long", fmt.Sprintf("job_id longer than %d bytes", MaxJobIDBytes)}
-	ErrStepIDTooLong = &PayloadError{"step_id_too_long", fmt.Sprintf("step_id longer than %d bytes in an event whose key includes it", MaxStepIDBytes)}
+	ErrEmptyBody     = apierror.New(apierror.EmptyBody, "empty body")
+	ErrInvalidUTF8   = apierror.New(apierror.InvalidUTF8, "body is not valid UTF-8")
+	ErrMalformedJSON = apierror.New(apierror.MalformedJSON, "body is not one JSON value")
+	ErrNotObject     = apierror.New(apierror.NotObject, "body is not a JSON object")
+	ErrDuplicateKey  = apierror.New(apierror.DuplicateKey, "duplicate key in a JSON object")
+	ErrTooDeep       = apierror.New(apierror.TooDeep, "JSON nested too deep")
+	ErrMissingEvent  = apierror.New(apierror.MissingEvent, "missing, empty or non-string event")
+	ErrMissingJobID  = apierror.New(apierror.MissingJobID, "missing, empty or non-string job_id")
+	ErrMissingStepID = apierror.New(apierror.MissingStepID, "llm.step.completed without a non-empty string step_id")
+	ErrEventMismatch = apierror.New(apierror.EventMismatch, "X-Webhook-Event header differs from the body's event")
+	ErrEventTooLong  = apierror.New(apierror.EventTooLong, fmt.Sprintf("event longer than %d bytes", MaxEventBytes))
+	ErrJobIDTooLong  = apierror.New(apierror.JobIDTooLong, fmt.Sprintf("job_id longer than %d bytes", MaxJobIDBytes))
+	ErrStepIDTooLong = apierror.New(apierror.StepIDTooLong, fmt.Sprintf("step_id longer than %d bytes in an event whose key includes it", MaxStepIDBytes))
 )
 
 // ParsePayload checks the body of a verified delivery and extracts what

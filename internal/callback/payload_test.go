@@ -1,13 +1,13 @@
 package callback_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/callback"
 )
 
@@ -144,9 +144,7 @@ func TestParsePayload(t *testing.T) {
 			if tc.err != nil {
 				require.ErrorIs(t, err, tc.err)
 				require.Equal(t, callback.Delivery{}, got)
-				var pe *callback.PayloadError
-				require.ErrorAs(t, err, &pe)
-				require.Equal(t, tc.err.(*callback.PayloadError).Reason(), pe.Reason())
+				require.Equal(t, apierror.Of(tc.err), apierror.Of(err))
 				require.Less(t, len(err.Error()), 300, "error messages stay short")
 				return
 			}
@@ -205,9 +203,8 @@ func TestParsePayloadPreview(t *testing.T) {
 func TestParsePayloadErrorsAreTyped(t *testing.T) {
 	t.Parallel()
 	_, err := callback.ParsePayload([]byte(completedBody), "workflow.failed", callback.PayloadLimits{})
-	var pe *callback.PayloadError
-	require.True(t, errors.As(err, &pe))
-	require.Equal(t, "event_mismatch", pe.Reason())
+	require.ErrorIs(t, err, callback.ErrEventMismatch)
+	require.Equal(t, apierror.EventMismatch, apierror.Of(err))
 	require.Equal(t, `X-Webhook-Event header differs from the body's event: header "workflow.failed", body "workflow.completed"`, err.Error())
 }
 

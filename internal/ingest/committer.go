@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/callback"
 )
 
 // ErrClosed is returned for deliveries submitted after Close.
-var ErrClosed = errors.New("ingest: shutting down")
+var ErrClosed = apierror.New(apierror.Unavailable, "ingest: shutting down")
 
 // Publisher learns about committed changes so that watchers can be told. It
 // is called once per committed batch, after the commit, with the batch's

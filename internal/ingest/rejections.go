@@ -1,10 +1,11 @@
 package ingest
 
 import (
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/callbackd/callbackd/internal/apierror"
+	"github.com/callbackd/callbackd/internal/callback"
 )
 
 // maxRejections bounds the in-memory list of recent rejections.
@@ -12,11 +13,10 @@ const maxRejections = 100
 
 // Bounds of the strings a Rejection holds (and the "delivery rejected" log
 // line repeats). They come from senders nobody has authenticated, so each is
-// cut to what helps an admin find the cause: a reason is a short machine
-// word, a message a sentence (an internal error may embed a whole job_id),
+// cut to what helps an admin find the cause (the reason is one of the
+// table's): a message a sentence (an internal error may embed a whole job_id),
 // an address "[ipv6]:port", a user agent a product name and version.
 const (
-	maxReasonBytes      = 64
 	maxMessageBytes     = 256
 	maxRemoteAddrBytes  = 64
 	maxEventHeaderBytes = 64
@@ -53,7 +53,7 @@ func newRejection(at time.Time, req Request, bodyBytes int64, err error) Rejecti
 	}
 	return Rejection{
 		At:               at,
-		Reason:           bounded(Reason(err), maxReasonBytes),
+		Reason:           string(apierror.Of(err)),
 		Message:          bounded(err.Error(), maxMessageBytes),
 		RemoteAddr:       bounded(req.RemoteAddr, maxRemoteAddrBytes),
 		BodyBytes:        int(bodyBytes),
@@ -64,30 +64,18 @@ func newRejection(at time.Time, req Request, bodyBytes int64, err error) Rejecti
 	}
 }
 
-// bounded returns s as valid UTF-8 (each run of invalid bytes becomes
-// U+FFFD) of at most limit bytes: a longer string is cut at a rune boundary
-// and ends with an ellipsis. It looks at no more than limit bytes of s, so a
-// huge input costs no more than a small one. limit must exceed
-// len(ellipsis).
+// bounded returns s through the column rule (callback.StorableText: invalid
+// UTF-8 and U+0000 become U+FFFD) in at most limit bytes: a longer string is
+// cut at a rune boundary and ends with an ellipsis, which says it was cut.
+// It looks at no more than limit bytes of s, so a huge input costs no more
+// than a small one. limit must exceed len(ellipsis).
 func bounded(s string, limit int) string {
-	if len(s) <= limit && utf8.ValidString(s) {
-		return s
-	}
 	cut := len(s) > limit
-	if cut {
-		// A rune split here becomes U+FFFD below, and is trimmed off with
-		// the room the ellipsis needs.
-		s = s[:limit]
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = callback.StorableText(s[:min(len(s), limit)], 0)
 	if !cut && len(s) <= limit {
 		return s
 	}
-	for len(s) > limit-len(ellipsis) {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s + ellipsis
+	return callback.StorableText(s, limit-len(ellipsis)) + ellipsis
 }
 
 // rejectionLog is a ring of the most recent rejections.

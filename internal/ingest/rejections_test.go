@@ -26,7 +26,7 @@ func TestRejectionLogKeepsTheNewest(t *testing.T) {
 	require.Equal(t, "7", got[maxRejections-1].Reason)
 }
 
-// TestBounded: the result is valid UTF-8 within the limit, cut at a rune
+// TestBounded: the result follows the column rule within the limit, cut at a rune
 // boundary with an ellipsis when it had to be cut, and unchanged when it
 // was already fine.
 func TestBounded(t *testing.T) {
@@ -45,6 +45,7 @@ func TestBounded(t *testing.T) {
 		{strings.Repeat("\xff", 9), 8, "\uFFFD…"},        // replacement may expand: still bounded
 		{"\xff\xff\xff\xff\xff\xff", 8, "\uFFFD"},        // one run of bad bytes, one U+FFFD
 		{strings.Repeat("€", 3) + "\xe2\x82", 10, "€€…"}, // a split rune is dropped, not replaced
+		{"job\x00id", 64, "job\uFFFDid"},                 // the column rule: no NUL in logs or lists
 	} {
 		got := bounded(tc.in, tc.limit)
 		require.Equal(t, tc.want, got, "%q", tc.in)

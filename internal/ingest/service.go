@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/failurelimit"
 	"github.com/callbackd/callbackd/internal/webhook"
@@ -21,35 +21,23 @@ const DefaultMaxBodyBytes = 1 << 20
 // Errors of the ingest pipeline itself; the verifier and the payload parser
 // have their own.
 var (
-	// ErrBodyTooLarge: the body exceeds Config.MaxBodyBytes (HTTP 413).
-	ErrBodyTooLarge = &RejectError{reason: "body_too_large", msg: "request body exceeds the size limit"}
-	// ErrUnsupportedMediaType: the Content-Type is not JSON (HTTP 415).
-	ErrUnsupportedMediaType = &RejectError{reason: "unsupported_media_type", msg: "content type must be application/json"}
+	// ErrBodyTooLarge: the body exceeds Config.MaxBodyBytes.
+	ErrBodyTooLarge = apierror.New(apierror.BodyTooLarge, "request body exceeds the size limit")
+	// ErrUnsupportedMediaType: the Content-Type is not JSON.
+	ErrUnsupportedMediaType = apierror.New(apierror.UnsupportedMediaType, "content type must be application/json")
 	// ErrRateLimited: a delivery failed authentication, and its sender has
-	// failed too often recently (HTTP 429). It is decided after the
-	// signature check, so a delivery with a valid signature is never
-	// refused, whoever else shares its address; a forger only learns to
-	// slow down.
-	ErrRateLimited = &RejectError{reason: "rate_limited", msg: "too many failed deliveries from this address; slow down"}
+	// failed too often recently. It is decided after the signature check,
+	// so a delivery with a valid signature is never refused, whoever else
+	// shares its address; a forger only learns to slow down.
+	ErrRateLimited = apierror.New(apierror.RateLimited, "too many failed deliveries from this address; slow down")
 	// ErrUnsupportedContentEncoding: the body is compressed or otherwise
-	// encoded (HTTP 415). Signatures cover the bytes as sent, and decoding
-	// would let a small body expand past the size limit.
-	ErrUnsupportedContentEncoding = &RejectError{reason: "unsupported_content_encoding", msg: "content encoding must be identity (no compression)"}
-	// ErrBodyUnreadable: the body could not be read to its end (HTTP 400),
-	// such as when the sender went away or stalled past the read timeout.
-	ErrBodyUnreadable = &RejectError{reason: "body_unreadable", msg: "could not read the request body"}
+	// encoded. Signatures cover the bytes as sent, and decoding would let a
+	// small body expand past the size limit.
+	ErrUnsupportedContentEncoding = apierror.New(apierror.UnsupportedContentEncoding, "content encoding must be identity (no compression)")
+	// ErrBodyUnreadable: the body could not be read to its end, such as when
+	// the sender went away or stalled past the read timeout.
+	ErrBodyUnreadable = apierror.New(apierror.BodyUnreadable, "could not read the request body")
 )
-
-// RejectError is a delivery refused by the ingest pipeline.
-type RejectError struct {
-	reason, msg string
-}
-
-// Error returns the human message.
-func (e *RejectError) Error() string { return e.msg }
-
-// Reason returns the machine reason.
-func (e *RejectError) Reason() string { return e.reason }
 
 // Config tunes a Service.
 type Config struct {
@@ -203,26 +191,6 @@ func signatureHeadersPresent(h http.Header) []string {
 		}
 	}
 	return names
-}
-
-// Reason names why a delivery failed, for logs, metrics and responses.
-func Reason(err error) string {
-	var re *RejectError
-	var ve *webhook.VerifyError
-	var pe *callback.PayloadError
-	switch {
-	case errors.As(err, &re):
-		return re.Reason()
-	case errors.As(err, &ve):
-		return ve.Reason()
-	case errors.As(err, &pe):
-		return pe.Reason()
-	case errors.Is(err, callback.ErrUnavailable), errors.Is(err, ErrClosed):
-		return "unavailable"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "canceled"
-	}
-	return "internal"
 }
 
 // metrics are the ingest pipeline's Prometheus collectors.

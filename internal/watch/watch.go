@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/callback"
 )
 
@@ -40,7 +41,7 @@ var ErrStopped = errors.New("server shutting down; resume from the last cursor")
 
 // ErrInvalidCursor is returned for a cursor that does not parse or points
 // past the end of the feed.
-var ErrInvalidCursor = errors.New("invalid cursor")
+var ErrInvalidCursor = apierror.New(apierror.InvalidCursor, "invalid cursor")
 
 // Feed is the part of callback.Store the hub reads.
 type Feed interface {

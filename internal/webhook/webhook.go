@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/callbackd/callbackd/internal/apierror"
 )
 
 // The names of the signature schemes, as used in Config.Secrets and Result.
@@ -83,28 +85,15 @@ type Result struct {
 	KeyName string // name of the secret that matched; empty when unsigned
 }
 
-// VerifyError is a rejected delivery. Its Reason is a short machine string
-// for responses, logs and metrics; its message is for people. Neither holds
-// secret material or an expected signature.
-type VerifyError struct {
-	reason, message string
-}
-
-// Error returns the human message.
-func (e *VerifyError) Error() string { return e.message }
-
-// Reason returns the machine reason, e.g. "signature_missing".
-func (e *VerifyError) Reason() string { return e.reason }
-
 // The reasons Verify rejects a delivery for. Verify wraps them with the
-// scheme and the detail; test them with errors.Is and read the reason with
-// errors.As into a *VerifyError.
+// scheme and the detail; test them with errors.Is, and read the reason with
+// apierror.Of. Their messages hold no secret material or expected signature.
 var (
-	ErrSignatureMissing        = &VerifyError{"signature_missing", "no signature header of an enabled scheme"}
-	ErrSignatureMalformed      = &VerifyError{"signature_malformed", "malformed signature header"}
-	ErrSignatureMismatch       = &VerifyError{"signature_mismatch", "signature does not match the body under any configured secret"}
-	ErrTimestampMalformed      = &VerifyError{"timestamp_malformed", "missing or malformed signature timestamp"}
-	ErrTimestampOutOfTolerance = &VerifyError{"timestamp_out_of_tolerance", "signature timestamp outside the accepted window"}
+	ErrSignatureMissing        = apierror.New(apierror.SignatureMissing, "no signature header of an enabled scheme")
+	ErrSignatureMalformed      = apierror.New(apierror.SignatureMalformed, "malformed signature header")
+	ErrSignatureMismatch       = apierror.New(apierror.SignatureMismatch, "signature does not match the body under any configured secret")
+	ErrTimestampMalformed      = apierror.New(apierror.TimestampMalformed, "missing or malformed signature timestamp")
+	ErrTimestampOutOfTolerance = apierror.New(apierror.TimestampOutOfTolerance, "signature timestamp outside the accepted window")
 )
 
 // Verifier checks webhook signatures. It is safe for concurrent use. Build it

@@ -3,7 +3,6 @@ package webhook_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/webhook"
 )
 
@@ -79,9 +79,7 @@ func runVerifyCases(t *testing.T, v *webhook.Verifier, cases []verifyCase) {
 			if tc.err != nil {
 				require.ErrorIs(t, err, tc.err)
 				require.Equal(t, webhook.Result{}, res)
-				var ve *webhook.VerifyError
-				require.ErrorAs(t, err, &ve)
-				require.Equal(t, tc.err.(*webhook.VerifyError).Reason(), ve.Reason())
+				require.Equal(t, apierror.Of(tc.err), apierror.Of(err))
 				for _, secret := range []string{llmService, llmJob, standard, gitHub, stripe} {
 					require.NotContains(t, err.Error(), secret)
 				}
@@ -359,9 +357,7 @@ func TestLLMServiceSignature(t *testing.T) {
 	require.NoError(t, json.Indent(&indented, b, "", "  "))
 	_, err = v.Verify(h, indented.Bytes())
 	require.ErrorIs(t, err, webhook.ErrSignatureMismatch)
-	var ve *webhook.VerifyError
-	require.True(t, errors.As(err, &ve))
-	require.Equal(t, "signature_mismatch", ve.Reason())
+	require.Equal(t, apierror.SignatureMismatch, apierror.Of(err))
 	require.Equal(t, "llm-hmac-sha256: signature does not match the body under any configured secret", err.Error())
 	require.NotContains(t, err.Error(), wantSig[7:])
 }
