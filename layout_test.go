@@ -21,7 +21,7 @@ var layers = [][]string{
 	{"internal/bench/benchserver"},
 	// Harnesses that build, run or open a real callbackd or database for
 	// tests and benchmarks.
-	{"clients/go/callbackdtest", "internal/store/storetest"},
+	{"clients/go/callbackdtest", "internal/store/storetest", "internal/errdocs"},
 	// Transports and clients: the one port, the embedded UI, the Go client,
 	// the TypeScript client's test.
 	{"server", "web", "clients/go", "clients/ts"},
@@ -57,6 +57,7 @@ var allowedImports = map[string][]string{
 	"internal/bench/benchserver": {"clients/go/callbackdtest"},
 	"clients/go/callbackdtest":   {},
 	"internal/store/storetest":   {"internal/callback", "internal/store"},
+	"internal/errdocs":           {"internal/apierror"},
 	"server":                     {"internal/apierror", "internal/auth", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
 	"web":                        {},
 	"clients/go":                 {"gen"},
@@ -88,7 +89,7 @@ var allowedImports = map[string][]string{
 
 // testHarnesses may be imported by any package's tests: they exist to build
 // real servers and databases for them.
-var testHarnesses = []string{"internal/store/storetest", "clients/go/callbackdtest", "internal/testenv"}
+var testHarnesses = []string{"internal/store/storetest", "clients/go/callbackdtest", "internal/testenv", "internal/errdocs"}
 
 // allowedTestImports lists what a package's tests import beyond what the
 // package itself may and the harnesses; none points up.

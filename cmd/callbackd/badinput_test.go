@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/internal/errdocs"
 	"github.com/callbackd/callbackd/internal/watch"
 	"github.com/callbackd/callbackd/internal/webhook"
 )
@@ -463,9 +463,7 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 // docs/errors.md, and every 4xx row of its admin table is in the table.
 func TestBadInputTableIsDocumented(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../../docs/errors.md")
-	require.NoError(t, err)
-	webhookRows, adminRows := docRows(t, string(b))
+	webhookRows, adminRows := docRows(t)
 	documented := map[string]bool{}
 	for _, r := range append(webhookRows, adminRows...) {
 		documented[r] = true
@@ -504,35 +502,19 @@ func answerKey(httpStatus int, code codes.Code, reason string) string {
 }
 
 // docRows reads the webhook and admin tables of docs/errors.md as answer
-// keys (see answerKey). A row whose HTTP cell does not start with a status
-// (a stream that ends) is skipped.
-func docRows(t *testing.T, doc string) (webhookRows, adminRows []string) {
+// keys (see answerKey). A row whose HTTP cell is not a status (a stream that
+// ends) is skipped.
+func docRows(t *testing.T) (webhookRows, adminRows []string) {
 	t.Helper()
-	section := ""
-	for _, line := range strings.Split(doc, "\n") {
-		if strings.HasPrefix(line, "## ") {
-			section = line
+	for _, row := range errdocs.Rows(t, "../../docs/errors.md") {
+		if row.HTTP == 0 {
 			continue
 		}
-		if !strings.HasPrefix(line, "|") || strings.HasPrefix(line, "|---") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		if len(cells) < 4 {
-			continue
-		}
-		httpCell, codeCell, reasonCell := strings.TrimSpace(cells[1]), strings.TrimSpace(cells[2]), strings.TrimSpace(cells[3])
-		digits := strings.TrimLeft(httpCell, "0123456789")
-		httpStatus, err := strconv.Atoi(strings.TrimSuffix(httpCell, digits))
-		if err != nil {
-			continue // the header row, or a stream's end
-		}
-		reason := strings.Trim(strings.Fields(reasonCell + " —")[0], "`")
-		key := fmt.Sprintf("%d %s %s", httpStatus, codeCell, reason)
+		key := fmt.Sprintf("%d %s %s", row.HTTP, row.Code, row.Reason)
 		switch {
-		case strings.Contains(section, "Webhook"):
+		case strings.Contains(row.Section, "Webhook"):
 			webhookRows = append(webhookRows, key)
-		case strings.Contains(section, "Admin"):
+		case strings.Contains(row.Section, "Admin"):
 			adminRows = append(adminRows, key)
 		}
 	}

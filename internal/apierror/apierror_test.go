@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -13,50 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbackd/callbackd/internal/apierror"
+	"github.com/callbackd/callbackd/internal/errdocs"
 )
-
-// docRow is one row of a status table in docs/errors.md.
-type docRow struct {
-	line   int
-	http   int // 0 when the cell is not a status ("stream ends")
-	code   string
-	reason apierror.Reason
-}
-
-// docRows reads every table row of docs/errors.md whose reason cell names a
-// reason (a row answered 200 has "—").
-func docRows(t *testing.T) []docRow {
-	t.Helper()
-	b, err := os.ReadFile("../../docs/errors.md")
-	require.NoError(t, err)
-	var rows []docRow
-	for i, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, "|") || strings.HasPrefix(line, "|---") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		if len(cells) < 4 {
-			continue
-		}
-		httpCell, codeCell, reasonCell := strings.TrimSpace(cells[1]), strings.TrimSpace(cells[2]), strings.TrimSpace(cells[3])
-		if httpCell == "HTTP" {
-			continue // a header row
-		}
-		reason := strings.Trim(strings.Fields(reasonCell + " —")[0], "`")
-		if reason == "—" {
-			continue
-		}
-		row := docRow{line: i + 1, code: codeCell, reason: apierror.Reason(reason)}
-		digits := httpCell[:len(httpCell)-len(strings.TrimLeft(httpCell, "0123456789"))]
-		if digits != "" {
-			row.http, err = strconv.Atoi(digits)
-			require.NoError(t, err)
-		}
-		rows = append(rows, row)
-	}
-	require.NotEmpty(t, rows)
-	return rows
-}
 
 // TestErrorTableIsDocumented: docs/errors.md and the table agree row by
 // row. Every documented reason is in the table with the documented code and
@@ -64,13 +20,16 @@ func docRows(t *testing.T) []docRow {
 func TestErrorTableIsDocumented(t *testing.T) {
 	t.Parallel()
 	documented := map[apierror.Reason]bool{}
-	for _, row := range docRows(t) {
-		documented[row.reason] = true
-		rule := row.reason.Rule()
-		require.Contains(t, apierror.Reasons(), row.reason, "docs/errors.md:%d names a reason that is not in the table", row.line)
-		require.Equal(t, strings.ToUpper(rule.Code.String()), row.code, "docs/errors.md:%d: code of %s", row.line, row.reason)
-		if row.http != 0 {
-			require.Equal(t, rule.HTTP, row.http, "docs/errors.md:%d: HTTP status of %s", row.line, row.reason)
+	for _, row := range errdocs.Rows(t, "../../docs/errors.md") {
+		if row.Reason == "—" {
+			continue // a success
+		}
+		documented[row.Reason] = true
+		rule := row.Reason.Rule()
+		require.Contains(t, apierror.Reasons(), row.Reason, "docs/errors.md:%d names a reason that is not in the table", row.Line)
+		require.Equal(t, strings.ToUpper(rule.Code.String()), row.Code, "docs/errors.md:%d: code of %s", row.Line, row.Reason)
+		if row.HTTP != 0 {
+			require.Equal(t, rule.HTTP, row.HTTP, "docs/errors.md:%d: HTTP status of %s", row.Line, row.Reason)
 		}
 	}
 	for _, r := range apierror.Reasons() {
