@@ -38,7 +38,7 @@ type legitimateTraffic struct {
 
 // startLegitimateTraffic starts senders goroutines that post signed
 // callbacks of every event type to srv's webhook route, one after another,
-// until check is called.
+// until check is called (each at least one).
 func startLegitimateTraffic(t *testing.T, srv running, senders int) *legitimateTraffic {
 	t.Helper()
 	l := &legitimateTraffic{srv: srv, stop: make(chan struct{}), sent: map[string][]byte{}}
@@ -48,15 +48,17 @@ func startLegitimateTraffic(t *testing.T, srv running, senders int) *legitimateT
 		go func() {
 			defer l.wg.Done()
 			client := &http.Client{Timeout: 30 * time.Second}
+			// Each sender posts at least once, however fast the hostile
+			// part is over (or however slowly this goroutine starts).
 			for i := 0; ; i++ {
+				event := events[(s+i)%len(events)]
+				body := legitimateBody(event, uuid.NewString(), i)
+				l.post(client, body, event)
 				select {
 				case <-l.stop:
 					return
 				default:
 				}
-				event := events[(s+i)%len(events)]
-				body := legitimateBody(event, uuid.NewString(), i)
-				l.post(client, body, event)
 			}
 		}()
 	}
