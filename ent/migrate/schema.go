@@ -32,6 +32,12 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "last_delivery_at", Type: field.TypeTime},
 		{Name: "seq", Type: field.TypeInt64, Unique: true},
+		{Name: "prompt_tokens", Type: field.TypeInt64, Nullable: true},
+		{Name: "completion_tokens", Type: field.TypeInt64, Nullable: true},
+		{Name: "total_tokens", Type: field.TypeInt64, Nullable: true},
+		{Name: "cost_usd", Type: field.TypeFloat64, Nullable: true},
+		{Name: "duration_ms", Type: field.TypeInt64, Nullable: true},
+		{Name: "error_category", Type: field.TypeString, Size: 2147483647, Default: ""},
 	}
 	// LlmCallbacksTable holds the schema information for the "llm_callbacks" table.
 	LlmCallbacksTable = &schema.Table{

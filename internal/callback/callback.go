@@ -57,6 +57,11 @@ type Delivery struct {
 	UserAgent      string
 	Signature      Signature
 	ReceivedAt     time.Time
+	// Facts are the payload's figures (ParsePayload or Analyze).
+	Facts Facts
+	// SearchText is the search document (SearchDocument); Save derives it
+	// and Facts with Analyze when it is empty.
+	SearchText string
 }
 
 // Callback is one stored logical callback. Redeliveries update it: the latest
@@ -163,6 +168,8 @@ const (
 // Errors of the domain. Transports map them to status codes in one place.
 var (
 	ErrNotFound = errors.New("callback not found")
+	// ErrBadQuery is a search query that ParseQuery refuses.
+	ErrBadQuery = errors.New("bad search query")
 	// ErrUnavailable wraps storage failures that a retry may fix (database
 	// down, disk full, read-only file). Ingest answers them with a retryable
 	// status so that the sender tries again.

@@ -87,14 +87,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 
 			status, err := m.Status(ctx)
 			require.NoError(t, err)
-			require.Len(t, status, 3)
+			require.Len(t, status, 4)
 			for _, st := range status {
 				require.False(t, st.Applied, st.String())
 				require.Contains(t, st.String(), "pending")
 			}
 			applied, err := m.Up(ctx)
 			require.NoError(t, err)
-			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql"}, applied)
+			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql"}, applied)
 			applied, err = m.Up(ctx)
 			require.NoError(t, err)
 			require.Empty(t, applied, "up is idempotent")
@@ -105,8 +105,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 			_, _, err = s.MarkViewed(ctx, id, uuid.New(), "Alice", time.Now())
 			require.NoError(t, err)
 
-			requireCompression(t, s, "lz4")
+			require.True(t, exists("llm_callback_search"))
 			name, err := m.Down(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "00004_facts_search.sql", name)
+			require.False(t, exists("llm_callback_search"), "down drops the search table")
+			require.False(t, exists("facts_backfill"), "down drops the backfill position")
+			requireCompression(t, s, "lz4")
+			name, err = m.Down(ctx)
 			require.NoError(t, err)
 			require.Equal(t, "00003_payload_lz4.sql", name)
 			requireCompression(t, s, "")
@@ -120,6 +126,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.True(t, status[0].Applied)
 			require.False(t, status[1].Applied)
 			require.False(t, status[2].Applied)
+			require.False(t, status[3].Applied)
 			require.Contains(t, status[0].String(), "applied")
 
 			_, err = m.Up(ctx)
@@ -133,12 +140,12 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.True(t, created)
 
 			requireCompression(t, s, "lz4")
-			for _, want := range []string{"00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
+			for _, want := range []string{"00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
 				name, err := m.Down(ctx)
 				require.NoError(t, err)
 				require.Equal(t, want, name)
 			}
-			for _, table := range []string{"llm_callbacks", "llm_callback_views", "feed_position"} {
+			for _, table := range []string{"llm_callbacks", "llm_callback_views", "feed_position", "llm_callback_search", "facts_backfill"} {
 				require.False(t, exists(table), table)
 			}
 			_, err = m.Down(ctx)
