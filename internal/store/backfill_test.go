@@ -1,0 +1,98 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/callbackd/callbackd/internal/callback"
+	"github.com/callbackd/callbackd/internal/store"
+	"github.com/callbackd/callbackd/internal/store/storetest"
+)
+
+// TestBackfill stores callbacks, takes migration 00004 down and up again (so
+// that they are rows from before it: no figures, no search document), and
+// runs the backfill in batches, with a redelivery between two batches, on
+// both databases.
+func TestBackfill(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := storetest.OpenURL(t, d.url(t))
+			base := time.Date(2025, 12, 20, 10, 0, 0, 0, time.UTC)
+			var deliveries []callback.Delivery
+			for i := range 25 {
+				event := []string{callback.EventStepCompleted, callback.EventWorkflowCompleted, callback.EventWorkflowFailed}[i%3]
+				dl := storetest.Parsed(t, event, fmt.Sprintf("job-%02d", i), "", base.Add(time.Duration(i)*time.Second))
+				deliveries = append(deliveries, dl)
+			}
+			res, err := s.Save(ctx, deliveries)
+			require.NoError(t, err)
+
+			m, err := s.Migrator()
+			require.NoError(t, err)
+			name, err := m.Down(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "00004_facts_search.sql", name)
+			_, err = m.Up(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 0, countRows(t, s, "llm_callback_search"))
+			require.Equal(t, 25, countRows(t, s, "llm_callbacks WHERE duration_ms IS NULL"))
+
+			p, err := s.BackfillStep(ctx, 10)
+			require.NoError(t, err)
+			require.Equal(t, store.BackfillProgress{Rows: 10, Updated: 10}, p)
+
+			// A redelivery of a callback not yet backfilled writes its own
+			// figures and document; the backfill leaves it alone.
+			again := storetest.Parsed(t, callback.EventWorkflowFailed, "job-20", "", base.Add(time.Hour))
+			_, err = s.Save(ctx, []callback.Delivery{again})
+			require.NoError(t, err)
+
+			p, err = s.BackfillStep(ctx, 10)
+			require.NoError(t, err)
+			require.Equal(t, store.BackfillProgress{Rows: 20, Updated: 10}, p)
+			p, err = s.BackfillStep(ctx, 10)
+			require.NoError(t, err)
+			require.Equal(t, store.BackfillProgress{Rows: 25, Updated: 4, Done: true}, p)
+			p, err = s.BackfillStep(ctx, 10)
+			require.NoError(t, err)
+			require.Equal(t, store.BackfillProgress{Rows: 25, Done: true}, p, "done stays done")
+
+			require.Equal(t, 25, countRows(t, s, "llm_callback_search"))
+			for i, r := range res {
+				want := callback.Analyze(deliveries[i])
+				got := readFacts(t, s, r.ID)
+				require.Equal(t, want.Facts, got, "callback %d", i)
+			}
+			require.Equal(t, 8, countRows(t, s, "llm_callbacks WHERE error_category = 'provider'"))
+
+			// RunBackfill on a finished backfill returns at once.
+			s.RunBackfill(ctx, 10, time.Millisecond, nil)
+		})
+	}
+}
+
+// countRows counts the rows of a table, with an optional WHERE.
+func countRows(t *testing.T, s *store.Store, from string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, s.DB().QueryRow("SELECT count(*) FROM "+from).Scan(&n))
+	return n
+}
+
+// readFacts reads the figure columns of a callback.
+func readFacts(t *testing.T, s *store.Store, id uuid.UUID) callback.Facts {
+	t.Helper()
+	row, err := s.Client().LLMCallback.Get(context.Background(), id)
+	require.NoError(t, err)
+	return callback.Facts{
+		PromptTokens: row.PromptTokens, CompletionTokens: row.CompletionTokens, TotalTokens: row.TotalTokens,
+		CostUSD: row.CostUsd, DurationMS: row.DurationMs, ErrorCategory: row.ErrorCategory,
+	}
+}
