@@ -45,6 +45,7 @@ const decodeFailureField = protowire.MaxValidNumber
 var decodeReasons = map[string]bool{
 	"invalid_utf8":       true,
 	"invalid_status":     true,
+	"invalid_bucket":     true,
 	"invalid_time":       true,
 	"invalid_page_size":  true,
 	"invalid_page_token": true,
@@ -59,6 +60,7 @@ var decodeReasons = map[string]bool{
 // malformed_request.
 var fieldReasons = map[protoreflect.Name]string{
 	"status":             "invalid_status",
+	"bucket":             "invalid_bucket",
 	"create_time_after":  "invalid_time",
 	"create_time_before": "invalid_time",
 	"page_size":          "invalid_page_size",
