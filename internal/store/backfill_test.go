@@ -98,3 +98,40 @@ func readFacts(t *testing.T, s *store.Store, id uuid.UUID) callback.Facts {
 		CostUSD: row.CostUsd, DurationMS: row.DurationMs, ErrorCategory: row.ErrorCategory,
 	}
 }
+
+// TestCountBeyondTheBound saves CountBound+5 callbacks: PostgreSQL then
+// answers its planner's estimate, flagged, and SQLite the exact count.
+func TestCountBeyondTheBound(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := storetest.OpenURL(t, d.url(t))
+			const n = callback.CountBound + 5
+			base := time.Date(2025, 12, 20, 10, 0, 0, 0, time.UTC)
+			for start := 0; start < n; start += 1000 {
+				var ds []callback.Delivery
+				for i := start; i < min(start+1000, n); i++ {
+					ds = append(ds, callback.Delivery{Key: fmt.Sprintf("k%05d", i), EventType: "e", Status: callback.StatusReceived,
+						ExternalJobID: fmt.Sprintf("job-%05d", i), Payload: []byte(`{"event":"e"}`), ReceivedAt: base.Add(time.Duration(i) * time.Millisecond)})
+				}
+				_, err := s.Save(ctx, ds)
+				require.NoError(t, err)
+			}
+			_, err := s.DB().ExecContext(ctx, "ANALYZE")
+			require.NoError(t, err)
+			count, err := s.Count(ctx, callback.ListQuery{})
+			require.NoError(t, err)
+			if s.Dialect() == store.DialectPostgres {
+				require.True(t, count.Estimate)
+				require.GreaterOrEqual(t, count.N, int64(callback.CountBound+1))
+			} else {
+				require.Equal(t, callback.Count{N: n}, count)
+			}
+			// Below the bound, exact on both.
+			count, err = s.Count(ctx, callback.ListQuery{Query: "job-00042"})
+			require.NoError(t, err)
+			require.Equal(t, callback.Count{N: 1}, count)
+		})
+	}
+}
