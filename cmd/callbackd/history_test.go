@@ -151,6 +151,21 @@ func TestHistoryRPCs(t *testing.T) {
 				}
 			}
 			require.Equal(t, []string{"received", "received", "viewed_many:2"}, kinds)
+
+			// The stream carries the same single event.
+			watchReq := connect.NewRequest(&callbacksv1.WatchCallbacksRequest{Cursor: events.Msg.GetEvents()[1].GetCursor()})
+			watchReq.Header().Set("Authorization", "Bearer "+srv.token)
+			stream, err := client.WatchCallbacks(ctx, watchReq)
+			require.NoError(t, err)
+			defer stream.Close()
+			for stream.Receive() {
+				if ev := stream.Msg().GetEvent(); ev != nil {
+					require.Equal(t, int64(2), ev.GetViewedMany().GetCount(), "the event after the last received one")
+					require.Equal(t, "test", ev.GetViewedMany().GetAdminName())
+					break
+				}
+			}
+			require.NoError(t, stream.Err())
 		})
 	})
 }

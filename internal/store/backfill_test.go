@@ -100,7 +100,8 @@ func readFacts(t *testing.T, s *store.Store, id uuid.UUID) callback.Facts {
 }
 
 // TestCountBeyondTheBound saves CountBound+5 callbacks: PostgreSQL then
-// answers its planner's estimate, flagged, and SQLite the exact count.
+// answers its planner's estimate, flagged, and SQLite the exact count. The
+// same history marks all viewed across several of MarkAllViewed's batches.
 func TestCountBeyondTheBound(t *testing.T) {
 	for _, d := range dialects {
 		t.Run(d.name, func(t *testing.T) {
@@ -132,6 +133,21 @@ func TestCountBeyondTheBound(t *testing.T) {
 			count, err = s.Count(ctx, callback.ListQuery{Query: "job-00042"})
 			require.NoError(t, err)
 			require.Equal(t, callback.Count{N: 1}, count)
+
+			// MarkAllViewed over several of its batches: every callback
+			// once, one feed entry.
+			admin := uuid.New()
+			before, err := s.LastSeq(ctx)
+			require.NoError(t, err)
+			batch, err := s.MarkAllViewed(ctx, callback.ListQuery{}, admin, "Dora", base)
+			require.NoError(t, err)
+			require.Equal(t, int64(n), batch.Count)
+			require.Equal(t, before+1, batch.Seq)
+			require.Equal(t, n, countRows(t, s, fmt.Sprintf("llm_callback_views WHERE admin_user_id = '%s' AND seq IS NULL", admin)))
+			changes, err := s.Changes(ctx, before, 10)
+			require.NoError(t, err)
+			require.Len(t, changes, 1)
+			require.Equal(t, callback.ChangeViewedMany, changes[0].Kind)
 		})
 	}
 }
