@@ -184,28 +184,31 @@ func (s *Store) Count(ctx context.Context, q callback.ListQuery) (_ callback.Cou
 	return callback.Count{N: max(int64(explained[0].Plan.Rows), callback.CountBound+1), Estimate: true}, nil
 }
 
-// bucketKey is the SQL text of a row's time bucket: its start in UTC as
-// text, the same on both dialects (SQLite stores times as UTC text; see
-// migrations/sqlite/00001_callbacks.sql), with the Go layout that parses it.
+// bucketKey is the SQL expression of a row's time bucket, and the layout
+// that parses its value scanned as text: PostgreSQL truncates the UTC time
+// (date_trunc, which costs a fraction of formatting it), SQLite cuts its
+// stored UTC text (see migrations/sqlite/00001_callbacks.sql).
 func (s *Store) bucketKey(b callback.Bucket) (expr, layout string) {
-	pg := map[callback.Bucket]string{callback.BucketMinute: "YYYY-MM-DD HH24:MI", callback.BucketHour: "YYYY-MM-DD HH24", callback.BucketDay: "YYYY-MM-DD"}
+	units := map[callback.Bucket]string{callback.BucketMinute: "minute", callback.BucketHour: "hour", callback.BucketDay: "day"}
 	layouts := map[callback.Bucket]string{callback.BucketMinute: "2006-01-02 15:04", callback.BucketHour: "2006-01-02 15", callback.BucketDay: "2006-01-02"}
 	if _, ok := layouts[b]; !ok {
 		b = callback.BucketHour
 	}
 	if s.dialect == DialectPostgres {
-		return "to_char(llm_callbacks.created_at AT TIME ZONE 'UTC', '" + pg[b] + "')", layouts[b]
+		// A timestamp without time zone scans as RFC 3339 text.
+		return "date_trunc('" + units[b] + "', llm_callbacks.created_at AT TIME ZONE 'UTC')", time.RFC3339Nano
 	}
 	return fmt.Sprintf("substr(llm_callbacks.created_at, 1, %d)", len(layouts[b])), layouts[b]
 }
 
 // Stats summarises the callbacks of a range. See callback.Store.
 //
-// Each grouping (time bucket, workflow, total) takes three aggregate
-// queries over the filtered rows, in one read snapshot: counts and sums by
-// status and event type; failures by error category; and duration
-// percentiles, ranked with window functions so that both dialects pick the
-// same nearest-rank values by integer arithmetic.
+// Two reads of the filtered rows, in one snapshot: counts and sums grouped
+// by bucket, workflow, status, event type and error category, from which
+// the buckets, workflows and total are added up; and the duration
+// percentiles, ranked with window functions in the three groupings at once,
+// so that both dialects pick the same nearest-rank values by integer
+// arithmetic.
 func (s *Store) Stats(ctx context.Context, q callback.StatsQuery) (_ callback.StatsReport, err error) {
 	defer func() {
 		if err != nil {
@@ -231,32 +234,29 @@ func (s *Store) Stats(ctx context.Context, q callback.StatsQuery) (_ callback.St
 	defer tx.Rollback()
 
 	bucket, layout := s.bucketKey(q.Bucket)
-	var report callback.StatsReport
-	buckets, err := s.aggregate(ctx, tx, cs, bucket)
-	if err != nil {
-		return report, err
+	buckets := make(map[string]*callback.Stats)
+	workflows := make(map[string]*callback.Stats)
+	total := newStats()
+	if err := s.sums(ctx, tx, cs, bucket, func(b, w string, add func(*callback.Stats)) {
+		add(statsOf(buckets, b))
+		add(statsOf(workflows, w))
+		add(&total)
+	}); err != nil {
+		return callback.StatsReport{}, err
 	}
+	if err := s.percentiles(ctx, tx, cs, bucket, buckets, workflows, &total); err != nil {
+		return callback.StatsReport{}, err
+	}
+	report := callback.StatsReport{Total: total}
 	for _, k := range sortedKeys(buckets) {
 		start, err := time.ParseInLocation(layout, k, time.UTC)
 		if err != nil {
 			return report, fmt.Errorf("bucket %q: %w", k, err)
 		}
-		report.Buckets = append(report.Buckets, callback.BucketStats{Start: start, Stats: *buckets[k]})
-	}
-	workflows, err := s.aggregate(ctx, tx, cs, "llm_callbacks.workflow_name")
-	if err != nil {
-		return report, err
+		report.Buckets = append(report.Buckets, callback.BucketStats{Start: start.UTC(), Stats: *buckets[k]})
 	}
 	for _, k := range sortedKeys(workflows) {
 		report.Workflows = append(report.Workflows, callback.WorkflowStats{WorkflowName: text(k), Stats: *workflows[k]})
-	}
-	total, err := s.aggregate(ctx, tx, cs, "")
-	if err != nil {
-		return report, err
-	}
-	report.Total = newStats()
-	if t := total[""]; t != nil {
-		report.Total = *t
 	}
 	return report, tx.Commit()
 }
@@ -275,113 +275,107 @@ func newStats() callback.Stats {
 	return callback.Stats{ByStatus: map[callback.Status]int64{}, ByEventType: map[string]int64{}, FailuresByCategory: map[string]int64{}}
 }
 
-// aggregate computes the Stats of the rows matching cs grouped by the text
-// expression key ("" for one group, returned under the key "").
-func (s *Store) aggregate(ctx context.Context, tx *sql.Tx, cs []cond, key string) (map[string]*callback.Stats, error) {
-	keySQL, groupBy, partition := "''", "", ""
-	if key != "" {
-		keySQL, groupBy, partition = key, "1, ", "PARTITION BY "+key+" "
+// statsOf returns the Stats of key k in m, adding it when missing.
+func statsOf(m map[string]*callback.Stats, k string) *callback.Stats {
+	st := m[k]
+	if st == nil {
+		v := newStats()
+		st = &v
+		m[k] = st
 	}
-	out := make(map[string]*callback.Stats)
-	get := func(k string) *callback.Stats {
-		st := out[k]
-		if st == nil {
-			v := newStats()
-			st = &v
-			out[k] = st
-		}
-		return st
-	}
+	return st
+}
+
+// sums reads the counts and sums of the rows matching cs, grouped by the
+// bucket expression, workflow, status, event type and error category, and
+// hands each group to each with a function that adds it to a Stats.
+func (s *Store) sums(ctx context.Context, tx *sql.Tx, cs []cond, bucket string, each func(bucket, workflow string, add func(*callback.Stats))) error {
 	var args []any
 	where := s.render(cs, 0, &args)
 	sum := func(col string) string {
 		return "COALESCE(SUM(CASE WHEN llm_callbacks.event_type <> '" + callback.EventWorkflowCompleted + "' THEN llm_callbacks." + col + " END), 0)"
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT "+keySQL+", llm_callbacks.status, llm_callbacks.event_type, count(*), "+
+	rows, err := tx.QueryContext(ctx, "SELECT "+bucket+", llm_callbacks.workflow_name, llm_callbacks.status, llm_callbacks.event_type, llm_callbacks.error_category, count(*), "+
 		sum("prompt_tokens")+", "+sum("completion_tokens")+", "+sum("total_tokens")+", "+sum("cost_usd")+
-		" FROM llm_callbacks WHERE "+where+" GROUP BY "+groupBy+"llm_callbacks.status, llm_callbacks.event_type", args...)
+		" FROM llm_callbacks WHERE "+where+" GROUP BY 1, 2, 3, 4, 5", args...)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var (
-			k, status, event              string
-			n, prompt, completion, totalT int64
-			cost                          float64
+			b, workflow, status, event, category string
+			n, prompt, completion, totalTokens   int64
+			cost                                 float64
 		)
-		if err := rows.Scan(&k, &status, &event, &n, &prompt, &completion, &totalT, &cost); err != nil {
-			rows.Close()
-			return nil, err
+		if err := rows.Scan(&b, &workflow, &status, &event, &category, &n, &prompt, &completion, &totalTokens, &cost); err != nil {
+			return err
 		}
-		st := get(k)
-		st.Count += n
-		st.ByStatus[callback.Status(status)] += n
-		st.ByEventType[text(event)] += n
-		st.PromptTokens += prompt
-		st.CompletionTokens += completion
-		st.TotalTokens += totalT
-		st.CostUSD += cost
+		event, category = text(event), text(category)
+		each(b, workflow, func(st *callback.Stats) {
+			st.Count += n
+			st.ByStatus[callback.Status(status)] += n
+			st.ByEventType[event] += n
+			if callback.Status(status) == callback.StatusError {
+				st.FailuresByCategory[category] += n
+			}
+			st.PromptTokens += prompt
+			st.CompletionTokens += completion
+			st.TotalTokens += totalTokens
+			st.CostUSD += cost
+		})
 	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
+	return rows.Err()
+}
 
-	rows, err = tx.QueryContext(ctx, "SELECT "+keySQL+", llm_callbacks.error_category, count(*) FROM llm_callbacks WHERE "+where+
-		" AND llm_callbacks.status = '"+string(callback.StatusError)+"' GROUP BY "+groupBy+"llm_callbacks.error_category", args...)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var (
-			k, category string
-			n           int64
-		)
-		if err := rows.Scan(&k, &category, &n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		get(k).FailuresByCategory[text(category)] += n
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-
+// percentiles sets the duration figures of the buckets, the workflows and
+// the total from one read of the finished workflows' durations, ranked in
+// each grouping: only the rows at a wanted rank come back.
+func (s *Store) percentiles(ctx context.Context, tx *sql.Tx, cs []cond, bucket string, buckets, workflows map[string]*callback.Stats, total *callback.Stats) error {
+	var args []any
+	where := s.render(cs, 0, &args)
 	// Nearest rank: the value at position ceil(p·n) of the sorted
 	// durations, computed as (n·P + 99) / 100 in integers.
-	rows, err = tx.QueryContext(ctx, `SELECT k, max(n),
-	max(CASE WHEN rn = (n * 50 + 99) / 100 THEN d END),
-	max(CASE WHEN rn = (n * 95 + 99) / 100 THEN d END)
-FROM (SELECT `+keySQL+` AS k, llm_callbacks.duration_ms AS d,
-	row_number() OVER (`+partition+`ORDER BY llm_callbacks.duration_ms) AS rn,
-	count(*) OVER (`+partition+`) AS n
+	rank := func(rn, n string) string {
+		return "(" + rn + " = (" + n + " * 50 + 99) / 100 OR " + rn + " = (" + n + " * 95 + 99) / 100)"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT b, w, d, rn_b, n_b, rn_w, n_w, rn_t, n_t FROM (SELECT `+bucket+` AS b,
+	llm_callbacks.workflow_name AS w, llm_callbacks.duration_ms AS d,
+	row_number() OVER (PARTITION BY `+bucket+` ORDER BY llm_callbacks.duration_ms) AS rn_b,
+	count(*) OVER (PARTITION BY `+bucket+`) AS n_b,
+	row_number() OVER (PARTITION BY llm_callbacks.workflow_name ORDER BY llm_callbacks.duration_ms) AS rn_w,
+	count(*) OVER (PARTITION BY llm_callbacks.workflow_name) AS n_w,
+	row_number() OVER (ORDER BY llm_callbacks.duration_ms) AS rn_t,
+	count(*) OVER () AS n_t
 	FROM llm_callbacks WHERE `+where+` AND llm_callbacks.duration_ms IS NOT NULL
 	AND llm_callbacks.event_type IN ('`+callback.EventWorkflowCompleted+`', '`+callback.EventWorkflowFailed+`')) t
-GROUP BY k`, args...)
+WHERE `+rank("rn_b", "n_b")+` OR `+rank("rn_w", "n_w")+` OR `+rank("rn_t", "n_t"), args...)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	defer rows.Close()
+	set := func(st *callback.Stats, d, rn, n int64) {
+		st.DurationCount = n
+		if rn == (n*50+99)/100 {
+			st.DurationP50MS = d
+		}
+		if rn == (n*95+99)/100 {
+			st.DurationP95MS = d
+		}
 	}
 	for rows.Next() {
 		var (
-			k           string
-			n, p50, p95 int64
+			b, w                         string
+			d, rnB, nB, rnW, nW, rnT, nT int64
 		)
-		if err := rows.Scan(&k, &n, &p50, &p95); err != nil {
-			rows.Close()
-			return nil, err
+		if err := rows.Scan(&b, &w, &d, &rnB, &nB, &rnW, &nW, &rnT, &nT); err != nil {
+			return err
 		}
-		st := get(k)
-		st.DurationCount, st.DurationP50MS, st.DurationP95MS = n, p50, p95
+		set(statsOf(buckets, b), d, rnB, nB)
+		set(statsOf(workflows, w), d, rnW, nW)
+		set(total, d, rnT, nT)
 	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // markAllBatch is the number of views MarkAllViewed records per
