@@ -129,6 +129,13 @@ func TestCountBeyondTheBound(t *testing.T) {
 			} else {
 				require.Equal(t, callback.Count{N: n}, count)
 			}
+			// With parameters (the unviewed badge, a search) too.
+			for _, q := range []callback.ListQuery{{Viewer: uuid.New(), UnviewedOnly: true}, {Query: "e", EventType: "e"}} {
+				count, err = s.Count(ctx, q)
+				require.NoError(t, err)
+				require.Equal(t, s.Dialect() == store.DialectPostgres, count.Estimate, "%+v", q)
+				require.GreaterOrEqual(t, count.N, int64(callback.CountBound+1))
+			}
 			// Below the bound, exact on both.
 			count, err = s.Count(ctx, callback.ListQuery{Query: "job-00042"})
 			require.NoError(t, err)
