@@ -33,56 +33,89 @@ const (
 // SearchDocument returns the search document of a delivery whose fields
 // passed the column rule, with texts the payload's string values.
 func SearchDocument(d Delivery, texts []string) string {
-	var b strings.Builder
-	b.WriteByte(' ')
-	add := func(s string) bool {
-		for _, w := range Words(s) {
-			if b.Len()+len(w)+1 > MaxSearchBytes {
-				return false
-			}
-			b.WriteString(w)
-			b.WriteByte(' ')
-		}
-		return true
-	}
+	b := make([]byte, 1, 256)
+	b[0] = ' '
+	var full bool
 	for _, s := range []string{d.EventType, d.ExternalJobID, d.StepID, d.WorkflowName, d.ErrorMessage} {
-		if !add(s) {
-			return b.String()
+		if b, full = appendWords(b, s); full {
+			return string(b)
 		}
 	}
 	for _, s := range texts {
-		if !add(s) {
+		if b, full = appendWords(b, s); full {
 			break
 		}
 	}
-	return b.String()
+	return string(b)
+}
+
+// appendWords appends the words of s to the document doc, each followed by
+// a space, and reports whether the document is full: a word that would take
+// it past MaxSearchBytes is left out, with everything after it. It runs on
+// every delivery, so ASCII, the common case, takes a path without rune
+// decoding or allocation.
+func appendWords(doc []byte, s string) ([]byte, bool) {
+	start := len(doc) // of the current word
+	flush := func() bool {
+		if len(doc) == start {
+			return true
+		}
+		if len(doc)+1 > MaxSearchBytes {
+			doc = doc[:start]
+			return false
+		}
+		doc = append(doc, ' ')
+		start = len(doc)
+		return true
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			switch {
+			case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			default:
+				if !flush() {
+					return doc, true
+				}
+				continue
+			}
+			if len(doc)-start < MaxWordBytes {
+				doc = append(doc, c)
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		if r == utf8.RuneError || !(unicode.IsLetter(r) || unicode.IsNumber(r)) {
+			if !flush() {
+				return doc, true
+			}
+			continue
+		}
+		r = unicode.ToLower(r)
+		if len(doc)-start+utf8.RuneLen(r) <= MaxWordBytes {
+			doc = utf8.AppendRune(doc, r)
+		} else {
+			// The rest of an over-long word is cut: no later, shorter
+			// rune may fill the gap.
+			for ; i < len(s); i += size {
+				r, size = utf8.DecodeRuneInString(s[i:])
+				if r == utf8.RuneError || !(unicode.IsLetter(r) || unicode.IsNumber(r)) {
+					break
+				}
+			}
+		}
+	}
+	return doc, !flush()
 }
 
 // Words splits s into the words of the search document's normal form.
 func Words(s string) []string {
-	var (
-		words []string
-		w     []byte
-	)
-	flush := func() {
-		if len(w) > 0 {
-			words = append(words, string(w))
-			w = w[:0]
-		}
-	}
-	for _, r := range s {
-		if r == utf8.RuneError || !(unicode.IsLetter(r) || unicode.IsNumber(r)) {
-			flush()
-			continue
-		}
-		r = unicode.ToLower(r)
-		if len(w)+utf8.RuneLen(r) > MaxWordBytes {
-			continue // the rest of an over-long word is cut
-		}
-		w = utf8.AppendRune(w, r)
-	}
-	flush()
-	return words
+	doc, _ := appendWords([]byte{' '}, s)
+	return strings.Fields(string(doc))
 }
 
 // SearchTerm is one term of a parsed query. A callback matches it when the
