@@ -15,8 +15,8 @@ import (
 // rune, cut to MaxWordBytes, separated by single spaces, with a space before
 // the first and after the last word. SQLite indexes it with FTS5's ascii
 // tokenizer (which splits exactly at those spaces and keeps every other
-// character), PostgreSQL with a pg_trgm index for LIKE patterns that match
-// whole words between the spaces.
+// character), PostgreSQL with a GIN index of the words between the spaces
+// (and LIKE patterns over the document for phrases and prefixes).
 const (
 	// MaxWordBytes bounds one word of the document and of a query: longer
 	// words are cut, so a query for a long word still finds it.

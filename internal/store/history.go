@@ -60,12 +60,17 @@ func (s *Store) filters(q callback.ListQuery) ([]cond, error) {
 	return cs, nil
 }
 
+// pgWords is the expression of the PostgreSQL index of the search
+// document's words (migration 00004): each word one lexeme, as written.
+const pgWords = "array_to_tsvector(string_to_array(btrim(document), ' '))"
+
 // searchCond is the condition of one search term. Both dialects match the
 // words of the search document (callback.SearchDocument), which are
-// separated by single spaces: PostgreSQL with a LIKE pattern that its
-// pg_trgm index narrows down, SQLite with an FTS5 phrase. A term typed
-// without quotes also matches a job id that begins with it, compared
-// exactly (by characters on both).
+// separated by single spaces: PostgreSQL finds the documents holding every
+// word with the GIN index of their words (pgWords), and checks the phrase
+// (adjacent words, a prefix) with a LIKE pattern; SQLite with an FTS5
+// phrase. A term typed without quotes also matches a job id that begins
+// with it, compared exactly (by characters on both).
 func (s *Store) searchCond(t callback.SearchTerm) cond {
 	phrase := strings.Join(t.Words, " ")
 	var c cond
@@ -74,8 +79,17 @@ func (s *Store) searchCond(t callback.SearchTerm) cond {
 		if t.Prefix {
 			pattern = "% " + phrase + "%"
 		}
-		// The words hold only letters and digits: nothing to escape.
-		c = cond{"llm_callbacks.id IN (SELECT callback_id FROM llm_callback_search WHERE document LIKE ?)", []any{pattern}}
+		// The words hold only letters and digits: nothing to escape, in a
+		// LIKE pattern or in a tsquery's quoted lexemes.
+		lexemes := make([]string, len(t.Words))
+		for i, w := range t.Words {
+			lexemes[i] = "'" + w + "'"
+		}
+		if t.Prefix {
+			lexemes[len(lexemes)-1] += ":*"
+		}
+		c = cond{"llm_callbacks.id IN (SELECT callback_id FROM llm_callback_search WHERE " + pgWords + " @@ ?::tsquery AND document LIKE ?)",
+			[]any{strings.Join(lexemes, " & "), pattern}}
 		if t.JobIDPrefix != "" {
 			c.sql = "(" + c.sql + " OR starts_with(llm_callbacks.external_job_id, ?))"
 			c.args = append(c.args, t.JobIDPrefix)

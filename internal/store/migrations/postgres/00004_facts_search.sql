@@ -1,8 +1,15 @@
 -- The read side of a large history (issue 14): the figures of each payload
 -- in columns, for statistics without parsing payloads (NULL where the
 -- payload has none: callback.Facts), and a search document per callback
--- (callback.SearchDocument) in its own table with a pg_trgm index, which
--- answers the LIKE patterns of word, prefix and phrase search.
+-- (callback.SearchDocument) in its own table, with a GIN index of its words
+-- (each word one lexeme, exactly as callbackd wrote it: array_to_tsvector,
+-- no text-search parser) that finds the candidates of a word, prefix or
+-- phrase; a LIKE pattern over the document then checks each candidate.
+--
+-- Not pg_trgm: a trigram index takes every three letters of the document
+-- as a key, and maintaining it at ingest tripled PostgreSQL's CPU per
+-- callback (BENCHMARKS.md, "Issue 14"); a word index takes one key per
+-- distinct word.
 --
 -- The document lives beside llm_callbacks rather than in it: the list and
 -- feed reads never fetch it, and ent's schema (which both dialects share)
@@ -12,9 +19,6 @@
 -- the backfill that callbackd runs in the background after migrating
 -- (internal/store/backfill.go); facts_backfill is its position, so that it
 -- resumes where it stopped. It is done at once on an empty table.
---
--- pg_trgm ships with PostgreSQL (contrib) and is a trusted extension
--- (PostgreSQL 13+): a role that may create in the database may create it.
 
 -- +goose Up
 ALTER TABLE llm_callbacks
@@ -25,8 +29,6 @@ ALTER TABLE llm_callbacks
     ADD COLUMN duration_ms       bigint           NULL,
     ADD COLUMN error_category    text             NOT NULL DEFAULT '';
 
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-
 CREATE TABLE llm_callback_search (
     callback_id uuid NOT NULL,
     document    text NOT NULL,
@@ -34,7 +36,8 @@ CREATE TABLE llm_callback_search (
     CONSTRAINT llm_callback_search_llm_callbacks FOREIGN KEY (callback_id)
         REFERENCES llm_callbacks (id) ON DELETE CASCADE
 );
-CREATE INDEX llm_callback_search_document ON llm_callback_search USING gin (document gin_trgm_ops);
+CREATE INDEX llm_callback_search_words ON llm_callback_search
+    USING gin (array_to_tsvector(string_to_array(btrim(document), ' ')));
 
 CREATE TABLE facts_backfill (
     id               integer     NOT NULL PRIMARY KEY CHECK (id = 1),
