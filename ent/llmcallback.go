@@ -58,6 +58,18 @@ type LLMCallback struct {
 	LastDeliveryAt time.Time `json:"last_delivery_at,omitempty"`
 	// change-feed position, reassigned on every delivery
 	Seq int64 `json:"seq,omitempty"`
+	// PromptTokens holds the value of the "prompt_tokens" field.
+	PromptTokens *int64 `json:"prompt_tokens,omitempty"`
+	// CompletionTokens holds the value of the "completion_tokens" field.
+	CompletionTokens *int64 `json:"completion_tokens,omitempty"`
+	// TotalTokens holds the value of the "total_tokens" field.
+	TotalTokens *int64 `json:"total_tokens,omitempty"`
+	// CostUsd holds the value of the "cost_usd" field.
+	CostUsd *float64 `json:"cost_usd,omitempty"`
+	// DurationMs holds the value of the "duration_ms" field.
+	DurationMs *int64 `json:"duration_ms,omitempty"`
+	// error.category of a failed workflow
+	ErrorCategory string `json:"error_category,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LLMCallbackQuery when eager-loading is set.
 	Edges        LLMCallbackEdges `json:"edges"`
@@ -91,9 +103,11 @@ func (*LLMCallback) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case llmcallback.FieldKnownEvent, llmcallback.FieldSignatureValid:
 			values[i] = new(sql.NullBool)
-		case llmcallback.FieldDeliveryCount, llmcallback.FieldSeq:
+		case llmcallback.FieldCostUsd:
+			values[i] = new(sql.NullFloat64)
+		case llmcallback.FieldDeliveryCount, llmcallback.FieldSeq, llmcallback.FieldPromptTokens, llmcallback.FieldCompletionTokens, llmcallback.FieldTotalTokens, llmcallback.FieldDurationMs:
 			values[i] = new(sql.NullInt64)
-		case llmcallback.FieldCallbackID, llmcallback.FieldEventType, llmcallback.FieldStatus, llmcallback.FieldExternalJobID, llmcallback.FieldWorkflowName, llmcallback.FieldStepID, llmcallback.FieldErrorMessage, llmcallback.FieldPayloadPreview, llmcallback.FieldUserAgent, llmcallback.FieldSignatureScheme, llmcallback.FieldSignatureKeyName:
+		case llmcallback.FieldCallbackID, llmcallback.FieldEventType, llmcallback.FieldStatus, llmcallback.FieldExternalJobID, llmcallback.FieldWorkflowName, llmcallback.FieldStepID, llmcallback.FieldErrorMessage, llmcallback.FieldPayloadPreview, llmcallback.FieldUserAgent, llmcallback.FieldSignatureScheme, llmcallback.FieldSignatureKeyName, llmcallback.FieldErrorCategory:
 			values[i] = new(sql.NullString)
 		case llmcallback.FieldVerifiedAt, llmcallback.FieldCreatedAt, llmcallback.FieldUpdatedAt, llmcallback.FieldLastDeliveryAt:
 			values[i] = new(sql.NullTime)
@@ -241,6 +255,47 @@ func (_m *LLMCallback) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Seq = value.Int64
 			}
+		case llmcallback.FieldPromptTokens:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field prompt_tokens", values[i])
+			} else if value.Valid {
+				_m.PromptTokens = new(int64)
+				*_m.PromptTokens = value.Int64
+			}
+		case llmcallback.FieldCompletionTokens:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field completion_tokens", values[i])
+			} else if value.Valid {
+				_m.CompletionTokens = new(int64)
+				*_m.CompletionTokens = value.Int64
+			}
+		case llmcallback.FieldTotalTokens:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field total_tokens", values[i])
+			} else if value.Valid {
+				_m.TotalTokens = new(int64)
+				*_m.TotalTokens = value.Int64
+			}
+		case llmcallback.FieldCostUsd:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field cost_usd", values[i])
+			} else if value.Valid {
+				_m.CostUsd = new(float64)
+				*_m.CostUsd = value.Float64
+			}
+		case llmcallback.FieldDurationMs:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field duration_ms", values[i])
+			} else if value.Valid {
+				_m.DurationMs = new(int64)
+				*_m.DurationMs = value.Int64
+			}
+		case llmcallback.FieldErrorCategory:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field error_category", values[i])
+			} else if value.Valid {
+				_m.ErrorCategory = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -343,6 +398,34 @@ func (_m *LLMCallback) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("seq=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Seq))
+	builder.WriteString(", ")
+	if v := _m.PromptTokens; v != nil {
+		builder.WriteString("prompt_tokens=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.CompletionTokens; v != nil {
+		builder.WriteString("completion_tokens=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.TotalTokens; v != nil {
+		builder.WriteString("total_tokens=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.CostUsd; v != nil {
+		builder.WriteString("cost_usd=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.DurationMs; v != nil {
+		builder.WriteString("duration_ms=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("error_category=")
+	builder.WriteString(_m.ErrorCategory)
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -150,6 +150,90 @@ func (_c *LLMCallbackCreate) SetSeq(v int64) *LLMCallbackCreate {
 	return _c
 }
 
+// SetPromptTokens sets the "prompt_tokens" field.
+func (_c *LLMCallbackCreate) SetPromptTokens(v int64) *LLMCallbackCreate {
+	_c.mutation.SetPromptTokens(v)
+	return _c
+}
+
+// SetNillablePromptTokens sets the "prompt_tokens" field if the given value is not nil.
+func (_c *LLMCallbackCreate) SetNillablePromptTokens(v *int64) *LLMCallbackCreate {
+	if v != nil {
+		_c.SetPromptTokens(*v)
+	}
+	return _c
+}
+
+// SetCompletionTokens sets the "completion_tokens" field.
+func (_c *LLMCallbackCreate) SetCompletionTokens(v int64) *LLMCallbackCreate {
+	_c.mutation.SetCompletionTokens(v)
+	return _c
+}
+
+// SetNillableCompletionTokens sets the "completion_tokens" field if the given value is not nil.
+func (_c *LLMCallbackCreate) SetNillableCompletionTokens(v *int64) *LLMCallbackCreate {
+	if v != nil {
+		_c.SetCompletionTokens(*v)
+	}
+	return _c
+}
+
+// SetTotalTokens sets the "total_tokens" field.
+func (_c *LLMCallbackCreate) SetTotalTokens(v int64) *LLMCallbackCreate {
+	_c.mutation.SetTotalTokens(v)
+	return _c
+}
+
+// SetNillableTotalTokens sets the "total_tokens" field if the given value is not nil.
+func (_c *LLMCallbackCreate) SetNillableTotalTokens(v *int64) *LLMCallbackCreate {
+	if v != nil {
+		_c.SetTotalTokens(*v)
+	}
+	return _c
+}
+
+// SetCostUsd sets the "cost_usd" field.
+func (_c *LLMCallbackCreate) SetCostUsd(v float64) *LLMCallbackCreate {
+	_c.mutation.SetCostUsd(v)
+	return _c
+}
+
+// SetNillableCostUsd sets the "cost_usd" field if the given value is not nil.
+func (_c *LLMCallbackCreate) SetNillableCostUsd(v *float64) *LLMCallbackCreate {
+	if v != nil {
+		_c.SetCostUsd(*v)
+	}
+	return _c
+}
+
+// SetDurationMs sets the "duration_ms" field.
+func (_c *LLMCallbackCreate) SetDurationMs(v int64) *LLMCallbackCreate {
+	_c.mutation.SetDurationMs(v)
+	return _c
+}
+
+// SetNillableDurationMs sets the "duration_ms" field if the given value is not nil.
+func (_c *LLMCallbackCreate) SetNillableDurationMs(v *int64) *LLMCallbackCreate {
+	if v != nil {
+		_c.SetDurationMs(*v)
+	}
+	return _c
+}
+
+// SetErrorCategory sets the "error_category" field.
+func (_c *LLMCallbackCreate) SetErrorCategory(v string) *LLMCallbackCreate {
+	_c.mutation.SetErrorCategory(v)
+	return _c
+}
+
+// SetNillableErrorCategory sets the "error_category" field if the given value is not nil.
+func (_c *LLMCallbackCreate) SetNillableErrorCategory(v *string) *LLMCallbackCreate {
+	if v != nil {
+		_c.SetErrorCategory(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *LLMCallbackCreate) SetID(v uuid.UUID) *LLMCallbackCreate {
 	_c.mutation.SetID(v)
@@ -214,6 +298,10 @@ func (_c *LLMCallbackCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *LLMCallbackCreate) defaults() {
+	if _, ok := _c.mutation.ErrorCategory(); !ok {
+		v := llmcallback.DefaultErrorCategory
+		_c.mutation.SetErrorCategory(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		v := llmcallback.DefaultID()
 		_c.mutation.SetID(v)
@@ -288,6 +376,9 @@ func (_c *LLMCallbackCreate) check() error {
 	}
 	if _, ok := _c.mutation.Seq(); !ok {
 		return &ValidationError{Name: "seq", err: errors.New(`ent: missing required field "LLMCallback.seq"`)}
+	}
+	if _, ok := _c.mutation.ErrorCategory(); !ok {
+		return &ValidationError{Name: "error_category", err: errors.New(`ent: missing required field "LLMCallback.error_category"`)}
 	}
 	return nil
 }
@@ -403,6 +494,30 @@ func (_c *LLMCallbackCreate) createSpec() (*LLMCallback, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Seq(); ok {
 		_spec.SetField(llmcallback.FieldSeq, field.TypeInt64, value)
 		_node.Seq = value
+	}
+	if value, ok := _c.mutation.PromptTokens(); ok {
+		_spec.SetField(llmcallback.FieldPromptTokens, field.TypeInt64, value)
+		_node.PromptTokens = &value
+	}
+	if value, ok := _c.mutation.CompletionTokens(); ok {
+		_spec.SetField(llmcallback.FieldCompletionTokens, field.TypeInt64, value)
+		_node.CompletionTokens = &value
+	}
+	if value, ok := _c.mutation.TotalTokens(); ok {
+		_spec.SetField(llmcallback.FieldTotalTokens, field.TypeInt64, value)
+		_node.TotalTokens = &value
+	}
+	if value, ok := _c.mutation.CostUsd(); ok {
+		_spec.SetField(llmcallback.FieldCostUsd, field.TypeFloat64, value)
+		_node.CostUsd = &value
+	}
+	if value, ok := _c.mutation.DurationMs(); ok {
+		_spec.SetField(llmcallback.FieldDurationMs, field.TypeInt64, value)
+		_node.DurationMs = &value
+	}
+	if value, ok := _c.mutation.ErrorCategory(); ok {
+		_spec.SetField(llmcallback.FieldErrorCategory, field.TypeString, value)
+		_node.ErrorCategory = value
 	}
 	if nodes := _c.mutation.ViewsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

@@ -293,6 +293,155 @@ func (_u *LLMCallbackUpdate) AddSeq(v int64) *LLMCallbackUpdate {
 	return _u
 }
 
+// SetPromptTokens sets the "prompt_tokens" field.
+func (_u *LLMCallbackUpdate) SetPromptTokens(v int64) *LLMCallbackUpdate {
+	_u.mutation.ResetPromptTokens()
+	_u.mutation.SetPromptTokens(v)
+	return _u
+}
+
+// SetNillablePromptTokens sets the "prompt_tokens" field if the given value is not nil.
+func (_u *LLMCallbackUpdate) SetNillablePromptTokens(v *int64) *LLMCallbackUpdate {
+	if v != nil {
+		_u.SetPromptTokens(*v)
+	}
+	return _u
+}
+
+// AddPromptTokens adds value to the "prompt_tokens" field.
+func (_u *LLMCallbackUpdate) AddPromptTokens(v int64) *LLMCallbackUpdate {
+	_u.mutation.AddPromptTokens(v)
+	return _u
+}
+
+// ClearPromptTokens clears the value of the "prompt_tokens" field.
+func (_u *LLMCallbackUpdate) ClearPromptTokens() *LLMCallbackUpdate {
+	_u.mutation.ClearPromptTokens()
+	return _u
+}
+
+// SetCompletionTokens sets the "completion_tokens" field.
+func (_u *LLMCallbackUpdate) SetCompletionTokens(v int64) *LLMCallbackUpdate {
+	_u.mutation.ResetCompletionTokens()
+	_u.mutation.SetCompletionTokens(v)
+	return _u
+}
+
+// SetNillableCompletionTokens sets the "completion_tokens" field if the given value is not nil.
+func (_u *LLMCallbackUpdate) SetNillableCompletionTokens(v *int64) *LLMCallbackUpdate {
+	if v != nil {
+		_u.SetCompletionTokens(*v)
+	}
+	return _u
+}
+
+// AddCompletionTokens adds value to the "completion_tokens" field.
+func (_u *LLMCallbackUpdate) AddCompletionTokens(v int64) *LLMCallbackUpdate {
+	_u.mutation.AddCompletionTokens(v)
+	return _u
+}
+
+// ClearCompletionTokens clears the value of the "completion_tokens" field.
+func (_u *LLMCallbackUpdate) ClearCompletionTokens() *LLMCallbackUpdate {
+	_u.mutation.ClearCompletionTokens()
+	return _u
+}
+
+// SetTotalTokens sets the "total_tokens" field.
+func (_u *LLMCallbackUpdate) SetTotalTokens(v int64) *LLMCallbackUpdate {
+	_u.mutation.ResetTotalTokens()
+	_u.mutation.SetTotalTokens(v)
+	return _u
+}
+
+// SetNillableTotalTokens sets the "total_tokens" field if the given value is not nil.
+func (_u *LLMCallbackUpdate) SetNillableTotalTokens(v *int64) *LLMCallbackUpdate {
+	if v != nil {
+		_u.SetTotalTokens(*v)
+	}
+	return _u
+}
+
+// AddTotalTokens adds value to the "total_tokens" field.
+func (_u *LLMCallbackUpdate) AddTotalTokens(v int64) *LLMCallbackUpdate {
+	_u.mutation.AddTotalTokens(v)
+	return _u
+}
+
+// ClearTotalTokens clears the value of the "total_tokens" field.
+func (_u *LLMCallbackUpdate) ClearTotalTokens() *LLMCallbackUpdate {
+	_u.mutation.ClearTotalTokens()
+	return _u
+}
+
+// SetCostUsd sets the "cost_usd" field.
+func (_u *LLMCallbackUpdate) SetCostUsd(v float64) *LLMCallbackUpdate {
+	_u.mutation.ResetCostUsd()
+	_u.mutation.SetCostUsd(v)
+	return _u
+}
+
+// SetNillableCostUsd sets the "cost_usd" field if the given value is not nil.
+func (_u *LLMCallbackUpdate) SetNillableCostUsd(v *float64) *LLMCallbackUpdate {
+	if v != nil {
+		_u.SetCostUsd(*v)
+	}
+	return _u
+}
+
+// AddCostUsd adds value to the "cost_usd" field.
+func (_u *LLMCallbackUpdate) AddCostUsd(v float64) *LLMCallbackUpdate {
+	_u.mutation.AddCostUsd(v)
+	return _u
+}
+
+// ClearCostUsd clears the value of the "cost_usd" field.
+func (_u *LLMCallbackUpdate) ClearCostUsd() *LLMCallbackUpdate {
+	_u.mutation.ClearCostUsd()
+	return _u
+}
+
+// SetDurationMs sets the "duration_ms" field.
+func (_u *LLMCallbackUpdate) SetDurationMs(v int64) *LLMCallbackUpdate {
+	_u.mutation.ResetDurationMs()
+	_u.mutation.SetDurationMs(v)
+	return _u
+}
+
+// SetNillableDurationMs sets the "duration_ms" field if the given value is not nil.
+func (_u *LLMCallbackUpdate) SetNillableDurationMs(v *int64) *LLMCallbackUpdate {
+	if v != nil {
+		_u.SetDurationMs(*v)
+	}
+	return _u
+}
+
+// AddDurationMs adds value to the "duration_ms" field.
+func (_u *LLMCallbackUpdate) AddDurationMs(v int64) *LLMCallbackUpdate {
+	_u.mutation.AddDurationMs(v)
+	return _u
+}
+
+// ClearDurationMs clears the value of the "duration_ms" field.
+func (_u *LLMCallbackUpdate) ClearDurationMs() *LLMCallbackUpdate {
+	_u.mutation.ClearDurationMs()
+	return _u
+}
+
+// SetErrorCategory sets the "error_category" field.
+func (_u *LLMCallbackUpdate) SetErrorCategory(v string) *LLMCallbackUpdate {
+	_u.mutation.SetErrorCategory(v)
+	return _u
+}
+
+// SetNillableErrorCategory sets the "error_category" field if the given value is not nil.
+func (_u *LLMCallbackUpdate) SetNillableErrorCategory(v *string) *LLMCallbackUpdate {
+	if v != nil {
+		_u.SetErrorCategory(*v)
+	}
+	return _u
+}
+
 // AddViewIDs adds the "views" edge to the LLMCallbackView entity by IDs.
 func (_u *LLMCallbackUpdate) AddViewIDs(ids ...int64) *LLMCallbackUpdate {
 	_u.mutation.AddViewIDs(ids...)
@@ -445,6 +594,54 @@ func (_u *LLMCallbackUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	}
 	if value, ok := _u.mutation.AddedSeq(); ok {
 		_spec.AddField(llmcallback.FieldSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PromptTokens(); ok {
+		_spec.SetField(llmcallback.FieldPromptTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPromptTokens(); ok {
+		_spec.AddField(llmcallback.FieldPromptTokens, field.TypeInt64, value)
+	}
+	if _u.mutation.PromptTokensCleared() {
+		_spec.ClearField(llmcallback.FieldPromptTokens, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.CompletionTokens(); ok {
+		_spec.SetField(llmcallback.FieldCompletionTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCompletionTokens(); ok {
+		_spec.AddField(llmcallback.FieldCompletionTokens, field.TypeInt64, value)
+	}
+	if _u.mutation.CompletionTokensCleared() {
+		_spec.ClearField(llmcallback.FieldCompletionTokens, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.TotalTokens(); ok {
+		_spec.SetField(llmcallback.FieldTotalTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTotalTokens(); ok {
+		_spec.AddField(llmcallback.FieldTotalTokens, field.TypeInt64, value)
+	}
+	if _u.mutation.TotalTokensCleared() {
+		_spec.ClearField(llmcallback.FieldTotalTokens, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.CostUsd(); ok {
+		_spec.SetField(llmcallback.FieldCostUsd, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedCostUsd(); ok {
+		_spec.AddField(llmcallback.FieldCostUsd, field.TypeFloat64, value)
+	}
+	if _u.mutation.CostUsdCleared() {
+		_spec.ClearField(llmcallback.FieldCostUsd, field.TypeFloat64)
+	}
+	if value, ok := _u.mutation.DurationMs(); ok {
+		_spec.SetField(llmcallback.FieldDurationMs, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedDurationMs(); ok {
+		_spec.AddField(llmcallback.FieldDurationMs, field.TypeInt64, value)
+	}
+	if _u.mutation.DurationMsCleared() {
+		_spec.ClearField(llmcallback.FieldDurationMs, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.ErrorCategory(); ok {
+		_spec.SetField(llmcallback.FieldErrorCategory, field.TypeString, value)
 	}
 	if _u.mutation.ViewsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -775,6 +972,155 @@ func (_u *LLMCallbackUpdateOne) AddSeq(v int64) *LLMCallbackUpdateOne {
 	return _u
 }
 
+// SetPromptTokens sets the "prompt_tokens" field.
+func (_u *LLMCallbackUpdateOne) SetPromptTokens(v int64) *LLMCallbackUpdateOne {
+	_u.mutation.ResetPromptTokens()
+	_u.mutation.SetPromptTokens(v)
+	return _u
+}
+
+// SetNillablePromptTokens sets the "prompt_tokens" field if the given value is not nil.
+func (_u *LLMCallbackUpdateOne) SetNillablePromptTokens(v *int64) *LLMCallbackUpdateOne {
+	if v != nil {
+		_u.SetPromptTokens(*v)
+	}
+	return _u
+}
+
+// AddPromptTokens adds value to the "prompt_tokens" field.
+func (_u *LLMCallbackUpdateOne) AddPromptTokens(v int64) *LLMCallbackUpdateOne {
+	_u.mutation.AddPromptTokens(v)
+	return _u
+}
+
+// ClearPromptTokens clears the value of the "prompt_tokens" field.
+func (_u *LLMCallbackUpdateOne) ClearPromptTokens() *LLMCallbackUpdateOne {
+	_u.mutation.ClearPromptTokens()
+	return _u
+}
+
+// SetCompletionTokens sets the "completion_tokens" field.
+func (_u *LLMCallbackUpdateOne) SetCompletionTokens(v int64) *LLMCallbackUpdateOne {
+	_u.mutation.ResetCompletionTokens()
+	_u.mutation.SetCompletionTokens(v)
+	return _u
+}
+
+// SetNillableCompletionTokens sets the "completion_tokens" field if the given value is not nil.
+func (_u *LLMCallbackUpdateOne) SetNillableCompletionTokens(v *int64) *LLMCallbackUpdateOne {
+	if v != nil {
+		_u.SetCompletionTokens(*v)
+	}
+	return _u
+}
+
+// AddCompletionTokens adds value to the "completion_tokens" field.
+func (_u *LLMCallbackUpdateOne) AddCompletionTokens(v int64) *LLMCallbackUpdateOne {
+	_u.mutation.AddCompletionTokens(v)
+	return _u
+}
+
+// ClearCompletionTokens clears the value of the "completion_tokens" field.
+func (_u *LLMCallbackUpdateOne) ClearCompletionTokens() *LLMCallbackUpdateOne {
+	_u.mutation.ClearCompletionTokens()
+	return _u
+}
+
+// SetTotalTokens sets the "total_tokens" field.
+func (_u *LLMCallbackUpdateOne) SetTotalTokens(v int64) *LLMCallbackUpdateOne {
+	_u.mutation.ResetTotalTokens()
+	_u.mutation.SetTotalTokens(v)
+	return _u
+}
+
+// SetNillableTotalTokens sets the "total_tokens" field if the given value is not nil.
+func (_u *LLMCallbackUpdateOne) SetNillableTotalTokens(v *int64) *LLMCallbackUpdateOne {
+	if v != nil {
+		_u.SetTotalTokens(*v)
+	}
+	return _u
+}
+
+// AddTotalTokens adds value to the "total_tokens" field.
+func (_u *LLMCallbackUpdateOne) AddTotalTokens(v int64) *LLMCallbackUpdateOne {
+	_u.mutation.AddTotalTokens(v)
+	return _u
+}
+
+// ClearTotalTokens clears the value of the "total_tokens" field.
+func (_u *LLMCallbackUpdateOne) ClearTotalTokens() *LLMCallbackUpdateOne {
+	_u.mutation.ClearTotalTokens()
+	return _u
+}
+
+// SetCostUsd sets the "cost_usd" field.
+func (_u *LLMCallbackUpdateOne) SetCostUsd(v float64) *LLMCallbackUpdateOne {
+	_u.mutation.ResetCostUsd()
+	_u.mutation.SetCostUsd(v)
+	return _u
+}
+
+// SetNillableCostUsd sets the "cost_usd" field if the given value is not nil.
+func (_u *LLMCallbackUpdateOne) SetNillableCostUsd(v *float64) *LLMCallbackUpdateOne {
+	if v != nil {
+		_u.SetCostUsd(*v)
+	}
+	return _u
+}
+
+// AddCostUsd adds value to the "cost_usd" field.
+func (_u *LLMCallbackUpdateOne) AddCostUsd(v float64) *LLMCallbackUpdateOne {
+	_u.mutation.AddCostUsd(v)
+	return _u
+}
+
+// ClearCostUsd clears the value of the "cost_usd" field.
+func (_u *LLMCallbackUpdateOne) ClearCostUsd() *LLMCallbackUpdateOne {
+	_u.mutation.ClearCostUsd()
+	return _u
+}
+
+// SetDurationMs sets the "duration_ms" field.
+func (_u *LLMCallbackUpdateOne) SetDurationMs(v int64) *LLMCallbackUpdateOne {
+	_u.mutation.ResetDurationMs()
+	_u.mutation.SetDurationMs(v)
+	return _u
+}
+
+// SetNillableDurationMs sets the "duration_ms" field if the given value is not nil.
+func (_u *LLMCallbackUpdateOne) SetNillableDurationMs(v *int64) *LLMCallbackUpdateOne {
+	if v != nil {
+		_u.SetDurationMs(*v)
+	}
+	return _u
+}
+
+// AddDurationMs adds value to the "duration_ms" field.
+func (_u *LLMCallbackUpdateOne) AddDurationMs(v int64) *LLMCallbackUpdateOne {
+	_u.mutation.AddDurationMs(v)
+	return _u
+}
+
+// ClearDurationMs clears the value of the "duration_ms" field.
+func (_u *LLMCallbackUpdateOne) ClearDurationMs() *LLMCallbackUpdateOne {
+	_u.mutation.ClearDurationMs()
+	return _u
+}
+
+// SetErrorCategory sets the "error_category" field.
+func (_u *LLMCallbackUpdateOne) SetErrorCategory(v string) *LLMCallbackUpdateOne {
+	_u.mutation.SetErrorCategory(v)
+	return _u
+}
+
+// SetNillableErrorCategory sets the "error_category" field if the given value is not nil.
+func (_u *LLMCallbackUpdateOne) SetNillableErrorCategory(v *string) *LLMCallbackUpdateOne {
+	if v != nil {
+		_u.SetErrorCategory(*v)
+	}
+	return _u
+}
+
 // AddViewIDs adds the "views" edge to the LLMCallbackView entity by IDs.
 func (_u *LLMCallbackUpdateOne) AddViewIDs(ids ...int64) *LLMCallbackUpdateOne {
 	_u.mutation.AddViewIDs(ids...)
@@ -957,6 +1303,54 @@ func (_u *LLMCallbackUpdateOne) sqlSave(ctx context.Context) (_node *LLMCallback
 	}
 	if value, ok := _u.mutation.AddedSeq(); ok {
 		_spec.AddField(llmcallback.FieldSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PromptTokens(); ok {
+		_spec.SetField(llmcallback.FieldPromptTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedPromptTokens(); ok {
+		_spec.AddField(llmcallback.FieldPromptTokens, field.TypeInt64, value)
+	}
+	if _u.mutation.PromptTokensCleared() {
+		_spec.ClearField(llmcallback.FieldPromptTokens, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.CompletionTokens(); ok {
+		_spec.SetField(llmcallback.FieldCompletionTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCompletionTokens(); ok {
+		_spec.AddField(llmcallback.FieldCompletionTokens, field.TypeInt64, value)
+	}
+	if _u.mutation.CompletionTokensCleared() {
+		_spec.ClearField(llmcallback.FieldCompletionTokens, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.TotalTokens(); ok {
+		_spec.SetField(llmcallback.FieldTotalTokens, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTotalTokens(); ok {
+		_spec.AddField(llmcallback.FieldTotalTokens, field.TypeInt64, value)
+	}
+	if _u.mutation.TotalTokensCleared() {
+		_spec.ClearField(llmcallback.FieldTotalTokens, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.CostUsd(); ok {
+		_spec.SetField(llmcallback.FieldCostUsd, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedCostUsd(); ok {
+		_spec.AddField(llmcallback.FieldCostUsd, field.TypeFloat64, value)
+	}
+	if _u.mutation.CostUsdCleared() {
+		_spec.ClearField(llmcallback.FieldCostUsd, field.TypeFloat64)
+	}
+	if value, ok := _u.mutation.DurationMs(); ok {
+		_spec.SetField(llmcallback.FieldDurationMs, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedDurationMs(); ok {
+		_spec.AddField(llmcallback.FieldDurationMs, field.TypeInt64, value)
+	}
+	if _u.mutation.DurationMsCleared() {
+		_spec.ClearField(llmcallback.FieldDurationMs, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.ErrorCategory(); ok {
+		_spec.SetField(llmcallback.FieldErrorCategory, field.TypeString, value)
 	}
 	if _u.mutation.ViewsCleared() {
 		edge := &sqlgraph.EdgeSpec{

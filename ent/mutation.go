@@ -33,38 +33,49 @@ const (
 // LLMCallbackMutation represents an operation that mutates the LLMCallback nodes in the graph.
 type LLMCallbackMutation struct {
 	config
-	op                 Op
-	typ                string
-	id                 *uuid.UUID
-	callback_id        *string
-	event_type         *string
-	known_event        *bool
-	status             *llmcallback.Status
-	external_job_id    *string
-	workflow_name      *string
-	step_id            *string
-	error_message      *string
-	payload            *[]byte
-	payload_preview    *string
-	user_agent         *string
-	signature_valid    *bool
-	signature_scheme   *string
-	signature_key_name *string
-	verified_at        *time.Time
-	delivery_count     *int
-	adddelivery_count  *int
-	created_at         *time.Time
-	updated_at         *time.Time
-	last_delivery_at   *time.Time
-	seq                *int64
-	addseq             *int64
-	clearedFields      map[string]struct{}
-	views              map[int64]struct{}
-	removedviews       map[int64]struct{}
-	clearedviews       bool
-	done               bool
-	oldValue           func(context.Context) (*LLMCallback, error)
-	predicates         []predicate.LLMCallback
+	op                   Op
+	typ                  string
+	id                   *uuid.UUID
+	callback_id          *string
+	event_type           *string
+	known_event          *bool
+	status               *llmcallback.Status
+	external_job_id      *string
+	workflow_name        *string
+	step_id              *string
+	error_message        *string
+	payload              *[]byte
+	payload_preview      *string
+	user_agent           *string
+	signature_valid      *bool
+	signature_scheme     *string
+	signature_key_name   *string
+	verified_at          *time.Time
+	delivery_count       *int
+	adddelivery_count    *int
+	created_at           *time.Time
+	updated_at           *time.Time
+	last_delivery_at     *time.Time
+	seq                  *int64
+	addseq               *int64
+	prompt_tokens        *int64
+	addprompt_tokens     *int64
+	completion_tokens    *int64
+	addcompletion_tokens *int64
+	total_tokens         *int64
+	addtotal_tokens      *int64
+	cost_usd             *float64
+	addcost_usd          *float64
+	duration_ms          *int64
+	addduration_ms       *int64
+	error_category       *string
+	clearedFields        map[string]struct{}
+	views                map[int64]struct{}
+	removedviews         map[int64]struct{}
+	clearedviews         bool
+	done                 bool
+	oldValue             func(context.Context) (*LLMCallback, error)
+	predicates           []predicate.LLMCallback
 }
 
 var _ ent.Mutation = (*LLMCallbackMutation)(nil)
@@ -944,6 +955,392 @@ func (m *LLMCallbackMutation) ResetSeq() {
 	m.addseq = nil
 }
 
+// SetPromptTokens sets the "prompt_tokens" field.
+func (m *LLMCallbackMutation) SetPromptTokens(i int64) {
+	m.prompt_tokens = &i
+	m.addprompt_tokens = nil
+}
+
+// PromptTokens returns the value of the "prompt_tokens" field in the mutation.
+func (m *LLMCallbackMutation) PromptTokens() (r int64, exists bool) {
+	v := m.prompt_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPromptTokens returns the old "prompt_tokens" field's value of the LLMCallback entity.
+// If the LLMCallback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCallbackMutation) OldPromptTokens(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPromptTokens is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPromptTokens requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPromptTokens: %w", err)
+	}
+	return oldValue.PromptTokens, nil
+}
+
+// AddPromptTokens adds i to the "prompt_tokens" field.
+func (m *LLMCallbackMutation) AddPromptTokens(i int64) {
+	if m.addprompt_tokens != nil {
+		*m.addprompt_tokens += i
+	} else {
+		m.addprompt_tokens = &i
+	}
+}
+
+// AddedPromptTokens returns the value that was added to the "prompt_tokens" field in this mutation.
+func (m *LLMCallbackMutation) AddedPromptTokens() (r int64, exists bool) {
+	v := m.addprompt_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearPromptTokens clears the value of the "prompt_tokens" field.
+func (m *LLMCallbackMutation) ClearPromptTokens() {
+	m.prompt_tokens = nil
+	m.addprompt_tokens = nil
+	m.clearedFields[llmcallback.FieldPromptTokens] = struct{}{}
+}
+
+// PromptTokensCleared returns if the "prompt_tokens" field was cleared in this mutation.
+func (m *LLMCallbackMutation) PromptTokensCleared() bool {
+	_, ok := m.clearedFields[llmcallback.FieldPromptTokens]
+	return ok
+}
+
+// ResetPromptTokens resets all changes to the "prompt_tokens" field.
+func (m *LLMCallbackMutation) ResetPromptTokens() {
+	m.prompt_tokens = nil
+	m.addprompt_tokens = nil
+	delete(m.clearedFields, llmcallback.FieldPromptTokens)
+}
+
+// SetCompletionTokens sets the "completion_tokens" field.
+func (m *LLMCallbackMutation) SetCompletionTokens(i int64) {
+	m.completion_tokens = &i
+	m.addcompletion_tokens = nil
+}
+
+// CompletionTokens returns the value of the "completion_tokens" field in the mutation.
+func (m *LLMCallbackMutation) CompletionTokens() (r int64, exists bool) {
+	v := m.completion_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompletionTokens returns the old "completion_tokens" field's value of the LLMCallback entity.
+// If the LLMCallback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCallbackMutation) OldCompletionTokens(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompletionTokens is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompletionTokens requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompletionTokens: %w", err)
+	}
+	return oldValue.CompletionTokens, nil
+}
+
+// AddCompletionTokens adds i to the "completion_tokens" field.
+func (m *LLMCallbackMutation) AddCompletionTokens(i int64) {
+	if m.addcompletion_tokens != nil {
+		*m.addcompletion_tokens += i
+	} else {
+		m.addcompletion_tokens = &i
+	}
+}
+
+// AddedCompletionTokens returns the value that was added to the "completion_tokens" field in this mutation.
+func (m *LLMCallbackMutation) AddedCompletionTokens() (r int64, exists bool) {
+	v := m.addcompletion_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCompletionTokens clears the value of the "completion_tokens" field.
+func (m *LLMCallbackMutation) ClearCompletionTokens() {
+	m.completion_tokens = nil
+	m.addcompletion_tokens = nil
+	m.clearedFields[llmcallback.FieldCompletionTokens] = struct{}{}
+}
+
+// CompletionTokensCleared returns if the "completion_tokens" field was cleared in this mutation.
+func (m *LLMCallbackMutation) CompletionTokensCleared() bool {
+	_, ok := m.clearedFields[llmcallback.FieldCompletionTokens]
+	return ok
+}
+
+// ResetCompletionTokens resets all changes to the "completion_tokens" field.
+func (m *LLMCallbackMutation) ResetCompletionTokens() {
+	m.completion_tokens = nil
+	m.addcompletion_tokens = nil
+	delete(m.clearedFields, llmcallback.FieldCompletionTokens)
+}
+
+// SetTotalTokens sets the "total_tokens" field.
+func (m *LLMCallbackMutation) SetTotalTokens(i int64) {
+	m.total_tokens = &i
+	m.addtotal_tokens = nil
+}
+
+// TotalTokens returns the value of the "total_tokens" field in the mutation.
+func (m *LLMCallbackMutation) TotalTokens() (r int64, exists bool) {
+	v := m.total_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotalTokens returns the old "total_tokens" field's value of the LLMCallback entity.
+// If the LLMCallback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCallbackMutation) OldTotalTokens(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotalTokens is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotalTokens requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotalTokens: %w", err)
+	}
+	return oldValue.TotalTokens, nil
+}
+
+// AddTotalTokens adds i to the "total_tokens" field.
+func (m *LLMCallbackMutation) AddTotalTokens(i int64) {
+	if m.addtotal_tokens != nil {
+		*m.addtotal_tokens += i
+	} else {
+		m.addtotal_tokens = &i
+	}
+}
+
+// AddedTotalTokens returns the value that was added to the "total_tokens" field in this mutation.
+func (m *LLMCallbackMutation) AddedTotalTokens() (r int64, exists bool) {
+	v := m.addtotal_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearTotalTokens clears the value of the "total_tokens" field.
+func (m *LLMCallbackMutation) ClearTotalTokens() {
+	m.total_tokens = nil
+	m.addtotal_tokens = nil
+	m.clearedFields[llmcallback.FieldTotalTokens] = struct{}{}
+}
+
+// TotalTokensCleared returns if the "total_tokens" field was cleared in this mutation.
+func (m *LLMCallbackMutation) TotalTokensCleared() bool {
+	_, ok := m.clearedFields[llmcallback.FieldTotalTokens]
+	return ok
+}
+
+// ResetTotalTokens resets all changes to the "total_tokens" field.
+func (m *LLMCallbackMutation) ResetTotalTokens() {
+	m.total_tokens = nil
+	m.addtotal_tokens = nil
+	delete(m.clearedFields, llmcallback.FieldTotalTokens)
+}
+
+// SetCostUsd sets the "cost_usd" field.
+func (m *LLMCallbackMutation) SetCostUsd(f float64) {
+	m.cost_usd = &f
+	m.addcost_usd = nil
+}
+
+// CostUsd returns the value of the "cost_usd" field in the mutation.
+func (m *LLMCallbackMutation) CostUsd() (r float64, exists bool) {
+	v := m.cost_usd
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCostUsd returns the old "cost_usd" field's value of the LLMCallback entity.
+// If the LLMCallback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCallbackMutation) OldCostUsd(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCostUsd is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCostUsd requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCostUsd: %w", err)
+	}
+	return oldValue.CostUsd, nil
+}
+
+// AddCostUsd adds f to the "cost_usd" field.
+func (m *LLMCallbackMutation) AddCostUsd(f float64) {
+	if m.addcost_usd != nil {
+		*m.addcost_usd += f
+	} else {
+		m.addcost_usd = &f
+	}
+}
+
+// AddedCostUsd returns the value that was added to the "cost_usd" field in this mutation.
+func (m *LLMCallbackMutation) AddedCostUsd() (r float64, exists bool) {
+	v := m.addcost_usd
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCostUsd clears the value of the "cost_usd" field.
+func (m *LLMCallbackMutation) ClearCostUsd() {
+	m.cost_usd = nil
+	m.addcost_usd = nil
+	m.clearedFields[llmcallback.FieldCostUsd] = struct{}{}
+}
+
+// CostUsdCleared returns if the "cost_usd" field was cleared in this mutation.
+func (m *LLMCallbackMutation) CostUsdCleared() bool {
+	_, ok := m.clearedFields[llmcallback.FieldCostUsd]
+	return ok
+}
+
+// ResetCostUsd resets all changes to the "cost_usd" field.
+func (m *LLMCallbackMutation) ResetCostUsd() {
+	m.cost_usd = nil
+	m.addcost_usd = nil
+	delete(m.clearedFields, llmcallback.FieldCostUsd)
+}
+
+// SetDurationMs sets the "duration_ms" field.
+func (m *LLMCallbackMutation) SetDurationMs(i int64) {
+	m.duration_ms = &i
+	m.addduration_ms = nil
+}
+
+// DurationMs returns the value of the "duration_ms" field in the mutation.
+func (m *LLMCallbackMutation) DurationMs() (r int64, exists bool) {
+	v := m.duration_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDurationMs returns the old "duration_ms" field's value of the LLMCallback entity.
+// If the LLMCallback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCallbackMutation) OldDurationMs(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDurationMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDurationMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDurationMs: %w", err)
+	}
+	return oldValue.DurationMs, nil
+}
+
+// AddDurationMs adds i to the "duration_ms" field.
+func (m *LLMCallbackMutation) AddDurationMs(i int64) {
+	if m.addduration_ms != nil {
+		*m.addduration_ms += i
+	} else {
+		m.addduration_ms = &i
+	}
+}
+
+// AddedDurationMs returns the value that was added to the "duration_ms" field in this mutation.
+func (m *LLMCallbackMutation) AddedDurationMs() (r int64, exists bool) {
+	v := m.addduration_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearDurationMs clears the value of the "duration_ms" field.
+func (m *LLMCallbackMutation) ClearDurationMs() {
+	m.duration_ms = nil
+	m.addduration_ms = nil
+	m.clearedFields[llmcallback.FieldDurationMs] = struct{}{}
+}
+
+// DurationMsCleared returns if the "duration_ms" field was cleared in this mutation.
+func (m *LLMCallbackMutation) DurationMsCleared() bool {
+	_, ok := m.clearedFields[llmcallback.FieldDurationMs]
+	return ok
+}
+
+// ResetDurationMs resets all changes to the "duration_ms" field.
+func (m *LLMCallbackMutation) ResetDurationMs() {
+	m.duration_ms = nil
+	m.addduration_ms = nil
+	delete(m.clearedFields, llmcallback.FieldDurationMs)
+}
+
+// SetErrorCategory sets the "error_category" field.
+func (m *LLMCallbackMutation) SetErrorCategory(s string) {
+	m.error_category = &s
+}
+
+// ErrorCategory returns the value of the "error_category" field in the mutation.
+func (m *LLMCallbackMutation) ErrorCategory() (r string, exists bool) {
+	v := m.error_category
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrorCategory returns the old "error_category" field's value of the LLMCallback entity.
+// If the LLMCallback object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCallbackMutation) OldErrorCategory(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrorCategory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrorCategory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrorCategory: %w", err)
+	}
+	return oldValue.ErrorCategory, nil
+}
+
+// ResetErrorCategory resets all changes to the "error_category" field.
+func (m *LLMCallbackMutation) ResetErrorCategory() {
+	m.error_category = nil
+}
+
 // AddViewIDs adds the "views" edge to the LLMCallbackView entity by ids.
 func (m *LLMCallbackMutation) AddViewIDs(ids ...int64) {
 	if m.views == nil {
@@ -1032,7 +1429,7 @@ func (m *LLMCallbackMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LLMCallbackMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 26)
 	if m.callback_id != nil {
 		fields = append(fields, llmcallback.FieldCallbackID)
 	}
@@ -1093,6 +1490,24 @@ func (m *LLMCallbackMutation) Fields() []string {
 	if m.seq != nil {
 		fields = append(fields, llmcallback.FieldSeq)
 	}
+	if m.prompt_tokens != nil {
+		fields = append(fields, llmcallback.FieldPromptTokens)
+	}
+	if m.completion_tokens != nil {
+		fields = append(fields, llmcallback.FieldCompletionTokens)
+	}
+	if m.total_tokens != nil {
+		fields = append(fields, llmcallback.FieldTotalTokens)
+	}
+	if m.cost_usd != nil {
+		fields = append(fields, llmcallback.FieldCostUsd)
+	}
+	if m.duration_ms != nil {
+		fields = append(fields, llmcallback.FieldDurationMs)
+	}
+	if m.error_category != nil {
+		fields = append(fields, llmcallback.FieldErrorCategory)
+	}
 	return fields
 }
 
@@ -1141,6 +1556,18 @@ func (m *LLMCallbackMutation) Field(name string) (ent.Value, bool) {
 		return m.LastDeliveryAt()
 	case llmcallback.FieldSeq:
 		return m.Seq()
+	case llmcallback.FieldPromptTokens:
+		return m.PromptTokens()
+	case llmcallback.FieldCompletionTokens:
+		return m.CompletionTokens()
+	case llmcallback.FieldTotalTokens:
+		return m.TotalTokens()
+	case llmcallback.FieldCostUsd:
+		return m.CostUsd()
+	case llmcallback.FieldDurationMs:
+		return m.DurationMs()
+	case llmcallback.FieldErrorCategory:
+		return m.ErrorCategory()
 	}
 	return nil, false
 }
@@ -1190,6 +1617,18 @@ func (m *LLMCallbackMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldLastDeliveryAt(ctx)
 	case llmcallback.FieldSeq:
 		return m.OldSeq(ctx)
+	case llmcallback.FieldPromptTokens:
+		return m.OldPromptTokens(ctx)
+	case llmcallback.FieldCompletionTokens:
+		return m.OldCompletionTokens(ctx)
+	case llmcallback.FieldTotalTokens:
+		return m.OldTotalTokens(ctx)
+	case llmcallback.FieldCostUsd:
+		return m.OldCostUsd(ctx)
+	case llmcallback.FieldDurationMs:
+		return m.OldDurationMs(ctx)
+	case llmcallback.FieldErrorCategory:
+		return m.OldErrorCategory(ctx)
 	}
 	return nil, fmt.Errorf("unknown LLMCallback field %s", name)
 }
@@ -1339,6 +1778,48 @@ func (m *LLMCallbackMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSeq(v)
 		return nil
+	case llmcallback.FieldPromptTokens:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPromptTokens(v)
+		return nil
+	case llmcallback.FieldCompletionTokens:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompletionTokens(v)
+		return nil
+	case llmcallback.FieldTotalTokens:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotalTokens(v)
+		return nil
+	case llmcallback.FieldCostUsd:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCostUsd(v)
+		return nil
+	case llmcallback.FieldDurationMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDurationMs(v)
+		return nil
+	case llmcallback.FieldErrorCategory:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrorCategory(v)
+		return nil
 	}
 	return fmt.Errorf("unknown LLMCallback field %s", name)
 }
@@ -1353,6 +1834,21 @@ func (m *LLMCallbackMutation) AddedFields() []string {
 	if m.addseq != nil {
 		fields = append(fields, llmcallback.FieldSeq)
 	}
+	if m.addprompt_tokens != nil {
+		fields = append(fields, llmcallback.FieldPromptTokens)
+	}
+	if m.addcompletion_tokens != nil {
+		fields = append(fields, llmcallback.FieldCompletionTokens)
+	}
+	if m.addtotal_tokens != nil {
+		fields = append(fields, llmcallback.FieldTotalTokens)
+	}
+	if m.addcost_usd != nil {
+		fields = append(fields, llmcallback.FieldCostUsd)
+	}
+	if m.addduration_ms != nil {
+		fields = append(fields, llmcallback.FieldDurationMs)
+	}
 	return fields
 }
 
@@ -1365,6 +1861,16 @@ func (m *LLMCallbackMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedDeliveryCount()
 	case llmcallback.FieldSeq:
 		return m.AddedSeq()
+	case llmcallback.FieldPromptTokens:
+		return m.AddedPromptTokens()
+	case llmcallback.FieldCompletionTokens:
+		return m.AddedCompletionTokens()
+	case llmcallback.FieldTotalTokens:
+		return m.AddedTotalTokens()
+	case llmcallback.FieldCostUsd:
+		return m.AddedCostUsd()
+	case llmcallback.FieldDurationMs:
+		return m.AddedDurationMs()
 	}
 	return nil, false
 }
@@ -1388,6 +1894,41 @@ func (m *LLMCallbackMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddSeq(v)
 		return nil
+	case llmcallback.FieldPromptTokens:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPromptTokens(v)
+		return nil
+	case llmcallback.FieldCompletionTokens:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCompletionTokens(v)
+		return nil
+	case llmcallback.FieldTotalTokens:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotalTokens(v)
+		return nil
+	case llmcallback.FieldCostUsd:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCostUsd(v)
+		return nil
+	case llmcallback.FieldDurationMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDurationMs(v)
+		return nil
 	}
 	return fmt.Errorf("unknown LLMCallback numeric field %s", name)
 }
@@ -1398,6 +1939,21 @@ func (m *LLMCallbackMutation) ClearedFields() []string {
 	var fields []string
 	if m.FieldCleared(llmcallback.FieldVerifiedAt) {
 		fields = append(fields, llmcallback.FieldVerifiedAt)
+	}
+	if m.FieldCleared(llmcallback.FieldPromptTokens) {
+		fields = append(fields, llmcallback.FieldPromptTokens)
+	}
+	if m.FieldCleared(llmcallback.FieldCompletionTokens) {
+		fields = append(fields, llmcallback.FieldCompletionTokens)
+	}
+	if m.FieldCleared(llmcallback.FieldTotalTokens) {
+		fields = append(fields, llmcallback.FieldTotalTokens)
+	}
+	if m.FieldCleared(llmcallback.FieldCostUsd) {
+		fields = append(fields, llmcallback.FieldCostUsd)
+	}
+	if m.FieldCleared(llmcallback.FieldDurationMs) {
+		fields = append(fields, llmcallback.FieldDurationMs)
 	}
 	return fields
 }
@@ -1415,6 +1971,21 @@ func (m *LLMCallbackMutation) ClearField(name string) error {
 	switch name {
 	case llmcallback.FieldVerifiedAt:
 		m.ClearVerifiedAt()
+		return nil
+	case llmcallback.FieldPromptTokens:
+		m.ClearPromptTokens()
+		return nil
+	case llmcallback.FieldCompletionTokens:
+		m.ClearCompletionTokens()
+		return nil
+	case llmcallback.FieldTotalTokens:
+		m.ClearTotalTokens()
+		return nil
+	case llmcallback.FieldCostUsd:
+		m.ClearCostUsd()
+		return nil
+	case llmcallback.FieldDurationMs:
+		m.ClearDurationMs()
 		return nil
 	}
 	return fmt.Errorf("unknown LLMCallback nullable field %s", name)
@@ -1483,6 +2054,24 @@ func (m *LLMCallbackMutation) ResetField(name string) error {
 		return nil
 	case llmcallback.FieldSeq:
 		m.ResetSeq()
+		return nil
+	case llmcallback.FieldPromptTokens:
+		m.ResetPromptTokens()
+		return nil
+	case llmcallback.FieldCompletionTokens:
+		m.ResetCompletionTokens()
+		return nil
+	case llmcallback.FieldTotalTokens:
+		m.ResetTotalTokens()
+		return nil
+	case llmcallback.FieldCostUsd:
+		m.ResetCostUsd()
+		return nil
+	case llmcallback.FieldDurationMs:
+		m.ResetDurationMs()
+		return nil
+	case llmcallback.FieldErrorCategory:
+		m.ResetErrorCategory()
 		return nil
 	}
 	return fmt.Errorf("unknown LLMCallback field %s", name)
@@ -1857,7 +2446,7 @@ func (m *LLMCallbackViewMutation) Seq() (r int64, exists bool) {
 // OldSeq returns the old "seq" field's value of the LLMCallbackView entity.
 // If the LLMCallbackView object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LLMCallbackViewMutation) OldSeq(ctx context.Context) (v int64, err error) {
+func (m *LLMCallbackViewMutation) OldSeq(ctx context.Context) (v *int64, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
 	}
@@ -1889,10 +2478,24 @@ func (m *LLMCallbackViewMutation) AddedSeq() (r int64, exists bool) {
 	return *v, true
 }
 
+// ClearSeq clears the value of the "seq" field.
+func (m *LLMCallbackViewMutation) ClearSeq() {
+	m.seq = nil
+	m.addseq = nil
+	m.clearedFields[llmcallbackview.FieldSeq] = struct{}{}
+}
+
+// SeqCleared returns if the "seq" field was cleared in this mutation.
+func (m *LLMCallbackViewMutation) SeqCleared() bool {
+	_, ok := m.clearedFields[llmcallbackview.FieldSeq]
+	return ok
+}
+
 // ResetSeq resets all changes to the "seq" field.
 func (m *LLMCallbackViewMutation) ResetSeq() {
 	m.seq = nil
 	m.addseq = nil
+	delete(m.clearedFields, llmcallbackview.FieldSeq)
 }
 
 // ClearCallback clears the "callback" edge to the LLMCallback entity.
@@ -2097,7 +2700,11 @@ func (m *LLMCallbackViewMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *LLMCallbackViewMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(llmcallbackview.FieldSeq) {
+		fields = append(fields, llmcallbackview.FieldSeq)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -2110,6 +2717,11 @@ func (m *LLMCallbackViewMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *LLMCallbackViewMutation) ClearField(name string) error {
+	switch name {
+	case llmcallbackview.FieldSeq:
+		m.ClearSeq()
+		return nil
+	}
 	return fmt.Errorf("unknown LLMCallbackView nullable field %s", name)
 }
 

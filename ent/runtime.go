@@ -18,6 +18,10 @@ func init() {
 	llmcallbackDescCallbackID := llmcallbackFields[1].Descriptor()
 	// llmcallback.CallbackIDValidator is a validator for the "callback_id" field. It is called by the builders before save.
 	llmcallback.CallbackIDValidator = llmcallbackDescCallbackID.Validators[0].(func(string) error)
+	// llmcallbackDescErrorCategory is the schema descriptor for error_category field.
+	llmcallbackDescErrorCategory := llmcallbackFields[26].Descriptor()
+	// llmcallback.DefaultErrorCategory holds the default value on creation for the error_category field.
+	llmcallback.DefaultErrorCategory = llmcallbackDescErrorCategory.Default.(string)
 	// llmcallbackDescID is the schema descriptor for id field.
 	llmcallbackDescID := llmcallbackFields[0].Descriptor()
 	// llmcallback.DefaultID holds the default value on creation for the id field.

@@ -55,36 +55,15 @@ type adminHandler struct {
 func (h *adminHandler) ListCallbacks(ctx context.Context, req *connect.Request[callbacksv1.ListCallbacksRequest]) (*connect.Response[callbacksv1.ListCallbacksResponse], error) {
 	me := adminFrom(ctx)
 	m := req.Msg
-	q := callback.ListQuery{
-		Viewer:        me.ID,
-		EventType:     m.GetEventType(),
-		WorkflowName:  m.GetWorkflowName(),
-		ExternalJobID: m.GetExternalJobId(),
-		UnviewedOnly:  m.GetUnviewedOnly(),
-		PageSize:      int(m.GetPageSize()),
-	}
 	// The store applies the default and the maximum (callback.ListQuery).
 	if m.GetPageSize() < 0 {
 		return nil, apierror.New(apierror.InvalidPageSize, "page_size must not be negative")
 	}
-	if m.GetStatus() != callbacksv1.CallbackStatus_CALLBACK_STATUS_UNSPECIFIED {
-		s, ok := statusFromProto[m.GetStatus()]
-		if !ok {
-			return nil, apierror.New(apierror.InvalidStatus, fmt.Sprintf("status: unknown value %d", m.GetStatus()))
-		}
-		q.Status = s
+	q, err := listFilter(m)
+	if err != nil {
+		return nil, err
 	}
-	for name, ts := range map[string]*timestamppb.Timestamp{"create_time_after": m.GetCreateTimeAfter(), "create_time_before": m.GetCreateTimeBefore()} {
-		if ts != nil && ts.CheckValid() != nil {
-			return nil, apierror.New(apierror.InvalidTime, name+": not a valid timestamp")
-		}
-	}
-	if m.GetCreateTimeAfter() != nil {
-		q.CreatedAfter = m.GetCreateTimeAfter().AsTime()
-	}
-	if m.GetCreateTimeBefore() != nil {
-		q.CreatedBefore = m.GetCreateTimeBefore().AsTime()
-	}
+	q.Viewer, q.UnviewedOnly, q.PageSize = me.ID, m.GetUnviewedOnly(), int(m.GetPageSize())
 	filters := filterDigest(m)
 	if tok := m.GetPageToken(); tok != "" {
 		after, err := decodePageToken(tok, filters)
@@ -104,7 +83,136 @@ func (h *adminHandler) ListCallbacks(ctx context.Context, req *connect.Request[c
 	if page.Next != nil {
 		res.NextPageToken = encodePageToken(*page.Next, filters)
 	}
+	if m.GetIncludeTotalSize() {
+		q.After = nil
+		n, err := h.store.Count(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		res.TotalSize, res.TotalSizeIsEstimate = n.N, n.Estimate
+	}
+	if m.GetIncludeUnviewedCount() {
+		n, err := h.store.Count(ctx, callback.ListQuery{Viewer: me.ID, UnviewedOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		res.UnviewedCount, res.UnviewedCountIsEstimate = n.N, n.Estimate
+	}
 	return connect.NewResponse(res), nil
+}
+
+// filterRequest is what ListCallbacks, GetCallbackStats and MarkAllViewed
+// requests share: the filters.
+type filterRequest interface {
+	GetStatus() callbacksv1.CallbackStatus
+	GetEventType() string
+	GetWorkflowName() string
+	GetExternalJobId() string
+	GetCreateTimeAfter() *timestamppb.Timestamp
+	GetCreateTimeBefore() *timestamppb.Timestamp
+	GetQuery() string
+}
+
+// listFilter checks a request's filters and returns them as a query,
+// without viewer or paging.
+func listFilter(m filterRequest) (callback.ListQuery, error) {
+	q := callback.ListQuery{
+		EventType:     m.GetEventType(),
+		WorkflowName:  m.GetWorkflowName(),
+		ExternalJobID: m.GetExternalJobId(),
+		Query:         m.GetQuery(),
+	}
+	if m.GetStatus() != callbacksv1.CallbackStatus_CALLBACK_STATUS_UNSPECIFIED {
+		s, ok := statusFromProto[m.GetStatus()]
+		if !ok {
+			return q, apierror.New(apierror.InvalidStatus, fmt.Sprintf("status: unknown value %d", m.GetStatus()))
+		}
+		q.Status = s
+	}
+	for name, ts := range map[string]*timestamppb.Timestamp{"create_time_after": m.GetCreateTimeAfter(), "create_time_before": m.GetCreateTimeBefore()} {
+		if ts != nil && ts.CheckValid() != nil {
+			return q, apierror.New(apierror.InvalidTime, name+": not a valid timestamp")
+		}
+	}
+	if m.GetCreateTimeAfter() != nil {
+		q.CreatedAfter = m.GetCreateTimeAfter().AsTime()
+	}
+	if m.GetCreateTimeBefore() != nil {
+		q.CreatedBefore = m.GetCreateTimeBefore().AsTime()
+	}
+	if _, err := callback.ParseQuery(q.Query); err != nil {
+		return q, apierror.New(apierror.InvalidQuery, "query: "+err.Error())
+	}
+	return q, nil
+}
+
+// bucketFromProto maps the bucket widths of GetCallbackStats.
+var bucketFromProto = map[callbacksv1.StatsBucket]callback.Bucket{
+	callbacksv1.StatsBucket_STATS_BUCKET_UNSPECIFIED: callback.BucketHour,
+	callbacksv1.StatsBucket_STATS_BUCKET_MINUTE:      callback.BucketMinute,
+	callbacksv1.StatsBucket_STATS_BUCKET_HOUR:        callback.BucketHour,
+	callbacksv1.StatsBucket_STATS_BUCKET_DAY:         callback.BucketDay,
+}
+
+// defaultStatsRange is the range of GetCallbackStats without a start.
+const defaultStatsRange = 24 * time.Hour
+
+// GetCallbackStats summarises a range of callbacks.
+func (h *adminHandler) GetCallbackStats(ctx context.Context, req *connect.Request[callbacksv1.GetCallbackStatsRequest]) (*connect.Response[callbacksv1.GetCallbackStatsResponse], error) {
+	m := req.Msg
+	q, err := listFilter(m)
+	if err != nil {
+		return nil, err
+	}
+	bucket, ok := bucketFromProto[m.GetBucket()]
+	if !ok {
+		return nil, apierror.New(apierror.InvalidBucket, fmt.Sprintf("bucket: unknown value %d", m.GetBucket()))
+	}
+	if q.CreatedBefore.IsZero() {
+		q.CreatedBefore = h.now().UTC()
+	}
+	if q.CreatedAfter.IsZero() {
+		q.CreatedAfter = q.CreatedBefore.Add(-defaultStatsRange)
+	}
+	// Buckets are aligned in UTC, so the range may touch one more at
+	// each end than its length holds.
+	span := q.CreatedBefore.Sub(q.CreatedAfter)
+	switch {
+	case span <= 0:
+		return nil, apierror.New(apierror.InvalidRange, "create_time_after must be before create_time_before")
+	case span/bucket.Duration() > callback.MaxStatsBuckets:
+		return nil, apierror.New(apierror.InvalidRange, fmt.Sprintf("the range holds more than %d buckets; choose a wider bucket or a shorter range", callback.MaxStatsBuckets))
+	}
+	report, err := h.store.Stats(ctx, callback.StatsQuery{Filter: q, Bucket: bucket})
+	if err != nil {
+		return nil, err
+	}
+	res := &callbacksv1.GetCallbackStatsResponse{Total: statsToProto(report.Total)}
+	for _, b := range report.Buckets {
+		res.Buckets = append(res.Buckets, &callbacksv1.CallbackStatsBucket{StartTime: timestamp(b.Start), Stats: statsToProto(b.Stats)})
+	}
+	for _, w := range report.Workflows {
+		res.Workflows = append(res.Workflows, &callbacksv1.WorkflowStats{WorkflowName: text(w.WorkflowName), Stats: statsToProto(w.Stats)})
+	}
+	return connect.NewResponse(res), nil
+}
+
+// MarkAllViewed marks every matching callback viewed by the caller and
+// tells watchers once.
+func (h *adminHandler) MarkAllViewed(ctx context.Context, req *connect.Request[callbacksv1.MarkAllViewedRequest]) (*connect.Response[callbacksv1.MarkAllViewedResponse], error) {
+	q, err := listFilter(req.Msg)
+	if err != nil {
+		return nil, err
+	}
+	me := adminFrom(ctx)
+	batch, err := h.store.MarkAllViewed(ctx, q, me.ID, me.Name, h.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	if batch.Count > 0 && h.publisher != nil {
+		h.publisher.Publish(nil)
+	}
+	return connect.NewResponse(&callbacksv1.MarkAllViewedResponse{Marked: batch.Count}), nil
 }
 
 // GetCallback returns one callback in full.
@@ -338,5 +446,11 @@ func filterDigest(m *callbacksv1.ListCallbacksRequest) string {
 		_ = binary.Write(h, binary.BigEndian, ts.AsTime().UnixNano())
 	}
 	_ = binary.Write(h, binary.BigEndian, m.GetUnviewedOnly())
+	// Only a search changes the digest, so that tokens made before search
+	// existed stay valid.
+	if q := m.GetQuery(); q != "" {
+		_ = binary.Write(h, binary.BigEndian, int64(len(q)))
+		h.Write([]byte(q))
+	}
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:9])
 }

@@ -84,6 +84,39 @@ func changeToProto(c callback.Change) *callbacksv1.CallbackEvent {
 		e.Event = &callbacksv1.CallbackEvent_Redelivered{Redelivered: callbackToProto(c.Callback)}
 	case callback.ChangeViewed:
 		e.Event = &callbacksv1.CallbackEvent_Viewed{Viewed: viewToProto(c.View)}
+	case callback.ChangeViewedMany:
+		e.Event = &callbacksv1.CallbackEvent_ViewedMany{ViewedMany: viewBatchToProto(c.Batch)}
 	}
 	return e
+}
+
+// viewBatchToProto converts the feed entry of a MarkAllViewed.
+func viewBatchToProto(b *callback.ViewBatch) *callbacksv1.CallbackViewBatch {
+	return &callbacksv1.CallbackViewBatch{
+		AdminId:   b.AdminID.String(),
+		AdminName: text(b.AdminName),
+		ViewTime:  timestamp(b.ViewedAt),
+		Count:     b.Count,
+	}
+}
+
+// statsToProto converts a summary.
+func statsToProto(s callback.Stats) *callbacksv1.CallbackStats {
+	out := &callbacksv1.CallbackStats{
+		Count:              s.Count,
+		ByStatus:           make(map[string]int64, len(s.ByStatus)),
+		ByEventType:        s.ByEventType,
+		FailuresByCategory: s.FailuresByCategory,
+		PromptTokens:       s.PromptTokens,
+		CompletionTokens:   s.CompletionTokens,
+		TotalTokens:        s.TotalTokens,
+		CostUsd:            s.CostUSD,
+		DurationCount:      s.DurationCount,
+		DurationP50Ms:      s.DurationP50MS,
+		DurationP95Ms:      s.DurationP95MS,
+	}
+	for k, v := range s.ByStatus {
+		out.ByStatus[string(k)] = v
+	}
+	return out
 }

@@ -46,6 +46,7 @@ const decodeFailureField = protowire.MaxValidNumber
 var decodeReasons = map[apierror.Reason]bool{
 	apierror.InvalidUTF8:      true,
 	apierror.InvalidStatus:    true,
+	apierror.InvalidBucket:    true,
 	apierror.InvalidTime:      true,
 	apierror.InvalidPageSize:  true,
 	apierror.InvalidPageToken: true,
@@ -60,6 +61,7 @@ var decodeReasons = map[apierror.Reason]bool{
 // malformed_request.
 var fieldReasons = map[protoreflect.Name]apierror.Reason{
 	"status":             apierror.InvalidStatus,
+	"bucket":             apierror.InvalidBucket,
 	"create_time_after":  apierror.InvalidTime,
 	"create_time_before": apierror.InvalidTime,
 	"page_size":          apierror.InvalidPageSize,

@@ -70,6 +70,19 @@ func (c *Client) SendTestCallback(ctx context.Context, event string) (*callbacks
 	return unary(ctx, c.admin.SendTestCallback, &callbacksv1.SendTestCallbackRequest{EventType: event})
 }
 
+// Stats summarises the callbacks of a time range per bucket and per
+// workflow (GetCallbackStats).
+func (c *Client) Stats(ctx context.Context, req *callbacksv1.GetCallbackStatsRequest) (*callbacksv1.GetCallbackStatsResponse, error) {
+	return unary(ctx, c.admin.GetCallbackStats, req)
+}
+
+// MarkAllViewed marks every callback matching the request's filters viewed
+// by the calling admin and returns how many it newly marked.
+func (c *Client) MarkAllViewed(ctx context.Context, req *callbacksv1.MarkAllViewedRequest) (int64, error) {
+	res, err := unary(ctx, c.admin.MarkAllViewed, req)
+	return res.GetMarked(), err
+}
+
 // Code returns the RPC code of an error: the code of a *connect.Error (what
 // Client returns on either protocol), the status code of a grpc-go error
 // (from a DialGRPC connection; connect.Code shares gRPC's numbering), and 0

@@ -28,6 +28,8 @@ type ListCmd struct {
 	After    time.Time `help:"Only callbacks first received at or after this time (RFC 3339)."`
 	Before   time.Time `help:"Only callbacks first received before this time (RFC 3339)."`
 	Unviewed bool      `help:"Only callbacks you have not viewed."`
+	Q        string    `name:"q" help:"Only callbacks matching this search: words, \"quoted phrases\", prefix*; a word also matches job ids that begin with it."`
+	Total    bool      `help:"Print the number of matching callbacks (exact up to 10,000, then an estimate marked ~) after the table, or as total_size with -o json."`
 	Limit    int       `help:"Print at most this many callbacks; 0 prints all, page after page." default:"25"`
 	Columns  []string  `help:"Table columns, comma-separated, from: ${columns}." default:"id,event,workflow,job,status,deliveries,received,viewed" sep:","`
 }
@@ -85,6 +87,7 @@ func (c *ListCmd) Run(ctx context.Context, g *Globals) error {
 		WorkflowName:  c.Workflow,
 		ExternalJobId: c.Job,
 		UnviewedOnly:  c.Unviewed,
+		Query:         c.Q,
 	}
 	if !c.After.IsZero() {
 		req.CreateTimeAfter = timestamppb.New(c.After)
@@ -92,7 +95,11 @@ func (c *ListCmd) Run(ctx context.Context, g *Globals) error {
 	if !c.Before.IsZero() {
 		req.CreateTimeBefore = timestamppb.New(c.Before)
 	}
-	var all []*callbacksv1.Callback
+	var (
+		all   []*callbacksv1.Callback
+		total *callbacksv1.ListCallbacksResponse // the first page, with the count
+	)
+	req.IncludeTotalSize = c.Total
 	for c.Limit == 0 || len(all) < c.Limit {
 		if c.Limit > 0 {
 			req.PageSize = int32(min(c.Limit-len(all), 100))
@@ -102,12 +109,24 @@ func (c *ListCmd) Run(ctx context.Context, g *Globals) error {
 			return fmt.Errorf("list callbacks: %w", err)
 		}
 		all = append(all, page.GetCallbacks()...)
+		if req.IncludeTotalSize {
+			total, req.IncludeTotalSize = page, false // counted once
+		}
 		if req.PageToken = page.GetNextPageToken(); req.PageToken == "" {
 			break
 		}
 	}
+	if g.Output == "json" && c.Total {
+		return writeJSON(g.stdout, &callbacksv1.ListCallbacksResponse{Callbacks: all, TotalSize: total.GetTotalSize(), TotalSizeIsEstimate: total.GetTotalSizeIsEstimate()})
+	}
 	if g.Output == "json" {
 		return writeJSONArray(g.stdout, all)
+	}
+	if c.Total {
+		defer func() {
+			approx := map[bool]string{true: "~"}[total.GetTotalSizeIsEstimate()]
+			fmt.Fprintf(g.stdout, "%d shown of %s%d\n", len(all), approx, total.GetTotalSize())
+		}()
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.ToUpper(strings.Join(c.Columns, "\t")))
@@ -213,6 +232,9 @@ func retryLogger(w io.Writer) func(error, time.Duration) {
 
 // eventLine formats an event on one line for people.
 func eventLine(ev *callbacksv1.CallbackEvent) string {
+	if b := ev.GetViewedMany(); b != nil {
+		return fmt.Sprintf("%s viewed-all count=%d by=%q cursor=%s", formatTime(b.GetViewTime()), b.GetCount(), b.GetAdminName(), ev.GetCursor())
+	}
 	if v := ev.GetViewed(); v != nil {
 		return fmt.Sprintf("%s viewed id=%s by=%q cursor=%s", formatTime(v.GetViewTime()), v.GetCallbackId(), v.GetAdminName(), ev.GetCursor())
 	}

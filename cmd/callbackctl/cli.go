@@ -38,6 +38,8 @@ type CLI struct {
 	List    ListCmd    `cmd:"" help:"List callbacks, newest first."`
 	Get     GetCmd     `cmd:"" help:"Show one callback as JSON; --raw prints its exact body."`
 	View    ViewCmd    `cmd:"" help:"Mark a callback viewed by you."`
+	ViewAll ViewAllCmd `cmd:"" name:"view-all" help:"Mark every callback matching the filters viewed by you."`
+	Stats   StatsCmd   `cmd:"" help:"Counts, failures, tokens, cost and durations per time bucket and per workflow."`
 	Watch   WatchCmd   `cmd:"" help:"Print each event as it happens; resumes after disconnects."`
 	Send    SendCmd    `cmd:"" help:"Sign and deliver a callback exactly as the LLM job service does."`
 	Verify  VerifyCmd  `cmd:"" help:"Check a webhook signature; when it fails, say why."`

@@ -216,6 +216,47 @@ func TestCommands(t *testing.T) {
 			require.Equal(t, "EVENT            VIEWED\nworkflow.failed  yes\n", out)
 		})
 
+		t.Run("list --q, stats and view-all", func(t *testing.T) {
+			out := ok(t, s, "list", "--job", goldenJob, "--q", "timed out", "--total", "--columns", "event,status")
+			require.Equal(t, "EVENT            STATUS\nworkflow.failed  error\n1 shown of 1\n", out)
+			var page struct {
+				Callbacks []struct {
+					EventType string `json:"event_type"`
+				} `json:"callbacks"`
+				TotalSize string `json:"total_size"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(ok(t, s, "-o", "json", "list", "--job", goldenJob, "--q", `"key figures"`, "--total")), &page))
+			require.Len(t, page.Callbacks, 1)
+			require.Equal(t, "llm.step.completed", page.Callbacks[0].EventType)
+			require.Equal(t, "1", page.TotalSize)
+
+			var stats struct {
+				Total struct {
+					Count              string            `json:"count"`
+					FailuresByCategory map[string]string `json:"failures_by_category"`
+					TotalTokens        string            `json:"total_tokens"`
+					DurationCount      string            `json:"duration_count"`
+				} `json:"total"`
+				Workflows []struct {
+					WorkflowName string `json:"workflow_name"`
+				} `json:"workflows"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(ok(t, s, "-o", "json", "stats", "--job", goldenJob, "--bucket", "day")), &stats))
+			require.Equal(t, "3", stats.Total.Count)
+			require.Equal(t, map[string]string{"provider": "1"}, stats.Total.FailuresByCategory)
+			require.Equal(t, "1210", stats.Total.TotalTokens, "the step's tokens; the workflow's cost_data restates them")
+			require.Equal(t, "2", stats.Total.DurationCount)
+			require.Len(t, stats.Workflows, 1)
+			table := ok(t, s, "stats", "--job", goldenJob)
+			require.Contains(t, table, "BUCKET ")
+			require.Contains(t, table, "summarise-document  3 ")
+
+			require.Equal(t, "marked 2 callbacks viewed\n", ok(t, s, "view-all", "--job", goldenJob), "the failed one was viewed before")
+			require.Equal(t, "marked 0 callbacks viewed\n", ok(t, s, "view-all", "--job", goldenJob))
+			out = ok(t, s, "list", "--job", goldenJob, "--unviewed", "--columns", "event")
+			require.Equal(t, "EVENT\n", out)
+		})
+
 		t.Run("watch", func(t *testing.T) {
 			for _, format := range []string{"table", "json"} {
 				next := startWatch(t, s, "watch", "-o", format)

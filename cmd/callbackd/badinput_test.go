@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/errdocs"
 	"github.com/callbackd/callbackd/internal/watch"
 	"github.com/callbackd/callbackd/internal/webhook"
@@ -171,6 +172,18 @@ func badInputs(t *testing.T, env badInputEnv) []badInput {
 			rest: "GET /api/admin/llm-callbacks?workflow_name=%zz", http: 400, code: codes.InvalidArgument, reason: "malformed_request"},
 		{what: "REST method not allowed on a route", method: "ListCallbacks",
 			rest: "DELETE /api/admin/llm-callbacks", http: 405, code: codes.Unimplemented, reason: "method_not_allowed"},
+		{what: "search query too long (List)", method: "ListCallbacks", msg: &callbacksv1.ListCallbacksRequest{Query: strings.Repeat("a", callback.MaxQueryBytes+1)},
+			rest: "GET /api/admin/llm-callbacks?q=" + strings.Repeat("a", callback.MaxQueryBytes+1), http: 400, code: codes.InvalidArgument, reason: "invalid_query", beside: true},
+		{what: "search query with too many terms (MarkAllViewed)", method: "MarkAllViewed", msg: &callbacksv1.MarkAllViewedRequest{Query: strings.Repeat("a ", callback.MaxQueryTerms+1)},
+			rest: "POST /api/admin/llm-callbacks/view-all", restBody: `{"q":"` + strings.Repeat("a ", callback.MaxQueryTerms+1) + `"}`, http: 400, code: codes.InvalidArgument, reason: "invalid_query"},
+		{what: "stats bucket an unknown number", method: "GetCallbackStats", msg: &callbacksv1.GetCallbackStatsRequest{Bucket: 99},
+			rest: "GET /api/admin/llm-callbacks/stats?bucket=99", http: 400, code: codes.InvalidArgument, reason: "invalid_bucket"},
+		{what: "stats range with too many buckets", method: "GetCallbackStats",
+			msg:  &callbacksv1.GetCallbackStatsRequest{Bucket: callbacksv1.StatsBucket_STATS_BUCKET_MINUTE, CreateTimeAfter: timestamppb.New(time.Unix(0, 0))},
+			rest: "GET /api/admin/llm-callbacks/stats?bucket=STATS_BUCKET_MINUTE&create_time_after=1970-01-01T00:00:00Z", http: 400, code: codes.InvalidArgument, reason: "invalid_range"},
+		{what: "stats range that ends before it starts", method: "GetCallbackStats",
+			msg:  &callbacksv1.GetCallbackStatsRequest{CreateTimeAfter: timestamppb.New(time.Unix(1000, 0)), CreateTimeBefore: timestamppb.New(time.Unix(10, 0))},
+			rest: "GET /api/admin/llm-callbacks/stats?create_time_after=1970-01-01T00:16:40Z&create_time_before=1970-01-01T00:00:10Z", http: 400, code: codes.InvalidArgument, reason: "invalid_range"},
 		{what: "test event type unknown", method: "SendTestCallback", msg: &callbacksv1.SendTestCallbackRequest{EventType: "nope"},
 			rest: "POST /api/admin/llm-callbacks/test", restBody: `{"event_type":"nope"}`, http: 400, code: codes.InvalidArgument, reason: "invalid_event_type"},
 		// The webhook: a signed body that is not UTF-8, and a forged one.

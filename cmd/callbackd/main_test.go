@@ -340,6 +340,7 @@ func TestProtocols(t *testing.T) {
 			for path, want := range map[string]string{
 				"/api/admin/llm-callbacks/watch":               `{"result":{"heartbeat":{"cursor":"c1.`,
 				"/api/admin/llm-callbacks/check":               `"next_cursor":"c1.`,
+				"/api/admin/llm-callbacks/stats":               `"total":{`,
 				"/api/admin/llm-callbacks/" + uuid.NewString(): `"reason":"not_found"`,
 				"/api/admin/llm-callbacks":                     `"callbacks":[`,
 			} {

@@ -365,6 +365,12 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	})
 	g.Go(func() error { return a.hub.Run(gctx) })
 	g.Go(func() error { return a.pruner.Run(gctx) })
+	g.Go(func() error {
+		// Rows stored before migration 00004 get their figures and search
+		// documents in the background, while the server runs.
+		a.store.RunBackfill(gctx, store.DefaultBackfillBatch, 10*time.Second, a.log)
+		return nil
+	})
 	if a.gcFloor > 0 {
 		g.Go(func() error {
 			gcFloor{floor: a.gcFloor, every: time.Second}.run(gctx)

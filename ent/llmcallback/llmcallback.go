@@ -55,6 +55,18 @@ const (
 	FieldLastDeliveryAt = "last_delivery_at"
 	// FieldSeq holds the string denoting the seq field in the database.
 	FieldSeq = "seq"
+	// FieldPromptTokens holds the string denoting the prompt_tokens field in the database.
+	FieldPromptTokens = "prompt_tokens"
+	// FieldCompletionTokens holds the string denoting the completion_tokens field in the database.
+	FieldCompletionTokens = "completion_tokens"
+	// FieldTotalTokens holds the string denoting the total_tokens field in the database.
+	FieldTotalTokens = "total_tokens"
+	// FieldCostUsd holds the string denoting the cost_usd field in the database.
+	FieldCostUsd = "cost_usd"
+	// FieldDurationMs holds the string denoting the duration_ms field in the database.
+	FieldDurationMs = "duration_ms"
+	// FieldErrorCategory holds the string denoting the error_category field in the database.
+	FieldErrorCategory = "error_category"
 	// EdgeViews holds the string denoting the views edge name in mutations.
 	EdgeViews = "views"
 	// Table holds the table name of the llmcallback in the database.
@@ -91,6 +103,12 @@ var Columns = []string{
 	FieldUpdatedAt,
 	FieldLastDeliveryAt,
 	FieldSeq,
+	FieldPromptTokens,
+	FieldCompletionTokens,
+	FieldTotalTokens,
+	FieldCostUsd,
+	FieldDurationMs,
+	FieldErrorCategory,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -106,6 +124,8 @@ func ValidColumn(column string) bool {
 var (
 	// CallbackIDValidator is a validator for the "callback_id" field. It is called by the builders before save.
 	CallbackIDValidator func(string) error
+	// DefaultErrorCategory holds the default value on creation for the "error_category" field.
+	DefaultErrorCategory string
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -235,6 +255,36 @@ func ByLastDeliveryAt(opts ...sql.OrderTermOption) OrderOption {
 // BySeq orders the results by the seq field.
 func BySeq(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSeq, opts...).ToFunc()
+}
+
+// ByPromptTokens orders the results by the prompt_tokens field.
+func ByPromptTokens(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPromptTokens, opts...).ToFunc()
+}
+
+// ByCompletionTokens orders the results by the completion_tokens field.
+func ByCompletionTokens(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCompletionTokens, opts...).ToFunc()
+}
+
+// ByTotalTokens orders the results by the total_tokens field.
+func ByTotalTokens(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotalTokens, opts...).ToFunc()
+}
+
+// ByCostUsd orders the results by the cost_usd field.
+func ByCostUsd(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCostUsd, opts...).ToFunc()
+}
+
+// ByDurationMs orders the results by the duration_ms field.
+func ByDurationMs(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDurationMs, opts...).ToFunc()
+}
+
+// ByErrorCategory orders the results by the error_category field.
+func ByErrorCategory(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldErrorCategory, opts...).ToFunc()
 }
 
 // ByViewsCount orders the results by views count.

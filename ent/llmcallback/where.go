@@ -151,6 +151,36 @@ func Seq(v int64) predicate.LLMCallback {
 	return predicate.LLMCallback(sql.FieldEQ(FieldSeq, v))
 }
 
+// PromptTokens applies equality check predicate on the "prompt_tokens" field. It's identical to PromptTokensEQ.
+func PromptTokens(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldPromptTokens, v))
+}
+
+// CompletionTokens applies equality check predicate on the "completion_tokens" field. It's identical to CompletionTokensEQ.
+func CompletionTokens(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldCompletionTokens, v))
+}
+
+// TotalTokens applies equality check predicate on the "total_tokens" field. It's identical to TotalTokensEQ.
+func TotalTokens(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldTotalTokens, v))
+}
+
+// CostUsd applies equality check predicate on the "cost_usd" field. It's identical to CostUsdEQ.
+func CostUsd(v float64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldCostUsd, v))
+}
+
+// DurationMs applies equality check predicate on the "duration_ms" field. It's identical to DurationMsEQ.
+func DurationMs(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldDurationMs, v))
+}
+
+// ErrorCategory applies equality check predicate on the "error_category" field. It's identical to ErrorCategoryEQ.
+func ErrorCategory(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldErrorCategory, v))
+}
+
 // CallbackIDEQ applies the EQ predicate on the "callback_id" field.
 func CallbackIDEQ(v string) predicate.LLMCallback {
 	return predicate.LLMCallback(sql.FieldEQ(FieldCallbackID, v))
@@ -1129,6 +1159,321 @@ func SeqLT(v int64) predicate.LLMCallback {
 // SeqLTE applies the LTE predicate on the "seq" field.
 func SeqLTE(v int64) predicate.LLMCallback {
 	return predicate.LLMCallback(sql.FieldLTE(FieldSeq, v))
+}
+
+// PromptTokensEQ applies the EQ predicate on the "prompt_tokens" field.
+func PromptTokensEQ(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldPromptTokens, v))
+}
+
+// PromptTokensNEQ applies the NEQ predicate on the "prompt_tokens" field.
+func PromptTokensNEQ(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNEQ(FieldPromptTokens, v))
+}
+
+// PromptTokensIn applies the In predicate on the "prompt_tokens" field.
+func PromptTokensIn(vs ...int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIn(FieldPromptTokens, vs...))
+}
+
+// PromptTokensNotIn applies the NotIn predicate on the "prompt_tokens" field.
+func PromptTokensNotIn(vs ...int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotIn(FieldPromptTokens, vs...))
+}
+
+// PromptTokensGT applies the GT predicate on the "prompt_tokens" field.
+func PromptTokensGT(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGT(FieldPromptTokens, v))
+}
+
+// PromptTokensGTE applies the GTE predicate on the "prompt_tokens" field.
+func PromptTokensGTE(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGTE(FieldPromptTokens, v))
+}
+
+// PromptTokensLT applies the LT predicate on the "prompt_tokens" field.
+func PromptTokensLT(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLT(FieldPromptTokens, v))
+}
+
+// PromptTokensLTE applies the LTE predicate on the "prompt_tokens" field.
+func PromptTokensLTE(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLTE(FieldPromptTokens, v))
+}
+
+// PromptTokensIsNil applies the IsNil predicate on the "prompt_tokens" field.
+func PromptTokensIsNil() predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIsNull(FieldPromptTokens))
+}
+
+// PromptTokensNotNil applies the NotNil predicate on the "prompt_tokens" field.
+func PromptTokensNotNil() predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotNull(FieldPromptTokens))
+}
+
+// CompletionTokensEQ applies the EQ predicate on the "completion_tokens" field.
+func CompletionTokensEQ(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldCompletionTokens, v))
+}
+
+// CompletionTokensNEQ applies the NEQ predicate on the "completion_tokens" field.
+func CompletionTokensNEQ(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNEQ(FieldCompletionTokens, v))
+}
+
+// CompletionTokensIn applies the In predicate on the "completion_tokens" field.
+func CompletionTokensIn(vs ...int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIn(FieldCompletionTokens, vs...))
+}
+
+// CompletionTokensNotIn applies the NotIn predicate on the "completion_tokens" field.
+func CompletionTokensNotIn(vs ...int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotIn(FieldCompletionTokens, vs...))
+}
+
+// CompletionTokensGT applies the GT predicate on the "completion_tokens" field.
+func CompletionTokensGT(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGT(FieldCompletionTokens, v))
+}
+
+// CompletionTokensGTE applies the GTE predicate on the "completion_tokens" field.
+func CompletionTokensGTE(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGTE(FieldCompletionTokens, v))
+}
+
+// CompletionTokensLT applies the LT predicate on the "completion_tokens" field.
+func CompletionTokensLT(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLT(FieldCompletionTokens, v))
+}
+
+// CompletionTokensLTE applies the LTE predicate on the "completion_tokens" field.
+func CompletionTokensLTE(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLTE(FieldCompletionTokens, v))
+}
+
+// CompletionTokensIsNil applies the IsNil predicate on the "completion_tokens" field.
+func CompletionTokensIsNil() predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIsNull(FieldCompletionTokens))
+}
+
+// CompletionTokensNotNil applies the NotNil predicate on the "completion_tokens" field.
+func CompletionTokensNotNil() predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotNull(FieldCompletionTokens))
+}
+
+// TotalTokensEQ applies the EQ predicate on the "total_tokens" field.
+func TotalTokensEQ(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldTotalTokens, v))
+}
+
+// TotalTokensNEQ applies the NEQ predicate on the "total_tokens" field.
+func TotalTokensNEQ(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNEQ(FieldTotalTokens, v))
+}
+
+// TotalTokensIn applies the In predicate on the "total_tokens" field.
+func TotalTokensIn(vs ...int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIn(FieldTotalTokens, vs...))
+}
+
+// TotalTokensNotIn applies the NotIn predicate on the "total_tokens" field.
+func TotalTokensNotIn(vs ...int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotIn(FieldTotalTokens, vs...))
+}
+
+// TotalTokensGT applies the GT predicate on the "total_tokens" field.
+func TotalTokensGT(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGT(FieldTotalTokens, v))
+}
+
+// TotalTokensGTE applies the GTE predicate on the "total_tokens" field.
+func TotalTokensGTE(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGTE(FieldTotalTokens, v))
+}
+
+// TotalTokensLT applies the LT predicate on the "total_tokens" field.
+func TotalTokensLT(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLT(FieldTotalTokens, v))
+}
+
+// TotalTokensLTE applies the LTE predicate on the "total_tokens" field.
+func TotalTokensLTE(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLTE(FieldTotalTokens, v))
+}
+
+// TotalTokensIsNil applies the IsNil predicate on the "total_tokens" field.
+func TotalTokensIsNil() predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIsNull(FieldTotalTokens))
+}
+
+// TotalTokensNotNil applies the NotNil predicate on the "total_tokens" field.
+func TotalTokensNotNil() predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotNull(FieldTotalTokens))
+}
+
+// CostUsdEQ applies the EQ predicate on the "cost_usd" field.
+func CostUsdEQ(v float64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldCostUsd, v))
+}
+
+// CostUsdNEQ applies the NEQ predicate on the "cost_usd" field.
+func CostUsdNEQ(v float64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNEQ(FieldCostUsd, v))
+}
+
+// CostUsdIn applies the In predicate on the "cost_usd" field.
+func CostUsdIn(vs ...float64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIn(FieldCostUsd, vs...))
+}
+
+// CostUsdNotIn applies the NotIn predicate on the "cost_usd" field.
+func CostUsdNotIn(vs ...float64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotIn(FieldCostUsd, vs...))
+}
+
+// CostUsdGT applies the GT predicate on the "cost_usd" field.
+func CostUsdGT(v float64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGT(FieldCostUsd, v))
+}
+
+// CostUsdGTE applies the GTE predicate on the "cost_usd" field.
+func CostUsdGTE(v float64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGTE(FieldCostUsd, v))
+}
+
+// CostUsdLT applies the LT predicate on the "cost_usd" field.
+func CostUsdLT(v float64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLT(FieldCostUsd, v))
+}
+
+// CostUsdLTE applies the LTE predicate on the "cost_usd" field.
+func CostUsdLTE(v float64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLTE(FieldCostUsd, v))
+}
+
+// CostUsdIsNil applies the IsNil predicate on the "cost_usd" field.
+func CostUsdIsNil() predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIsNull(FieldCostUsd))
+}
+
+// CostUsdNotNil applies the NotNil predicate on the "cost_usd" field.
+func CostUsdNotNil() predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotNull(FieldCostUsd))
+}
+
+// DurationMsEQ applies the EQ predicate on the "duration_ms" field.
+func DurationMsEQ(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldDurationMs, v))
+}
+
+// DurationMsNEQ applies the NEQ predicate on the "duration_ms" field.
+func DurationMsNEQ(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNEQ(FieldDurationMs, v))
+}
+
+// DurationMsIn applies the In predicate on the "duration_ms" field.
+func DurationMsIn(vs ...int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIn(FieldDurationMs, vs...))
+}
+
+// DurationMsNotIn applies the NotIn predicate on the "duration_ms" field.
+func DurationMsNotIn(vs ...int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotIn(FieldDurationMs, vs...))
+}
+
+// DurationMsGT applies the GT predicate on the "duration_ms" field.
+func DurationMsGT(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGT(FieldDurationMs, v))
+}
+
+// DurationMsGTE applies the GTE predicate on the "duration_ms" field.
+func DurationMsGTE(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGTE(FieldDurationMs, v))
+}
+
+// DurationMsLT applies the LT predicate on the "duration_ms" field.
+func DurationMsLT(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLT(FieldDurationMs, v))
+}
+
+// DurationMsLTE applies the LTE predicate on the "duration_ms" field.
+func DurationMsLTE(v int64) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLTE(FieldDurationMs, v))
+}
+
+// DurationMsIsNil applies the IsNil predicate on the "duration_ms" field.
+func DurationMsIsNil() predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIsNull(FieldDurationMs))
+}
+
+// DurationMsNotNil applies the NotNil predicate on the "duration_ms" field.
+func DurationMsNotNil() predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotNull(FieldDurationMs))
+}
+
+// ErrorCategoryEQ applies the EQ predicate on the "error_category" field.
+func ErrorCategoryEQ(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEQ(FieldErrorCategory, v))
+}
+
+// ErrorCategoryNEQ applies the NEQ predicate on the "error_category" field.
+func ErrorCategoryNEQ(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNEQ(FieldErrorCategory, v))
+}
+
+// ErrorCategoryIn applies the In predicate on the "error_category" field.
+func ErrorCategoryIn(vs ...string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldIn(FieldErrorCategory, vs...))
+}
+
+// ErrorCategoryNotIn applies the NotIn predicate on the "error_category" field.
+func ErrorCategoryNotIn(vs ...string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldNotIn(FieldErrorCategory, vs...))
+}
+
+// ErrorCategoryGT applies the GT predicate on the "error_category" field.
+func ErrorCategoryGT(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGT(FieldErrorCategory, v))
+}
+
+// ErrorCategoryGTE applies the GTE predicate on the "error_category" field.
+func ErrorCategoryGTE(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldGTE(FieldErrorCategory, v))
+}
+
+// ErrorCategoryLT applies the LT predicate on the "error_category" field.
+func ErrorCategoryLT(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLT(FieldErrorCategory, v))
+}
+
+// ErrorCategoryLTE applies the LTE predicate on the "error_category" field.
+func ErrorCategoryLTE(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldLTE(FieldErrorCategory, v))
+}
+
+// ErrorCategoryContains applies the Contains predicate on the "error_category" field.
+func ErrorCategoryContains(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldContains(FieldErrorCategory, v))
+}
+
+// ErrorCategoryHasPrefix applies the HasPrefix predicate on the "error_category" field.
+func ErrorCategoryHasPrefix(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldHasPrefix(FieldErrorCategory, v))
+}
+
+// ErrorCategoryHasSuffix applies the HasSuffix predicate on the "error_category" field.
+func ErrorCategoryHasSuffix(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldHasSuffix(FieldErrorCategory, v))
+}
+
+// ErrorCategoryEqualFold applies the EqualFold predicate on the "error_category" field.
+func ErrorCategoryEqualFold(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldEqualFold(FieldErrorCategory, v))
+}
+
+// ErrorCategoryContainsFold applies the ContainsFold predicate on the "error_category" field.
+func ErrorCategoryContainsFold(v string) predicate.LLMCallback {
+	return predicate.LLMCallback(sql.FieldContainsFold(FieldErrorCategory, v))
 }
 
 // HasViews applies the HasEdge predicate on the "views" edge.

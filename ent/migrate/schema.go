@@ -32,6 +32,12 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "last_delivery_at", Type: field.TypeTime},
 		{Name: "seq", Type: field.TypeInt64, Unique: true},
+		{Name: "prompt_tokens", Type: field.TypeInt64, Nullable: true},
+		{Name: "completion_tokens", Type: field.TypeInt64, Nullable: true},
+		{Name: "total_tokens", Type: field.TypeInt64, Nullable: true},
+		{Name: "cost_usd", Type: field.TypeFloat64, Nullable: true},
+		{Name: "duration_ms", Type: field.TypeInt64, Nullable: true},
+		{Name: "error_category", Type: field.TypeString, Size: 2147483647, Default: ""},
 	}
 	// LlmCallbacksTable holds the schema information for the "llm_callbacks" table.
 	LlmCallbacksTable = &schema.Table{
@@ -72,7 +78,7 @@ var (
 		{Name: "admin_user_id", Type: field.TypeUUID},
 		{Name: "admin_name", Type: field.TypeString, Size: 2147483647},
 		{Name: "viewed_at", Type: field.TypeTime},
-		{Name: "seq", Type: field.TypeInt64, Unique: true},
+		{Name: "seq", Type: field.TypeInt64, Unique: true, Nullable: true},
 		{Name: "callback_id", Type: field.TypeUUID},
 	}
 	// LlmCallbackViewsTable holds the schema information for the "llm_callback_views" table.

@@ -26,6 +26,10 @@ import (
 //   - known_event, step_id and user_agent keep what the admin view shows
 //     without parsing the payload again;
 //   - seq is the row's position in the change feed that watchers resume from;
+//   - prompt_tokens … duration_ms and error_category are the payload's
+//     figures, extracted at ingest for statistics (migration 00004); the
+//     search documents live in their own table, which ent does not model
+//     (llm_callback_search; FTS5 on SQLite);
 //   - the created_at index is (created_at, id), the keyset of List, so that
 //     pages are read from the index in order.
 //
@@ -71,6 +75,13 @@ func (LLMCallback) Fields() []ent.Field {
 		field.Time("updated_at"),
 		field.Time("last_delivery_at"),
 		field.Int64("seq").Unique().Comment("change-feed position, reassigned on every delivery"),
+		// The payload's figures (callback.Facts), NULL where it has none.
+		field.Int64("prompt_tokens").Optional().Nillable(),
+		field.Int64("completion_tokens").Optional().Nillable(),
+		field.Int64("total_tokens").Optional().Nillable(),
+		field.Float("cost_usd").Optional().Nillable(),
+		field.Int64("duration_ms").Optional().Nillable(),
+		field.Text("error_category").Default("").Comment("error.category of a failed workflow"),
 	}
 }
 

@@ -162,6 +162,9 @@ const (
 	InvalidTime      Reason = "invalid_time"
 	InvalidCursor    Reason = "invalid_cursor"
 	InvalidEventType Reason = "invalid_event_type"
+	InvalidQuery     Reason = "invalid_query"
+	InvalidBucket    Reason = "invalid_bucket"
+	InvalidRange     Reason = "invalid_range"
 	UnknownField     Reason = "unknown_field"
 	MalformedRequest Reason = "malformed_request"
 	NotFound         Reason = "not_found"
@@ -226,6 +229,9 @@ var table = map[Reason]Rule{
 	InvalidTime:      {connect.CodeInvalidArgument, http.StatusBadRequest},
 	InvalidCursor:    {connect.CodeInvalidArgument, http.StatusBadRequest},
 	InvalidEventType: {connect.CodeInvalidArgument, http.StatusBadRequest},
+	InvalidQuery:     {connect.CodeInvalidArgument, http.StatusBadRequest},
+	InvalidBucket:    {connect.CodeInvalidArgument, http.StatusBadRequest},
+	InvalidRange:     {connect.CodeInvalidArgument, http.StatusBadRequest},
 	UnknownField:     {connect.CodeInvalidArgument, http.StatusBadRequest},
 	MalformedRequest: {connect.CodeInvalidArgument, http.StatusBadRequest},
 	NotFound:         {connect.CodeNotFound, http.StatusNotFound},

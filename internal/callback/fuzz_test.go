@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/callbackd/callbackd/internal/callback"
@@ -27,7 +29,10 @@ var payloadErrors = []error{
 // only valid JSON, and then agrees with encoding/json on event and job_id
 // (after the column rule), yields a storable key, keeps the body and previews
 // a prefix of it, and every text field is storable (StorableText); and it
-// agrees with a simple json.Decoder.Token walk on duplicate keys and depth.
+// agrees with a simple json.Decoder.Token walk on duplicate keys and depth;
+// its Facts are non-negative finite figures, and the same as a reference
+// reading with encoding/json of the members they come from; its search
+// document is in normal form and bounded.
 func FuzzParsePayload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, eventHeader string) {
 		d, err := callback.ParsePayload(body, eventHeader, callback.PayloadLimits{})
@@ -68,7 +73,87 @@ func FuzzParsePayload(f *testing.F) {
 			!utf8.ValidString(d.PayloadPreview) || utf8.RuneCountInString(d.PayloadPreview) > callback.PreviewLength {
 			t.Fatalf("payload or preview altered: %+v", d)
 		}
+		checkFacts(t, d.Facts, m)
+		checkDocument(t, d.SearchText)
 	})
+}
+
+// FuzzParseQuery feeds arbitrary queries to ParseQuery: it never panics,
+// fails only with ErrBadQuery, and yields bounded terms of normal-form words.
+func FuzzParseQuery(f *testing.F) {
+	for _, q := range []string{`timeout`, `"rate limit" gpt*`, `7b0c5bd8-54a6`, `"unclosed`, `***`, `a b c`, "\x00\xff"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		terms, err := callback.ParseQuery(q)
+		if err != nil {
+			if !errors.Is(err, callback.ErrBadQuery) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if len(terms) > callback.MaxQueryTerms {
+			t.Fatalf("%d terms", len(terms))
+		}
+		for _, term := range terms {
+			if len(term.Words) == 0 {
+				t.Fatalf("empty term in %q", q)
+			}
+			checkDocument(t, " "+strings.Join(term.Words, " ")+" ")
+			if !utf8.ValidString(term.JobIDPrefix) || strings.IndexByte(term.JobIDPrefix, 0) >= 0 {
+				t.Fatalf("job id prefix %q not storable", term.JobIDPrefix)
+			}
+		}
+	})
+}
+
+// checkDocument checks that doc is a search document in normal form: words
+// of lower-case letters and digits, each bounded, between single spaces.
+func checkDocument(t *testing.T, doc string) {
+	t.Helper()
+	if len(doc) > callback.MaxSearchBytes || !utf8.ValidString(doc) || !strings.HasPrefix(doc, " ") || !strings.HasSuffix(doc, " ") {
+		t.Fatalf("document %q not bounded or not framed by spaces", doc)
+	}
+	for _, w := range strings.Split(doc[1:len(doc)-1], " ") {
+		if doc == " " {
+			break
+		}
+		if w == "" || len(w) > callback.MaxWordBytes {
+			t.Fatalf("word %q in %q", w, doc)
+		}
+		for _, r := range w {
+			if !(unicode.IsLetter(r) || unicode.IsNumber(r)) || unicode.ToLower(r) != r {
+				t.Fatalf("word %q holds %q", w, r)
+			}
+		}
+	}
+}
+
+// checkFacts compares f with a reading of the payload m by encoding/json.
+func checkFacts(t *testing.T, f callback.Facts, m map[string]any) {
+	t.Helper()
+	for _, v := range []*int64{f.PromptTokens, f.CompletionTokens, f.TotalTokens, f.DurationMS} {
+		if v != nil && *v < 0 {
+			t.Fatalf("negative figure in %+v", f)
+		}
+	}
+	if c := f.CostUSD; c != nil && (*c < 0 || math.IsNaN(*c) || math.IsInf(*c, 0)) {
+		t.Fatalf("cost %v", *c)
+	}
+	if !utf8.ValidString(f.ErrorCategory) || len(f.ErrorCategory) > callback.MaxErrorCategoryBytes {
+		t.Fatalf("error category %q", f.ErrorCategory)
+	}
+	// duration_ms as a plain JSON number must be read as encoding/json reads it.
+	if n, ok := m["duration_ms"].(float64); ok && n >= 0 && n < 1e15 {
+		if f.DurationMS == nil || *f.DurationMS != int64(math.Round(n)) {
+			t.Fatalf("duration_ms %v read as %v", n, f.DurationMS)
+		}
+	}
+	if e, ok := m["error"].(map[string]any); ok {
+		if c, ok := e["category"].(string); ok && callback.StorableText(strings.TrimSpace(c), callback.MaxErrorCategoryBytes) != f.ErrorCategory {
+			t.Fatalf("error.category %q read as %q", c, f.ErrorCategory)
+		}
+	}
 }
 
 // referenceWalk reports whether a valid JSON body has duplicate keys in an

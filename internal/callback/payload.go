@@ -97,10 +97,11 @@ func ParsePayload(body []byte, eventHeader string, limits PayloadLimits) (Delive
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
-	top, errorMessage, err := scanPayload(body, maxDepth)
+	sc, err := scanPayload(body, maxDepth)
 	if err != nil {
 		return Delivery{}, err
 	}
+	top, errorMessage := sc.top, sc.errorMessage
 
 	event := top["event"]
 	if !event.isString || event.value == "" {
@@ -132,6 +133,7 @@ func ParsePayload(body []byte, eventHeader string, limits PayloadLimits) (Delive
 	if d.ErrorMessage == "" {
 		d.ErrorMessage = errorMessage
 	}
+	d.Facts = sc.facts()
 	switch d.EventType {
 	case EventWorkflowCompleted:
 		d.KnownEvent, d.Status = true, StatusProcessed
@@ -150,7 +152,9 @@ func ParsePayload(body []byte, eventHeader string, limits PayloadLimits) (Delive
 		}
 		d.Key += ":" + keyComponent(d.StepID)
 	}
-	return d.Storable(), nil
+	d = d.Storable()
+	d.SearchText = SearchDocument(d, sc.texts)
+	return d, nil
 }
 
 // keyComponent escapes one component of an idempotency key.
@@ -170,11 +174,32 @@ func preview(body []byte) string {
 	return string(body[:end])
 }
 
-// topField is a top-level member of a payload; value is set for strings only.
+// topField is a top-level member of a payload: value is the text of a
+// string, raw the token of a number (empty for other values).
 type topField struct {
 	value    string
+	raw      string
 	isString bool
 }
+
+// scanned is what scanPayload reads from a payload.
+type scanned struct {
+	top          map[string]topField
+	errorMessage string // the string error.message
+	// nested holds the scalar members of the objects that carry figures
+	// (factObjects), by "object.member": a string's text or a number's
+	// token, marked by topField.isString.
+	nested map[string]topField
+	// texts are the payload's string values (not keys), in order, up to
+	// the search document's bound.
+	texts []string
+	// textBytes counts the bytes of texts.
+	textBytes int
+}
+
+// factObjects are the top-level objects whose members scanPayload keeps for
+// Facts.
+var factObjects = map[string]bool{"tokens": true, "usage": true, "cost_data": true, "error": true}
 
 // frame is one open object or array while scanning.
 type frame struct {
@@ -221,19 +246,19 @@ func (f *frame) addKey(keys *[]string, k string) bool {
 // in the body, no input can deepen the Go stack, and only keys and the
 // strings it returns are decoded. (A json.Decoder.Token walk is simpler but
 // about five times slower, and parsing is on every delivery's path.)
-func scanPayload(body []byte, maxDepth int) (map[string]topField, string, error) {
+func scanPayload(body []byte, maxDepth int) (*scanned, error) {
 	if !json.Valid(body) {
 		// Only to describe the error: unmarshalling into a RawMessage
 		// reports the syntax error with its offset.
 		err := json.Unmarshal(body, new(json.RawMessage))
-		return nil, "", fmt.Errorf("%w: %v", ErrMalformedJSON, err)
+		return nil, fmt.Errorf("%w: %v", ErrMalformedJSON, err)
 	}
 	i := skipSpace(body, 0)
 	if body[i] != '{' {
-		return nil, "", ErrNotObject
+		return nil, ErrNotObject
 	}
-	top := make(map[string]topField)
-	errorMessage := ""
+	sc := &scanned{top: make(map[string]topField)}
+	top := sc.top
 	var stack []frame
 	var keys []string // the keys of the open objects, innermost last
 	for i = skipSpace(body, i); i < len(body); i = skipSpace(body, i) {
@@ -262,7 +287,7 @@ func scanPayload(body []byte, maxDepth int) (map[string]topField, string, error)
 			cur := &stack[len(stack)-1]
 			k := decodeString(token)
 			if !cur.addKey(&keys, k) {
-				return nil, "", fmt.Errorf("%w: %.64q at byte %d", ErrDuplicateKey, k, start)
+				return nil, fmt.Errorf("%w: %.64q at byte %d", ErrDuplicateKey, k, start)
 			}
 			cur.key, cur.wantKey = k, false
 			continue
@@ -273,24 +298,42 @@ func scanPayload(body []byte, maxDepth int) (map[string]topField, string, error)
 		if len(stack) > 0 {
 			cur := &stack[len(stack)-1]
 			isString := token[0] == '"'
+			var text string
+			if isString {
+				text = decodeString(token)
+				sc.addText(text)
+			}
+			scalar := token[0] != '{' && token[0] != '['
 			switch {
 			case len(stack) == 1 && isString:
-				top[cur.key] = topField{value: decodeString(token), isString: true}
+				top[cur.key] = topField{value: text, isString: true}
+			case len(stack) == 1 && scalar:
+				top[cur.key] = topField{raw: string(token)}
 			case len(stack) == 1:
 				top[cur.key] = topField{}
-			case len(stack) == 2 && cur.object && stack[0].key == "error" && cur.key == "message" && isString:
-				errorMessage = decodeString(token)
+			case len(stack) == 2 && cur.object && scalar && factObjects[stack[0].key]:
+				if stack[0].key == "error" && cur.key == "message" && isString {
+					sc.errorMessage = text
+				}
+				if sc.nested == nil {
+					sc.nested = make(map[string]topField)
+				}
+				f := topField{value: text, isString: isString}
+				if !isString {
+					f.raw = string(token)
+				}
+				sc.nested[stack[0].key+"."+cur.key] = f
 			}
 			cur.wantKey = cur.object
 		}
 		if token[0] == '{' || token[0] == '[' {
 			if len(stack) == maxDepth {
-				return nil, "", fmt.Errorf("%w: deeper than %d at byte %d", ErrTooDeep, maxDepth, start)
+				return nil, fmt.Errorf("%w: deeper than %d at byte %d", ErrTooDeep, maxDepth, start)
 			}
 			stack = append(stack, frame{object: token[0] == '{', wantKey: token[0] == '{', firstKey: len(keys)})
 		}
 	}
-	return top, errorMessage, nil
+	return sc, nil
 }
 
 // skipSpace returns the index of the first non-whitespace byte at or after i.

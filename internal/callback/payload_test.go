@@ -73,10 +73,12 @@ func TestParsePayload(t *testing.T) {
 		{name: "completed as the LLM service sends it", body: completedBody, header: "workflow.completed", want: callback.Delivery{
 			Key: "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f:workflow.completed", EventType: "workflow.completed", KnownEvent: true,
 			Status: callback.StatusProcessed, ExternalJobID: "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f", WorkflowName: "résumé <screening> & co/v2",
+			Facts: callback.Facts{TotalTokens: ptr[int64](1234), CostUSD: ptr(0.0123), DurationMS: ptr[int64](4567)},
 		}},
 		{name: "completed without header", body: completedBody, want: callback.Delivery{
 			Key: "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f:workflow.completed", EventType: "workflow.completed", KnownEvent: true,
 			Status: callback.StatusProcessed, ExternalJobID: "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f", WorkflowName: "résumé <screening> & co/v2",
+			Facts: callback.Facts{TotalTokens: ptr[int64](1234), CostUSD: ptr(0.0123), DurationMS: ptr[int64](4567)},
 		}},
 		{name: "completed, only required fields", body: `{"event":"workflow.completed","job_id":"j"}`, want: callback.Delivery{
 			Key: "j:workflow.completed", EventType: "workflow.completed", KnownEvent: true, Status: callback.StatusProcessed, ExternalJobID: "j",
@@ -86,6 +88,7 @@ func TestParsePayload(t *testing.T) {
 		}},
 		{name: "failed with error_message", body: `{"error":{"category":"llm","message":"detail","retryable":true,"type":"Timeout"},"error_message":"LLM timed out","event":"workflow.failed","job_id":"j","status":"failed","workflow_name":"w"}`, header: "workflow.failed", want: callback.Delivery{
 			Key: "j:workflow.failed", EventType: "workflow.failed", KnownEvent: true, Status: callback.StatusError, ExternalJobID: "j", WorkflowName: "w", ErrorMessage: "LLM timed out",
+			Facts: callback.Facts{ErrorCategory: "llm"},
 		}},
 		{name: "failed falls back to error.message", body: `{"error":{"message":"detail","type":"Timeout"},"event":"workflow.failed","job_id":"j"}`, want: callback.Delivery{
 			Key: "j:workflow.failed", EventType: "workflow.failed", KnownEvent: true, Status: callback.StatusError, ExternalJobID: "j", ErrorMessage: "detail",
@@ -95,6 +98,7 @@ func TestParsePayload(t *testing.T) {
 		}},
 		{name: "step", body: `{"cost_usd":0.001,"duration_ms":12,"event":"llm.step.completed","job_id":"j","result":{},"step_id":"summarise","timestamp":"2025-12-20T10:30:00.123456+00:00Z","tokens":{"input":1},"workflow_name":"w"}`, header: "llm.step.completed", want: callback.Delivery{
 			Key: "j:llm.step.completed:summarise", EventType: "llm.step.completed", KnownEvent: true, Status: callback.StatusReceived, ExternalJobID: "j", WorkflowName: "w", StepID: "summarise",
+			Facts: callback.Facts{CostUSD: ptr(0.001), DurationMS: ptr[int64](12)},
 		}},
 		{name: "unknown event", body: `{"event":"workflow.cancelled","job_id":"j"}`, want: callback.Delivery{
 			Key: "j:workflow.cancelled", EventType: "workflow.cancelled", Status: callback.StatusReceived, ExternalJobID: "j",
@@ -155,6 +159,10 @@ func TestParsePayload(t *testing.T) {
 			if utf8.RuneCountInString(tc.body) > callback.PreviewLength {
 				want.PayloadPreview = string([]rune(tc.body)[:callback.PreviewLength])
 			}
+			// The search document is tested by TestSearchDocument; here
+			// ParsePayload must agree with Analyze, which Save and the
+			// backfill use for rows that did not come through it.
+			want.SearchText = callback.Analyze(want).SearchText
 			require.Equal(t, want, got)
 		})
 	}
@@ -162,6 +170,8 @@ func TestParsePayload(t *testing.T) {
 
 // TestParsePayloadKeysDoNotCollide checks that ids containing ':' cannot make
 // two logical callbacks share an idempotency key.
+func ptr[T any](v T) *T { return &v }
+
 func TestParsePayloadKeysDoNotCollide(t *testing.T) {
 	t.Parallel()
 	bodies := []string{

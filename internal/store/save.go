@@ -22,6 +22,7 @@ var saveColumns = []string{
 	"payload", "payload_preview", "user_agent",
 	"signature_valid", "signature_scheme", "signature_key_name", "verified_at",
 	"delivery_count", "created_at", "updated_at", "last_delivery_at", "seq",
+	"prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration_ms", "error_category",
 }
 
 // saveConflict is what a delivery of an existing callback changes: the
@@ -54,7 +55,13 @@ const saveConflict = ` ON CONFLICT (callback_id) DO UPDATE SET
 	delivery_count = llm_callbacks.delivery_count + excluded.delivery_count,
 	last_delivery_at = excluded.last_delivery_at,
 	updated_at = excluded.updated_at,
-	seq = excluded.seq
+	seq = excluded.seq,
+	prompt_tokens = excluded.prompt_tokens,
+	completion_tokens = excluded.completion_tokens,
+	total_tokens = excluded.total_tokens,
+	cost_usd = excluded.cost_usd,
+	duration_ms = excluded.duration_ms,
+	error_category = excluded.error_category
 RETURNING id, callback_id, delivery_count, seq`
 
 // sameBody is the condition of a replay in saveConflict: the delivery's body
@@ -62,7 +69,13 @@ RETURNING id, callback_id, delivery_count, seq`
 // was before the update, so the order of the assignments does not matter.
 const sameBody = `llm_callbacks.payload = excluded.payload`
 
-// saveChunk bounds the rows of one INSERT: 500 rows of 21 parameters stay
+// searchConflict keeps a callback's search document in step with its latest
+// body. A replay leaves it as it is, which spares FTS5 a delete and an
+// insert of the same words.
+const searchConflict = ` ON CONFLICT (callback_id) DO UPDATE SET document = excluded.document
+	WHERE llm_callback_search.document <> excluded.document`
+
+// saveChunk bounds the rows of one INSERT: 500 rows of 27 parameters stay
 // below SQLite's 32766 and PostgreSQL's 65535 bind parameters.
 const saveChunk = 500
 
@@ -109,7 +122,11 @@ func (s *Store) Save(ctx context.Context, deliveries []callback.Delivery) (_ []c
 	// not modified.
 	deliveries = slices.Clone(deliveries)
 	for i := range deliveries {
+		if deliveries[i].SearchText == "" {
+			deliveries[i] = callback.Analyze(deliveries[i])
+		}
 		deliveries[i] = deliveries[i].Storable()
+		deliveries[i].Facts.ErrorCategory = callback.StorableText(deliveries[i].Facts.ErrorCategory, callback.MaxErrorCategoryBytes)
 		d := &deliveries[i]
 		if !callback.ValidKey(d.Key) {
 			return nil, fmt.Errorf("delivery %d: key %.64q (%d bytes) is not storable: want non-empty UTF-8 text without NUL, at most %d bytes", i, d.Key, len(d.Key), callback.MaxKeyBytes)
@@ -193,6 +210,7 @@ var pgColumnTypes = []string{
 	"bytea", "text", "text",
 	"boolean", "text", "text", "timestamptz",
 	"bigint", "timestamptz", "timestamptz", "timestamptz", "bigint",
+	"bigint", "bigint", "bigint", "double precision", "bigint", "text",
 }
 
 // upsertOneStatement is upsertInTx in a single autocommitted statement on
@@ -203,7 +221,7 @@ var pgColumnTypes = []string{
 // counter lock is held, which is what bounds ingest throughput.
 //
 // Batches of up to maxPreparedRows rows use a prepared statement (see
-// upsertStatements): parsing and planning a statement of 21 parameters per
+// upsertStatements): parsing and planning a statement of 28 parameters per
 // row took as long as executing and committing it.
 func (s *Store) upsertOneStatement(ctx context.Context, rows []*saveRow, deliveries []callback.Delivery, now time.Time, byKey map[string]*saveRow) error {
 	k := len(rows)
@@ -211,13 +229,15 @@ func (s *Store) upsertOneStatement(ctx context.Context, rows []*saveRow, deliver
 	if k <= maxPreparedRows {
 		slots = preparedSlots(k)
 	}
-	args := make([]any, 1, 1+slots*len(saveColumns))
+	width := len(saveColumns) + 1 // and the search document
+	args := make([]any, 1, 1+slots*width)
 	args[0] = k
 	for i, r := range rows {
 		r.seq = int64(i + 1) // ordinal until the database returns the position
 		args = append(args, rowArgs(r, deliveries, now)...)
+		args = append(args, r.last.SearchText)
 	}
-	args = append(args, make([]any, (slots-k)*len(saveColumns))...) // NULL rows, skipped
+	args = append(args, make([]any, (slots-k)*width)...) // NULL rows, skipped
 	var (
 		rs  *sql.Rows
 		err error
@@ -248,8 +268,15 @@ func (s *Store) upsertOneStatement(ctx context.Context, rows []*saveRow, deliver
 // size.
 func upsertOneStatementSQL(slots int) string {
 	var b strings.Builder
-	b.WriteString("WITH pos AS (UPDATE feed_position SET seq = seq + $1::bigint WHERE id = 1 RETURNING seq) ")
-	b.WriteString("INSERT INTO llm_callbacks (" + strings.Join(saveColumns, ", ") + ") SELECT ")
+	b.WriteString("WITH v (" + strings.Join(saveColumns, ", ") + ", document) AS (VALUES ")
+	writeValues(&b, slots, 1, func(n, col int) string {
+		if col == len(saveColumns) {
+			return fmt.Sprintf("$%d::text", n+1) // the search document
+		}
+		return fmt.Sprintf("$%d::%s", n+1, pgColumnTypes[col]) // $1 is the row count
+	})
+	b.WriteString("), pos AS (UPDATE feed_position SET seq = seq + $1::bigint WHERE id = 1 RETURNING seq), ")
+	b.WriteString("up AS (INSERT INTO llm_callbacks (" + strings.Join(saveColumns, ", ") + ") SELECT ")
 	for j, col := range saveColumns {
 		if j > 0 {
 			b.WriteString(", ")
@@ -261,12 +288,12 @@ func upsertOneStatementSQL(slots int) string {
 		}
 		b.WriteString("v." + col)
 	}
-	b.WriteString(" FROM pos, (VALUES ")
-	writeValues(&b, slots, func(n, col int) string {
-		return fmt.Sprintf("$%d::%s", n+1, pgColumnTypes[col]) // $1 is the row count
-	})
-	b.WriteString(") AS v (" + strings.Join(saveColumns, ", ") + ") WHERE v.id IS NOT NULL")
+	b.WriteString(" FROM pos, v WHERE v.id IS NOT NULL")
 	b.WriteString(saveConflict)
+	b.WriteString("), search AS (INSERT INTO llm_callback_search (callback_id, document) ")
+	b.WriteString("SELECT up.id, v.document FROM up JOIN v ON v.callback_id = up.callback_id")
+	b.WriteString(searchConflict)
+	b.WriteString(") SELECT id, callback_id, delivery_count, seq FROM up")
 	return b.String()
 }
 
@@ -370,13 +397,24 @@ func rowArgs(r *saveRow, deliveries []callback.Delivery, now time.Time) []any {
 	if !d.Signature.VerifiedAt.IsZero() {
 		verifiedAt = dbTime(d.Signature.VerifiedAt)
 	}
+	f := d.Facts
 	return []any{
 		r.id, d.Key, d.EventType, d.KnownEvent, string(d.Status),
 		d.ExternalJobID, d.WorkflowName, d.StepID, d.ErrorMessage,
 		payload, d.PayloadPreview, d.UserAgent,
 		d.Signature.Valid, d.Signature.Scheme, d.Signature.KeyName, verifiedAt,
 		r.n, receivedAt(deliveries[r.first], now), now, receivedAt(*d, now), r.seq,
+		nullable(f.PromptTokens), nullable(f.CompletionTokens), nullable(f.TotalTokens),
+		nullable(f.CostUSD), nullable(f.DurationMS), f.ErrorCategory,
 	}
+}
+
+// nullable is *v as a bind parameter: NULL for nil.
+func nullable[T any](v *T) any {
+	if v == nil {
+		return nil
+	}
+	return *v
 }
 
 // upsert writes one chunk of merged rows and records what the database
@@ -387,7 +425,7 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, chunk []*saveRow, delive
 		args = make([]any, 0, len(chunk)*len(saveColumns))
 	)
 	b.WriteString("INSERT INTO llm_callbacks (" + strings.Join(saveColumns, ", ") + ") VALUES ")
-	writeValues(&b, len(chunk), func(n, _ int) string { return s.placeholder(n) })
+	writeValues(&b, len(chunk), 0, func(n, _ int) string { return s.placeholder(n) })
 	for _, r := range chunk {
 		args = append(args, rowArgs(r, deliveries, now)...)
 	}
@@ -396,23 +434,42 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, chunk []*saveRow, delive
 	if err != nil {
 		return err
 	}
-	return readUpserted(rs, byKey, len(chunk), func(r *saveRow, seq int64) bool { return seq == r.seq })
+	if err := readUpserted(rs, byKey, len(chunk), func(r *saveRow, seq int64) bool { return seq == r.seq }); err != nil {
+		return err
+	}
+	// The search documents, under the ids the upsert returned (an existing
+	// callback keeps its id).
+	b.Reset()
+	args = args[:0]
+	b.WriteString("INSERT INTO llm_callback_search (callback_id, document) VALUES ")
+	for i, r := range chunk {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + s.placeholder(2*i+1) + ", " + s.placeholder(2*i+2) + ")")
+		args = append(args, r.id, r.last.SearchText)
+	}
+	b.WriteString(searchConflict)
+	_, err = tx.ExecContext(ctx, b.String(), args...)
+	return err
 }
 
 // writeValues writes the tuples of a VALUES list of rows rows of
-// saveColumns: param(n, col) is the n-th (1-based) parameter overall, the
-// value of column col.
-func writeValues(b *strings.Builder, rows int, param func(n, col int) string) {
+// saveColumns and extra more columns: param(n, col) is the n-th (1-based)
+// parameter overall, the value of column col (len(saveColumns) and up for
+// the extra ones).
+func writeValues(b *strings.Builder, rows, extra int, param func(n, col int) string) {
+	width := len(saveColumns) + extra
 	for i := range rows {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		for j := range saveColumns {
+		for j := range width {
 			if j > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(param(i*len(saveColumns)+j+1, j))
+			b.WriteString(param(i*width+j+1, j))
 		}
 		b.WriteByte(')')
 	}

@@ -52,6 +52,11 @@ func Run(t *testing.T, open func(t *testing.T) callback.Store) {
 		{"HostileFilters", testHostileFilters},
 		{"ReplayChangesOnlyTheCount", testReplayChangesOnlyTheCount},
 		{"StoredBadBytesAreRead", testStoredBadBytesAreRead},
+		{"Search", testSearch},
+		{"SearchPaginates", testSearchPaginates},
+		{"Count", testCount},
+		{"Stats", testStats},
+		{"MarkAllViewed", testMarkAllViewed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
