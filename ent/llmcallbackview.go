@@ -28,7 +28,7 @@ type LLMCallbackView struct {
 	// ViewedAt holds the value of the "viewed_at" field.
 	ViewedAt time.Time `json:"viewed_at,omitempty"`
 	// change-feed position
-	Seq int64 `json:"seq,omitempty"`
+	Seq *int64 `json:"seq,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LLMCallbackViewQuery when eager-loading is set.
 	Edges        LLMCallbackViewEdges `json:"edges"`
@@ -117,7 +117,8 @@ func (_m *LLMCallbackView) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field seq", values[i])
 			} else if value.Valid {
-				_m.Seq = value.Int64
+				_m.Seq = new(int64)
+				*_m.Seq = value.Int64
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -172,8 +173,10 @@ func (_m *LLMCallbackView) String() string {
 	builder.WriteString("viewed_at=")
 	builder.WriteString(_m.ViewedAt.Format(time.ANSIC))
 	builder.WriteString(", ")
-	builder.WriteString("seq=")
-	builder.WriteString(fmt.Sprintf("%v", _m.Seq))
+	if v := _m.Seq; v != nil {
+		builder.WriteString("seq=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -52,6 +52,14 @@ func (_c *LLMCallbackViewCreate) SetSeq(v int64) *LLMCallbackViewCreate {
 	return _c
 }
 
+// SetNillableSeq sets the "seq" field if the given value is not nil.
+func (_c *LLMCallbackViewCreate) SetNillableSeq(v *int64) *LLMCallbackViewCreate {
+	if v != nil {
+		_c.SetSeq(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *LLMCallbackViewCreate) SetID(v int64) *LLMCallbackViewCreate {
 	_c.mutation.SetID(v)
@@ -109,9 +117,6 @@ func (_c *LLMCallbackViewCreate) check() error {
 	if _, ok := _c.mutation.ViewedAt(); !ok {
 		return &ValidationError{Name: "viewed_at", err: errors.New(`ent: missing required field "LLMCallbackView.viewed_at"`)}
 	}
-	if _, ok := _c.mutation.Seq(); !ok {
-		return &ValidationError{Name: "seq", err: errors.New(`ent: missing required field "LLMCallbackView.seq"`)}
-	}
 	if len(_c.mutation.CallbackIDs()) == 0 {
 		return &ValidationError{Name: "callback", err: errors.New(`ent: missing required edge "LLMCallbackView.callback"`)}
 	}
@@ -161,7 +166,7 @@ func (_c *LLMCallbackViewCreate) createSpec() (*LLMCallbackView, *sqlgraph.Creat
 	}
 	if value, ok := _c.mutation.Seq(); ok {
 		_spec.SetField(llmcallbackview.FieldSeq, field.TypeInt64, value)
-		_node.Seq = value
+		_node.Seq = &value
 	}
 	if nodes := _c.mutation.CallbackIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{

@@ -96,6 +96,9 @@ func (_u *LLMCallbackViewUpdate) sqlSave(ctx context.Context) (_node int, err er
 	if value, ok := _u.mutation.AdminName(); ok {
 		_spec.SetField(llmcallbackview.FieldAdminName, field.TypeString, value)
 	}
+	if _u.mutation.SeqCleared() {
+		_spec.ClearField(llmcallbackview.FieldSeq, field.TypeInt64)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{llmcallbackview.Label}
@@ -214,6 +217,9 @@ func (_u *LLMCallbackViewUpdateOne) sqlSave(ctx context.Context) (_node *LLMCall
 	}
 	if value, ok := _u.mutation.AdminName(); ok {
 		_spec.SetField(llmcallbackview.FieldAdminName, field.TypeString, value)
+	}
+	if _u.mutation.SeqCleared() {
+		_spec.ClearField(llmcallbackview.FieldSeq, field.TypeInt64)
 	}
 	_node = &LLMCallbackView{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -2446,7 +2446,7 @@ func (m *LLMCallbackViewMutation) Seq() (r int64, exists bool) {
 // OldSeq returns the old "seq" field's value of the LLMCallbackView entity.
 // If the LLMCallbackView object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *LLMCallbackViewMutation) OldSeq(ctx context.Context) (v int64, err error) {
+func (m *LLMCallbackViewMutation) OldSeq(ctx context.Context) (v *int64, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
 	}
@@ -2478,10 +2478,24 @@ func (m *LLMCallbackViewMutation) AddedSeq() (r int64, exists bool) {
 	return *v, true
 }
 
+// ClearSeq clears the value of the "seq" field.
+func (m *LLMCallbackViewMutation) ClearSeq() {
+	m.seq = nil
+	m.addseq = nil
+	m.clearedFields[llmcallbackview.FieldSeq] = struct{}{}
+}
+
+// SeqCleared returns if the "seq" field was cleared in this mutation.
+func (m *LLMCallbackViewMutation) SeqCleared() bool {
+	_, ok := m.clearedFields[llmcallbackview.FieldSeq]
+	return ok
+}
+
 // ResetSeq resets all changes to the "seq" field.
 func (m *LLMCallbackViewMutation) ResetSeq() {
 	m.seq = nil
 	m.addseq = nil
+	delete(m.clearedFields, llmcallbackview.FieldSeq)
 }
 
 // ClearCallback clears the "callback" edge to the LLMCallback entity.
@@ -2686,7 +2700,11 @@ func (m *LLMCallbackViewMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *LLMCallbackViewMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(llmcallbackview.FieldSeq) {
+		fields = append(fields, llmcallbackview.FieldSeq)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -2699,6 +2717,11 @@ func (m *LLMCallbackViewMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *LLMCallbackViewMutation) ClearField(name string) error {
+	switch name {
+	case llmcallbackview.FieldSeq:
+		m.ClearSeq()
+		return nil
+	}
 	return fmt.Errorf("unknown LLMCallbackView nullable field %s", name)
 }
 

@@ -286,6 +286,16 @@ func SeqLTE(v int64) predicate.LLMCallbackView {
 	return predicate.LLMCallbackView(sql.FieldLTE(FieldSeq, v))
 }
 
+// SeqIsNil applies the IsNil predicate on the "seq" field.
+func SeqIsNil() predicate.LLMCallbackView {
+	return predicate.LLMCallbackView(sql.FieldIsNull(FieldSeq))
+}
+
+// SeqNotNil applies the NotNil predicate on the "seq" field.
+func SeqNotNil() predicate.LLMCallbackView {
+	return predicate.LLMCallbackView(sql.FieldNotNull(FieldSeq))
+}
+
 // HasCallback applies the HasEdge predicate on the "callback" edge.
 func HasCallback() predicate.LLMCallbackView {
 	return predicate.LLMCallbackView(func(s *sql.Selector) {

@@ -78,7 +78,7 @@ var (
 		{Name: "admin_user_id", Type: field.TypeUUID},
 		{Name: "admin_name", Type: field.TypeString, Size: 2147483647},
 		{Name: "viewed_at", Type: field.TypeTime},
-		{Name: "seq", Type: field.TypeInt64, Unique: true},
+		{Name: "seq", Type: field.TypeInt64, Unique: true, Nullable: true},
 		{Name: "callback_id", Type: field.TypeUUID},
 	}
 	// LlmCallbackViewsTable holds the schema information for the "llm_callback_views" table.

@@ -38,7 +38,9 @@ func (LLMCallbackView) Fields() []ent.Field {
 		field.UUID("admin_user_id", uuid.UUID{}).Immutable(),
 		field.Text("admin_name"),
 		field.Time("viewed_at").Immutable(),
-		field.Int64("seq").Unique().Immutable().Comment("change-feed position"),
+		// NULL for the views of a MarkAllViewed, which the change feed
+		// announces as one entry of llm_callback_view_batches (00005).
+		field.Int64("seq").Optional().Nillable().Unique().Immutable().Comment("change-feed position"),
 	}
 }
 

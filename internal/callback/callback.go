@@ -123,8 +123,10 @@ type ListQuery struct {
 	CreatedAfter  time.Time // inclusive
 	CreatedBefore time.Time // exclusive
 	UnviewedOnly  bool
-	PageSize      int        // 1..MaxPageSize
-	After         *PageToken // nil for the first page
+	// Query is a search in the syntax of ParseQuery: every term must match.
+	Query    string
+	PageSize int        // 1..MaxPageSize
+	After    *PageToken // nil for the first page
 }
 
 // PageToken is a keyset position in the newest-first order (created_at DESC,
@@ -149,14 +151,109 @@ const (
 	ChangeReceived    ChangeKind = iota + 1 // first delivery of a callback
 	ChangeRedelivered                       // a later delivery of a callback
 	ChangeViewed                            // an admin's first view of a callback
+	ChangeViewedMany                        // an admin marked many callbacks viewed at once
 )
 
 // Change is one entry of the change feed, in Seq order.
 type Change struct {
 	Seq      int64
 	Kind     ChangeKind
-	Callback *Callback // for ChangeReceived and ChangeRedelivered (no payload)
-	View     *View     // for ChangeViewed
+	Callback *Callback  // for ChangeReceived and ChangeRedelivered (no payload)
+	View     *View      // for ChangeViewed
+	Batch    *ViewBatch // for ChangeViewedMany
+}
+
+// ViewBatch records one MarkAllViewed that viewed callbacks: the change
+// feed holds one entry for all of them, and their views have no Seq.
+type ViewBatch struct {
+	AdminID   uuid.UUID
+	AdminName string
+	ViewedAt  time.Time
+	Count     int64 // callbacks newly viewed
+	Seq       int64 // position in the change feed; 0 when Count is 0
+}
+
+// Count is the number of callbacks matching a filter.
+type Count struct {
+	N int64
+	// Estimate says that N is an estimate: the exact count stops at
+	// CountBound.
+	Estimate bool
+}
+
+// CountBound is the number up to which Store.Count counts exactly.
+const CountBound = 10000
+
+// Bucket is the width of the time buckets of statistics.
+type Bucket int
+
+// The widths of buckets, in UTC.
+const (
+	BucketHour Bucket = iota
+	BucketMinute
+	BucketDay
+)
+
+// Duration is the width of b.
+func (b Bucket) Duration() time.Duration {
+	switch b {
+	case BucketMinute:
+		return time.Minute
+	case BucketDay:
+		return 24 * time.Hour
+	}
+	return time.Hour
+}
+
+// MaxStatsBuckets bounds the buckets of a statistics range: a week of
+// minutes.
+const MaxStatsBuckets = 7 * 24 * 60
+
+// StatsQuery selects the callbacks that Store.Stats summarises: Filter's
+// filters (its paging and UnviewedOnly are ignored), in buckets of Bucket.
+// Filter.CreatedAfter and CreatedBefore bound the range.
+type StatsQuery struct {
+	Filter ListQuery
+	Bucket Bucket
+}
+
+// Stats summarises a set of callbacks. Tokens and cost are summed over
+// every callback but workflow.completed ones, whose cost_data restates the
+// figures of their steps; durations are those of finished workflows
+// (workflow.completed, workflow.failed) that report one, and the
+// percentiles are nearest-rank.
+type Stats struct {
+	Count              int64
+	ByStatus           map[Status]int64
+	ByEventType        map[string]int64
+	FailuresByCategory map[string]int64 // callbacks in status error, by error category
+	PromptTokens       int64
+	CompletionTokens   int64
+	TotalTokens        int64
+	CostUSD            float64
+	DurationCount      int64
+	DurationP50MS      int64
+	DurationP95MS      int64
+}
+
+// BucketStats is the summary of one time bucket.
+type BucketStats struct {
+	Start time.Time
+	Stats Stats
+}
+
+// WorkflowStats is the summary of one workflow.
+type WorkflowStats struct {
+	WorkflowName string
+	Stats        Stats
+}
+
+// StatsReport is what Store.Stats returns: the non-empty buckets, oldest
+// first; the workflows, by name; the total.
+type StatsReport struct {
+	Buckets   []BucketStats
+	Workflows []WorkflowStats
+	Total     Stats
 }
 
 // Limits of list and feed reads.
@@ -208,6 +305,18 @@ type Store interface {
 	// Seq order. Seq values become visible in order: when an entry with Seq n
 	// is visible, every entry with a smaller Seq has committed too.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// Count counts the callbacks that List would return for q (all pages):
+	// exactly up to CountBound, then possibly an estimate, flagged.
+	Count(ctx context.Context, q ListQuery) (Count, error)
+	// Stats summarises the callbacks of a range (see StatsQuery, Stats).
+	Stats(ctx context.Context, q StatsQuery) (StatsReport, error)
+	// MarkAllViewed records the admin's view of every callback matching
+	// q's filters (paging and UnviewedOnly ignored) that existed when it
+	// started, in bounded batches, and appends one ChangeViewedMany entry
+	// to the change feed when it viewed any. It is idempotent: callbacks
+	// already viewed by the admin keep their first view and are not
+	// counted.
+	MarkAllViewed(ctx context.Context, q ListQuery, admin uuid.UUID, adminName string, at time.Time) (ViewBatch, error)
 	// LastSeq returns the highest committed Seq (0 when empty).
 	LastSeq(ctx context.Context) (int64, error)
 	// Ping checks that the database answers, for readiness.

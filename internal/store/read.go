@@ -13,6 +13,7 @@ import (
 	"github.com/callbackd/callbackd/ent"
 	"github.com/callbackd/callbackd/ent/llmcallback"
 	"github.com/callbackd/callbackd/ent/llmcallbackview"
+	"github.com/callbackd/callbackd/ent/predicate"
 	"github.com/callbackd/callbackd/internal/callback"
 )
 
@@ -67,28 +68,11 @@ func (s *Store) List(ctx context.Context, q callback.ListQuery) (_ callback.Page
 		size = callback.MaxPageSize
 	}
 	q = q.Storable()
-	query := s.client.LLMCallback.Query().Select(listColumns...)
-	if q.Status != "" {
-		query.Where(llmcallback.StatusEQ(llmcallback.Status(q.Status)))
+	cs, err := s.filters(q)
+	if err != nil {
+		return callback.Page{}, err
 	}
-	if q.EventType != "" {
-		query.Where(llmcallback.EventType(q.EventType))
-	}
-	if q.WorkflowName != "" {
-		query.Where(llmcallback.WorkflowName(q.WorkflowName))
-	}
-	if q.ExternalJobID != "" {
-		query.Where(llmcallback.ExternalJobID(q.ExternalJobID))
-	}
-	if !q.CreatedAfter.IsZero() {
-		query.Where(llmcallback.CreatedAtGTE(filterTime(q.CreatedAfter)))
-	}
-	if !q.CreatedBefore.IsZero() {
-		query.Where(llmcallback.CreatedAtLT(filterTime(q.CreatedBefore)))
-	}
-	if q.UnviewedOnly {
-		query.Where(llmcallback.Not(llmcallback.HasViewsWith(llmcallbackview.AdminUserID(q.Viewer))))
-	}
+	query := s.client.LLMCallback.Query().Select(listColumns...).Where(predicate.LLMCallback(entPredicate(cs)))
 	if t := q.After; t != nil {
 		at := filterTime(t.CreatedAt)
 		query.Where(llmcallback.Or(
@@ -176,9 +160,19 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) (_ []callba
 	if err != nil {
 		return nil, err
 	}
-	changes := make([]callback.Change, 0, min(limit, len(callbacks)+len(views)))
-	for len(changes) < limit && (len(callbacks) > 0 || len(views) > 0) {
-		if len(views) == 0 || (len(callbacks) > 0 && callbacks[0].Seq < views[0].Seq) {
+	batches, err := s.viewBatches(ctx, tx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	changes := make([]callback.Change, 0, min(limit, len(callbacks)+len(views)+len(batches)))
+	for len(changes) < limit && (len(callbacks) > 0 || len(views) > 0 || len(batches) > 0) {
+		if len(batches) > 0 && (len(callbacks) == 0 || batches[0].Seq < callbacks[0].Seq) && (len(views) == 0 || batches[0].Seq < *views[0].Seq) {
+			b := batches[0]
+			changes = append(changes, callback.Change{Seq: b.Seq, Kind: callback.ChangeViewedMany, Batch: &b})
+			batches = batches[1:]
+			continue
+		}
+		if len(views) == 0 || (len(callbacks) > 0 && callbacks[0].Seq < *views[0].Seq) {
 			c := toCallback(callbacks[0])
 			kind := callback.ChangeRedelivered
 			if c.DeliveryCount == 1 {
@@ -193,6 +187,27 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) (_ []callba
 		views = views[1:]
 	}
 	return changes, nil
+}
+
+// viewBatches reads at most limit MarkAllViewed feed entries after a
+// position, in the transaction of Changes.
+func (s *Store) viewBatches(ctx context.Context, tx *ent.Tx, after int64, limit int) ([]callback.ViewBatch, error) {
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT seq, admin_user_id, admin_name, viewed_at, view_count
+FROM llm_callback_view_batches WHERE seq > %s ORDER BY seq LIMIT %d`, s.placeholder(1), limit), after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var batches []callback.ViewBatch
+	for rows.Next() {
+		var b callback.ViewBatch
+		if err := rows.Scan(&b.Seq, &b.AdminID, &b.AdminName, &b.ViewedAt, &b.Count); err != nil {
+			return nil, err
+		}
+		b.AdminName, b.ViewedAt = text(b.AdminName), b.ViewedAt.UTC()
+		batches = append(batches, b)
+	}
+	return batches, rows.Err()
 }
 
 // LastSeq returns the highest committed Seq. See callback.Store.
@@ -260,12 +275,17 @@ func filterTime(t time.Time) time.Time {
 	return dbTime(t)
 }
 
+// toView converts a view row; a view recorded by MarkAllViewed has no feed
+// position (Seq 0).
 func toView(v *ent.LLMCallbackView) callback.View {
-	return callback.View{
+	cv := callback.View{
 		CallbackID: v.CallbackID,
 		AdminID:    v.AdminUserID,
 		AdminName:  text(v.AdminName),
 		ViewedAt:   v.ViewedAt.UTC(),
-		Seq:        v.Seq,
 	}
+	if v.Seq != nil {
+		cv.Seq = *v.Seq
+	}
+	return cv
 }

@@ -87,14 +87,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 
 			status, err := m.Status(ctx)
 			require.NoError(t, err)
-			require.Len(t, status, 4)
+			require.Len(t, status, 5)
 			for _, st := range status {
 				require.False(t, st.Applied, st.String())
 				require.Contains(t, st.String(), "pending")
 			}
 			applied, err := m.Up(ctx)
 			require.NoError(t, err)
-			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql"}, applied)
+			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql"}, applied)
 			applied, err = m.Up(ctx)
 			require.NoError(t, err)
 			require.Empty(t, applied, "up is idempotent")
@@ -105,8 +105,19 @@ func TestMigrateUpDownUp(t *testing.T) {
 			_, _, err = s.MarkViewed(ctx, id, uuid.New(), "Alice", time.Now())
 			require.NoError(t, err)
 
-			require.True(t, exists("llm_callback_search"))
+			// A view of MarkAllViewed has no feed position; going down
+			// gives it one that no cursor reaches.
+			admin := uuid.New()
+			batch, err := s.MarkAllViewed(ctx, callback.ListQuery{}, admin, "Carol", time.Now())
+			require.NoError(t, err)
+			require.Equal(t, int64(1), batch.Count)
 			name, err := m.Down(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "00005_view_batches.sql", name)
+			require.False(t, exists("llm_callback_view_batches"))
+			require.Equal(t, 1, countRows(t, s, fmt.Sprintf("llm_callback_views WHERE seq < 0 AND admin_user_id = '%s'", admin)))
+			require.True(t, exists("llm_callback_search"))
+			name, err = m.Down(ctx)
 			require.NoError(t, err)
 			require.Equal(t, "00004_facts_search.sql", name)
 			require.False(t, exists("llm_callback_search"), "down drops the search table")
@@ -127,6 +138,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.False(t, status[1].Applied)
 			require.False(t, status[2].Applied)
 			require.False(t, status[3].Applied)
+			require.False(t, status[4].Applied)
 			require.Contains(t, status[0].String(), "applied")
 
 			_, err = m.Up(ctx)
@@ -140,12 +152,12 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.True(t, created)
 
 			requireCompression(t, s, "lz4")
-			for _, want := range []string{"00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
+			for _, want := range []string{"00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
 				name, err := m.Down(ctx)
 				require.NoError(t, err)
 				require.Equal(t, want, name)
 			}
-			for _, table := range []string{"llm_callbacks", "llm_callback_views", "feed_position", "llm_callback_search", "facts_backfill"} {
+			for _, table := range []string{"llm_callbacks", "llm_callback_views", "feed_position", "llm_callback_search", "facts_backfill", "llm_callback_view_batches"} {
 				require.False(t, exists(table), table)
 			}
 			_, err = m.Down(ctx)

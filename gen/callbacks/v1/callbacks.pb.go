@@ -81,6 +81,63 @@ func (CallbackStatus) EnumDescriptor() ([]byte, []int) {
 	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{0}
 }
 
+// StatsBucket is the width of the time buckets of GetCallbackStats, in UTC.
+type StatsBucket int32
+
+const (
+	// STATS_BUCKET_UNSPECIFIED means hour.
+	StatsBucket_STATS_BUCKET_UNSPECIFIED StatsBucket = 0
+	// STATS_BUCKET_MINUTE is one minute.
+	StatsBucket_STATS_BUCKET_MINUTE StatsBucket = 1
+	// STATS_BUCKET_HOUR is one hour.
+	StatsBucket_STATS_BUCKET_HOUR StatsBucket = 2
+	// STATS_BUCKET_DAY is one day (UTC).
+	StatsBucket_STATS_BUCKET_DAY StatsBucket = 3
+)
+
+// Enum value maps for StatsBucket.
+var (
+	StatsBucket_name = map[int32]string{
+		0: "STATS_BUCKET_UNSPECIFIED",
+		1: "STATS_BUCKET_MINUTE",
+		2: "STATS_BUCKET_HOUR",
+		3: "STATS_BUCKET_DAY",
+	}
+	StatsBucket_value = map[string]int32{
+		"STATS_BUCKET_UNSPECIFIED": 0,
+		"STATS_BUCKET_MINUTE":      1,
+		"STATS_BUCKET_HOUR":        2,
+		"STATS_BUCKET_DAY":         3,
+	}
+)
+
+func (x StatsBucket) Enum() *StatsBucket {
+	p := new(StatsBucket)
+	*p = x
+	return p
+}
+
+func (x StatsBucket) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StatsBucket) Descriptor() protoreflect.EnumDescriptor {
+	return file_callbacks_v1_callbacks_proto_enumTypes[1].Descriptor()
+}
+
+func (StatsBucket) Type() protoreflect.EnumType {
+	return &file_callbacks_v1_callbacks_proto_enumTypes[1]
+}
+
+func (x StatsBucket) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StatsBucket.Descriptor instead.
+func (StatsBucket) EnumDescriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{1}
+}
+
 // Signature is how a callback's authenticity was established. It never holds
 // the signature itself or any secret.
 type Signature struct {
@@ -583,9 +640,19 @@ type ListCallbacksRequest struct {
 	// create_time_before keeps callbacks first received before this time.
 	CreateTimeBefore *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time_before,json=createTimeBefore,proto3" json:"create_time_before,omitempty"`
 	// unviewed_only keeps callbacks the calling admin has not viewed.
-	UnviewedOnly  bool `protobuf:"varint,9,opt,name=unviewed_only,json=unviewedOnly,proto3" json:"unviewed_only,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UnviewedOnly bool `protobuf:"varint,9,opt,name=unviewed_only,json=unviewedOnly,proto3" json:"unviewed_only,omitempty"`
+	// query keeps callbacks whose text matches every term (REST: q): words,
+	// "quoted phrases" and prefix* terms, matched against the event type, job
+	// id, step id, workflow name, error message and the payload's text
+	// values; a term typed without quotes also matches a job id that begins
+	// with it. See the README, "Search".
+	Query string `protobuf:"bytes,10,opt,name=query,json=q,proto3" json:"query,omitempty"`
+	// include_total_size asks for total_size.
+	IncludeTotalSize bool `protobuf:"varint,11,opt,name=include_total_size,json=includeTotalSize,proto3" json:"include_total_size,omitempty"`
+	// include_unviewed_count asks for unviewed_count.
+	IncludeUnviewedCount bool `protobuf:"varint,12,opt,name=include_unviewed_count,json=includeUnviewedCount,proto3" json:"include_unviewed_count,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ListCallbacksRequest) Reset() {
@@ -681,6 +748,27 @@ func (x *ListCallbacksRequest) GetUnviewedOnly() bool {
 	return false
 }
 
+func (x *ListCallbacksRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *ListCallbacksRequest) GetIncludeTotalSize() bool {
+	if x != nil {
+		return x.IncludeTotalSize
+	}
+	return false
+}
+
+func (x *ListCallbacksRequest) GetIncludeUnviewedCount() bool {
+	if x != nil {
+		return x.IncludeUnviewedCount
+	}
+	return false
+}
+
 // ListCallbacksResponse is one page of callbacks, newest first.
 type ListCallbacksResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -688,8 +776,20 @@ type ListCallbacksResponse struct {
 	Callbacks []*Callback `protobuf:"bytes,1,rep,name=callbacks,proto3" json:"callbacks,omitempty"`
 	// next_page_token fetches the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// total_size is the number of callbacks matching the filters, when
+	// include_total_size was set: exact up to a bound (10,000), beyond it an
+	// estimate, and then total_size_is_estimate is true.
+	TotalSize int64 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	// total_size_is_estimate says that total_size is an estimate.
+	TotalSizeIsEstimate bool `protobuf:"varint,4,opt,name=total_size_is_estimate,json=totalSizeIsEstimate,proto3" json:"total_size_is_estimate,omitempty"`
+	// unviewed_count is the number of callbacks the calling admin has not
+	// viewed (whatever the filters), when include_unviewed_count was set;
+	// counted like total_size.
+	UnviewedCount int64 `protobuf:"varint,5,opt,name=unviewed_count,json=unviewedCount,proto3" json:"unviewed_count,omitempty"`
+	// unviewed_count_is_estimate says that unviewed_count is an estimate.
+	UnviewedCountIsEstimate bool `protobuf:"varint,6,opt,name=unviewed_count_is_estimate,json=unviewedCountIsEstimate,proto3" json:"unviewed_count_is_estimate,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *ListCallbacksResponse) Reset() {
@@ -734,6 +834,34 @@ func (x *ListCallbacksResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListCallbacksResponse) GetTotalSize() int64 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+func (x *ListCallbacksResponse) GetTotalSizeIsEstimate() bool {
+	if x != nil {
+		return x.TotalSizeIsEstimate
+	}
+	return false
+}
+
+func (x *ListCallbacksResponse) GetUnviewedCount() int64 {
+	if x != nil {
+		return x.UnviewedCount
+	}
+	return 0
+}
+
+func (x *ListCallbacksResponse) GetUnviewedCountIsEstimate() bool {
+	if x != nil {
+		return x.UnviewedCountIsEstimate
+	}
+	return false
 }
 
 // GetCallbackRequest names one callback.
@@ -932,6 +1060,7 @@ type CallbackEvent struct {
 	//	*CallbackEvent_Received
 	//	*CallbackEvent_Redelivered
 	//	*CallbackEvent_Viewed
+	//	*CallbackEvent_ViewedMany
 	Event         isCallbackEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1008,6 +1137,15 @@ func (x *CallbackEvent) GetViewed() *CallbackView {
 	return nil
 }
 
+func (x *CallbackEvent) GetViewedMany() *CallbackViewBatch {
+	if x != nil {
+		if x, ok := x.Event.(*CallbackEvent_ViewedMany); ok {
+			return x.ViewedMany
+		}
+	}
+	return nil
+}
+
 type isCallbackEvent_Event interface {
 	isCallbackEvent_Event()
 }
@@ -1027,11 +1165,93 @@ type CallbackEvent_Viewed struct {
 	Viewed *CallbackView `protobuf:"bytes,4,opt,name=viewed,proto3,oneof"`
 }
 
+type CallbackEvent_ViewedMany struct {
+	// viewed_many: an admin marked many callbacks viewed at once
+	// (MarkAllViewed); one event for all of them.
+	ViewedMany *CallbackViewBatch `protobuf:"bytes,5,opt,name=viewed_many,json=viewedMany,proto3,oneof"`
+}
+
 func (*CallbackEvent_Received) isCallbackEvent_Event() {}
 
 func (*CallbackEvent_Redelivered) isCallbackEvent_Event() {}
 
 func (*CallbackEvent_Viewed) isCallbackEvent_Event() {}
+
+func (*CallbackEvent_ViewedMany) isCallbackEvent_Event() {}
+
+// CallbackViewBatch records one MarkAllViewed that viewed callbacks.
+type CallbackViewBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// admin_id is the admin's id (UUID).
+	AdminId string `protobuf:"bytes,1,opt,name=admin_id,json=adminId,proto3" json:"admin_id,omitempty"`
+	// admin_name is the admin's name.
+	AdminName string `protobuf:"bytes,2,opt,name=admin_name,json=adminName,proto3" json:"admin_name,omitempty"`
+	// view_time is when the views were recorded.
+	ViewTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=view_time,json=viewTime,proto3" json:"view_time,omitempty"`
+	// count is the number of callbacks this operation marked viewed (those
+	// already viewed by the admin are not counted).
+	Count         int64 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallbackViewBatch) Reset() {
+	*x = CallbackViewBatch{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallbackViewBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallbackViewBatch) ProtoMessage() {}
+
+func (x *CallbackViewBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallbackViewBatch.ProtoReflect.Descriptor instead.
+func (*CallbackViewBatch) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CallbackViewBatch) GetAdminId() string {
+	if x != nil {
+		return x.AdminId
+	}
+	return ""
+}
+
+func (x *CallbackViewBatch) GetAdminName() string {
+	if x != nil {
+		return x.AdminName
+	}
+	return ""
+}
+
+func (x *CallbackViewBatch) GetViewTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ViewTime
+	}
+	return nil
+}
+
+func (x *CallbackViewBatch) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
 
 // CheckCallbacksRequest asks for the events after a cursor.
 type CheckCallbacksRequest struct {
@@ -1047,7 +1267,7 @@ type CheckCallbacksRequest struct {
 
 func (x *CheckCallbacksRequest) Reset() {
 	*x = CheckCallbacksRequest{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[12]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1279,7 @@ func (x *CheckCallbacksRequest) String() string {
 func (*CheckCallbacksRequest) ProtoMessage() {}
 
 func (x *CheckCallbacksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[12]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1292,7 @@ func (x *CheckCallbacksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckCallbacksRequest.ProtoReflect.Descriptor instead.
 func (*CheckCallbacksRequest) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{12}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckCallbacksRequest) GetAfter() string {
@@ -1104,7 +1324,7 @@ type CheckCallbacksResponse struct {
 
 func (x *CheckCallbacksResponse) Reset() {
 	*x = CheckCallbacksResponse{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[13]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1336,7 @@ func (x *CheckCallbacksResponse) String() string {
 func (*CheckCallbacksResponse) ProtoMessage() {}
 
 func (x *CheckCallbacksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[13]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1349,7 @@ func (x *CheckCallbacksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckCallbacksResponse.ProtoReflect.Descriptor instead.
 func (*CheckCallbacksResponse) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{13}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CheckCallbacksResponse) GetEvents() []*CallbackEvent {
@@ -1164,7 +1384,7 @@ type WatchCallbacksRequest struct {
 
 func (x *WatchCallbacksRequest) Reset() {
 	*x = WatchCallbacksRequest{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[14]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1396,7 @@ func (x *WatchCallbacksRequest) String() string {
 func (*WatchCallbacksRequest) ProtoMessage() {}
 
 func (x *WatchCallbacksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[14]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1409,7 @@ func (x *WatchCallbacksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCallbacksRequest.ProtoReflect.Descriptor instead.
 func (*WatchCallbacksRequest) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{14}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchCallbacksRequest) GetCursor() string {
@@ -1213,7 +1433,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[15]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1445,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[15]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1458,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{15}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Heartbeat) GetCursor() string {
@@ -1271,7 +1491,7 @@ type WatchCallbacksResponse struct {
 
 func (x *WatchCallbacksResponse) Reset() {
 	*x = WatchCallbacksResponse{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[16]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1503,7 @@ func (x *WatchCallbacksResponse) String() string {
 func (*WatchCallbacksResponse) ProtoMessage() {}
 
 func (x *WatchCallbacksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[16]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1516,7 @@ func (x *WatchCallbacksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchCallbacksResponse.ProtoReflect.Descriptor instead.
 func (*WatchCallbacksResponse) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{16}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchCallbacksResponse) GetMessage() isWatchCallbacksResponse_Message {
@@ -1354,7 +1574,7 @@ type SendTestCallbackRequest struct {
 
 func (x *SendTestCallbackRequest) Reset() {
 	*x = SendTestCallbackRequest{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[17]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1586,7 @@ func (x *SendTestCallbackRequest) String() string {
 func (*SendTestCallbackRequest) ProtoMessage() {}
 
 func (x *SendTestCallbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[17]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1599,7 @@ func (x *SendTestCallbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTestCallbackRequest.ProtoReflect.Descriptor instead.
 func (*SendTestCallbackRequest) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{17}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SendTestCallbackRequest) GetEventType() string {
@@ -1406,7 +1626,7 @@ type SendTestCallbackResponse struct {
 
 func (x *SendTestCallbackResponse) Reset() {
 	*x = SendTestCallbackResponse{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[18]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1638,7 @@ func (x *SendTestCallbackResponse) String() string {
 func (*SendTestCallbackResponse) ProtoMessage() {}
 
 func (x *SendTestCallbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[18]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1651,7 @@ func (x *SendTestCallbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendTestCallbackResponse.ProtoReflect.Descriptor instead.
 func (*SendTestCallbackResponse) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{18}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SendTestCallbackResponse) GetId() string {
@@ -1490,7 +1710,7 @@ type RejectedDelivery struct {
 
 func (x *RejectedDelivery) Reset() {
 	*x = RejectedDelivery{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[19]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1722,7 @@ func (x *RejectedDelivery) String() string {
 func (*RejectedDelivery) ProtoMessage() {}
 
 func (x *RejectedDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[19]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1735,7 @@ func (x *RejectedDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectedDelivery.ProtoReflect.Descriptor instead.
 func (*RejectedDelivery) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{19}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RejectedDelivery) GetReceiveTime() *timestamppb.Timestamp {
@@ -1590,7 +1810,7 @@ type ListRejectedDeliveriesRequest struct {
 
 func (x *ListRejectedDeliveriesRequest) Reset() {
 	*x = ListRejectedDeliveriesRequest{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[20]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1822,7 @@ func (x *ListRejectedDeliveriesRequest) String() string {
 func (*ListRejectedDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListRejectedDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[20]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1835,7 @@ func (x *ListRejectedDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRejectedDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListRejectedDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{20}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{21}
 }
 
 // ListRejectedDeliveriesResponse lists recent rejections, newest first.
@@ -1629,7 +1849,7 @@ type ListRejectedDeliveriesResponse struct {
 
 func (x *ListRejectedDeliveriesResponse) Reset() {
 	*x = ListRejectedDeliveriesResponse{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[21]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1861,7 @@ func (x *ListRejectedDeliveriesResponse) String() string {
 func (*ListRejectedDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListRejectedDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[21]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1874,7 @@ func (x *ListRejectedDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRejectedDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListRejectedDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{21}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListRejectedDeliveriesResponse) GetRejected() []*RejectedDelivery {
@@ -1673,7 +1893,7 @@ type GetServerInfoRequest struct {
 
 func (x *GetServerInfoRequest) Reset() {
 	*x = GetServerInfoRequest{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[22]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1905,7 @@ func (x *GetServerInfoRequest) String() string {
 func (*GetServerInfoRequest) ProtoMessage() {}
 
 func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[22]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1918,7 @@ func (x *GetServerInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetServerInfoRequest) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{22}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{23}
 }
 
 // ServerInfo describes one callbackd server. It never holds a secret.
@@ -1718,7 +1938,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[23]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1950,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[23]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1963,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{23}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ServerInfo) GetVersion() string {
@@ -1771,7 +1991,7 @@ type GetServerInfoResponse struct {
 
 func (x *GetServerInfoResponse) Reset() {
 	*x = GetServerInfoResponse{}
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[24]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +2003,7 @@ func (x *GetServerInfoResponse) String() string {
 func (*GetServerInfoResponse) ProtoMessage() {}
 
 func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_callbacks_v1_callbacks_proto_msgTypes[24]
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +2016,7 @@ func (x *GetServerInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetServerInfoResponse) Descriptor() ([]byte, []int) {
-	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{24}
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetServerInfoResponse) GetServer() *ServerInfo {
@@ -1804,6 +2024,581 @@ func (x *GetServerInfoResponse) GetServer() *ServerInfo {
 		return x.Server
 	}
 	return nil
+}
+
+// GetCallbackStatsRequest selects the callbacks to summarise. All filters
+// combine with AND.
+type GetCallbackStatsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// create_time_after starts the range (inclusive); default: 24 hours before
+	// create_time_before.
+	CreateTimeAfter *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=create_time_after,json=createTimeAfter,proto3" json:"create_time_after,omitempty"`
+	// create_time_before ends the range (exclusive); default: now.
+	CreateTimeBefore *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=create_time_before,json=createTimeBefore,proto3" json:"create_time_before,omitempty"`
+	// bucket is the width of the time buckets; default hour. The range may
+	// hold at most 10,080 buckets (a week of minutes).
+	Bucket StatsBucket `protobuf:"varint,3,opt,name=bucket,proto3,enum=callbacks.v1.StatsBucket" json:"bucket,omitempty"`
+	// status keeps callbacks in this status.
+	Status CallbackStatus `protobuf:"varint,4,opt,name=status,proto3,enum=callbacks.v1.CallbackStatus" json:"status,omitempty"`
+	// event_type keeps callbacks of this event type.
+	EventType string `protobuf:"bytes,5,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// workflow_name keeps callbacks of this workflow.
+	WorkflowName string `protobuf:"bytes,6,opt,name=workflow_name,json=workflowName,proto3" json:"workflow_name,omitempty"`
+	// external_job_id keeps callbacks of this job.
+	ExternalJobId string `protobuf:"bytes,7,opt,name=external_job_id,json=externalJobId,proto3" json:"external_job_id,omitempty"`
+	// query keeps callbacks matching a search, as in ListCallbacksRequest (REST: q).
+	Query         string `protobuf:"bytes,8,opt,name=query,json=q,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCallbackStatsRequest) Reset() {
+	*x = GetCallbackStatsRequest{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCallbackStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCallbackStatsRequest) ProtoMessage() {}
+
+func (x *GetCallbackStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCallbackStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetCallbackStatsRequest) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetCallbackStatsRequest) GetCreateTimeAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTimeAfter
+	}
+	return nil
+}
+
+func (x *GetCallbackStatsRequest) GetCreateTimeBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTimeBefore
+	}
+	return nil
+}
+
+func (x *GetCallbackStatsRequest) GetBucket() StatsBucket {
+	if x != nil {
+		return x.Bucket
+	}
+	return StatsBucket_STATS_BUCKET_UNSPECIFIED
+}
+
+func (x *GetCallbackStatsRequest) GetStatus() CallbackStatus {
+	if x != nil {
+		return x.Status
+	}
+	return CallbackStatus_CALLBACK_STATUS_UNSPECIFIED
+}
+
+func (x *GetCallbackStatsRequest) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *GetCallbackStatsRequest) GetWorkflowName() string {
+	if x != nil {
+		return x.WorkflowName
+	}
+	return ""
+}
+
+func (x *GetCallbackStatsRequest) GetExternalJobId() string {
+	if x != nil {
+		return x.ExternalJobId
+	}
+	return ""
+}
+
+func (x *GetCallbackStatsRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+// CallbackStats summarises a set of callbacks.
+type CallbackStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// count is the number of callbacks.
+	Count int64 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// by_status counts them by status name (received, processed, error).
+	ByStatus map[string]int64 `protobuf:"bytes,2,rep,name=by_status,json=byStatus,proto3" json:"by_status,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// by_event_type counts them by event type.
+	ByEventType map[string]int64 `protobuf:"bytes,3,rep,name=by_event_type,json=byEventType,proto3" json:"by_event_type,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// failures_by_category counts the callbacks in status error by their
+	// payload's error.category ("" when it has none).
+	FailuresByCategory map[string]int64 `protobuf:"bytes,4,rep,name=failures_by_category,json=failuresByCategory,proto3" json:"failures_by_category,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// prompt_tokens sums the payloads' prompt tokens, except those of
+	// workflow.completed, whose cost_data restates its steps' figures.
+	PromptTokens int64 `protobuf:"varint,5,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
+	// completion_tokens sums the completion tokens, like prompt_tokens.
+	CompletionTokens int64 `protobuf:"varint,6,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
+	// total_tokens sums the total tokens, like prompt_tokens.
+	TotalTokens int64 `protobuf:"varint,7,opt,name=total_tokens,json=totalTokens,proto3" json:"total_tokens,omitempty"`
+	// cost_usd sums the costs, like prompt_tokens.
+	CostUsd float64 `protobuf:"fixed64,8,opt,name=cost_usd,json=costUsd,proto3" json:"cost_usd,omitempty"`
+	// duration_count is the number of finished workflows (workflow.completed
+	// and workflow.failed) with a duration_ms.
+	DurationCount int64 `protobuf:"varint,9,opt,name=duration_count,json=durationCount,proto3" json:"duration_count,omitempty"`
+	// duration_p50_ms is the median duration_ms of those (nearest rank); 0
+	// when duration_count is 0.
+	DurationP50Ms int64 `protobuf:"varint,10,opt,name=duration_p50_ms,json=durationP50Ms,proto3" json:"duration_p50_ms,omitempty"`
+	// duration_p95_ms is their 95th percentile (nearest rank).
+	DurationP95Ms int64 `protobuf:"varint,11,opt,name=duration_p95_ms,json=durationP95Ms,proto3" json:"duration_p95_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallbackStats) Reset() {
+	*x = CallbackStats{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallbackStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallbackStats) ProtoMessage() {}
+
+func (x *CallbackStats) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallbackStats.ProtoReflect.Descriptor instead.
+func (*CallbackStats) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *CallbackStats) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *CallbackStats) GetByStatus() map[string]int64 {
+	if x != nil {
+		return x.ByStatus
+	}
+	return nil
+}
+
+func (x *CallbackStats) GetByEventType() map[string]int64 {
+	if x != nil {
+		return x.ByEventType
+	}
+	return nil
+}
+
+func (x *CallbackStats) GetFailuresByCategory() map[string]int64 {
+	if x != nil {
+		return x.FailuresByCategory
+	}
+	return nil
+}
+
+func (x *CallbackStats) GetPromptTokens() int64 {
+	if x != nil {
+		return x.PromptTokens
+	}
+	return 0
+}
+
+func (x *CallbackStats) GetCompletionTokens() int64 {
+	if x != nil {
+		return x.CompletionTokens
+	}
+	return 0
+}
+
+func (x *CallbackStats) GetTotalTokens() int64 {
+	if x != nil {
+		return x.TotalTokens
+	}
+	return 0
+}
+
+func (x *CallbackStats) GetCostUsd() float64 {
+	if x != nil {
+		return x.CostUsd
+	}
+	return 0
+}
+
+func (x *CallbackStats) GetDurationCount() int64 {
+	if x != nil {
+		return x.DurationCount
+	}
+	return 0
+}
+
+func (x *CallbackStats) GetDurationP50Ms() int64 {
+	if x != nil {
+		return x.DurationP50Ms
+	}
+	return 0
+}
+
+func (x *CallbackStats) GetDurationP95Ms() int64 {
+	if x != nil {
+		return x.DurationP95Ms
+	}
+	return 0
+}
+
+// CallbackStatsBucket is the summary of one time bucket.
+type CallbackStatsBucket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// start_time is the start of the bucket.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// stats of the callbacks first received in the bucket.
+	Stats         *CallbackStats `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallbackStatsBucket) Reset() {
+	*x = CallbackStatsBucket{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallbackStatsBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallbackStatsBucket) ProtoMessage() {}
+
+func (x *CallbackStatsBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallbackStatsBucket.ProtoReflect.Descriptor instead.
+func (*CallbackStatsBucket) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CallbackStatsBucket) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *CallbackStatsBucket) GetStats() *CallbackStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+// WorkflowStats is the summary of one workflow over the whole range.
+type WorkflowStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// workflow_name names the workflow.
+	WorkflowName string `protobuf:"bytes,1,opt,name=workflow_name,json=workflowName,proto3" json:"workflow_name,omitempty"`
+	// stats of its callbacks.
+	Stats         *CallbackStats `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkflowStats) Reset() {
+	*x = WorkflowStats{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkflowStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkflowStats) ProtoMessage() {}
+
+func (x *WorkflowStats) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkflowStats.ProtoReflect.Descriptor instead.
+func (*WorkflowStats) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *WorkflowStats) GetWorkflowName() string {
+	if x != nil {
+		return x.WorkflowName
+	}
+	return ""
+}
+
+func (x *WorkflowStats) GetStats() *CallbackStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+// GetCallbackStatsResponse summarises the selected callbacks.
+type GetCallbackStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// buckets that hold callbacks, oldest first (empty buckets are left out).
+	Buckets []*CallbackStatsBucket `protobuf:"bytes,1,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	// workflows over the whole range, by workflow name.
+	Workflows []*WorkflowStats `protobuf:"bytes,2,rep,name=workflows,proto3" json:"workflows,omitempty"`
+	// total over the whole range.
+	Total         *CallbackStats `protobuf:"bytes,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCallbackStatsResponse) Reset() {
+	*x = GetCallbackStatsResponse{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCallbackStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCallbackStatsResponse) ProtoMessage() {}
+
+func (x *GetCallbackStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCallbackStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetCallbackStatsResponse) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetCallbackStatsResponse) GetBuckets() []*CallbackStatsBucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+func (x *GetCallbackStatsResponse) GetWorkflows() []*WorkflowStats {
+	if x != nil {
+		return x.Workflows
+	}
+	return nil
+}
+
+func (x *GetCallbackStatsResponse) GetTotal() *CallbackStats {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+// MarkAllViewedRequest selects the callbacks to mark viewed, with the
+// filters of ListCallbacksRequest. All filters combine with AND; none marks
+// every callback.
+type MarkAllViewedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// status keeps callbacks in this status.
+	Status CallbackStatus `protobuf:"varint,1,opt,name=status,proto3,enum=callbacks.v1.CallbackStatus" json:"status,omitempty"`
+	// event_type keeps callbacks of this event type.
+	EventType string `protobuf:"bytes,2,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// workflow_name keeps callbacks of this workflow.
+	WorkflowName string `protobuf:"bytes,3,opt,name=workflow_name,json=workflowName,proto3" json:"workflow_name,omitempty"`
+	// external_job_id keeps callbacks of this job.
+	ExternalJobId string `protobuf:"bytes,4,opt,name=external_job_id,json=externalJobId,proto3" json:"external_job_id,omitempty"`
+	// create_time_after keeps callbacks first received at or after this time.
+	CreateTimeAfter *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time_after,json=createTimeAfter,proto3" json:"create_time_after,omitempty"`
+	// create_time_before keeps callbacks first received before this time.
+	CreateTimeBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time_before,json=createTimeBefore,proto3" json:"create_time_before,omitempty"`
+	// query keeps callbacks matching a search, as in ListCallbacksRequest (REST: q).
+	Query         string `protobuf:"bytes,7,opt,name=query,json=q,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkAllViewedRequest) Reset() {
+	*x = MarkAllViewedRequest{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkAllViewedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkAllViewedRequest) ProtoMessage() {}
+
+func (x *MarkAllViewedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkAllViewedRequest.ProtoReflect.Descriptor instead.
+func (*MarkAllViewedRequest) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *MarkAllViewedRequest) GetStatus() CallbackStatus {
+	if x != nil {
+		return x.Status
+	}
+	return CallbackStatus_CALLBACK_STATUS_UNSPECIFIED
+}
+
+func (x *MarkAllViewedRequest) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *MarkAllViewedRequest) GetWorkflowName() string {
+	if x != nil {
+		return x.WorkflowName
+	}
+	return ""
+}
+
+func (x *MarkAllViewedRequest) GetExternalJobId() string {
+	if x != nil {
+		return x.ExternalJobId
+	}
+	return ""
+}
+
+func (x *MarkAllViewedRequest) GetCreateTimeAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTimeAfter
+	}
+	return nil
+}
+
+func (x *MarkAllViewedRequest) GetCreateTimeBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTimeBefore
+	}
+	return nil
+}
+
+func (x *MarkAllViewedRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+// MarkAllViewedResponse says what MarkAllViewed did.
+type MarkAllViewedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// marked is the number of callbacks newly marked viewed (0 when all
+	// were viewed already).
+	Marked        int64 `protobuf:"varint,1,opt,name=marked,proto3" json:"marked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkAllViewedResponse) Reset() {
+	*x = MarkAllViewedResponse{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkAllViewedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkAllViewedResponse) ProtoMessage() {}
+
+func (x *MarkAllViewedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkAllViewedResponse.ProtoReflect.Descriptor instead.
+func (*MarkAllViewedResponse) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *MarkAllViewedResponse) GetMarked() int64 {
+	if x != nil {
+		return x.Marked
+	}
+	return 0
 }
 
 var File_callbacks_v1_callbacks_proto protoreflect.FileDescriptor
@@ -1859,7 +2654,7 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vcallback_id\x18\x02 \x01(\tR\n" +
 	"callbackId\x12\x1c\n" +
-	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\xab\x03\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\xa1\x04\n" +
 	"\x14ListCallbacksRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -1871,10 +2666,19 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x0fexternal_job_id\x18\x06 \x01(\tR\rexternalJobId\x12F\n" +
 	"\x11create_time_after\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0fcreateTimeAfter\x12H\n" +
 	"\x12create_time_before\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10createTimeBefore\x12#\n" +
-	"\runviewed_only\x18\t \x01(\bR\funviewedOnly\"u\n" +
+	"\runviewed_only\x18\t \x01(\bR\funviewedOnly\x12\x10\n" +
+	"\x05query\x18\n" +
+	" \x01(\tR\x01q\x12,\n" +
+	"\x12include_total_size\x18\v \x01(\bR\x10includeTotalSize\x124\n" +
+	"\x16include_unviewed_count\x18\f \x01(\bR\x14includeUnviewedCount\"\xad\x02\n" +
 	"\x15ListCallbacksResponse\x124\n" +
 	"\tcallbacks\x18\x01 \x03(\v2\x16.callbacks.v1.CallbackR\tcallbacks\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"$\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x03 \x01(\x03R\ttotalSize\x123\n" +
+	"\x16total_size_is_estimate\x18\x04 \x01(\bR\x13totalSizeIsEstimate\x12%\n" +
+	"\x0eunviewed_count\x18\x05 \x01(\x03R\runviewedCount\x12;\n" +
+	"\x1aunviewed_count_is_estimate\x18\x06 \x01(\bR\x17unviewedCountIsEstimate\"$\n" +
 	"\x12GetCallbackRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"I\n" +
 	"\x13GetCallbackResponse\x122\n" +
@@ -1882,13 +2686,21 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x11MarkViewedRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"D\n" +
 	"\x12MarkViewedResponse\x12.\n" +
-	"\x04view\x18\x01 \x01(\v2\x1a.callbacks.v1.CallbackViewR\x04view\"\xd8\x01\n" +
+	"\x04view\x18\x01 \x01(\v2\x1a.callbacks.v1.CallbackViewR\x04view\"\x9c\x02\n" +
 	"\rCallbackEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x124\n" +
 	"\breceived\x18\x02 \x01(\v2\x16.callbacks.v1.CallbackH\x00R\breceived\x12:\n" +
 	"\vredelivered\x18\x03 \x01(\v2\x16.callbacks.v1.CallbackH\x00R\vredelivered\x124\n" +
-	"\x06viewed\x18\x04 \x01(\v2\x1a.callbacks.v1.CallbackViewH\x00R\x06viewedB\a\n" +
-	"\x05event\"J\n" +
+	"\x06viewed\x18\x04 \x01(\v2\x1a.callbacks.v1.CallbackViewH\x00R\x06viewed\x12B\n" +
+	"\vviewed_many\x18\x05 \x01(\v2\x1f.callbacks.v1.CallbackViewBatchH\x00R\n" +
+	"viewedManyB\a\n" +
+	"\x05event\"\x9c\x01\n" +
+	"\x11CallbackViewBatch\x12\x19\n" +
+	"\badmin_id\x18\x01 \x01(\tR\aadminId\x12\x1d\n" +
+	"\n" +
+	"admin_name\x18\x02 \x01(\tR\tadminName\x127\n" +
+	"\tview_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bviewTime\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x03R\x05count\"J\n" +
 	"\x15CheckCallbacksRequest\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\tR\x05after\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\"\x82\x01\n" +
@@ -1938,14 +2750,73 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12-\n" +
 	"\x12development_secret\x18\x02 \x01(\bR\x11developmentSecret\"I\n" +
 	"\x15GetServerInfoResponse\x120\n" +
-	"\x06server\x18\x01 \x01(\v2\x18.callbacks.v1.ServerInfoR\x06server*\x89\x01\n" +
+	"\x06server\x18\x01 \x01(\v2\x18.callbacks.v1.ServerInfoR\x06server\"\x92\x03\n" +
+	"\x17GetCallbackStatsRequest\x12F\n" +
+	"\x11create_time_after\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0fcreateTimeAfter\x12H\n" +
+	"\x12create_time_before\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x10createTimeBefore\x121\n" +
+	"\x06bucket\x18\x03 \x01(\x0e2\x19.callbacks.v1.StatsBucketR\x06bucket\x124\n" +
+	"\x06status\x18\x04 \x01(\x0e2\x1c.callbacks.v1.CallbackStatusR\x06status\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x05 \x01(\tR\teventType\x12#\n" +
+	"\rworkflow_name\x18\x06 \x01(\tR\fworkflowName\x12&\n" +
+	"\x0fexternal_job_id\x18\a \x01(\tR\rexternalJobId\x12\x10\n" +
+	"\x05query\x18\b \x01(\tR\x01q\"\xf1\x05\n" +
+	"\rCallbackStats\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\x12F\n" +
+	"\tby_status\x18\x02 \x03(\v2).callbacks.v1.CallbackStats.ByStatusEntryR\bbyStatus\x12P\n" +
+	"\rby_event_type\x18\x03 \x03(\v2,.callbacks.v1.CallbackStats.ByEventTypeEntryR\vbyEventType\x12e\n" +
+	"\x14failures_by_category\x18\x04 \x03(\v23.callbacks.v1.CallbackStats.FailuresByCategoryEntryR\x12failuresByCategory\x12#\n" +
+	"\rprompt_tokens\x18\x05 \x01(\x03R\fpromptTokens\x12+\n" +
+	"\x11completion_tokens\x18\x06 \x01(\x03R\x10completionTokens\x12!\n" +
+	"\ftotal_tokens\x18\a \x01(\x03R\vtotalTokens\x12\x19\n" +
+	"\bcost_usd\x18\b \x01(\x01R\acostUsd\x12%\n" +
+	"\x0eduration_count\x18\t \x01(\x03R\rdurationCount\x12&\n" +
+	"\x0fduration_p50_ms\x18\n" +
+	" \x01(\x03R\rdurationP50Ms\x12&\n" +
+	"\x0fduration_p95_ms\x18\v \x01(\x03R\rdurationP95Ms\x1a;\n" +
+	"\rByStatusEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a>\n" +
+	"\x10ByEventTypeEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1aE\n" +
+	"\x17FailuresByCategoryEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x83\x01\n" +
+	"\x13CallbackStatsBucket\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x121\n" +
+	"\x05stats\x18\x02 \x01(\v2\x1b.callbacks.v1.CallbackStatsR\x05stats\"g\n" +
+	"\rWorkflowStats\x12#\n" +
+	"\rworkflow_name\x18\x01 \x01(\tR\fworkflowName\x121\n" +
+	"\x05stats\x18\x02 \x01(\v2\x1b.callbacks.v1.CallbackStatsR\x05stats\"\xc5\x01\n" +
+	"\x18GetCallbackStatsResponse\x12;\n" +
+	"\abuckets\x18\x01 \x03(\v2!.callbacks.v1.CallbackStatsBucketR\abuckets\x129\n" +
+	"\tworkflows\x18\x02 \x03(\v2\x1b.callbacks.v1.WorkflowStatsR\tworkflows\x121\n" +
+	"\x05total\x18\x03 \x01(\v2\x1b.callbacks.v1.CallbackStatsR\x05total\"\xdc\x02\n" +
+	"\x14MarkAllViewedRequest\x124\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1c.callbacks.v1.CallbackStatusR\x06status\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x02 \x01(\tR\teventType\x12#\n" +
+	"\rworkflow_name\x18\x03 \x01(\tR\fworkflowName\x12&\n" +
+	"\x0fexternal_job_id\x18\x04 \x01(\tR\rexternalJobId\x12F\n" +
+	"\x11create_time_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0fcreateTimeAfter\x12H\n" +
+	"\x12create_time_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x10createTimeBefore\x12\x10\n" +
+	"\x05query\x18\a \x01(\tR\x01q\"/\n" +
+	"\x15MarkAllViewedResponse\x12\x16\n" +
+	"\x06marked\x18\x01 \x01(\x03R\x06marked*\x89\x01\n" +
 	"\x0eCallbackStatus\x12\x1f\n" +
 	"\x1bCALLBACK_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CALLBACK_STATUS_RECEIVED\x10\x01\x12\x1d\n" +
 	"\x19CALLBACK_STATUS_PROCESSED\x10\x02\x12\x19\n" +
-	"\x15CALLBACK_STATUS_ERROR\x10\x032t\n" +
+	"\x15CALLBACK_STATUS_ERROR\x10\x03*q\n" +
+	"\vStatsBucket\x12\x1c\n" +
+	"\x18STATS_BUCKET_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13STATS_BUCKET_MINUTE\x10\x01\x12\x15\n" +
+	"\x11STATS_BUCKET_HOUR\x10\x02\x12\x14\n" +
+	"\x10STATS_BUCKET_DAY\x10\x032t\n" +
 	"\x15CallbackIngestService\x12[\n" +
-	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\x83\x06\n" +
+	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\xc0\a\n" +
 	"\x14CallbackAdminService\x12X\n" +
 	"\rListCallbacks\x12\".callbacks.v1.ListCallbacksRequest\x1a#.callbacks.v1.ListCallbacksResponse\x12R\n" +
 	"\vGetCallback\x12 .callbacks.v1.GetCallbackRequest\x1a!.callbacks.v1.GetCallbackResponse\x12O\n" +
@@ -1955,7 +2826,9 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x0eWatchCallbacks\x12#.callbacks.v1.WatchCallbacksRequest\x1a$.callbacks.v1.WatchCallbacksResponse0\x01\x12a\n" +
 	"\x10SendTestCallback\x12%.callbacks.v1.SendTestCallbackRequest\x1a&.callbacks.v1.SendTestCallbackResponse\x12s\n" +
 	"\x16ListRejectedDeliveries\x12+.callbacks.v1.ListRejectedDeliveriesRequest\x1a,.callbacks.v1.ListRejectedDeliveriesResponse\x12X\n" +
-	"\rGetServerInfo\x12\".callbacks.v1.GetServerInfoRequest\x1a#.callbacks.v1.GetServerInfoResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
+	"\rGetServerInfo\x12\".callbacks.v1.GetServerInfoRequest\x1a#.callbacks.v1.GetServerInfoResponse\x12a\n" +
+	"\x10GetCallbackStats\x12%.callbacks.v1.GetCallbackStatsRequest\x1a&.callbacks.v1.GetCallbackStatsResponse\x12X\n" +
+	"\rMarkAllViewed\x12\".callbacks.v1.MarkAllViewedRequest\x1a#.callbacks.v1.MarkAllViewedResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
 
 var (
 	file_callbacks_v1_callbacks_proto_rawDescOnce sync.Once
@@ -1969,87 +2842,121 @@ func file_callbacks_v1_callbacks_proto_rawDescGZIP() []byte {
 	return file_callbacks_v1_callbacks_proto_rawDescData
 }
 
-var file_callbacks_v1_callbacks_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_callbacks_v1_callbacks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_callbacks_v1_callbacks_proto_goTypes = []any{
 	(CallbackStatus)(0),                    // 0: callbacks.v1.CallbackStatus
-	(*Signature)(nil),                      // 1: callbacks.v1.Signature
-	(*CallbackView)(nil),                   // 2: callbacks.v1.CallbackView
-	(*Callback)(nil),                       // 3: callbacks.v1.Callback
-	(*IngestCallbackRequest)(nil),          // 4: callbacks.v1.IngestCallbackRequest
-	(*IngestCallbackResponse)(nil),         // 5: callbacks.v1.IngestCallbackResponse
-	(*ListCallbacksRequest)(nil),           // 6: callbacks.v1.ListCallbacksRequest
-	(*ListCallbacksResponse)(nil),          // 7: callbacks.v1.ListCallbacksResponse
-	(*GetCallbackRequest)(nil),             // 8: callbacks.v1.GetCallbackRequest
-	(*GetCallbackResponse)(nil),            // 9: callbacks.v1.GetCallbackResponse
-	(*MarkViewedRequest)(nil),              // 10: callbacks.v1.MarkViewedRequest
-	(*MarkViewedResponse)(nil),             // 11: callbacks.v1.MarkViewedResponse
-	(*CallbackEvent)(nil),                  // 12: callbacks.v1.CallbackEvent
-	(*CheckCallbacksRequest)(nil),          // 13: callbacks.v1.CheckCallbacksRequest
-	(*CheckCallbacksResponse)(nil),         // 14: callbacks.v1.CheckCallbacksResponse
-	(*WatchCallbacksRequest)(nil),          // 15: callbacks.v1.WatchCallbacksRequest
-	(*Heartbeat)(nil),                      // 16: callbacks.v1.Heartbeat
-	(*WatchCallbacksResponse)(nil),         // 17: callbacks.v1.WatchCallbacksResponse
-	(*SendTestCallbackRequest)(nil),        // 18: callbacks.v1.SendTestCallbackRequest
-	(*SendTestCallbackResponse)(nil),       // 19: callbacks.v1.SendTestCallbackResponse
-	(*RejectedDelivery)(nil),               // 20: callbacks.v1.RejectedDelivery
-	(*ListRejectedDeliveriesRequest)(nil),  // 21: callbacks.v1.ListRejectedDeliveriesRequest
-	(*ListRejectedDeliveriesResponse)(nil), // 22: callbacks.v1.ListRejectedDeliveriesResponse
-	(*GetServerInfoRequest)(nil),           // 23: callbacks.v1.GetServerInfoRequest
-	(*ServerInfo)(nil),                     // 24: callbacks.v1.ServerInfo
-	(*GetServerInfoResponse)(nil),          // 25: callbacks.v1.GetServerInfoResponse
-	(*timestamppb.Timestamp)(nil),          // 26: google.protobuf.Timestamp
-	(*structpb.Value)(nil),                 // 27: google.protobuf.Value
+	(StatsBucket)(0),                       // 1: callbacks.v1.StatsBucket
+	(*Signature)(nil),                      // 2: callbacks.v1.Signature
+	(*CallbackView)(nil),                   // 3: callbacks.v1.CallbackView
+	(*Callback)(nil),                       // 4: callbacks.v1.Callback
+	(*IngestCallbackRequest)(nil),          // 5: callbacks.v1.IngestCallbackRequest
+	(*IngestCallbackResponse)(nil),         // 6: callbacks.v1.IngestCallbackResponse
+	(*ListCallbacksRequest)(nil),           // 7: callbacks.v1.ListCallbacksRequest
+	(*ListCallbacksResponse)(nil),          // 8: callbacks.v1.ListCallbacksResponse
+	(*GetCallbackRequest)(nil),             // 9: callbacks.v1.GetCallbackRequest
+	(*GetCallbackResponse)(nil),            // 10: callbacks.v1.GetCallbackResponse
+	(*MarkViewedRequest)(nil),              // 11: callbacks.v1.MarkViewedRequest
+	(*MarkViewedResponse)(nil),             // 12: callbacks.v1.MarkViewedResponse
+	(*CallbackEvent)(nil),                  // 13: callbacks.v1.CallbackEvent
+	(*CallbackViewBatch)(nil),              // 14: callbacks.v1.CallbackViewBatch
+	(*CheckCallbacksRequest)(nil),          // 15: callbacks.v1.CheckCallbacksRequest
+	(*CheckCallbacksResponse)(nil),         // 16: callbacks.v1.CheckCallbacksResponse
+	(*WatchCallbacksRequest)(nil),          // 17: callbacks.v1.WatchCallbacksRequest
+	(*Heartbeat)(nil),                      // 18: callbacks.v1.Heartbeat
+	(*WatchCallbacksResponse)(nil),         // 19: callbacks.v1.WatchCallbacksResponse
+	(*SendTestCallbackRequest)(nil),        // 20: callbacks.v1.SendTestCallbackRequest
+	(*SendTestCallbackResponse)(nil),       // 21: callbacks.v1.SendTestCallbackResponse
+	(*RejectedDelivery)(nil),               // 22: callbacks.v1.RejectedDelivery
+	(*ListRejectedDeliveriesRequest)(nil),  // 23: callbacks.v1.ListRejectedDeliveriesRequest
+	(*ListRejectedDeliveriesResponse)(nil), // 24: callbacks.v1.ListRejectedDeliveriesResponse
+	(*GetServerInfoRequest)(nil),           // 25: callbacks.v1.GetServerInfoRequest
+	(*ServerInfo)(nil),                     // 26: callbacks.v1.ServerInfo
+	(*GetServerInfoResponse)(nil),          // 27: callbacks.v1.GetServerInfoResponse
+	(*GetCallbackStatsRequest)(nil),        // 28: callbacks.v1.GetCallbackStatsRequest
+	(*CallbackStats)(nil),                  // 29: callbacks.v1.CallbackStats
+	(*CallbackStatsBucket)(nil),            // 30: callbacks.v1.CallbackStatsBucket
+	(*WorkflowStats)(nil),                  // 31: callbacks.v1.WorkflowStats
+	(*GetCallbackStatsResponse)(nil),       // 32: callbacks.v1.GetCallbackStatsResponse
+	(*MarkAllViewedRequest)(nil),           // 33: callbacks.v1.MarkAllViewedRequest
+	(*MarkAllViewedResponse)(nil),          // 34: callbacks.v1.MarkAllViewedResponse
+	nil,                                    // 35: callbacks.v1.CallbackStats.ByStatusEntry
+	nil,                                    // 36: callbacks.v1.CallbackStats.ByEventTypeEntry
+	nil,                                    // 37: callbacks.v1.CallbackStats.FailuresByCategoryEntry
+	(*timestamppb.Timestamp)(nil),          // 38: google.protobuf.Timestamp
+	(*structpb.Value)(nil),                 // 39: google.protobuf.Value
 }
 var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
-	26, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
-	26, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
+	38, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
+	38, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: callbacks.v1.Callback.status:type_name -> callbacks.v1.CallbackStatus
-	1,  // 3: callbacks.v1.Callback.signature:type_name -> callbacks.v1.Signature
-	27, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
-	26, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
-	26, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
-	26, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
-	2,  // 8: callbacks.v1.Callback.views:type_name -> callbacks.v1.CallbackView
+	2,  // 3: callbacks.v1.Callback.signature:type_name -> callbacks.v1.Signature
+	39, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
+	38, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
+	38, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
+	38, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
+	3,  // 8: callbacks.v1.Callback.views:type_name -> callbacks.v1.CallbackView
 	0,  // 9: callbacks.v1.ListCallbacksRequest.status:type_name -> callbacks.v1.CallbackStatus
-	26, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	26, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
-	3,  // 12: callbacks.v1.ListCallbacksResponse.callbacks:type_name -> callbacks.v1.Callback
-	3,  // 13: callbacks.v1.GetCallbackResponse.callback:type_name -> callbacks.v1.Callback
-	2,  // 14: callbacks.v1.MarkViewedResponse.view:type_name -> callbacks.v1.CallbackView
-	3,  // 15: callbacks.v1.CallbackEvent.received:type_name -> callbacks.v1.Callback
-	3,  // 16: callbacks.v1.CallbackEvent.redelivered:type_name -> callbacks.v1.Callback
-	2,  // 17: callbacks.v1.CallbackEvent.viewed:type_name -> callbacks.v1.CallbackView
-	12, // 18: callbacks.v1.CheckCallbacksResponse.events:type_name -> callbacks.v1.CallbackEvent
-	26, // 19: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
-	12, // 20: callbacks.v1.WatchCallbacksResponse.event:type_name -> callbacks.v1.CallbackEvent
-	16, // 21: callbacks.v1.WatchCallbacksResponse.heartbeat:type_name -> callbacks.v1.Heartbeat
-	26, // 22: callbacks.v1.RejectedDelivery.receive_time:type_name -> google.protobuf.Timestamp
-	20, // 23: callbacks.v1.ListRejectedDeliveriesResponse.rejected:type_name -> callbacks.v1.RejectedDelivery
-	24, // 24: callbacks.v1.GetServerInfoResponse.server:type_name -> callbacks.v1.ServerInfo
-	4,  // 25: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
-	6,  // 26: callbacks.v1.CallbackAdminService.ListCallbacks:input_type -> callbacks.v1.ListCallbacksRequest
-	8,  // 27: callbacks.v1.CallbackAdminService.GetCallback:input_type -> callbacks.v1.GetCallbackRequest
-	10, // 28: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
-	13, // 29: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
-	15, // 30: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
-	18, // 31: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
-	21, // 32: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:input_type -> callbacks.v1.ListRejectedDeliveriesRequest
-	23, // 33: callbacks.v1.CallbackAdminService.GetServerInfo:input_type -> callbacks.v1.GetServerInfoRequest
-	5,  // 34: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
-	7,  // 35: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
-	9,  // 36: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
-	11, // 37: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
-	14, // 38: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
-	17, // 39: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
-	19, // 40: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
-	22, // 41: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:output_type -> callbacks.v1.ListRejectedDeliveriesResponse
-	25, // 42: callbacks.v1.CallbackAdminService.GetServerInfo:output_type -> callbacks.v1.GetServerInfoResponse
-	34, // [34:43] is the sub-list for method output_type
-	25, // [25:34] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	38, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	38, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	4,  // 12: callbacks.v1.ListCallbacksResponse.callbacks:type_name -> callbacks.v1.Callback
+	4,  // 13: callbacks.v1.GetCallbackResponse.callback:type_name -> callbacks.v1.Callback
+	3,  // 14: callbacks.v1.MarkViewedResponse.view:type_name -> callbacks.v1.CallbackView
+	4,  // 15: callbacks.v1.CallbackEvent.received:type_name -> callbacks.v1.Callback
+	4,  // 16: callbacks.v1.CallbackEvent.redelivered:type_name -> callbacks.v1.Callback
+	3,  // 17: callbacks.v1.CallbackEvent.viewed:type_name -> callbacks.v1.CallbackView
+	14, // 18: callbacks.v1.CallbackEvent.viewed_many:type_name -> callbacks.v1.CallbackViewBatch
+	38, // 19: callbacks.v1.CallbackViewBatch.view_time:type_name -> google.protobuf.Timestamp
+	13, // 20: callbacks.v1.CheckCallbacksResponse.events:type_name -> callbacks.v1.CallbackEvent
+	38, // 21: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	13, // 22: callbacks.v1.WatchCallbacksResponse.event:type_name -> callbacks.v1.CallbackEvent
+	18, // 23: callbacks.v1.WatchCallbacksResponse.heartbeat:type_name -> callbacks.v1.Heartbeat
+	38, // 24: callbacks.v1.RejectedDelivery.receive_time:type_name -> google.protobuf.Timestamp
+	22, // 25: callbacks.v1.ListRejectedDeliveriesResponse.rejected:type_name -> callbacks.v1.RejectedDelivery
+	26, // 26: callbacks.v1.GetServerInfoResponse.server:type_name -> callbacks.v1.ServerInfo
+	38, // 27: callbacks.v1.GetCallbackStatsRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	38, // 28: callbacks.v1.GetCallbackStatsRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	1,  // 29: callbacks.v1.GetCallbackStatsRequest.bucket:type_name -> callbacks.v1.StatsBucket
+	0,  // 30: callbacks.v1.GetCallbackStatsRequest.status:type_name -> callbacks.v1.CallbackStatus
+	35, // 31: callbacks.v1.CallbackStats.by_status:type_name -> callbacks.v1.CallbackStats.ByStatusEntry
+	36, // 32: callbacks.v1.CallbackStats.by_event_type:type_name -> callbacks.v1.CallbackStats.ByEventTypeEntry
+	37, // 33: callbacks.v1.CallbackStats.failures_by_category:type_name -> callbacks.v1.CallbackStats.FailuresByCategoryEntry
+	38, // 34: callbacks.v1.CallbackStatsBucket.start_time:type_name -> google.protobuf.Timestamp
+	29, // 35: callbacks.v1.CallbackStatsBucket.stats:type_name -> callbacks.v1.CallbackStats
+	29, // 36: callbacks.v1.WorkflowStats.stats:type_name -> callbacks.v1.CallbackStats
+	30, // 37: callbacks.v1.GetCallbackStatsResponse.buckets:type_name -> callbacks.v1.CallbackStatsBucket
+	31, // 38: callbacks.v1.GetCallbackStatsResponse.workflows:type_name -> callbacks.v1.WorkflowStats
+	29, // 39: callbacks.v1.GetCallbackStatsResponse.total:type_name -> callbacks.v1.CallbackStats
+	0,  // 40: callbacks.v1.MarkAllViewedRequest.status:type_name -> callbacks.v1.CallbackStatus
+	38, // 41: callbacks.v1.MarkAllViewedRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	38, // 42: callbacks.v1.MarkAllViewedRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	5,  // 43: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
+	7,  // 44: callbacks.v1.CallbackAdminService.ListCallbacks:input_type -> callbacks.v1.ListCallbacksRequest
+	9,  // 45: callbacks.v1.CallbackAdminService.GetCallback:input_type -> callbacks.v1.GetCallbackRequest
+	11, // 46: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
+	15, // 47: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
+	17, // 48: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
+	20, // 49: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
+	23, // 50: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:input_type -> callbacks.v1.ListRejectedDeliveriesRequest
+	25, // 51: callbacks.v1.CallbackAdminService.GetServerInfo:input_type -> callbacks.v1.GetServerInfoRequest
+	28, // 52: callbacks.v1.CallbackAdminService.GetCallbackStats:input_type -> callbacks.v1.GetCallbackStatsRequest
+	33, // 53: callbacks.v1.CallbackAdminService.MarkAllViewed:input_type -> callbacks.v1.MarkAllViewedRequest
+	6,  // 54: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
+	8,  // 55: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
+	10, // 56: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
+	12, // 57: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
+	16, // 58: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
+	19, // 59: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
+	21, // 60: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
+	24, // 61: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:output_type -> callbacks.v1.ListRejectedDeliveriesResponse
+	27, // 62: callbacks.v1.CallbackAdminService.GetServerInfo:output_type -> callbacks.v1.GetServerInfoResponse
+	32, // 63: callbacks.v1.CallbackAdminService.GetCallbackStats:output_type -> callbacks.v1.GetCallbackStatsResponse
+	34, // 64: callbacks.v1.CallbackAdminService.MarkAllViewed:output_type -> callbacks.v1.MarkAllViewedResponse
+	54, // [54:65] is the sub-list for method output_type
+	43, // [43:54] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_callbacks_v1_callbacks_proto_init() }
@@ -2061,8 +2968,9 @@ func file_callbacks_v1_callbacks_proto_init() {
 		(*CallbackEvent_Received)(nil),
 		(*CallbackEvent_Redelivered)(nil),
 		(*CallbackEvent_Viewed)(nil),
+		(*CallbackEvent_ViewedMany)(nil),
 	}
-	file_callbacks_v1_callbacks_proto_msgTypes[16].OneofWrappers = []any{
+	file_callbacks_v1_callbacks_proto_msgTypes[17].OneofWrappers = []any{
 		(*WatchCallbacksResponse_Event)(nil),
 		(*WatchCallbacksResponse_Heartbeat)(nil),
 	}
@@ -2071,8 +2979,8 @@ func file_callbacks_v1_callbacks_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_callbacks_v1_callbacks_proto_rawDesc), len(file_callbacks_v1_callbacks_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   25,
+			NumEnums:      2,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

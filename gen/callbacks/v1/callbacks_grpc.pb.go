@@ -143,6 +143,8 @@ const (
 	CallbackAdminService_SendTestCallback_FullMethodName       = "/callbacks.v1.CallbackAdminService/SendTestCallback"
 	CallbackAdminService_ListRejectedDeliveries_FullMethodName = "/callbacks.v1.CallbackAdminService/ListRejectedDeliveries"
 	CallbackAdminService_GetServerInfo_FullMethodName          = "/callbacks.v1.CallbackAdminService/GetServerInfo"
+	CallbackAdminService_GetCallbackStats_FullMethodName       = "/callbacks.v1.CallbackAdminService/GetCallbackStats"
+	CallbackAdminService_MarkAllViewed_FullMethodName          = "/callbacks.v1.CallbackAdminService/MarkAllViewed"
 )
 
 // CallbackAdminServiceClient is the client API for CallbackAdminService service.
@@ -180,6 +182,14 @@ type CallbackAdminServiceClient interface {
 	// admin needs to know: above all whether it accepts the LLM service's
 	// public development secret, which the web UI then warns about.
 	GetServerInfo(ctx context.Context, in *GetServerInfoRequest, opts ...grpc.CallOption) (*GetServerInfoResponse, error)
+	// GetCallbackStats summarises the callbacks of a time range, per time
+	// bucket and per workflow: counts by status and event type, failures by
+	// error category, LLM tokens and cost, and durations of finished workflows.
+	GetCallbackStats(ctx context.Context, in *GetCallbackStatsRequest, opts ...grpc.CallOption) (*GetCallbackStatsResponse, error)
+	// MarkAllViewed marks every callback matching the filters viewed by the
+	// calling admin. It is idempotent, and watchers get one viewed_many event
+	// for the whole operation.
+	MarkAllViewed(ctx context.Context, in *MarkAllViewedRequest, opts ...grpc.CallOption) (*MarkAllViewedResponse, error)
 }
 
 type callbackAdminServiceClient struct {
@@ -279,6 +289,26 @@ func (c *callbackAdminServiceClient) GetServerInfo(ctx context.Context, in *GetS
 	return out, nil
 }
 
+func (c *callbackAdminServiceClient) GetCallbackStats(ctx context.Context, in *GetCallbackStatsRequest, opts ...grpc.CallOption) (*GetCallbackStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCallbackStatsResponse)
+	err := c.cc.Invoke(ctx, CallbackAdminService_GetCallbackStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *callbackAdminServiceClient) MarkAllViewed(ctx context.Context, in *MarkAllViewedRequest, opts ...grpc.CallOption) (*MarkAllViewedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MarkAllViewedResponse)
+	err := c.cc.Invoke(ctx, CallbackAdminService_MarkAllViewed_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CallbackAdminServiceServer is the server API for CallbackAdminService service.
 // All implementations must embed UnimplementedCallbackAdminServiceServer
 // for forward compatibility.
@@ -314,6 +344,14 @@ type CallbackAdminServiceServer interface {
 	// admin needs to know: above all whether it accepts the LLM service's
 	// public development secret, which the web UI then warns about.
 	GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error)
+	// GetCallbackStats summarises the callbacks of a time range, per time
+	// bucket and per workflow: counts by status and event type, failures by
+	// error category, LLM tokens and cost, and durations of finished workflows.
+	GetCallbackStats(context.Context, *GetCallbackStatsRequest) (*GetCallbackStatsResponse, error)
+	// MarkAllViewed marks every callback matching the filters viewed by the
+	// calling admin. It is idempotent, and watchers get one viewed_many event
+	// for the whole operation.
+	MarkAllViewed(context.Context, *MarkAllViewedRequest) (*MarkAllViewedResponse, error)
 	mustEmbedUnimplementedCallbackAdminServiceServer()
 }
 
@@ -347,6 +385,12 @@ func (UnimplementedCallbackAdminServiceServer) ListRejectedDeliveries(context.Co
 }
 func (UnimplementedCallbackAdminServiceServer) GetServerInfo(context.Context, *GetServerInfoRequest) (*GetServerInfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetServerInfo not implemented")
+}
+func (UnimplementedCallbackAdminServiceServer) GetCallbackStats(context.Context, *GetCallbackStatsRequest) (*GetCallbackStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCallbackStats not implemented")
+}
+func (UnimplementedCallbackAdminServiceServer) MarkAllViewed(context.Context, *MarkAllViewedRequest) (*MarkAllViewedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MarkAllViewed not implemented")
 }
 func (UnimplementedCallbackAdminServiceServer) mustEmbedUnimplementedCallbackAdminServiceServer() {}
 func (UnimplementedCallbackAdminServiceServer) testEmbeddedByValue()                              {}
@@ -506,6 +550,42 @@ func _CallbackAdminService_GetServerInfo_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CallbackAdminService_GetCallbackStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCallbackStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CallbackAdminServiceServer).GetCallbackStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CallbackAdminService_GetCallbackStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CallbackAdminServiceServer).GetCallbackStats(ctx, req.(*GetCallbackStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CallbackAdminService_MarkAllViewed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MarkAllViewedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CallbackAdminServiceServer).MarkAllViewed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CallbackAdminService_MarkAllViewed_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CallbackAdminServiceServer).MarkAllViewed(ctx, req.(*MarkAllViewedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CallbackAdminService_ServiceDesc is the grpc.ServiceDesc for CallbackAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -540,6 +620,14 @@ var CallbackAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetServerInfo",
 			Handler:    _CallbackAdminService_GetServerInfo_Handler,
+		},
+		{
+			MethodName: "GetCallbackStats",
+			Handler:    _CallbackAdminService_GetCallbackStats_Handler,
+		},
+		{
+			MethodName: "MarkAllViewed",
+			Handler:    _CallbackAdminService_MarkAllViewed_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

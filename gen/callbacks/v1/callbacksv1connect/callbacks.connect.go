@@ -62,6 +62,12 @@ const (
 	// CallbackAdminServiceGetServerInfoProcedure is the fully-qualified name of the
 	// CallbackAdminService's GetServerInfo RPC.
 	CallbackAdminServiceGetServerInfoProcedure = "/callbacks.v1.CallbackAdminService/GetServerInfo"
+	// CallbackAdminServiceGetCallbackStatsProcedure is the fully-qualified name of the
+	// CallbackAdminService's GetCallbackStats RPC.
+	CallbackAdminServiceGetCallbackStatsProcedure = "/callbacks.v1.CallbackAdminService/GetCallbackStats"
+	// CallbackAdminServiceMarkAllViewedProcedure is the fully-qualified name of the
+	// CallbackAdminService's MarkAllViewed RPC.
+	CallbackAdminServiceMarkAllViewedProcedure = "/callbacks.v1.CallbackAdminService/MarkAllViewed"
 )
 
 // CallbackIngestServiceClient is a client for the callbacks.v1.CallbackIngestService service.
@@ -169,6 +175,14 @@ type CallbackAdminServiceClient interface {
 	// admin needs to know: above all whether it accepts the LLM service's
 	// public development secret, which the web UI then warns about.
 	GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error)
+	// GetCallbackStats summarises the callbacks of a time range, per time
+	// bucket and per workflow: counts by status and event type, failures by
+	// error category, LLM tokens and cost, and durations of finished workflows.
+	GetCallbackStats(context.Context, *connect.Request[v1.GetCallbackStatsRequest]) (*connect.Response[v1.GetCallbackStatsResponse], error)
+	// MarkAllViewed marks every callback matching the filters viewed by the
+	// calling admin. It is idempotent, and watchers get one viewed_many event
+	// for the whole operation.
+	MarkAllViewed(context.Context, *connect.Request[v1.MarkAllViewedRequest]) (*connect.Response[v1.MarkAllViewedResponse], error)
 }
 
 // NewCallbackAdminServiceClient constructs a client for the callbacks.v1.CallbackAdminService
@@ -230,6 +244,18 @@ func NewCallbackAdminServiceClient(httpClient connect.HTTPClient, baseURL string
 			connect.WithSchema(callbackAdminServiceMethods.ByName("GetServerInfo")),
 			connect.WithClientOptions(opts...),
 		),
+		getCallbackStats: connect.NewClient[v1.GetCallbackStatsRequest, v1.GetCallbackStatsResponse](
+			httpClient,
+			baseURL+CallbackAdminServiceGetCallbackStatsProcedure,
+			connect.WithSchema(callbackAdminServiceMethods.ByName("GetCallbackStats")),
+			connect.WithClientOptions(opts...),
+		),
+		markAllViewed: connect.NewClient[v1.MarkAllViewedRequest, v1.MarkAllViewedResponse](
+			httpClient,
+			baseURL+CallbackAdminServiceMarkAllViewedProcedure,
+			connect.WithSchema(callbackAdminServiceMethods.ByName("MarkAllViewed")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -243,6 +269,8 @@ type callbackAdminServiceClient struct {
 	sendTestCallback       *connect.Client[v1.SendTestCallbackRequest, v1.SendTestCallbackResponse]
 	listRejectedDeliveries *connect.Client[v1.ListRejectedDeliveriesRequest, v1.ListRejectedDeliveriesResponse]
 	getServerInfo          *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
+	getCallbackStats       *connect.Client[v1.GetCallbackStatsRequest, v1.GetCallbackStatsResponse]
+	markAllViewed          *connect.Client[v1.MarkAllViewedRequest, v1.MarkAllViewedResponse]
 }
 
 // ListCallbacks calls callbacks.v1.CallbackAdminService.ListCallbacks.
@@ -285,6 +313,16 @@ func (c *callbackAdminServiceClient) GetServerInfo(ctx context.Context, req *con
 	return c.getServerInfo.CallUnary(ctx, req)
 }
 
+// GetCallbackStats calls callbacks.v1.CallbackAdminService.GetCallbackStats.
+func (c *callbackAdminServiceClient) GetCallbackStats(ctx context.Context, req *connect.Request[v1.GetCallbackStatsRequest]) (*connect.Response[v1.GetCallbackStatsResponse], error) {
+	return c.getCallbackStats.CallUnary(ctx, req)
+}
+
+// MarkAllViewed calls callbacks.v1.CallbackAdminService.MarkAllViewed.
+func (c *callbackAdminServiceClient) MarkAllViewed(ctx context.Context, req *connect.Request[v1.MarkAllViewedRequest]) (*connect.Response[v1.MarkAllViewedResponse], error) {
+	return c.markAllViewed.CallUnary(ctx, req)
+}
+
 // CallbackAdminServiceHandler is an implementation of the callbacks.v1.CallbackAdminService
 // service.
 type CallbackAdminServiceHandler interface {
@@ -316,6 +354,14 @@ type CallbackAdminServiceHandler interface {
 	// admin needs to know: above all whether it accepts the LLM service's
 	// public development secret, which the web UI then warns about.
 	GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error)
+	// GetCallbackStats summarises the callbacks of a time range, per time
+	// bucket and per workflow: counts by status and event type, failures by
+	// error category, LLM tokens and cost, and durations of finished workflows.
+	GetCallbackStats(context.Context, *connect.Request[v1.GetCallbackStatsRequest]) (*connect.Response[v1.GetCallbackStatsResponse], error)
+	// MarkAllViewed marks every callback matching the filters viewed by the
+	// calling admin. It is idempotent, and watchers get one viewed_many event
+	// for the whole operation.
+	MarkAllViewed(context.Context, *connect.Request[v1.MarkAllViewedRequest]) (*connect.Response[v1.MarkAllViewedResponse], error)
 }
 
 // NewCallbackAdminServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -373,6 +419,18 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 		connect.WithSchema(callbackAdminServiceMethods.ByName("GetServerInfo")),
 		connect.WithHandlerOptions(opts...),
 	)
+	callbackAdminServiceGetCallbackStatsHandler := connect.NewUnaryHandler(
+		CallbackAdminServiceGetCallbackStatsProcedure,
+		svc.GetCallbackStats,
+		connect.WithSchema(callbackAdminServiceMethods.ByName("GetCallbackStats")),
+		connect.WithHandlerOptions(opts...),
+	)
+	callbackAdminServiceMarkAllViewedHandler := connect.NewUnaryHandler(
+		CallbackAdminServiceMarkAllViewedProcedure,
+		svc.MarkAllViewed,
+		connect.WithSchema(callbackAdminServiceMethods.ByName("MarkAllViewed")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/callbacks.v1.CallbackAdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CallbackAdminServiceListCallbacksProcedure:
@@ -391,6 +449,10 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 			callbackAdminServiceListRejectedDeliveriesHandler.ServeHTTP(w, r)
 		case CallbackAdminServiceGetServerInfoProcedure:
 			callbackAdminServiceGetServerInfoHandler.ServeHTTP(w, r)
+		case CallbackAdminServiceGetCallbackStatsProcedure:
+			callbackAdminServiceGetCallbackStatsHandler.ServeHTTP(w, r)
+		case CallbackAdminServiceMarkAllViewedProcedure:
+			callbackAdminServiceMarkAllViewedHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -430,4 +492,12 @@ func (UnimplementedCallbackAdminServiceHandler) ListRejectedDeliveries(context.C
 
 func (UnimplementedCallbackAdminServiceHandler) GetServerInfo(context.Context, *connect.Request[v1.GetServerInfoRequest]) (*connect.Response[v1.GetServerInfoResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.GetServerInfo is not implemented"))
+}
+
+func (UnimplementedCallbackAdminServiceHandler) GetCallbackStats(context.Context, *connect.Request[v1.GetCallbackStatsRequest]) (*connect.Response[v1.GetCallbackStatsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.GetCallbackStats is not implemented"))
+}
+
+func (UnimplementedCallbackAdminServiceHandler) MarkAllViewed(context.Context, *connect.Request[v1.MarkAllViewedRequest]) (*connect.Response[v1.MarkAllViewedResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.MarkAllViewed is not implemented"))
 }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file callbacks/v1/callbacks.proto.
  */
 export const file_callbacks_v1_callbacks: GenFile = /*@__PURE__*/
-  fileDesc("ChxjYWxsYmFja3MvdjEvY2FsbGJhY2tzLnByb3RvEgxjYWxsYmFja3MudjEibQoJU2lnbmF0dXJlEg0KBXZhbGlkGAEgASgIEg4KBnNjaGVtZRgCIAEoCRIQCghrZXlfbmFtZRgDIAEoCRIvCgt2ZXJpZnlfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAieAoMQ2FsbGJhY2tWaWV3EhMKC2NhbGxiYWNrX2lkGAEgASgJEhAKCGFkbWluX2lkGAIgASgJEhIKCmFkbWluX25hbWUYAyABKAkSLQoJdmlld190aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLlBAoIQ2FsbGJhY2sSCgoCaWQYASABKAkSEwoLY2FsbGJhY2tfaWQYAiABKAkSEgoKZXZlbnRfdHlwZRgDIAEoCRITCgtrbm93bl9ldmVudBgEIAEoCBIsCgZzdGF0dXMYBSABKA4yHC5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0dXMSFwoPZXh0ZXJuYWxfam9iX2lkGAYgASgJEhUKDXdvcmtmbG93X25hbWUYByABKAkSDwoHc3RlcF9pZBgIIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAkgASgJEioKCXNpZ25hdHVyZRgKIAEoCzIXLmNhbGxiYWNrcy52MS5TaWduYXR1cmUSFwoPcGF5bG9hZF9wcmV2aWV3GAsgASgJEg8KB3BheWxvYWQYDCABKAwSLAoMcGF5bG9hZF9qc29uGA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhYKDmRlbGl2ZXJ5X2NvdW50GA4gASgFEi8KC2NyZWF0ZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF9kZWxpdmVyeV90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GBIgASgJEhQKDHZpZXdlZF9ieV9tZRgTIAEoCBIpCgV2aWV3cxgUIAMoCzIaLmNhbGxiYWNrcy52MS5DYWxsYmFja1ZpZXciJQoVSW5nZXN0Q2FsbGJhY2tSZXF1ZXN0EgwKBGJvZHkYASABKAwiTAoWSW5nZXN0Q2FsbGJhY2tSZXNwb25zZRIKCgJpZBgBIAEoCRITCgtjYWxsYmFja19pZBgCIAEoCRIRCglkdXBsaWNhdGUYAyABKAgitQIKFExpc3RDYWxsYmFja3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiwKBnN0YXR1cxgDIAEoDjIcLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXR1cxISCgpldmVudF90eXBlGAQgASgJEhUKDXdvcmtmbG93X25hbWUYBSABKAkSFwoPZXh0ZXJuYWxfam9iX2lkGAYgASgJEjUKEWNyZWF0ZV90aW1lX2FmdGVyGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChJjcmVhdGVfdGltZV9iZWZvcmUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXVudmlld2VkX29ubHkYCSABKAgiWwoVTGlzdENhbGxiYWNrc1Jlc3BvbnNlEikKCWNhbGxiYWNrcxgBIAMoCzIWLmNhbGxiYWNrcy52MS5DYWxsYmFjaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIAoSR2V0Q2FsbGJhY2tSZXF1ZXN0EgoKAmlkGAEgASgJIj8KE0dldENhbGxiYWNrUmVzcG9uc2USKAoIY2FsbGJhY2sYASABKAsyFi5jYWxsYmFja3MudjEuQ2FsbGJhY2siHwoRTWFya1ZpZXdlZFJlcXVlc3QSCgoCaWQYASABKAkiPgoSTWFya1ZpZXdlZFJlc3BvbnNlEigKBHZpZXcYASABKAsyGi5jYWxsYmFja3MudjEuQ2FsbGJhY2tWaWV3IrEBCg1DYWxsYmFja0V2ZW50Eg4KBmN1cnNvchgBIAEoCRIqCghyZWNlaXZlZBgCIAEoCzIWLmNhbGxiYWNrcy52MS5DYWxsYmFja0gAEi0KC3JlZGVsaXZlcmVkGAMgASgLMhYuY2FsbGJhY2tzLnYxLkNhbGxiYWNrSAASLAoGdmlld2VkGAQgASgLMhouY2FsbGJhY2tzLnYxLkNhbGxiYWNrVmlld0gAQgcKBWV2ZW50IjkKFUNoZWNrQ2FsbGJhY2tzUmVxdWVzdBINCgVhZnRlchgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUiaAoWQ2hlY2tDYWxsYmFja3NSZXNwb25zZRIrCgZldmVudHMYASADKAsyGy5jYWxsYmFja3MudjEuQ2FsbGJhY2tFdmVudBITCgtuZXh0X2N1cnNvchgCIAEoCRIMCgRtb3JlGAMgASgIIicKFVdhdGNoQ2FsbGJhY2tzUmVxdWVzdBIOCgZjdXJzb3IYASABKAkiRQoJSGVhcnRiZWF0Eg4KBmN1cnNvchgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ/ChZXYXRjaENhbGxiYWNrc1Jlc3BvbnNlEiwKBWV2ZW50GAEgASgLMhsuY2FsbGJhY2tzLnYxLkNhbGxiYWNrRXZlbnRIABIsCgloZWFydGJlYXQYAiABKAsyFy5jYWxsYmFja3MudjEuSGVhcnRiZWF0SABCCQoHbWVzc2FnZSItChdTZW5kVGVzdENhbGxiYWNrUmVxdWVzdBISCgpldmVudF90eXBlGAEgASgJImYKGFNlbmRUZXN0Q2FsbGJhY2tSZXNwb25zZRIKCgJpZBgBIAEoCRITCgtjYWxsYmFja19pZBgCIAEoCRIXCg9leHRlcm5hbF9qb2JfaWQYAyABKAkSEAoIa2V5X25hbWUYBCABKAki5wEKEFJlamVjdGVkRGVsaXZlcnkSMAoMcmVjZWl2ZV90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCRITCgtyZW1vdGVfYWRkchgEIAEoCRISCgpib2R5X2J5dGVzGAUgASgDEhQKDGV2ZW50X2hlYWRlchgGIAEoCRISCgp1c2VyX2FnZW50GAcgASgJEhkKEXNpZ25hdHVyZV9oZWFkZXJzGAggAygJEhIKCnJlcXVlc3RfaWQYCSABKAkiHwodTGlzdFJlamVjdGVkRGVsaXZlcmllc1JlcXVlc3QiUgoeTGlzdFJlamVjdGVkRGVsaXZlcmllc1Jlc3BvbnNlEjAKCHJlamVjdGVkGAEgAygLMh4uY2FsbGJhY2tzLnYxLlJlamVjdGVkRGVsaXZlcnkiFgoUR2V0U2VydmVySW5mb1JlcXVlc3QiOQoKU2VydmVySW5mbxIPCgd2ZXJzaW9uGAEgASgJEhoKEmRldmVsb3BtZW50X3NlY3JldBgCIAEoCCJBChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USKAoGc2VydmVyGAEgASgLMhguY2FsbGJhY2tzLnYxLlNlcnZlckluZm8qiQEKDkNhbGxiYWNrU3RhdHVzEh8KG0NBTExCQUNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGENBTExCQUNLX1NUQVRVU19SRUNFSVZFRBABEh0KGUNBTExCQUNLX1NUQVRVU19QUk9DRVNTRUQQAhIZChVDQUxMQkFDS19TVEFUVVNfRVJST1IQAzJ0ChVDYWxsYmFja0luZ2VzdFNlcnZpY2USWwoOSW5nZXN0Q2FsbGJhY2sSIy5jYWxsYmFja3MudjEuSW5nZXN0Q2FsbGJhY2tSZXF1ZXN0GiQuY2FsbGJhY2tzLnYxLkluZ2VzdENhbGxiYWNrUmVzcG9uc2UygwYKFENhbGxiYWNrQWRtaW5TZXJ2aWNlElgKDUxpc3RDYWxsYmFja3MSIi5jYWxsYmFja3MudjEuTGlzdENhbGxiYWNrc1JlcXVlc3QaIy5jYWxsYmFja3MudjEuTGlzdENhbGxiYWNrc1Jlc3BvbnNlElIKC0dldENhbGxiYWNrEiAuY2FsbGJhY2tzLnYxLkdldENhbGxiYWNrUmVxdWVzdBohLmNhbGxiYWNrcy52MS5HZXRDYWxsYmFja1Jlc3BvbnNlEk8KCk1hcmtWaWV3ZWQSHy5jYWxsYmFja3MudjEuTWFya1ZpZXdlZFJlcXVlc3QaIC5jYWxsYmFja3MudjEuTWFya1ZpZXdlZFJlc3BvbnNlElsKDkNoZWNrQ2FsbGJhY2tzEiMuY2FsbGJhY2tzLnYxLkNoZWNrQ2FsbGJhY2tzUmVxdWVzdBokLmNhbGxiYWNrcy52MS5DaGVja0NhbGxiYWNrc1Jlc3BvbnNlEl0KDldhdGNoQ2FsbGJhY2tzEiMuY2FsbGJhY2tzLnYxLldhdGNoQ2FsbGJhY2tzUmVxdWVzdBokLmNhbGxiYWNrcy52MS5XYXRjaENhbGxiYWNrc1Jlc3BvbnNlMAESYQoQU2VuZFRlc3RDYWxsYmFjaxIlLmNhbGxiYWNrcy52MS5TZW5kVGVzdENhbGxiYWNrUmVxdWVzdBomLmNhbGxiYWNrcy52MS5TZW5kVGVzdENhbGxiYWNrUmVzcG9uc2UScwoWTGlzdFJlamVjdGVkRGVsaXZlcmllcxIrLmNhbGxiYWNrcy52MS5MaXN0UmVqZWN0ZWREZWxpdmVyaWVzUmVxdWVzdBosLmNhbGxiYWNrcy52MS5MaXN0UmVqZWN0ZWREZWxpdmVyaWVzUmVzcG9uc2USWAoNR2V0U2VydmVySW5mbxIiLmNhbGxiYWNrcy52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBojLmNhbGxiYWNrcy52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2VCPVo7Z2l0aHViLmNvbS9jYWxsYmFja2QvY2FsbGJhY2tkL2dlbi9jYWxsYmFja3MvdjE7Y2FsbGJhY2tzdjFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChxjYWxsYmFja3MvdjEvY2FsbGJhY2tzLnByb3RvEgxjYWxsYmFja3MudjEibQoJU2lnbmF0dXJlEg0KBXZhbGlkGAEgASgIEg4KBnNjaGVtZRgCIAEoCRIQCghrZXlfbmFtZRgDIAEoCRIvCgt2ZXJpZnlfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAieAoMQ2FsbGJhY2tWaWV3EhMKC2NhbGxiYWNrX2lkGAEgASgJEhAKCGFkbWluX2lkGAIgASgJEhIKCmFkbWluX25hbWUYAyABKAkSLQoJdmlld190aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLlBAoIQ2FsbGJhY2sSCgoCaWQYASABKAkSEwoLY2FsbGJhY2tfaWQYAiABKAkSEgoKZXZlbnRfdHlwZRgDIAEoCRITCgtrbm93bl9ldmVudBgEIAEoCBIsCgZzdGF0dXMYBSABKA4yHC5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0dXMSFwoPZXh0ZXJuYWxfam9iX2lkGAYgASgJEhUKDXdvcmtmbG93X25hbWUYByABKAkSDwoHc3RlcF9pZBgIIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAkgASgJEioKCXNpZ25hdHVyZRgKIAEoCzIXLmNhbGxiYWNrcy52MS5TaWduYXR1cmUSFwoPcGF5bG9hZF9wcmV2aWV3GAsgASgJEg8KB3BheWxvYWQYDCABKAwSLAoMcGF5bG9hZF9qc29uGA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhYKDmRlbGl2ZXJ5X2NvdW50GA4gASgFEi8KC2NyZWF0ZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF9kZWxpdmVyeV90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GBIgASgJEhQKDHZpZXdlZF9ieV9tZRgTIAEoCBIpCgV2aWV3cxgUIAMoCzIaLmNhbGxiYWNrcy52MS5DYWxsYmFja1ZpZXciJQoVSW5nZXN0Q2FsbGJhY2tSZXF1ZXN0EgwKBGJvZHkYASABKAwiTAoWSW5nZXN0Q2FsbGJhY2tSZXNwb25zZRIKCgJpZBgBIAEoCRITCgtjYWxsYmFja19pZBgCIAEoCRIRCglkdXBsaWNhdGUYAyABKAgigwMKFExpc3RDYWxsYmFja3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiwKBnN0YXR1cxgDIAEoDjIcLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXR1cxISCgpldmVudF90eXBlGAQgASgJEhUKDXdvcmtmbG93X25hbWUYBSABKAkSFwoPZXh0ZXJuYWxfam9iX2lkGAYgASgJEjUKEWNyZWF0ZV90aW1lX2FmdGVyGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChJjcmVhdGVfdGltZV9iZWZvcmUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXVudmlld2VkX29ubHkYCSABKAgSEAoFcXVlcnkYCiABKAlSAXESGgoSaW5jbHVkZV90b3RhbF9zaXplGAsgASgIEh4KFmluY2x1ZGVfdW52aWV3ZWRfY291bnQYDCABKAgiywEKFUxpc3RDYWxsYmFja3NSZXNwb25zZRIpCgljYWxsYmFja3MYASADKAsyFi5jYWxsYmFja3MudjEuQ2FsbGJhY2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMSHgoWdG90YWxfc2l6ZV9pc19lc3RpbWF0ZRgEIAEoCBIWCg51bnZpZXdlZF9jb3VudBgFIAEoAxIiChp1bnZpZXdlZF9jb3VudF9pc19lc3RpbWF0ZRgGIAEoCCIgChJHZXRDYWxsYmFja1JlcXVlc3QSCgoCaWQYASABKAkiPwoTR2V0Q2FsbGJhY2tSZXNwb25zZRIoCghjYWxsYmFjaxgBIAEoCzIWLmNhbGxiYWNrcy52MS5DYWxsYmFjayIfChFNYXJrVmlld2VkUmVxdWVzdBIKCgJpZBgBIAEoCSI+ChJNYXJrVmlld2VkUmVzcG9uc2USKAoEdmlldxgBIAEoCzIaLmNhbGxiYWNrcy52MS5DYWxsYmFja1ZpZXci6QEKDUNhbGxiYWNrRXZlbnQSDgoGY3Vyc29yGAEgASgJEioKCHJlY2VpdmVkGAIgASgLMhYuY2FsbGJhY2tzLnYxLkNhbGxiYWNrSAASLQoLcmVkZWxpdmVyZWQYAyABKAsyFi5jYWxsYmFja3MudjEuQ2FsbGJhY2tIABIsCgZ2aWV3ZWQYBCABKAsyGi5jYWxsYmFja3MudjEuQ2FsbGJhY2tWaWV3SAASNgoLdmlld2VkX21hbnkYBSABKAsyHy5jYWxsYmFja3MudjEuQ2FsbGJhY2tWaWV3QmF0Y2hIAEIHCgVldmVudCJ3ChFDYWxsYmFja1ZpZXdCYXRjaBIQCghhZG1pbl9pZBgBIAEoCRISCgphZG1pbl9uYW1lGAIgASgJEi0KCXZpZXdfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFY291bnQYBCABKAMiOQoVQ2hlY2tDYWxsYmFja3NSZXF1ZXN0Eg0KBWFmdGVyGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBSJoChZDaGVja0NhbGxiYWNrc1Jlc3BvbnNlEisKBmV2ZW50cxgBIAMoCzIbLmNhbGxiYWNrcy52MS5DYWxsYmFja0V2ZW50EhMKC25leHRfY3Vyc29yGAIgASgJEgwKBG1vcmUYAyABKAgiJwoVV2F0Y2hDYWxsYmFja3NSZXF1ZXN0Eg4KBmN1cnNvchgBIAEoCSJFCglIZWFydGJlYXQSDgoGY3Vyc29yGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIn8KFldhdGNoQ2FsbGJhY2tzUmVzcG9uc2USLAoFZXZlbnQYASABKAsyGy5jYWxsYmFja3MudjEuQ2FsbGJhY2tFdmVudEgAEiwKCWhlYXJ0YmVhdBgCIAEoCzIXLmNhbGxiYWNrcy52MS5IZWFydGJlYXRIAEIJCgdtZXNzYWdlIi0KF1NlbmRUZXN0Q2FsbGJhY2tSZXF1ZXN0EhIKCmV2ZW50X3R5cGUYASABKAkiZgoYU2VuZFRlc3RDYWxsYmFja1Jlc3BvbnNlEgoKAmlkGAEgASgJEhMKC2NhbGxiYWNrX2lkGAIgASgJEhcKD2V4dGVybmFsX2pvYl9pZBgDIAEoCRIQCghrZXlfbmFtZRgEIAEoCSLnAQoQUmVqZWN0ZWREZWxpdmVyeRIwCgxyZWNlaXZlX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhMKC3JlbW90ZV9hZGRyGAQgASgJEhIKCmJvZHlfYnl0ZXMYBSABKAMSFAoMZXZlbnRfaGVhZGVyGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSGQoRc2lnbmF0dXJlX2hlYWRlcnMYCCADKAkSEgoKcmVxdWVzdF9pZBgJIAEoCSIfCh1MaXN0UmVqZWN0ZWREZWxpdmVyaWVzUmVxdWVzdCJSCh5MaXN0UmVqZWN0ZWREZWxpdmVyaWVzUmVzcG9uc2USMAoIcmVqZWN0ZWQYASADKAsyHi5jYWxsYmFja3MudjEuUmVqZWN0ZWREZWxpdmVyeSIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCI5CgpTZXJ2ZXJJbmZvEg8KB3ZlcnNpb24YASABKAkSGgoSZGV2ZWxvcG1lbnRfc2VjcmV0GAIgASgIIkEKFUdldFNlcnZlckluZm9SZXNwb25zZRIoCgZzZXJ2ZXIYASABKAsyGC5jYWxsYmFja3MudjEuU2VydmVySW5mbyK3AgoXR2V0Q2FsbGJhY2tTdGF0c1JlcXVlc3QSNQoRY3JlYXRlX3RpbWVfYWZ0ZXIYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmNyZWF0ZV90aW1lX2JlZm9yZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGYnVja2V0GAMgASgOMhkuY2FsbGJhY2tzLnYxLlN0YXRzQnVja2V0EiwKBnN0YXR1cxgEIAEoDjIcLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXR1cxISCgpldmVudF90eXBlGAUgASgJEhUKDXdvcmtmbG93X25hbWUYBiABKAkSFwoPZXh0ZXJuYWxfam9iX2lkGAcgASgJEhAKBXF1ZXJ5GAggASgJUgFxIrgECg1DYWxsYmFja1N0YXRzEg0KBWNvdW50GAEgASgDEjwKCWJ5X3N0YXR1cxgCIAMoCzIpLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXRzLkJ5U3RhdHVzRW50cnkSQwoNYnlfZXZlbnRfdHlwZRgDIAMoCzIsLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXRzLkJ5RXZlbnRUeXBlRW50cnkSUQoUZmFpbHVyZXNfYnlfY2F0ZWdvcnkYBCADKAsyMy5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0cy5GYWlsdXJlc0J5Q2F0ZWdvcnlFbnRyeRIVCg1wcm9tcHRfdG9rZW5zGAUgASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAYgASgDEhQKDHRvdGFsX3Rva2VucxgHIAEoAxIQCghjb3N0X3VzZBgIIAEoARIWCg5kdXJhdGlvbl9jb3VudBgJIAEoAxIXCg9kdXJhdGlvbl9wNTBfbXMYCiABKAMSFwoPZHVyYXRpb25fcDk1X21zGAsgASgDGi8KDUJ5U3RhdHVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ARoyChBCeUV2ZW50VHlwZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEaOQoXRmFpbHVyZXNCeUNhdGVnb3J5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASJxChNDYWxsYmFja1N0YXRzQnVja2V0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBXN0YXRzGAIgASgLMhsuY2FsbGJhY2tzLnYxLkNhbGxiYWNrU3RhdHMiUgoNV29ya2Zsb3dTdGF0cxIVCg13b3JrZmxvd19uYW1lGAEgASgJEioKBXN0YXRzGAIgASgLMhsuY2FsbGJhY2tzLnYxLkNhbGxiYWNrU3RhdHMiqgEKGEdldENhbGxiYWNrU3RhdHNSZXNwb25zZRIyCgdidWNrZXRzGAEgAygLMiEuY2FsbGJhY2tzLnYxLkNhbGxiYWNrU3RhdHNCdWNrZXQSLgoJd29ya2Zsb3dzGAIgAygLMhsuY2FsbGJhY2tzLnYxLldvcmtmbG93U3RhdHMSKgoFdG90YWwYAyABKAsyGy5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0cyKJAgoUTWFya0FsbFZpZXdlZFJlcXVlc3QSLAoGc3RhdHVzGAEgASgOMhwuY2FsbGJhY2tzLnYxLkNhbGxiYWNrU3RhdHVzEhIKCmV2ZW50X3R5cGUYAiABKAkSFQoNd29ya2Zsb3dfbmFtZRgDIAEoCRIXCg9leHRlcm5hbF9qb2JfaWQYBCABKAkSNQoRY3JlYXRlX3RpbWVfYWZ0ZXIYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmNyZWF0ZV90aW1lX2JlZm9yZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoFcXVlcnkYByABKAlSAXEiJwoVTWFya0FsbFZpZXdlZFJlc3BvbnNlEg4KBm1hcmtlZBgBIAEoAyqJAQoOQ2FsbGJhY2tTdGF0dXMSHwobQ0FMTEJBQ0tfU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYQ0FMTEJBQ0tfU1RBVFVTX1JFQ0VJVkVEEAESHQoZQ0FMTEJBQ0tfU1RBVFVTX1BST0NFU1NFRBACEhkKFUNBTExCQUNLX1NUQVRVU19FUlJPUhADKnEKC1N0YXRzQnVja2V0EhwKGFNUQVRTX0JVQ0tFVF9VTlNQRUNJRklFRBAAEhcKE1NUQVRTX0JVQ0tFVF9NSU5VVEUQARIVChFTVEFUU19CVUNLRVRfSE9VUhACEhQKEFNUQVRTX0JVQ0tFVF9EQVkQAzJ0ChVDYWxsYmFja0luZ2VzdFNlcnZpY2USWwoOSW5nZXN0Q2FsbGJhY2sSIy5jYWxsYmFja3MudjEuSW5nZXN0Q2FsbGJhY2tSZXF1ZXN0GiQuY2FsbGJhY2tzLnYxLkluZ2VzdENhbGxiYWNrUmVzcG9uc2UywAcKFENhbGxiYWNrQWRtaW5TZXJ2aWNlElgKDUxpc3RDYWxsYmFja3MSIi5jYWxsYmFja3MudjEuTGlzdENhbGxiYWNrc1JlcXVlc3QaIy5jYWxsYmFja3MudjEuTGlzdENhbGxiYWNrc1Jlc3BvbnNlElIKC0dldENhbGxiYWNrEiAuY2FsbGJhY2tzLnYxLkdldENhbGxiYWNrUmVxdWVzdBohLmNhbGxiYWNrcy52MS5HZXRDYWxsYmFja1Jlc3BvbnNlEk8KCk1hcmtWaWV3ZWQSHy5jYWxsYmFja3MudjEuTWFya1ZpZXdlZFJlcXVlc3QaIC5jYWxsYmFja3MudjEuTWFya1ZpZXdlZFJlc3BvbnNlElsKDkNoZWNrQ2FsbGJhY2tzEiMuY2FsbGJhY2tzLnYxLkNoZWNrQ2FsbGJhY2tzUmVxdWVzdBokLmNhbGxiYWNrcy52MS5DaGVja0NhbGxiYWNrc1Jlc3BvbnNlEl0KDldhdGNoQ2FsbGJhY2tzEiMuY2FsbGJhY2tzLnYxLldhdGNoQ2FsbGJhY2tzUmVxdWVzdBokLmNhbGxiYWNrcy52MS5XYXRjaENhbGxiYWNrc1Jlc3BvbnNlMAESYQoQU2VuZFRlc3RDYWxsYmFjaxIlLmNhbGxiYWNrcy52MS5TZW5kVGVzdENhbGxiYWNrUmVxdWVzdBomLmNhbGxiYWNrcy52MS5TZW5kVGVzdENhbGxiYWNrUmVzcG9uc2UScwoWTGlzdFJlamVjdGVkRGVsaXZlcmllcxIrLmNhbGxiYWNrcy52MS5MaXN0UmVqZWN0ZWREZWxpdmVyaWVzUmVxdWVzdBosLmNhbGxiYWNrcy52MS5MaXN0UmVqZWN0ZWREZWxpdmVyaWVzUmVzcG9uc2USWAoNR2V0U2VydmVySW5mbxIiLmNhbGxiYWNrcy52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBojLmNhbGxiYWNrcy52MS5HZXRTZXJ2ZXJJbmZvUmVzcG9uc2USYQoQR2V0Q2FsbGJhY2tTdGF0cxIlLmNhbGxiYWNrcy52MS5HZXRDYWxsYmFja1N0YXRzUmVxdWVzdBomLmNhbGxiYWNrcy52MS5HZXRDYWxsYmFja1N0YXRzUmVzcG9uc2USWAoNTWFya0FsbFZpZXdlZBIiLmNhbGxiYWNrcy52MS5NYXJrQWxsVmlld2VkUmVxdWVzdBojLmNhbGxiYWNrcy52MS5NYXJrQWxsVmlld2VkUmVzcG9uc2VCPVo7Z2l0aHViLmNvbS9jYWxsYmFja2QvY2FsbGJhY2tkL2dlbi9jYWxsYmFja3MvdjE7Y2FsbGJhY2tzdjFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Signature is how a callback's authenticity was established. It never holds
@@ -385,6 +385,31 @@ export type ListCallbacksRequest = Message<"callbacks.v1.ListCallbacksRequest"> 
    * @generated from field: bool unviewed_only = 9;
    */
   unviewedOnly: boolean;
+
+  /**
+   * query keeps callbacks whose text matches every term (REST: q): words,
+   * "quoted phrases" and prefix* terms, matched against the event type, job
+   * id, step id, workflow name, error message and the payload's text
+   * values; a term typed without quotes also matches a job id that begins
+   * with it. See the README, "Search".
+   *
+   * @generated from field: string query = 10 [json_name = "q"];
+   */
+  query: string;
+
+  /**
+   * include_total_size asks for total_size.
+   *
+   * @generated from field: bool include_total_size = 11;
+   */
+  includeTotalSize: boolean;
+
+  /**
+   * include_unviewed_count asks for unviewed_count.
+   *
+   * @generated from field: bool include_unviewed_count = 12;
+   */
+  includeUnviewedCount: boolean;
 };
 
 /**
@@ -413,6 +438,38 @@ export type ListCallbacksResponse = Message<"callbacks.v1.ListCallbacksResponse"
    * @generated from field: string next_page_token = 2;
    */
   nextPageToken: string;
+
+  /**
+   * total_size is the number of callbacks matching the filters, when
+   * include_total_size was set: exact up to a bound (10,000), beyond it an
+   * estimate, and then total_size_is_estimate is true.
+   *
+   * @generated from field: int64 total_size = 3;
+   */
+  totalSize: bigint;
+
+  /**
+   * total_size_is_estimate says that total_size is an estimate.
+   *
+   * @generated from field: bool total_size_is_estimate = 4;
+   */
+  totalSizeIsEstimate: boolean;
+
+  /**
+   * unviewed_count is the number of callbacks the calling admin has not
+   * viewed (whatever the filters), when include_unviewed_count was set;
+   * counted like total_size.
+   *
+   * @generated from field: int64 unviewed_count = 5;
+   */
+  unviewedCount: bigint;
+
+  /**
+   * unviewed_count_is_estimate says that unviewed_count is an estimate.
+   *
+   * @generated from field: bool unviewed_count_is_estimate = 6;
+   */
+  unviewedCountIsEstimate: boolean;
 };
 
 /**
@@ -548,6 +605,15 @@ export type CallbackEvent = Message<"callbacks.v1.CallbackEvent"> & {
      */
     value: CallbackView;
     case: "viewed";
+  } | {
+    /**
+     * viewed_many: an admin marked many callbacks viewed at once
+     * (MarkAllViewed); one event for all of them.
+     *
+     * @generated from field: callbacks.v1.CallbackViewBatch viewed_many = 5;
+     */
+    value: CallbackViewBatch;
+    case: "viewedMany";
   } | { case: undefined; value?: undefined };
 };
 
@@ -557,6 +623,49 @@ export type CallbackEvent = Message<"callbacks.v1.CallbackEvent"> & {
  */
 export const CallbackEventSchema: GenMessage<CallbackEvent> = /*@__PURE__*/
   messageDesc(file_callbacks_v1_callbacks, 11);
+
+/**
+ * CallbackViewBatch records one MarkAllViewed that viewed callbacks.
+ *
+ * @generated from message callbacks.v1.CallbackViewBatch
+ */
+export type CallbackViewBatch = Message<"callbacks.v1.CallbackViewBatch"> & {
+  /**
+   * admin_id is the admin's id (UUID).
+   *
+   * @generated from field: string admin_id = 1;
+   */
+  adminId: string;
+
+  /**
+   * admin_name is the admin's name.
+   *
+   * @generated from field: string admin_name = 2;
+   */
+  adminName: string;
+
+  /**
+   * view_time is when the views were recorded.
+   *
+   * @generated from field: google.protobuf.Timestamp view_time = 3;
+   */
+  viewTime?: Timestamp | undefined;
+
+  /**
+   * count is the number of callbacks this operation marked viewed (those
+   * already viewed by the admin are not counted).
+   *
+   * @generated from field: int64 count = 4;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message callbacks.v1.CallbackViewBatch.
+ * Use `create(CallbackViewBatchSchema)` to create a new message.
+ */
+export const CallbackViewBatchSchema: GenMessage<CallbackViewBatch> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 12);
 
 /**
  * CheckCallbacksRequest asks for the events after a cursor.
@@ -585,7 +694,7 @@ export type CheckCallbacksRequest = Message<"callbacks.v1.CheckCallbacksRequest"
  * Use `create(CheckCallbacksRequestSchema)` to create a new message.
  */
 export const CheckCallbacksRequestSchema: GenMessage<CheckCallbacksRequest> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 12);
+  messageDesc(file_callbacks_v1_callbacks, 13);
 
 /**
  * CheckCallbacksResponse holds the events after a cursor.
@@ -620,7 +729,7 @@ export type CheckCallbacksResponse = Message<"callbacks.v1.CheckCallbacksRespons
  * Use `create(CheckCallbacksResponseSchema)` to create a new message.
  */
 export const CheckCallbacksResponseSchema: GenMessage<CheckCallbacksResponse> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 13);
+  messageDesc(file_callbacks_v1_callbacks, 14);
 
 /**
  * WatchCallbacksRequest opens a stream of events.
@@ -641,7 +750,7 @@ export type WatchCallbacksRequest = Message<"callbacks.v1.WatchCallbacksRequest"
  * Use `create(WatchCallbacksRequestSchema)` to create a new message.
  */
 export const WatchCallbacksRequestSchema: GenMessage<WatchCallbacksRequest> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 14);
+  messageDesc(file_callbacks_v1_callbacks, 15);
 
 /**
  * Heartbeat is sent on idle streams so that proxies keep them open and
@@ -670,7 +779,7 @@ export type Heartbeat = Message<"callbacks.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 15);
+  messageDesc(file_callbacks_v1_callbacks, 16);
 
 /**
  * WatchCallbacksResponse is one message of the WatchCallbacks stream.
@@ -707,7 +816,7 @@ export type WatchCallbacksResponse = Message<"callbacks.v1.WatchCallbacksRespons
  * Use `create(WatchCallbacksResponseSchema)` to create a new message.
  */
 export const WatchCallbacksResponseSchema: GenMessage<WatchCallbacksResponse> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 16);
+  messageDesc(file_callbacks_v1_callbacks, 17);
 
 /**
  * SendTestCallbackRequest chooses the sample to send.
@@ -729,7 +838,7 @@ export type SendTestCallbackRequest = Message<"callbacks.v1.SendTestCallbackRequ
  * Use `create(SendTestCallbackRequestSchema)` to create a new message.
  */
 export const SendTestCallbackRequestSchema: GenMessage<SendTestCallbackRequest> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 17);
+  messageDesc(file_callbacks_v1_callbacks, 18);
 
 /**
  * SendTestCallbackResponse is what the webhook route answered.
@@ -771,7 +880,7 @@ export type SendTestCallbackResponse = Message<"callbacks.v1.SendTestCallbackRes
  * Use `create(SendTestCallbackResponseSchema)` to create a new message.
  */
 export const SendTestCallbackResponseSchema: GenMessage<SendTestCallbackResponse> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 18);
+  messageDesc(file_callbacks_v1_callbacks, 19);
 
 /**
  * RejectedDelivery describes one refused delivery. It holds no body and no
@@ -849,7 +958,7 @@ export type RejectedDelivery = Message<"callbacks.v1.RejectedDelivery"> & {
  * Use `create(RejectedDeliverySchema)` to create a new message.
  */
 export const RejectedDeliverySchema: GenMessage<RejectedDelivery> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 19);
+  messageDesc(file_callbacks_v1_callbacks, 20);
 
 /**
  * ListRejectedDeliveriesRequest asks for recent rejections.
@@ -864,7 +973,7 @@ export type ListRejectedDeliveriesRequest = Message<"callbacks.v1.ListRejectedDe
  * Use `create(ListRejectedDeliveriesRequestSchema)` to create a new message.
  */
 export const ListRejectedDeliveriesRequestSchema: GenMessage<ListRejectedDeliveriesRequest> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 20);
+  messageDesc(file_callbacks_v1_callbacks, 21);
 
 /**
  * ListRejectedDeliveriesResponse lists recent rejections, newest first.
@@ -885,7 +994,7 @@ export type ListRejectedDeliveriesResponse = Message<"callbacks.v1.ListRejectedD
  * Use `create(ListRejectedDeliveriesResponseSchema)` to create a new message.
  */
 export const ListRejectedDeliveriesResponseSchema: GenMessage<ListRejectedDeliveriesResponse> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 21);
+  messageDesc(file_callbacks_v1_callbacks, 22);
 
 /**
  * GetServerInfoRequest asks for the server's description.
@@ -900,7 +1009,7 @@ export type GetServerInfoRequest = Message<"callbacks.v1.GetServerInfoRequest"> 
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 22);
+  messageDesc(file_callbacks_v1_callbacks, 23);
 
 /**
  * ServerInfo describes one callbackd server. It never holds a secret.
@@ -932,7 +1041,7 @@ export type ServerInfo = Message<"callbacks.v1.ServerInfo"> & {
  * Use `create(ServerInfoSchema)` to create a new message.
  */
 export const ServerInfoSchema: GenMessage<ServerInfo> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 23);
+  messageDesc(file_callbacks_v1_callbacks, 24);
 
 /**
  * GetServerInfoResponse holds the server's description.
@@ -953,7 +1062,353 @@ export type GetServerInfoResponse = Message<"callbacks.v1.GetServerInfoResponse"
  * Use `create(GetServerInfoResponseSchema)` to create a new message.
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_callbacks_v1_callbacks, 24);
+  messageDesc(file_callbacks_v1_callbacks, 25);
+
+/**
+ * GetCallbackStatsRequest selects the callbacks to summarise. All filters
+ * combine with AND.
+ *
+ * @generated from message callbacks.v1.GetCallbackStatsRequest
+ */
+export type GetCallbackStatsRequest = Message<"callbacks.v1.GetCallbackStatsRequest"> & {
+  /**
+   * create_time_after starts the range (inclusive); default: 24 hours before
+   * create_time_before.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time_after = 1;
+   */
+  createTimeAfter?: Timestamp | undefined;
+
+  /**
+   * create_time_before ends the range (exclusive); default: now.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time_before = 2;
+   */
+  createTimeBefore?: Timestamp | undefined;
+
+  /**
+   * bucket is the width of the time buckets; default hour. The range may
+   * hold at most 10,080 buckets (a week of minutes).
+   *
+   * @generated from field: callbacks.v1.StatsBucket bucket = 3;
+   */
+  bucket: StatsBucket;
+
+  /**
+   * status keeps callbacks in this status.
+   *
+   * @generated from field: callbacks.v1.CallbackStatus status = 4;
+   */
+  status: CallbackStatus;
+
+  /**
+   * event_type keeps callbacks of this event type.
+   *
+   * @generated from field: string event_type = 5;
+   */
+  eventType: string;
+
+  /**
+   * workflow_name keeps callbacks of this workflow.
+   *
+   * @generated from field: string workflow_name = 6;
+   */
+  workflowName: string;
+
+  /**
+   * external_job_id keeps callbacks of this job.
+   *
+   * @generated from field: string external_job_id = 7;
+   */
+  externalJobId: string;
+
+  /**
+   * query keeps callbacks matching a search, as in ListCallbacksRequest (REST: q).
+   *
+   * @generated from field: string query = 8 [json_name = "q"];
+   */
+  query: string;
+};
+
+/**
+ * Describes the message callbacks.v1.GetCallbackStatsRequest.
+ * Use `create(GetCallbackStatsRequestSchema)` to create a new message.
+ */
+export const GetCallbackStatsRequestSchema: GenMessage<GetCallbackStatsRequest> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 26);
+
+/**
+ * CallbackStats summarises a set of callbacks.
+ *
+ * @generated from message callbacks.v1.CallbackStats
+ */
+export type CallbackStats = Message<"callbacks.v1.CallbackStats"> & {
+  /**
+   * count is the number of callbacks.
+   *
+   * @generated from field: int64 count = 1;
+   */
+  count: bigint;
+
+  /**
+   * by_status counts them by status name (received, processed, error).
+   *
+   * @generated from field: map<string, int64> by_status = 2;
+   */
+  byStatus: { [key: string]: bigint };
+
+  /**
+   * by_event_type counts them by event type.
+   *
+   * @generated from field: map<string, int64> by_event_type = 3;
+   */
+  byEventType: { [key: string]: bigint };
+
+  /**
+   * failures_by_category counts the callbacks in status error by their
+   * payload's error.category ("" when it has none).
+   *
+   * @generated from field: map<string, int64> failures_by_category = 4;
+   */
+  failuresByCategory: { [key: string]: bigint };
+
+  /**
+   * prompt_tokens sums the payloads' prompt tokens, except those of
+   * workflow.completed, whose cost_data restates its steps' figures.
+   *
+   * @generated from field: int64 prompt_tokens = 5;
+   */
+  promptTokens: bigint;
+
+  /**
+   * completion_tokens sums the completion tokens, like prompt_tokens.
+   *
+   * @generated from field: int64 completion_tokens = 6;
+   */
+  completionTokens: bigint;
+
+  /**
+   * total_tokens sums the total tokens, like prompt_tokens.
+   *
+   * @generated from field: int64 total_tokens = 7;
+   */
+  totalTokens: bigint;
+
+  /**
+   * cost_usd sums the costs, like prompt_tokens.
+   *
+   * @generated from field: double cost_usd = 8;
+   */
+  costUsd: number;
+
+  /**
+   * duration_count is the number of finished workflows (workflow.completed
+   * and workflow.failed) with a duration_ms.
+   *
+   * @generated from field: int64 duration_count = 9;
+   */
+  durationCount: bigint;
+
+  /**
+   * duration_p50_ms is the median duration_ms of those (nearest rank); 0
+   * when duration_count is 0.
+   *
+   * @generated from field: int64 duration_p50_ms = 10;
+   */
+  durationP50Ms: bigint;
+
+  /**
+   * duration_p95_ms is their 95th percentile (nearest rank).
+   *
+   * @generated from field: int64 duration_p95_ms = 11;
+   */
+  durationP95Ms: bigint;
+};
+
+/**
+ * Describes the message callbacks.v1.CallbackStats.
+ * Use `create(CallbackStatsSchema)` to create a new message.
+ */
+export const CallbackStatsSchema: GenMessage<CallbackStats> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 27);
+
+/**
+ * CallbackStatsBucket is the summary of one time bucket.
+ *
+ * @generated from message callbacks.v1.CallbackStatsBucket
+ */
+export type CallbackStatsBucket = Message<"callbacks.v1.CallbackStatsBucket"> & {
+  /**
+   * start_time is the start of the bucket.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * stats of the callbacks first received in the bucket.
+   *
+   * @generated from field: callbacks.v1.CallbackStats stats = 2;
+   */
+  stats?: CallbackStats | undefined;
+};
+
+/**
+ * Describes the message callbacks.v1.CallbackStatsBucket.
+ * Use `create(CallbackStatsBucketSchema)` to create a new message.
+ */
+export const CallbackStatsBucketSchema: GenMessage<CallbackStatsBucket> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 28);
+
+/**
+ * WorkflowStats is the summary of one workflow over the whole range.
+ *
+ * @generated from message callbacks.v1.WorkflowStats
+ */
+export type WorkflowStats = Message<"callbacks.v1.WorkflowStats"> & {
+  /**
+   * workflow_name names the workflow.
+   *
+   * @generated from field: string workflow_name = 1;
+   */
+  workflowName: string;
+
+  /**
+   * stats of its callbacks.
+   *
+   * @generated from field: callbacks.v1.CallbackStats stats = 2;
+   */
+  stats?: CallbackStats | undefined;
+};
+
+/**
+ * Describes the message callbacks.v1.WorkflowStats.
+ * Use `create(WorkflowStatsSchema)` to create a new message.
+ */
+export const WorkflowStatsSchema: GenMessage<WorkflowStats> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 29);
+
+/**
+ * GetCallbackStatsResponse summarises the selected callbacks.
+ *
+ * @generated from message callbacks.v1.GetCallbackStatsResponse
+ */
+export type GetCallbackStatsResponse = Message<"callbacks.v1.GetCallbackStatsResponse"> & {
+  /**
+   * buckets that hold callbacks, oldest first (empty buckets are left out).
+   *
+   * @generated from field: repeated callbacks.v1.CallbackStatsBucket buckets = 1;
+   */
+  buckets: CallbackStatsBucket[];
+
+  /**
+   * workflows over the whole range, by workflow name.
+   *
+   * @generated from field: repeated callbacks.v1.WorkflowStats workflows = 2;
+   */
+  workflows: WorkflowStats[];
+
+  /**
+   * total over the whole range.
+   *
+   * @generated from field: callbacks.v1.CallbackStats total = 3;
+   */
+  total?: CallbackStats | undefined;
+};
+
+/**
+ * Describes the message callbacks.v1.GetCallbackStatsResponse.
+ * Use `create(GetCallbackStatsResponseSchema)` to create a new message.
+ */
+export const GetCallbackStatsResponseSchema: GenMessage<GetCallbackStatsResponse> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 30);
+
+/**
+ * MarkAllViewedRequest selects the callbacks to mark viewed, with the
+ * filters of ListCallbacksRequest. All filters combine with AND; none marks
+ * every callback.
+ *
+ * @generated from message callbacks.v1.MarkAllViewedRequest
+ */
+export type MarkAllViewedRequest = Message<"callbacks.v1.MarkAllViewedRequest"> & {
+  /**
+   * status keeps callbacks in this status.
+   *
+   * @generated from field: callbacks.v1.CallbackStatus status = 1;
+   */
+  status: CallbackStatus;
+
+  /**
+   * event_type keeps callbacks of this event type.
+   *
+   * @generated from field: string event_type = 2;
+   */
+  eventType: string;
+
+  /**
+   * workflow_name keeps callbacks of this workflow.
+   *
+   * @generated from field: string workflow_name = 3;
+   */
+  workflowName: string;
+
+  /**
+   * external_job_id keeps callbacks of this job.
+   *
+   * @generated from field: string external_job_id = 4;
+   */
+  externalJobId: string;
+
+  /**
+   * create_time_after keeps callbacks first received at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time_after = 5;
+   */
+  createTimeAfter?: Timestamp | undefined;
+
+  /**
+   * create_time_before keeps callbacks first received before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time_before = 6;
+   */
+  createTimeBefore?: Timestamp | undefined;
+
+  /**
+   * query keeps callbacks matching a search, as in ListCallbacksRequest (REST: q).
+   *
+   * @generated from field: string query = 7 [json_name = "q"];
+   */
+  query: string;
+};
+
+/**
+ * Describes the message callbacks.v1.MarkAllViewedRequest.
+ * Use `create(MarkAllViewedRequestSchema)` to create a new message.
+ */
+export const MarkAllViewedRequestSchema: GenMessage<MarkAllViewedRequest> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 31);
+
+/**
+ * MarkAllViewedResponse says what MarkAllViewed did.
+ *
+ * @generated from message callbacks.v1.MarkAllViewedResponse
+ */
+export type MarkAllViewedResponse = Message<"callbacks.v1.MarkAllViewedResponse"> & {
+  /**
+   * marked is the number of callbacks newly marked viewed (0 when all
+   * were viewed already).
+   *
+   * @generated from field: int64 marked = 1;
+   */
+  marked: bigint;
+};
+
+/**
+ * Describes the message callbacks.v1.MarkAllViewedResponse.
+ * Use `create(MarkAllViewedResponseSchema)` to create a new message.
+ */
+export const MarkAllViewedResponseSchema: GenMessage<MarkAllViewedResponse> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 32);
 
 /**
  * CallbackStatus is the processing state shown as a colour-coded badge.
@@ -996,6 +1451,47 @@ export enum CallbackStatus {
  */
 export const CallbackStatusSchema: GenEnum<CallbackStatus> = /*@__PURE__*/
   enumDesc(file_callbacks_v1_callbacks, 0);
+
+/**
+ * StatsBucket is the width of the time buckets of GetCallbackStats, in UTC.
+ *
+ * @generated from enum callbacks.v1.StatsBucket
+ */
+export enum StatsBucket {
+  /**
+   * STATS_BUCKET_UNSPECIFIED means hour.
+   *
+   * @generated from enum value: STATS_BUCKET_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * STATS_BUCKET_MINUTE is one minute.
+   *
+   * @generated from enum value: STATS_BUCKET_MINUTE = 1;
+   */
+  MINUTE = 1,
+
+  /**
+   * STATS_BUCKET_HOUR is one hour.
+   *
+   * @generated from enum value: STATS_BUCKET_HOUR = 2;
+   */
+  HOUR = 2,
+
+  /**
+   * STATS_BUCKET_DAY is one day (UTC).
+   *
+   * @generated from enum value: STATS_BUCKET_DAY = 3;
+   */
+  DAY = 3,
+}
+
+/**
+ * Describes the enum callbacks.v1.StatsBucket.
+ */
+export const StatsBucketSchema: GenEnum<StatsBucket> = /*@__PURE__*/
+  enumDesc(file_callbacks_v1_callbacks, 1);
 
 /**
  * CallbackIngestService receives callbacks from the LLM job service. It is
@@ -1118,6 +1614,30 @@ export const CallbackAdminService: GenService<{
     methodKind: "unary";
     input: typeof GetServerInfoRequestSchema;
     output: typeof GetServerInfoResponseSchema;
+  },
+  /**
+   * GetCallbackStats summarises the callbacks of a time range, per time
+   * bucket and per workflow: counts by status and event type, failures by
+   * error category, LLM tokens and cost, and durations of finished workflows.
+   *
+   * @generated from rpc callbacks.v1.CallbackAdminService.GetCallbackStats
+   */
+  getCallbackStats: {
+    methodKind: "unary";
+    input: typeof GetCallbackStatsRequestSchema;
+    output: typeof GetCallbackStatsResponseSchema;
+  },
+  /**
+   * MarkAllViewed marks every callback matching the filters viewed by the
+   * calling admin. It is idempotent, and watchers get one viewed_many event
+   * for the whole operation.
+   *
+   * @generated from rpc callbacks.v1.CallbackAdminService.MarkAllViewed
+   */
+  markAllViewed: {
+    methodKind: "unary";
+    input: typeof MarkAllViewedRequestSchema;
+    output: typeof MarkAllViewedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_callbacks_v1_callbacks, 1);
