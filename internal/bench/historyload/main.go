@@ -63,6 +63,8 @@ type config struct {
 	runs      int
 	pages     int
 	baseline  time.Duration
+	markRows  int
+	markRuns  int
 	jsonPath  string
 }
 
@@ -101,6 +103,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.runs, "runs", 200, "runs of each query")
 	fs.IntVar(&cfg.pages, "pages", 1000, "the deep page of the keyset goal (page 1 against this page)")
 	fs.DurationVar(&cfg.baseline, "baseline", 10*time.Second, "ingest-only time before the queries, for the ingest baseline")
+	fs.IntVar(&cfg.markRows, "mark-rows", 100_000, "callbacks each MarkAllViewed marks (at most -n / -mark-runs)")
+	fs.IntVar(&cfg.markRuns, "mark-runs", 3, "MarkAllViewed calls, on disjoint windows")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write machine-readable results to this file")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -126,6 +130,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.baseline < time.Second || cfg.baseline > time.Hour {
 		errs = append(errs, fmt.Errorf("-baseline: %v, want 1s..1h", cfg.baseline))
+	}
+	if cfg.markRuns < 1 || cfg.markRows < 1 || cfg.markRows*cfg.markRuns > cfg.n {
+		errs = append(errs, fmt.Errorf("-mark-rows %d × -mark-runs %d: want at least 1 each, and at most -n callbacks", cfg.markRows, cfg.markRuns))
 	}
 	if cfg.name != "" && !cfg.keep {
 		errs = append(errs, errors.New("-name needs -keep"))
@@ -337,7 +344,7 @@ func measureRun(ctx context.Context, cfg config) (_ *report, err error) {
 // describe is the command line as the report shows it.
 func (cfg config) describe() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "-db %s -n %d -seed %d -rate %g -runs %d -pages %d -baseline %v", cfg.db, cfg.n, cfg.seed, cfg.rate, cfg.runs, cfg.pages, cfg.baseline)
+	fmt.Fprintf(&b, "-db %s -n %d -seed %d -rate %g -runs %d -pages %d -baseline %v -mark-rows %d -mark-runs %d", cfg.db, cfg.n, cfg.seed, cfg.rate, cfg.runs, cfg.pages, cfg.baseline, cfg.markRows, cfg.markRuns)
 	if cfg.keep {
 		b.WriteString(" -keep")
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -11,15 +12,18 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"connectrpc.com/connect"
 	callbackclient "github.com/callbackd/callbackd/clients/go"
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 	"github.com/callbackd/callbackd/internal/bench/benchserver"
 	"github.com/callbackd/callbackd/internal/webhook"
 )
@@ -34,14 +38,17 @@ const deepPageFactor = 1.5
 // measure starts callbackd on db, runs the ingest load beside it and times
 // the goal table's queries, into rep.
 func measure(ctx context.Context, cfg config, bin string, db *Database, h History, rep *report) error {
-	secret, token := benchserver.RandomHex(32), benchserver.RandomHex(32)
+	secret, token, markToken := benchserver.RandomHex(32), benchserver.RandomHex(32), benchserver.RandomHex(32)
+	// MarkAllViewed is asked by an admin of its own, new on every run, who
+	// has viewed nothing: each call marks every callback of its window.
+	marker := "marker-" + benchserver.RandomHex(4)
 	srv, err := callbackdtest.Start(ctx, callbackdtest.Options{
 		Binary:        bin,
 		DataDir:       db.Dir,
 		DatabaseURL:   db.URL,
 		LogPath:       filepath.Join(db.Dir, "server.log"),
 		WebhookSecret: "bench=" + secret,
-		AdminToken:    "bench=" + token,
+		AdminToken:    "bench=" + token + "," + marker + "=" + markToken,
 		StartTimeout:  5 * time.Minute, // a large SQLite file is checked at start
 		SysProcAttr:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})
@@ -64,6 +71,16 @@ func measure(ctx context.Context, cfg config, bin string, db *Database, h Histor
 		return err
 	}
 	defer client.Close()
+	admin, httpClient, err := callbackclient.NewConnectClient(srv.URL, callbackclient.Options{Protocol: callbackclient.ProtocolConnect, Token: token})
+	if err != nil {
+		return err
+	}
+	defer httpClient.CloseIdleConnections()
+	markAdmin, markHTTP, err := callbackclient.NewConnectClient(srv.URL, callbackclient.Options{Protocol: callbackclient.ProtocolConnect, Token: markToken})
+	if err != nil {
+		return err
+	}
+	defer markHTTP.CloseIdleConnections()
 
 	load := startIngest(ctx, cfg.rate, srv.URL, secret)
 	defer load.stop()
@@ -73,21 +90,33 @@ func measure(ctx context.Context, cfg config, bin string, db *Database, h Histor
 		return ctx.Err()
 	}
 
-	m := &measurer{client: client, rep: rep}
+	m := &measurer{client: client, admin: admin, rep: rep}
 	load.phase("first pages of ListCallbacks")
 	progress("first pages, %d runs each", cfg.runs)
 	m.firstPages(ctx, cfg, h)
 	load.phase("deep pages of ListCallbacks")
 	progress("page 1 against page %d", cfg.pages)
 	m.deepPages(ctx, cfg)
+	load.phase("search, counts and statistics")
+	progress("search, counts and statistics, %d runs each", cfg.runs)
+	m.searchCountsStats(ctx, cfg, h)
+	load.phase("MarkAllViewed")
+	progress("MarkAllViewed of %d callbacks, %d times", cfg.markRows, cfg.markRuns)
+	m.markAllViewed(ctx, cfg, h, markAdmin)
 	load.phase("")
 	load.stop()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	rep.Ingest = load.phases()
-	rep.Notes = append(rep.Notes,
-		"The search query, total_size, the unviewed badge count, GetCallbackStats and MarkAllViewed are not measured: the API of this build has none of them yet.")
+	if len(rep.Ingest) > 0 {
+		base, marking := rep.Ingest[0], rep.Ingest[len(rep.Ingest)-1]
+		if marking.Phase == "MarkAllViewed" && base.P99 > 0 && marking.Requests > 0 && !m.errs[markName(cfg)] {
+			met := marking.P99 <= 2*base.P99
+			rep.Queries = append(rep.Queries, queryResult{Name: "ingest p99 during MarkAllViewed", Goal: fmt.Sprintf("≤ 2× the baseline's %s ms", ms(base.P99)),
+				Runs: marking.Requests, P50: marking.P50, P99: marking.P99, Met: &met})
+		}
+	}
 	return nil
 }
 
@@ -110,6 +139,7 @@ func countCallbacks(ctx context.Context, d *Database) (int64, error) {
 // measurer times admin calls.
 type measurer struct {
 	client *callbackclient.Client
+	admin  callbacksv1connect.CallbackAdminServiceClient
 	rep    *report
 	errs   map[string]bool
 }
@@ -390,4 +420,171 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// unsupported is a call that the server answered without doing what it
+// was asked: an RPC it does not implement, or a field it does not fill.
+type unsupported struct{ why string }
+
+func (u unsupported) Error() string { return u.why }
+
+// fail records a failed call once per query; an unsupported one is a note,
+// not a failure of the program.
+func (m *measurer) fail(ctx context.Context, name string, err error) {
+	var u unsupported
+	if connect.CodeOf(err) == connect.CodeUnimplemented {
+		u, err = unsupported{"the server does not implement it"}, nil
+	}
+	if errors.As(err, &u) || err == nil {
+		if !m.errs[name] {
+			if m.errs == nil {
+				m.errs = map[string]bool{}
+			}
+			m.errs[name] = true
+			m.rep.Notes = append(m.rep.Notes, fmt.Sprintf("not measured, %s: %s", name, u.why))
+		}
+		return
+	}
+	if ctx.Err() == nil && !m.errs[name] {
+		if m.errs == nil {
+			m.errs = map[string]bool{}
+		}
+		m.errs[name] = true
+		m.rep.Errors = append(m.rep.Errors, fmt.Sprintf("%s: %v", name, err))
+	}
+}
+
+// searchCountsStats times the search for RareWord (alone and with a
+// filter), total_size of filtered lists, the unviewed badge count and
+// GetCallbackStats over 30 days in hourly buckets, interleaved.
+func (m *measurer) searchCountsStats(ctx context.Context, cfg config, h History) {
+	rng := rand.New(rand.NewPCG(cfg.seed, 43))
+	end := h.Start.Add(h.Span)
+	type call struct {
+		name, goal string
+		limit      time.Duration
+		do         func() (time.Duration, error)
+	}
+	list := func(req *callbacksv1.ListCallbacksRequest, check func(*callbacksv1.ListCallbacksResponse) error) func() (time.Duration, error) {
+		return func() (time.Duration, error) {
+			start := time.Now()
+			resp, err := m.client.List(ctx, req)
+			d := time.Since(start)
+			if err == nil {
+				err = check(resp)
+			}
+			return d, err
+		}
+	}
+	found := func(resp *callbacksv1.ListCallbacksResponse) error {
+		if len(resp.Callbacks) == 0 {
+			return fmt.Errorf("the search for %q found nothing", RareWord)
+		}
+		for _, c := range resp.Callbacks {
+			if !strings.Contains(c.GetErrorMessage(), RareWord) {
+				return unsupported{"the server ignores query (its answer holds callbacks without the word)"}
+			}
+		}
+		return nil
+	}
+	calls := []call{
+		{fmt.Sprintf("search %q (0.1 %%), first page; alone, with status=error, with a workflow", RareWord), "p99 ≤ 150 ms", 150 * time.Millisecond, func() (time.Duration, error) {
+			req := &callbacksv1.ListCallbacksRequest{Query: RareWord}
+			switch rng.IntN(3) {
+			case 1:
+				req.Status = callbacksv1.CallbackStatus_CALLBACK_STATUS_ERROR
+			case 2:
+				req.WorkflowName = workflows[0]
+			}
+			return list(req, found)()
+		}},
+		{"total_size of a filtered list (status, event_type or workflow)", "p99 ≤ 100 ms", 100 * time.Millisecond, func() (time.Duration, error) {
+			req := &callbacksv1.ListCallbacksRequest{IncludeTotalSize: true}
+			switch rng.IntN(3) {
+			case 0:
+				req.Status = callbacksv1.CallbackStatus(1 + rng.IntN(3))
+			case 1:
+				req.EventType = []string{"workflow.completed", "workflow.failed", "llm.step.completed"}[rng.IntN(3)]
+			default:
+				req.WorkflowName = workflows[rng.IntN(len(workflows))]
+			}
+			return list(req, func(resp *callbacksv1.ListCallbacksResponse) error {
+				if resp.TotalSize == 0 {
+					return unsupported{"the server returns no total_size"}
+				}
+				return nil
+			})()
+		}},
+		{"unviewed badge count (page_size 1, include_unviewed_count)", "p99 ≤ 100 ms", 100 * time.Millisecond, list(
+			&callbacksv1.ListCallbacksRequest{PageSize: 1, IncludeUnviewedCount: true},
+			func(resp *callbacksv1.ListCallbacksResponse) error {
+				if resp.UnviewedCount == 0 {
+					return unsupported{"the server returns no unviewed_count"}
+				}
+				return nil
+			})},
+		{"GetCallbackStats, 30 days, hourly, all workflows (window ending in the last 60 days)", "p99 ≤ 200 ms", 200 * time.Millisecond, func() (time.Duration, error) {
+			to := end.Add(-time.Duration(rng.Int64N(int64(60 * 24 * time.Hour)))).Truncate(time.Hour)
+			req := &callbacksv1.GetCallbackStatsRequest{
+				CreateTimeAfter: timestamppb.New(to.Add(-30 * 24 * time.Hour)), CreateTimeBefore: timestamppb.New(to),
+				Bucket: callbacksv1.StatsBucket_STATS_BUCKET_HOUR,
+			}
+			start := time.Now()
+			resp, err := m.admin.GetCallbackStats(ctx, connect.NewRequest(req))
+			d := time.Since(start)
+			if err == nil && resp.Msg.GetTotal().GetCount() == 0 {
+				err = fmt.Errorf("no callbacks counted in %v", req)
+			}
+			return d, err
+		}},
+	}
+	times := make([][]time.Duration, len(calls))
+	for run := 0; run < cfg.runs && ctx.Err() == nil; run++ {
+		for i, c := range calls {
+			if m.errs[c.name] {
+				continue
+			}
+			d, err := c.do()
+			if err != nil {
+				m.fail(ctx, c.name, err)
+				continue
+			}
+			times[i] = append(times[i], d)
+		}
+	}
+	for i, c := range calls {
+		m.rep.Queries = append(m.rep.Queries, newQueryResult(c.name, c.goal, c.limit, times[i]))
+	}
+}
+
+// markAllViewed times MarkAllViewed of about cfg.markRows callbacks, a
+// window of the history that holds that many, by an admin who has viewed
+// none of them, cfg.markRuns times on disjoint windows of the oldest part
+// of the history.
+func (m *measurer) markAllViewed(ctx context.Context, cfg config, h History, admin callbacksv1connect.CallbackAdminServiceClient) {
+	window := time.Duration(float64(h.Span) * float64(cfg.markRows) / float64(h.N))
+	var times []time.Duration
+	var marked []int64
+	name := markName(cfg)
+	for run := 0; run < cfg.markRuns && ctx.Err() == nil && !m.errs[name]; run++ {
+		from := h.Start.Add(time.Duration(run) * window)
+		req := &callbacksv1.MarkAllViewedRequest{CreateTimeAfter: timestamppb.New(from), CreateTimeBefore: timestamppb.New(from.Add(window))}
+		start := time.Now()
+		resp, err := admin.MarkAllViewed(ctx, connect.NewRequest(req))
+		d := time.Since(start)
+		if err != nil {
+			m.fail(ctx, name, err)
+			continue
+		}
+		times = append(times, d)
+		marked = append(marked, resp.Msg.GetMarked())
+	}
+	q := newQueryResult(name, "≤ 5 s", 5*time.Second, times)
+	q.Notes = fmt.Sprintf("marked %v", marked)
+	m.rep.Queries = append(m.rep.Queries, q)
+}
+
+// markName names the MarkAllViewed query in the report.
+func markName(cfg config) string {
+	return fmt.Sprintf("MarkAllViewed of %d callbacks (a create_time window)", cfg.markRows)
 }

@@ -59,7 +59,7 @@ func percentiles(ds []time.Duration) (p50, p99, maxD time.Duration) {
 func newQueryResult(name, goal string, limit time.Duration, ds []time.Duration) queryResult {
 	q := queryResult{Name: name, Goal: goal, Runs: len(ds)}
 	q.P50, q.P99, q.Max = percentiles(ds)
-	if limit > 0 {
+	if limit > 0 && len(ds) > 0 {
 		met := q.P99 <= limit
 		q.Met = &met
 	}
