@@ -13,7 +13,7 @@ import (
 var layers = [][]string{
 	// Programs, load generators, fault tests and the module's own tests
 	// (this file): nothing imports them.
-	{".", "cmd/callbackd", "cmd/callbackctl", "internal/bench/ingestload", "internal/bench/watchload", "internal/faults"},
+	{".", "cmd/callbackd", "cmd/callbackctl", "internal/bench/ingestload", "internal/bench/watchload", "internal/bench/historyload", "internal/faults"},
 	// What a test binary needs and lacks on this machine, said once.
 	{"internal/testenv"},
 	// The benchmarks' readings of the machine, the database and the server
@@ -52,6 +52,7 @@ var allowedImports = map[string][]string{
 	"cmd/callbackctl":            {"internal/callback", "clients/go", "gen", "internal/webhook"},
 	"internal/bench/ingestload":  {"internal/bench/benchserver", "clients/go/callbackdtest", "internal/webhook"},
 	"internal/bench/watchload":   {"internal/bench/benchserver", "clients/go/callbackdtest", "gen", "internal/webhook"},
+	"internal/bench/historyload": {"internal/bench/benchserver", "clients/go", "gen", "internal/auth", "internal/callback", "internal/webhook"},
 	"internal/faults":            {},
 	"internal/testenv":           {"internal/store/storetest"},
 	"internal/bench/benchserver": {"clients/go/callbackdtest"},
