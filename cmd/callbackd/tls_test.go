@@ -74,6 +74,12 @@ func TestOptInSchemes(t *testing.T) {
 			require.NoError(t, err)
 			return map[string]string{"webhook-id": "msg_1", "webhook-timestamp": itoa(at.Unix()), "webhook-signature": sig}
 		},
+		// Svix's default header names for the same scheme.
+		"standard-webhooks-svix": func(body []byte, at time.Time) map[string]string {
+			sig, err := webhook.SignStandard(whsec, "msg_1", at, body)
+			require.NoError(t, err)
+			return map[string]string{"svix-id": "msg_1", "svix-timestamp": itoa(at.Unix()), "svix-signature": sig}
+		},
 		"github": func(body []byte, _ time.Time) map[string]string {
 			return map[string]string{"X-Hub-Signature-256": webhook.SignGitHub("github-secret", body)}
 		},
@@ -98,6 +104,30 @@ func TestOptInSchemes(t *testing.T) {
 			}
 		})
 	}
+
+	// Both families on one delivery: either one verifying is enough, and
+	// the rejected-deliveries list names both signature headers of a
+	// delivery that neither verifies.
+	t.Run("both families", func(t *testing.T) {
+		body := payload(t, "workflow.completed", uuid.NewString(), nil)
+		h := sign["standard-webhooks-svix"](body, now)
+		h["webhook-id"], h["webhook-timestamp"], h["webhook-signature"] = "msg_1", itoa(now.Unix()), "v1,AAAA"
+		res := delivery{body: body, headers: h}.send(t, srv.base)
+		require.Equal(t, http.StatusOK, res.status, res.body)
+
+		h["svix-signature"] = "v1,AAAA"
+		res = delivery{body: body, headers: h}.send(t, srv.base)
+		require.Equal(t, http.StatusUnauthorized, res.status, res.body)
+		require.Contains(t, res.body, "signature_mismatch")
+		found := false
+		for _, r := range rejections(t, srv) {
+			if r.GetReason() == "signature_mismatch" {
+				found = true
+				require.Equal(t, []string{"Webhook-Signature", "Svix-Signature"}, r.GetSignatureHeaders())
+			}
+		}
+		require.True(t, found, "the rejection is listed")
+	})
 }
 
 func itoa(n int64) string { return big.NewInt(n).String() }

@@ -1,6 +1,7 @@
 // The package as Node uses it (the compiled dist/, imported by its own name)
 // against a real callbackd: WatchCallbacks streams a webhook posted while the
-// stream is open, over the Connect protocol and over gRPC.
+// stream is open, over the Connect protocol and over gRPC; and webhooks
+// signed by third-party signing libraries (the official `svix` package) verify.
 //
 // The server binary is CALLBACKD_BIN (the Go test builds it), or a fresh
 // `go build ./cmd/callbackd` from the repository root.
@@ -17,9 +18,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { CallbackStatus } from '@callbackd/client';
 import { createNodeClients } from '@callbackd/client/node';
+import { Webhook as SvixWebhook } from 'svix';
 
 const secret = 'ts-client-webhook-secret-0123456789';
 const token = 'ts-client-admin-token-0123456789';
+const standardSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'; // the Standard Webhooks specification's example
 const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'callbackd-ts-client-'));
 
@@ -48,7 +51,7 @@ let baseUrl = '';
 before(async () => {
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
-  const args = ['--addr', `127.0.0.1:${port}`, '--data-dir', join(tmp, 'data'), '--webhook-secret', `main=${secret}`, '--admin-token', `ts=${token}`, '--log-level', 'warn'];
+  const args = ['--addr', `127.0.0.1:${port}`, '--data-dir', join(tmp, 'data'), '--webhook-secret', `main=${secret}`, '--admin-token', `ts=${token}`, '--standard-webhooks-secret', `svix=${standardSecret}`, '--log-level', 'warn'];
   proc = spawn(serverBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.on('data', (b) => (log += b));
   proc.stderr.on('data', (b) => (log += b));
@@ -153,3 +156,54 @@ for (const protocol of ['connect', 'grpc']) {
     });
   });
 }
+
+describe('webhooks signed by third-party libraries', () => {
+  /** deliver posts body with headers and returns the status and parsed answer. */
+  async function deliver(body, headers) {
+    const res = await fetch(`${baseUrl}/api/webhooks/llm-callback`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body,
+    });
+    return { status: res.status, answer: await res.json() };
+  }
+
+  test('svix signs with its default svix-* headers, callbackd verifies', { timeout: 30_000 }, async () => {
+    const wh = new SvixWebhook(standardSecret);
+    const jobId = randomUUID();
+    const body = JSON.stringify({ event: 'workflow.completed', job_id: jobId, status: 'completed', workflow_name: 'w', timestamp: '2025-12-20T10:30:00.123456+00:00Z' });
+    const msgId = `msg_${randomUUID()}`;
+    const now = new Date();
+    const headers = {
+      'svix-id': msgId,
+      'svix-timestamp': String(Math.floor(now.getTime() / 1000)),
+      'svix-signature': wh.sign(msgId, now, body),
+    };
+    wh.verify(body, headers); // the library accepts its own delivery
+
+    const ok = await deliver(body, headers);
+    assert.equal(ok.status, 200, JSON.stringify(ok.answer));
+    assert.equal(ok.answer.callback_id, `${jobId}:workflow.completed`);
+
+    const tampered = await deliver(body.replace('"w"', '"x"'), headers);
+    assert.equal(tampered.status, 401, JSON.stringify(tampered.answer));
+    assert.match(JSON.stringify(tampered.answer), /signature_mismatch/);
+  });
+
+  test('svix signs, sent under the webhook-* names, callbackd verifies', { timeout: 30_000 }, async () => {
+    const wh = new SvixWebhook(standardSecret);
+    const jobId = randomUUID();
+    const body = JSON.stringify({ event: 'workflow.failed', job_id: jobId, status: 'failed', workflow_name: 'w', timestamp: '2025-12-20T10:30:00.123456+00:00Z', error: 'boom' });
+    const msgId = `msg_${randomUUID()}`;
+    const now = new Date();
+    const headers = {
+      'webhook-id': msgId,
+      'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+      'webhook-signature': wh.sign(msgId, now, body),
+    };
+    wh.verify(body, headers);
+    const ok = await deliver(body, headers);
+    assert.equal(ok.status, 200, JSON.stringify(ok.answer));
+    assert.equal(ok.answer.callback_id, `${jobId}:workflow.failed`);
+  });
+});

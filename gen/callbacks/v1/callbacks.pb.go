@@ -452,8 +452,9 @@ func (x *Callback) GetViews() []*CallbackView {
 
 // IngestCallbackRequest carries one delivery. Signature headers travel as
 // request metadata (x-webhook-signature, x-webhook-event, webhook-id,
-// webhook-timestamp, webhook-signature, x-hub-signature-256,
-// stripe-signature), exactly as the HTTP sender sends them.
+// webhook-timestamp, webhook-signature, svix-id, svix-timestamp,
+// svix-signature, x-hub-signature-256, stripe-signature), exactly as the HTTP
+// sender sends them.
 type IngestCallbackRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// body is the raw request body, byte for byte.

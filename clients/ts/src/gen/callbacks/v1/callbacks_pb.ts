@@ -261,8 +261,9 @@ export const CallbackSchema: GenMessage<Callback> = /*@__PURE__*/
 /**
  * IngestCallbackRequest carries one delivery. Signature headers travel as
  * request metadata (x-webhook-signature, x-webhook-event, webhook-id,
- * webhook-timestamp, webhook-signature, x-hub-signature-256,
- * stripe-signature), exactly as the HTTP sender sends them.
+ * webhook-timestamp, webhook-signature, svix-id, svix-timestamp,
+ * svix-signature, x-hub-signature-256, stripe-signature), exactly as the HTTP
+ * sender sends them.
  *
  * @generated from message callbacks.v1.IngestCallbackRequest
  */
