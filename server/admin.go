@@ -47,8 +47,9 @@ type adminHandler struct {
 	signer    Signer
 	ingester  Ingester
 	events    eventCache
-	// developmentSecret is what GetServerInfo reports.
+	// developmentSecret and version are what GetServerInfo reports.
 	developmentSecret bool
+	version           string
 }
 
 // ListCallbacks returns one page, newest first.
