@@ -219,6 +219,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := registry.Register(s.idleClosed); err != nil {
 		return nil, err
 	}
+	// The build as a constant 1 with labels, the Prometheus convention
+	// (prometheus_build_info), so that a query can join it to any series.
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "callbackd_build_info",
+		Help: "Always 1; the labels name the running build: version, revision (commit) and goversion.",
+	}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(cfg.Build.Version, cfg.Build.Commit, cfg.Build.GoVersion).Set(1)
+	if err := registry.Register(buildInfo); err != nil {
+		return nil, err
+	}
 	var err error
 	if s.caps, err = newStreamCaps(cfg.MaxStreams, cfg.MaxStreamsPerAdmin, cfg.MaxUnauthenticatedStreams, registry); err != nil {
 		return nil, err

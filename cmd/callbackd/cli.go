@@ -2,11 +2,15 @@ package main
 
 import (
 	"time"
+
+	"github.com/alecthomas/kong"
 )
 
 // CLI is callbackd's command line. Every flag has an environment variable so
 // that containers and systemd units configure it without arguments.
 type CLI struct {
+	Version kong.VersionFlag `help:"Print the version, commit and Go version, and exit."`
+
 	LogFormat string `help:"Log format: text or json." enum:"text,json" default:"text" env:"CALLBACKD_LOG_FORMAT"`
 	LogLevel  string `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info" env:"CALLBACKD_LOG_LEVEL"`
 

@@ -16,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
+	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/webhook"
 )
 
@@ -150,4 +151,24 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, uint64(3), families["callbackd_ingest_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount())
 	require.Equal(t, uint64(3), families["callbackd_delivery_body_bytes"].GetMetric()[0].GetHistogram().GetSampleCount())
 	require.Contains(t, families, "callbackd_watchers")
+
+	build := families["callbackd_build_info"].GetMetric()
+	require.Len(t, build, 1)
+	labels := map[string]string{}
+	for _, l := range build[0].GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	info := buildinfo.Read()
+	require.Equal(t, map[string]string{"version": info.Version, "revision": info.Commit, "goversion": info.GoVersion}, labels)
+	require.Equal(t, 1.0, build[0].GetGauge().GetValue())
+}
+
+// TestVersion: --version prints the build and exits without starting
+// anything.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr strings.Builder
+	require.NoError(t, run(t.Context(), []string{"--version"}, &stdout, &stderr))
+	require.Equal(t, "callbackd "+buildinfo.Read().String()+"\n", stdout.String())
+	require.Empty(t, stderr.String())
 }
