@@ -17,8 +17,9 @@ type CLI struct {
 	DatabaseFlags
 	ServeFlags
 
-	Serve   ServeCmd   `cmd:"" default:"withargs" help:"Run the server (the default command; its flags are the global flags above)."`
-	Migrate MigrateCmd `cmd:"" help:"Apply, revert or list database schema migrations."`
+	Serve       ServeCmd       `cmd:"" default:"withargs" help:"Run the server (the default command; its flags are the global flags above)."`
+	Migrate     MigrateCmd     `cmd:"" help:"Apply, revert or list database schema migrations."`
+	Healthcheck HealthcheckCmd `cmd:"" help:"Exit 0 if the callbackd of these flags answers /readyz with 200 (a container HEALTHCHECK)."`
 }
 
 // DatabaseFlags choose the database; shared by serve and migrate.

@@ -3,7 +3,9 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -171,4 +173,28 @@ func TestVersion(t *testing.T) {
 	require.NoError(t, run(t.Context(), []string{"--version"}, &stdout, &stderr))
 	require.Equal(t, "callbackd "+buildinfo.Read().String()+"\n", stdout.String())
 	require.Empty(t, stderr.String())
+}
+
+// TestHealthcheck: the container HEALTHCHECK command succeeds against a
+// ready server, derived from the same --addr (and --tls-cert), and fails
+// where nothing answers.
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	var out strings.Builder
+	require.NoError(t, run(t.Context(), []string{"healthcheck", "--addr", srv.addr}, &out, io.Discard))
+	require.Contains(t, out.String(), "http://"+srv.addr+"/readyz: 200 OK")
+
+	certFile, keyFile, _ := selfSigned(t)
+	tlsSrv := startServer(t, "", "--tls-cert", certFile, "--tls-key", keyFile)
+	out.Reset()
+	require.NoError(t, run(t.Context(), []string{"healthcheck", "--addr", tlsSrv.addr, "--tls-cert", certFile, "--tls-key", keyFile}, &out, io.Discard))
+	require.Contains(t, out.String(), "https://"+tlsSrv.addr+"/readyz: 200 OK")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	require.Error(t, run(t.Context(), []string{"healthcheck", "--addr", closed}, io.Discard, io.Discard))
+	require.Error(t, run(t.Context(), []string{"healthcheck", "--url", srv.base + "/no-such-route"}, io.Discard, io.Discard))
 }
