@@ -14,8 +14,9 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG TARGETOS=linux
-ARG TARGETARCH=amd64
+# Set by BuildKit (docker build, buildx) from --platform.
+ARG TARGETOS
+ARG TARGETARCH
 ARG VERSION=(devel)
 ARG COMMIT=unknown
 RUN VERSION="$VERSION" COMMIT="$COMMIT" tools/release.sh -o /out "$TARGETOS/$TARGETARCH" \

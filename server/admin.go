@@ -18,6 +18,7 @@ import (
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 	"github.com/callbackd/callbackd/internal/apierror"
+	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/watch"
 )
@@ -47,9 +48,9 @@ type adminHandler struct {
 	signer    Signer
 	ingester  Ingester
 	events    eventCache
-	// developmentSecret and version are what GetServerInfo reports.
+	// developmentSecret and build are what GetServerInfo reports.
 	developmentSecret bool
-	version           string
+	build             buildinfo.Info
 }
 
 // ListCallbacks returns one page, newest first.

@@ -13,7 +13,9 @@ import (
 // the auth interceptor.
 func (h *adminHandler) GetServerInfo(context.Context, *connect.Request[callbacksv1.GetServerInfoRequest]) (*connect.Response[callbacksv1.GetServerInfoResponse], error) {
 	return connect.NewResponse(&callbacksv1.GetServerInfoResponse{Server: &callbacksv1.ServerInfo{
-		Version:           h.version,
+		Version:           h.build.Version,
+		Commit:            h.build.Commit,
+		GoVersion:         h.build.GoVersion,
 		DevelopmentSecret: h.developmentSecret,
 	}}), nil
 }

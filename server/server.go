@@ -277,7 +277,7 @@ func (s *Server) routes(ctx context.Context) error {
 		ingester:  s.deps.Ingester,
 
 		developmentSecret: s.cfg.DevelopmentSecret,
-		version:           s.cfg.Build.Version,
+		build:             s.cfg.Build,
 	}, opts, connect.WithReadMaxBytes(adminMessageBytes)))
 	anyone := connect.WithInterceptors(idleStreamInterceptor{})
 	handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}, anyone, connect.WithReadMaxBytes(healthMessageBytes)))
