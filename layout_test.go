@@ -30,7 +30,7 @@ var layers = [][]string{
 	// Storage: the store and its PostgreSQL replica link.
 	{"internal/store", "internal/store/pgnotify"},
 	// The domain's vocabulary and leaf helpers.
-	{"internal/callback", "internal/webhook", "internal/redact", "internal/failurelimit"},
+	{"internal/callback", "internal/webhook", "internal/redact", "internal/failurelimit", "internal/buildinfo"},
 	// The error vocabulary: every refusal names its reason, which decides
 	// its code and status.
 	{"internal/apierror"},
@@ -48,8 +48,8 @@ var layers = [][]string{
 // prefix). Every package of the module has an entry.
 var allowedImports = map[string][]string{
 	".":                          {},
-	"cmd/callbackd":              {"internal/auth", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/watch", "web", "internal/webhook"},
-	"cmd/callbackctl":            {"internal/callback", "clients/go", "gen", "internal/webhook"},
+	"cmd/callbackd":              {"internal/auth", "internal/buildinfo", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/watch", "web", "internal/webhook"},
+	"cmd/callbackctl":            {"internal/buildinfo", "internal/callback", "clients/go", "gen", "internal/webhook"},
 	"internal/bench/ingestload":  {"internal/bench/benchserver", "clients/go/callbackdtest", "internal/webhook"},
 	"internal/bench/watchload":   {"internal/bench/benchserver", "clients/go/callbackdtest", "gen", "internal/webhook"},
 	"internal/bench/historyload": {"internal/bench/benchserver", "clients/go", "gen", "internal/auth", "internal/callback", "internal/webhook"},
@@ -59,7 +59,7 @@ var allowedImports = map[string][]string{
 	"clients/go/callbackdtest":   {},
 	"internal/store/storetest":   {"internal/callback", "internal/store"},
 	"internal/errdocs":           {"internal/apierror"},
-	"server":                     {"internal/apierror", "internal/auth", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
+	"server":                     {"internal/apierror", "internal/auth", "internal/buildinfo", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
 	"web":                        {},
 	"clients/go":                 {"gen"},
 	"clients/ts":                 {},
@@ -73,6 +73,7 @@ var allowedImports = map[string][]string{
 	"internal/webhook":           {"internal/apierror"},
 	"internal/redact":            {},
 	"internal/failurelimit":      {},
+	"internal/buildinfo":         {},
 	"internal/apierror":          {},
 
 	"ent":                                 {"ent"},

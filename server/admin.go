@@ -18,6 +18,7 @@ import (
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 	"github.com/callbackd/callbackd/internal/apierror"
+	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/watch"
 )
@@ -47,8 +48,9 @@ type adminHandler struct {
 	signer    Signer
 	ingester  Ingester
 	events    eventCache
-	// developmentSecret is what GetServerInfo reports.
+	// developmentSecret and build are what GetServerInfo reports.
 	developmentSecret bool
+	build             buildinfo.Info
 }
 
 // ListCallbacks returns one page, newest first.

@@ -72,6 +72,7 @@ func TestIsRPCPath(t *testing.T) {
 		"/grpc.health.v1.Health/Check":                     true,
 		"/api/admin/llm-callbacks":                         false,
 		"/openapi.json":                                    false,
+		"/openapi.v3.json":                                 false,
 		"/assets/index-1.2.js":                             false,
 		"/a.b/c/d":                                         false,
 		"/a.b/":                                            false,

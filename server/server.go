@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
+	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/failurelimit"
 	"github.com/callbackd/callbackd/internal/watch"
@@ -71,6 +72,10 @@ type Config struct {
 	// DevelopmentSecret tells admins (GetServerInfo, and so the web UI) that
 	// the webhook accepts the sender's public development secret.
 	DevelopmentSecret bool
+	// Build is the running build, reported by GetServerInfo, the OpenAPI
+	// documents and the callbackd_build_info metric; zero means
+	// buildinfo.Read().
+	Build buildinfo.Info
 }
 
 // Defaults of the stream limits.
@@ -189,6 +194,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	cfg.MaxStreamsPerAdmin = cmp.Or(cfg.MaxStreamsPerAdmin, DefaultMaxStreamsPerAdmin)
 	cfg.MaxUnauthenticatedStreams = cmp.Or(cfg.MaxUnauthenticatedStreams, DefaultMaxUnauthenticatedStreams)
 	cfg.UnauthenticatedStreamIdle = cmp.Or(cfg.UnauthenticatedStreamIdle, DefaultUnauthenticatedStreamIdle)
+	if cfg.Build == (buildinfo.Info{}) {
+		cfg.Build = buildinfo.Read()
+	}
 	registry := deps.Registry
 	if registry == nil {
 		registry = prometheus.NewRegistry()
@@ -209,6 +217,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 		}),
 	}
 	if err := registry.Register(s.idleClosed); err != nil {
+		return nil, err
+	}
+	// The build as a constant 1 with labels, the Prometheus convention
+	// (prometheus_build_info), so that a query can join it to any series.
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "callbackd_build_info",
+		Help: "Always 1; the labels name the running build: version, revision (commit) and goversion.",
+	}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(cfg.Build.Version, cfg.Build.Commit, cfg.Build.GoVersion).Set(1)
+	if err := registry.Register(buildInfo); err != nil {
 		return nil, err
 	}
 	var err error
@@ -259,6 +277,7 @@ func (s *Server) routes(ctx context.Context) error {
 		ingester:  s.deps.Ingester,
 
 		developmentSecret: s.cfg.DevelopmentSecret,
+		build:             s.cfg.Build,
 	}, opts, connect.WithReadMaxBytes(adminMessageBytes)))
 	anyone := connect.WithInterceptors(idleStreamInterceptor{})
 	handle(grpchealth.NewHandler(&healthChecker{store: s.deps.Store}, anyone, connect.WithReadMaxBytes(healthMessageBytes)))
@@ -300,11 +319,16 @@ func (s *Server) routes(ctx context.Context) error {
 		w.Header().Set("Allow", http.MethodPost)
 		writeRouteError(w, http.StatusMethodNotAllowed)
 	})
-	spec, err := openAPISpec()
+	spec, err := openAPISpec(s.cfg.Build.Version)
+	if err != nil {
+		return err
+	}
+	specV3, err := openAPIV3(spec)
 	if err != nil {
 		return err
 	}
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI(spec))
+	mux.HandleFunc("GET /openapi.v3.json", serveOpenAPI(specV3))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))

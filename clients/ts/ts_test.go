@@ -13,7 +13,8 @@ import (
 )
 
 // requireNode skips (or, under CI, fails) when what the Node test needs is
-// missing: node, npm and node_modules (npm ci in clients/ts).
+// missing: node, npm and node_modules (npm ci in clients/ts and in
+// clients/ts/test/openapi, the OpenAPI generator's own lockfile).
 func requireNode(t *testing.T) {
 	t.Helper()
 	var missing []string
@@ -22,8 +23,11 @@ func requireNode(t *testing.T) {
 			missing = append(missing, tool+" (install Node.js 20.19+)")
 		}
 	}
-	if _, err := os.Stat("node_modules"); err != nil {
-		missing = append(missing, "clients/ts/node_modules (run: cd clients/ts && npm ci)")
+	for _, dir := range []string{".", "test/openapi"} {
+		if _, err := os.Stat(dir + "/node_modules"); err != nil {
+			name := strings.TrimSuffix("clients/ts/"+dir, "/.")
+			missing = append(missing, name+"/node_modules (run: cd "+name+" && npm ci)")
+		}
 	}
 	if len(missing) == 0 {
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	callbackclient "github.com/callbackd/callbackd/clients/go"
+	"github.com/callbackd/callbackd/internal/buildinfo"
 )
 
 // Exit codes; the package doc and --help list them.
@@ -34,6 +35,7 @@ Exit codes: 0 success, 1 error, 2 usage (bad command, flags or arguments), 3 aut
 // CLI is callbackctl's command line.
 type CLI struct {
 	Globals
+	Version kong.VersionFlag `help:"Print the version, commit and Go version, and exit."`
 
 	List    ListCmd    `cmd:"" help:"List callbacks, newest first."`
 	Get     GetCmd     `cmd:"" help:"Show one callback as JSON; --raw prints its exact body."`
@@ -68,14 +70,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		kong.Description(description),
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { exited = code }),
-		kong.Vars{"columns": columnNames(), "route": webhookRoute},
+		kong.Vars{"columns": columnNames(), "route": webhookRoute, "version": "callbackctl " + buildinfo.Read().String()},
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "callbackctl:", err)
 		return exitError
 	}
 	kctx, err := parser.Parse(args)
-	if exited >= 0 { // --help printed usage
+	if exited >= 0 { // --help printed usage, or --version the version
 		return exited
 	}
 	if err != nil {

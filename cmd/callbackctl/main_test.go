@@ -25,6 +25,7 @@ import (
 
 	callbackclient "github.com/callbackd/callbackd/clients/go"
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
+	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/store/storetest"
 	"github.com/callbackd/callbackd/internal/testenv"
 	"github.com/callbackd/callbackd/internal/webhook"
@@ -517,4 +518,13 @@ func TestHelp(t *testing.T) {
 		require.Contains(t, out, want)
 	}
 	require.Contains(t, ok(t, nil, "forward", "--help"), "never stores the original signatures")
+}
+
+// TestVersion: --version prints the build and exits 0 without a server.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	require.Equal(t, exitOK, run(t.Context(), []string{"--version"}, nil, &stdout, &stderr))
+	require.Equal(t, "callbackctl "+buildinfo.Read().String()+"\n", stdout.String())
+	require.Empty(t, stderr.String())
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -25,6 +26,8 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
+	"github.com/callbackd/callbackd/internal/buildinfo"
+	"github.com/callbackd/callbackd/internal/webhook"
 )
 
 // Credentials of the auth test servers.
@@ -243,10 +246,34 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	defer res.Body.Close()
 	var spec struct {
 		Swagger string                    `json:"swagger"`
+		Info    map[string]any            `json:"info"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&spec))
 	require.Equal(t, "2.0", spec.Swagger)
+	require.Equal(t, "callbackd", spec.Info["title"])
+	require.Equal(t, buildinfo.Read().Version, spec.Info["version"])
+	require.NotEmpty(t, spec.Info["description"])
+	// The webhook documents its body (the sender's payload) and every
+	// header the verifier reads.
+	ingest := spec.Paths["/api/webhooks/llm-callback"]["post"].(map[string]any)
+	headers := map[string]bool{}
+	var bodySchema any
+	for _, p := range ingest["parameters"].([]any) {
+		p := p.(map[string]any)
+		switch p["in"] {
+		case "header":
+			headers[p["name"].(string)] = true
+			require.NotEmpty(t, p["description"], p["name"])
+		case "body":
+			bodySchema = p["schema"]
+		}
+	}
+	for _, h := range webhook.Headers() {
+		require.True(t, headers[h], "signature header %s is documented", h)
+	}
+	require.True(t, headers["X-Webhook-Event"])
+	require.Equal(t, map[string]any{"$ref": "#/definitions/CallbackPayload"}, bodySchema)
 	documented := map[string]bool{}
 	for path, ops := range spec.Paths {
 		for method := range ops {
@@ -280,4 +307,55 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		require.NotContains(t, body, "route_not_found", route)
 		require.NotEqual(t, http.StatusMethodNotAllowed, status, route)
 	}
+}
+
+// TestOpenAPIV3: /openapi.v3.json is a valid OpenAPI 3 document (checked by
+// kin-openapi's validator) with the same routes, info and webhook headers as
+// /openapi.json, and the webhook body is the sender's payload.
+func TestOpenAPIV3(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	get := func(path string) []byte {
+		res, err := http.Get(srv.base + path)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Equal(t, "application/json", res.Header.Get("Content-Type"))
+		raw, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return raw
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(get("/openapi.v3.json"))
+	require.NoError(t, err)
+	require.NoError(t, doc.Validate(t.Context()))
+	require.True(t, strings.HasPrefix(doc.OpenAPI, "3."), doc.OpenAPI)
+	require.Equal(t, "callbackd", doc.Info.Title)
+	require.Equal(t, buildinfo.Read().Version, doc.Info.Version)
+
+	var v2 struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(get("/openapi.json"), &v2))
+	v3Routes, v2Routes := map[string]bool{}, map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			v3Routes[method+" "+path] = true
+		}
+	}
+	for path, ops := range v2.Paths {
+		for method := range ops {
+			v2Routes[strings.ToUpper(method)+" "+path] = true
+		}
+	}
+	require.Equal(t, v2Routes, v3Routes)
+
+	ingest := doc.Paths.Find("/api/webhooks/llm-callback").Post
+	for _, h := range webhook.Headers() {
+		require.NotNil(t, ingest.Parameters.GetByInAndName("header", h), "header %s", h)
+	}
+	body := ingest.RequestBody.Value.Content.Get("application/json")
+	require.NotNil(t, body)
+	require.Equal(t, "#/components/schemas/CallbackPayload", body.Schema.Ref)
+	require.ElementsMatch(t, []string{"event", "job_id"}, body.Schema.Value.Required)
 }

@@ -2,19 +2,24 @@ package main
 
 import (
 	"time"
+
+	"github.com/alecthomas/kong"
 )
 
 // CLI is callbackd's command line. Every flag has an environment variable so
 // that containers and systemd units configure it without arguments.
 type CLI struct {
+	Version kong.VersionFlag `help:"Print the version, commit and Go version, and exit."`
+
 	LogFormat string `help:"Log format: text or json." enum:"text,json" default:"text" env:"CALLBACKD_LOG_FORMAT"`
 	LogLevel  string `help:"Log level: debug, info, warn or error." enum:"debug,info,warn,error" default:"info" env:"CALLBACKD_LOG_LEVEL"`
 
 	DatabaseFlags
 	ServeFlags
 
-	Serve   ServeCmd   `cmd:"" default:"withargs" help:"Run the server (the default command; its flags are the global flags above)."`
-	Migrate MigrateCmd `cmd:"" help:"Apply, revert or list database schema migrations."`
+	Serve       ServeCmd       `cmd:"" default:"withargs" help:"Run the server (the default command; its flags are the global flags above)."`
+	Migrate     MigrateCmd     `cmd:"" help:"Apply, revert or list database schema migrations."`
+	Healthcheck HealthcheckCmd `cmd:"" help:"Exit 0 if the callbackd of these flags answers /readyz with 200 (a container HEALTHCHECK)."`
 }
 
 // DatabaseFlags choose the database; shared by serve and migrate.

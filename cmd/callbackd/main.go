@@ -6,6 +6,7 @@
 //	callbackd migrate status  # show schema migrations
 //
 // Every flag has an environment variable; see `callbackd --help`.
+// `callbackd --version` prints the version, commit and Go version.
 package main
 
 import (
@@ -18,6 +19,8 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/callbackd/callbackd/internal/buildinfo"
 )
 
 func main() {
@@ -39,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	kctx, err := parser.Parse(args)
-	if exitCode >= 0 { // --help printed usage
+	if exitCode >= 0 { // --help printed usage, or --version the version
 		return nil
 	}
 	if err != nil {
@@ -79,6 +82,7 @@ func newParser(cli *CLI, stdout, stderr io.Writer, options ...kong.Option) (*kon
 		kong.Description("Receive, keep and stream signed LLM job callbacks."),
 		kong.Writers(stdout, stderr),
 		kong.UsageOnError(),
+		kong.Vars{"version": "callbackd " + buildinfo.Read().String()},
 	}, options...)
 	parser, err := kong.New(cli, options...)
 	if err != nil {

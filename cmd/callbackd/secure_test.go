@@ -24,6 +24,7 @@ import (
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
 	"github.com/callbackd/callbackd/internal/auth"
+	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/webhook"
 )
 
@@ -103,7 +104,10 @@ func TestServerInfoReportsTheDevelopmentSecret(t *testing.T) {
 			res, err := adminClient(srv).GetServerInfo(t.Context(), connect.NewRequest(&callbacksv1.GetServerInfoRequest{}))
 			require.NoError(t, err)
 			require.Equal(t, tc.want, res.Msg.GetServer().GetDevelopmentSecret())
-			require.NotEmpty(t, res.Msg.GetServer().GetVersion())
+			build := buildinfo.Read()
+			require.Equal(t, build.Version, res.Msg.GetServer().GetVersion())
+			require.Equal(t, build.Commit, res.Msg.GetServer().GetCommit())
+			require.Equal(t, build.GoVersion, res.Msg.GetServer().GetGoVersion())
 
 			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.base+"/api/admin/server-info", nil)
 			require.NoError(t, err)

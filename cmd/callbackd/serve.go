@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/callbackd/callbackd/internal/auth"
+	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/ingest"
 	"github.com/callbackd/callbackd/internal/retention"
@@ -326,6 +327,7 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 		AdminAuthFailureRate:      c.AdminAuthFailureRate,
 		AdminAuthFailureBurst:     c.AdminAuthFailureBurst,
 		DevelopmentSecret:         cfg.developmentSecret,
+		Build:                     buildinfo.Read(),
 	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui})
 	if err != nil {
 		return nil, err

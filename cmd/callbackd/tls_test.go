@@ -3,7 +3,9 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
+	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/webhook"
 )
 
@@ -74,6 +77,12 @@ func TestOptInSchemes(t *testing.T) {
 			require.NoError(t, err)
 			return map[string]string{"webhook-id": "msg_1", "webhook-timestamp": itoa(at.Unix()), "webhook-signature": sig}
 		},
+		// Svix's default header names for the same scheme.
+		"standard-webhooks-svix": func(body []byte, at time.Time) map[string]string {
+			sig, err := webhook.SignStandard(whsec, "msg_1", at, body)
+			require.NoError(t, err)
+			return map[string]string{"svix-id": "msg_1", "svix-timestamp": itoa(at.Unix()), "svix-signature": sig}
+		},
 		"github": func(body []byte, _ time.Time) map[string]string {
 			return map[string]string{"X-Hub-Signature-256": webhook.SignGitHub("github-secret", body)}
 		},
@@ -98,6 +107,30 @@ func TestOptInSchemes(t *testing.T) {
 			}
 		})
 	}
+
+	// Both families on one delivery: either one verifying is enough, and
+	// the rejected-deliveries list names both signature headers of a
+	// delivery that neither verifies.
+	t.Run("both families", func(t *testing.T) {
+		body := payload(t, "workflow.completed", uuid.NewString(), nil)
+		h := sign["standard-webhooks-svix"](body, now)
+		h["webhook-id"], h["webhook-timestamp"], h["webhook-signature"] = "msg_1", itoa(now.Unix()), "v1,AAAA"
+		res := delivery{body: body, headers: h}.send(t, srv.base)
+		require.Equal(t, http.StatusOK, res.status, res.body)
+
+		h["svix-signature"] = "v1,AAAA"
+		res = delivery{body: body, headers: h}.send(t, srv.base)
+		require.Equal(t, http.StatusUnauthorized, res.status, res.body)
+		require.Contains(t, res.body, "signature_mismatch")
+		found := false
+		for _, r := range rejections(t, srv) {
+			if r.GetReason() == "signature_mismatch" {
+				found = true
+				require.Equal(t, []string{"Webhook-Signature", "Svix-Signature"}, r.GetSignatureHeaders())
+			}
+		}
+		require.True(t, found, "the rejection is listed")
+	})
 }
 
 func itoa(n int64) string { return big.NewInt(n).String() }
@@ -120,4 +153,48 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, uint64(3), families["callbackd_ingest_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount())
 	require.Equal(t, uint64(3), families["callbackd_delivery_body_bytes"].GetMetric()[0].GetHistogram().GetSampleCount())
 	require.Contains(t, families, "callbackd_watchers")
+
+	build := families["callbackd_build_info"].GetMetric()
+	require.Len(t, build, 1)
+	labels := map[string]string{}
+	for _, l := range build[0].GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	info := buildinfo.Read()
+	require.Equal(t, map[string]string{"version": info.Version, "revision": info.Commit, "goversion": info.GoVersion}, labels)
+	require.Equal(t, 1.0, build[0].GetGauge().GetValue())
+}
+
+// TestVersion: --version prints the build and exits without starting
+// anything.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr strings.Builder
+	require.NoError(t, run(t.Context(), []string{"--version"}, &stdout, &stderr))
+	require.Equal(t, "callbackd "+buildinfo.Read().String()+"\n", stdout.String())
+	require.Empty(t, stderr.String())
+}
+
+// TestHealthcheck: the container HEALTHCHECK command succeeds against a
+// ready server, derived from the same --addr (and --tls-cert), and fails
+// where nothing answers.
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	var out strings.Builder
+	require.NoError(t, run(t.Context(), []string{"healthcheck", "--addr", srv.addr}, &out, io.Discard))
+	require.Contains(t, out.String(), "http://"+srv.addr+"/readyz: 200 OK")
+
+	certFile, keyFile, _ := selfSigned(t)
+	tlsSrv := startServer(t, "", "--tls-cert", certFile, "--tls-key", keyFile)
+	out.Reset()
+	require.NoError(t, run(t.Context(), []string{"healthcheck", "--addr", tlsSrv.addr, "--tls-cert", certFile, "--tls-key", keyFile}, &out, io.Discard))
+	require.Contains(t, out.String(), "https://"+tlsSrv.addr+"/readyz: 200 OK")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	require.Error(t, run(t.Context(), []string{"healthcheck", "--addr", closed}, io.Discard, io.Discard))
+	require.Error(t, run(t.Context(), []string{"healthcheck", "--url", srv.base + "/no-such-route"}, io.Discard, io.Discard))
 }

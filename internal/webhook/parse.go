@@ -61,7 +61,7 @@ func ParseSHA256Hex(value string) (Signature, error) {
 // ErrSignatureMalformed or ErrTimestampMalformed.
 func ParseStandard(id, timestamp, value string) (Signature, error) {
 	if id == "" {
-		return Signature{}, fmt.Errorf("%w: %s header missing", ErrSignatureMalformed, HeaderStandardID)
+		return Signature{}, fmt.Errorf("%w: %s (or %s) header missing", ErrSignatureMalformed, HeaderStandardID, HeaderSvixID)
 	}
 	unix, err := parseUnix(timestamp)
 	if err != nil {

@@ -42,6 +42,9 @@ func TestHeadersAreWhatVerifyReads(t *testing.T) {
 		webhook.HeaderStandardSignature, std+"x",
 		webhook.HeaderStandardID, "msg_1",
 		webhook.HeaderStandardTimestamp, ts,
+		webhook.HeaderSvixSignature, std+"x",
+		webhook.HeaderSvixID, "msg_1",
+		webhook.HeaderSvixTimestamp, ts,
 		webhook.HeaderGitHubSignature, "sha256=00",
 		webhook.HeaderStripeSignature, webhook.SignStripe(stripe, now, body),
 	), read: map[string]bool{}}
@@ -50,7 +53,7 @@ func TestHeadersAreWhatVerifyReads(t *testing.T) {
 	require.Equal(t, webhook.SchemeStripe, res.Scheme)
 	require.ElementsMatch(t, webhook.Headers(), slices.Collect(maps.Keys(r.read)))
 
-	require.Equal(t, []string{webhook.HeaderLLMSignature, webhook.HeaderStandardSignature, webhook.HeaderGitHubSignature, webhook.HeaderStripeSignature},
+	require.Equal(t, []string{webhook.HeaderLLMSignature, webhook.HeaderStandardSignature, webhook.HeaderSvixSignature, webhook.HeaderGitHubSignature, webhook.HeaderStripeSignature},
 		webhook.SignatureHeaders())
 	webhook.SignatureHeaders()[0] = "changed"
 	require.Equal(t, webhook.HeaderLLMSignature, webhook.SignatureHeaders()[0], "each call returns a fresh slice")

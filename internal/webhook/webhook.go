@@ -27,7 +27,7 @@ import (
 // The names of the signature schemes, as used in Config.Secrets and Result.
 const (
 	SchemeLLM      = "llm-hmac-sha256"   // the LLM service; always on
-	SchemeStandard = "standard-webhooks" // Standard Webhooks (OpenAI, Svix); opt-in
+	SchemeStandard = "standard-webhooks" // Standard Webhooks (OpenAI, Svix: webhook-* or svix-* headers); opt-in
 	SchemeGitHub   = "github"            // opt-in
 	SchemeStripe   = "stripe"            // opt-in
 	SchemeUnsigned = "unsigned"          // no signature, accepted only with Config.AllowUnsigned
@@ -39,21 +39,31 @@ const (
 	HeaderStandardID        = "Webhook-Id"
 	HeaderStandardTimestamp = "Webhook-Timestamp"
 	HeaderStandardSignature = "Webhook-Signature"
+	HeaderSvixID            = "Svix-Id"
+	HeaderSvixTimestamp     = "Svix-Timestamp"
+	HeaderSvixSignature     = "Svix-Signature"
 	HeaderGitHubSignature   = "X-Hub-Signature-256"
 	HeaderStripeSignature   = "Stripe-Signature"
 )
 
 // signatureHeaders lists, in the order Verify tries them, each scheme with the
-// header whose presence says that a delivery claims to be signed with it.
-var signatureHeaders = [...]struct{ scheme, header string }{
-	{SchemeLLM, HeaderLLMSignature},
-	{SchemeStandard, HeaderStandardSignature},
-	{SchemeGitHub, HeaderGitHubSignature},
-	{SchemeStripe, HeaderStripeSignature},
+// header whose presence says that a delivery claims to be signed with it, and
+// for Standard Webhooks the id and timestamp headers of the same family.
+// Standard Webhooks has two families: its own webhook-* names and the svix-*
+// names that Svix sends by default (Svix's own libraries accept both). A
+// family's signature is read only with that family's id and timestamp, never
+// mixed, since the signature covers the id and timestamp its sender set.
+var signatureHeaders = [...]struct{ scheme, header, id, timestamp string }{
+	{scheme: SchemeLLM, header: HeaderLLMSignature},
+	{scheme: SchemeStandard, header: HeaderStandardSignature, id: HeaderStandardID, timestamp: HeaderStandardTimestamp},
+	{scheme: SchemeStandard, header: HeaderSvixSignature, id: HeaderSvixID, timestamp: HeaderSvixTimestamp},
+	{scheme: SchemeGitHub, header: HeaderGitHubSignature},
+	{scheme: SchemeStripe, header: HeaderStripeSignature},
 }
 
 // SignatureHeaders returns the headers that carry a signature, one per
-// scheme, in the order Verifier.Verify tries them. The slice is the
+// scheme and two for Standard Webhooks (webhook-signature, then
+// svix-signature), in the order Verifier.Verify tries them. The slice is the
 // caller's.
 func SignatureHeaders() []string {
 	names := make([]string, len(signatureHeaders))
@@ -64,11 +74,17 @@ func SignatureHeaders() []string {
 }
 
 // Headers returns every header Verifier.Verify reads: the signature headers
-// and the Standard Webhooks id and timestamp that its signature covers. A
-// transport that passes on only some headers must pass on these. The slice
-// is the caller's.
+// and the Standard Webhooks ids and timestamps (of both families) that their
+// signatures cover. A transport that passes on only some headers must pass on
+// these. The slice is the caller's.
 func Headers() []string {
-	return append(SignatureHeaders(), HeaderStandardID, HeaderStandardTimestamp)
+	names := SignatureHeaders()
+	for _, s := range signatureHeaders {
+		if s.id != "" {
+			names = append(names, s.id, s.timestamp)
+		}
+	}
+	return names
 }
 
 // Header gives the value of a request header, "" when absent. http.Header
@@ -113,10 +129,14 @@ type key struct {
 
 // Verify authenticates a delivery from its headers and its exact raw body.
 //
-// It tries, in the order LLM, Standard Webhooks, GitHub, Stripe, every
-// enabled scheme whose signature header is present; the first that verifies
-// wins. When none does, the error is the failure of the first scheme tried,
-// so that a delivery carrying several signatures gets a stable reason.
+// It tries, in the order LLM, Standard Webhooks (webhook-* headers, then
+// svix-* headers), GitHub, Stripe, every enabled scheme whose signature
+// header is present; the first that verifies wins. When none does, the error
+// is the failure of the first scheme tried, so that a delivery carrying
+// several signatures gets a stable reason. A Standard Webhooks delivery
+// carrying both header families is thus accepted when either family verifies
+// (each with its own id and timestamp), and rejected with the webhook-*
+// family's reason when neither does.
 // Headers of schemes that are not enabled are ignored, except that they still
 // count as a claimed signature: a delivery is accepted as SchemeUnsigned only
 // when Config.AllowUnsigned is set and no signature header of any scheme is
@@ -138,7 +158,11 @@ func (v *Verifier) Verify(h Header, body []byte) (Result, error) {
 		if !enabled {
 			continue
 		}
-		name, err := v.check(s.scheme, value, h, body, keys)
+		var id, timestamp string
+		if s.id != "" {
+			id, timestamp = h.Get(s.id), h.Get(s.timestamp)
+		}
+		name, err := v.check(s.scheme, value, id, timestamp, body, keys)
 		if err == nil {
 			return Result{Valid: true, Scheme: s.scheme, KeyName: name}, nil
 		}
@@ -156,16 +180,17 @@ func (v *Verifier) Verify(h Header, body []byte) (Result, error) {
 	}
 }
 
-// check verifies one scheme's signature header value and returns the name of
-// the key that matched.
-func (v *Verifier) check(scheme, value string, h Header, body []byte, keys []key) (string, error) {
+// check verifies one scheme's signature header value (with, for Standard
+// Webhooks, the id and timestamp of its header family) and returns the name
+// of the key that matched.
+func (v *Verifier) check(scheme, value, id, timestamp string, body []byte, keys []key) (string, error) {
 	var sig Signature
 	var err error
 	switch scheme {
 	case SchemeLLM, SchemeGitHub:
 		sig, err = ParseSHA256Hex(value)
 	case SchemeStandard:
-		sig, err = ParseStandard(h.Get(HeaderStandardID), h.Get(HeaderStandardTimestamp), value)
+		sig, err = ParseStandard(id, timestamp, value)
 	default:
 		sig, err = ParseStripe(value)
 	}

@@ -157,6 +157,56 @@ func TestVerifyStandard(t *testing.T) {
 	})
 }
 
+// TestVerifyStandardSvixHeaders accepts the svix-* header family that Svix
+// sends by default, and checks the rule for a delivery carrying both
+// families: each family is read whole (its own id and timestamp), webhook-*
+// is tried first, either one verifying accepts the delivery, and when neither
+// does the reason is the webhook-* family's.
+func TestVerifyStandardSvixHeaders(t *testing.T) {
+	t.Parallel()
+	ts := strconv.FormatInt(now.Unix(), 10)
+	sign := func(id string) string {
+		sig, err := webhook.SignStandard(standard, id, now, body)
+		require.NoError(t, err)
+		return sig
+	}
+	webhookFamily := func(id, ts, sig string) []string {
+		return []string{webhook.HeaderStandardID, id, webhook.HeaderStandardTimestamp, ts, webhook.HeaderStandardSignature, sig}
+	}
+	svixFamily := func(id, ts, sig string) []string {
+		return []string{webhook.HeaderSvixID, id, webhook.HeaderSvixTimestamp, ts, webhook.HeaderSvixSignature, sig}
+	}
+	both := func(a, b []string) http.Header { return headers(append(a, b...)...) }
+	ok := func(name string, h http.Header) verifyCase {
+		return verifyCase{name: name, header: h, scheme: webhook.SchemeStandard, keyName: "svix"}
+	}
+	bad := func(name string, h http.Header, err error) verifyCase {
+		return verifyCase{name: name, header: h, err: err}
+	}
+	stale := strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)
+	runVerifyCases(t, newVerifier(t, false), []verifyCase{
+		ok("svix headers", headers(svixFamily("msg_1", ts, sign("msg_1"))...)),
+		ok("lower-case svix headers", headers("svix-id", "msg_1", "svix-timestamp", ts, "svix-signature", sign("msg_1"))),
+		bad("svix headers, other body", headers(svixFamily("msg_2", ts, sign("msg_1"))...), webhook.ErrSignatureMismatch),
+		bad("svix signature without svix id", headers(webhook.HeaderSvixTimestamp, ts, webhook.HeaderSvixSignature, sign("msg_1")), webhook.ErrSignatureMalformed),
+		bad("svix signature never reads the webhook-* id and timestamp", headers(webhook.HeaderStandardID, "msg_1", webhook.HeaderStandardTimestamp, ts, webhook.HeaderSvixSignature, sign("msg_1")), webhook.ErrSignatureMalformed),
+		bad("webhook signature never reads the svix-* id and timestamp", headers(webhook.HeaderSvixID, "msg_1", webhook.HeaderSvixTimestamp, ts, webhook.HeaderStandardSignature, sign("msg_1")), webhook.ErrSignatureMalformed),
+		ok("both families, both valid", both(webhookFamily("msg_1", ts, sign("msg_1")), svixFamily("msg_1", ts, sign("msg_1")))),
+		ok("both families, only webhook-* valid", both(webhookFamily("msg_1", ts, sign("msg_1")), svixFamily("msg_1", ts, "v1,AAAA"))),
+		ok("both families, only svix-* valid", both(webhookFamily("msg_1", ts, "v1,AAAA"), svixFamily("msg_2", ts, sign("msg_2")))),
+		bad("both families invalid: the webhook-* reason", both(webhookFamily("msg_1", ts, "v1,!!!"), svixFamily("msg_2", ts, sign("msg_1"))), webhook.ErrSignatureMalformed),
+		bad("both families invalid, other order of reasons", both(webhookFamily("msg_2", ts, sign("msg_1")), svixFamily("msg_1", ts, "v1,!!!")), webhook.ErrSignatureMismatch),
+		bad("svix-* stale", headers(svixFamily("msg_1", stale, sign("msg_1"))...), webhook.ErrSignatureMismatch),
+	})
+
+	// Not enabled: svix-* headers still claim a signature, so that they
+	// never degrade to unsigned.
+	v, err := webhook.NewVerifier(webhook.Config{Secrets: map[string][]string{webhook.SchemeLLM: {llmService}}, AllowUnsigned: true})
+	require.NoError(t, err)
+	_, err = v.Verify(headers(svixFamily("msg_1", ts, sign("msg_1"))...), body)
+	require.ErrorIs(t, err, webhook.ErrSignatureMissing)
+}
+
 func TestVerifyStandardSpecificationVector(t *testing.T) {
 	t.Parallel()
 	ts := time.Unix(1614265330, 0)

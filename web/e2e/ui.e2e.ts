@@ -53,6 +53,9 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     // The server has its own webhook secret: no development-secret warning.
     await page.locator('#app[data-server-info="loaded"]').waitFor();
     expect(await page.getByTestId('development-secret-banner').count()).toBe(0);
+    // The footer names the server's build, as GetServerInfo reports it.
+    const build = await page.getByTestId('build-info').textContent();
+    expect(build).toMatch(/^callbackd \S+ · commit \S+ · go\d/);
 
     const sent = Date.now();
     const cb = await postCallback(server.base, completed());

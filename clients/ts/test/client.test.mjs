@@ -1,6 +1,10 @@
 // The package as Node uses it (the compiled dist/, imported by its own name)
 // against a real callbackd: WatchCallbacks streams a webhook posted while the
-// stream is open, over the Connect protocol and over gRPC.
+// stream is open, over the Connect protocol and over gRPC; and webhooks
+// signed by third-party signing libraries (the official `svix` package) verify;
+// and a current OpenAPI generator (openapi-typescript, from test/openapi/'s
+// own lockfile) turns the live /openapi.v3.json into types that a live
+// response type-checks against.
 //
 // The server binary is CALLBACKD_BIN (the Go test builds it), or a fresh
 // `go build ./cmd/callbackd` from the repository root.
@@ -9,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,9 +21,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { CallbackStatus } from '@callbackd/client';
 import { createNodeClients } from '@callbackd/client/node';
+import { Webhook as SvixWebhook } from 'svix';
 
 const secret = 'ts-client-webhook-secret-0123456789';
 const token = 'ts-client-admin-token-0123456789';
+const standardSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'; // the Standard Webhooks specification's example
 const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'callbackd-ts-client-'));
 
@@ -48,7 +54,7 @@ let baseUrl = '';
 before(async () => {
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
-  const args = ['--addr', `127.0.0.1:${port}`, '--data-dir', join(tmp, 'data'), '--webhook-secret', `main=${secret}`, '--admin-token', `ts=${token}`, '--log-level', 'warn'];
+  const args = ['--addr', `127.0.0.1:${port}`, '--data-dir', join(tmp, 'data'), '--webhook-secret', `main=${secret}`, '--admin-token', `ts=${token}`, '--standard-webhooks-secret', `svix=${standardSecret}`, '--log-level', 'warn'];
   proc = spawn(serverBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.on('data', (b) => (log += b));
   proc.stderr.on('data', (b) => (log += b));
@@ -153,3 +159,127 @@ for (const protocol of ['connect', 'grpc']) {
     });
   });
 }
+
+describe('webhooks signed by third-party libraries', () => {
+  /** deliver posts body with headers and returns the status and parsed answer. */
+  async function deliver(body, headers) {
+    const res = await fetch(`${baseUrl}/api/webhooks/llm-callback`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body,
+    });
+    return { status: res.status, answer: await res.json() };
+  }
+
+  test('svix signs with its default svix-* headers, callbackd verifies', { timeout: 30_000 }, async () => {
+    const wh = new SvixWebhook(standardSecret);
+    const jobId = randomUUID();
+    const body = JSON.stringify({ event: 'workflow.completed', job_id: jobId, status: 'completed', workflow_name: 'w', timestamp: '2025-12-20T10:30:00.123456+00:00Z' });
+    const msgId = `msg_${randomUUID()}`;
+    const now = new Date();
+    const headers = {
+      'svix-id': msgId,
+      'svix-timestamp': String(Math.floor(now.getTime() / 1000)),
+      'svix-signature': wh.sign(msgId, now, body),
+    };
+    wh.verify(body, headers); // the library accepts its own delivery
+
+    const ok = await deliver(body, headers);
+    assert.equal(ok.status, 200, JSON.stringify(ok.answer));
+    assert.equal(ok.answer.callback_id, `${jobId}:workflow.completed`);
+
+    const tampered = await deliver(body.replace('"w"', '"x"'), headers);
+    assert.equal(tampered.status, 401, JSON.stringify(tampered.answer));
+    assert.match(JSON.stringify(tampered.answer), /signature_mismatch/);
+  });
+
+  test('svix signs, sent under the webhook-* names, callbackd verifies', { timeout: 30_000 }, async () => {
+    const wh = new SvixWebhook(standardSecret);
+    const jobId = randomUUID();
+    const body = JSON.stringify({ event: 'workflow.failed', job_id: jobId, status: 'failed', workflow_name: 'w', timestamp: '2025-12-20T10:30:00.123456+00:00Z', error: 'boom' });
+    const msgId = `msg_${randomUUID()}`;
+    const now = new Date();
+    const headers = {
+      'webhook-id': msgId,
+      'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+      'webhook-signature': wh.sign(msgId, now, body),
+    };
+    wh.verify(body, headers);
+    const ok = await deliver(body, headers);
+    assert.equal(ok.status, 200, JSON.stringify(ok.answer));
+    assert.equal(ok.answer.callback_id, `${jobId}:workflow.failed`);
+  });
+});
+
+describe('OpenAPI 3', () => {
+  const tools = join(import.meta.dirname, 'openapi', 'node_modules');
+
+  test('openapi-typescript generates types that live responses type-check against', { timeout: 120_000 }, async () => {
+    const doc = await (await fetch(`${baseUrl}/openapi.v3.json`)).text();
+    assert.match(JSON.parse(doc).openapi, /^3\./);
+    const dir = mkdtempSync(join(tmp, 'openapi-'));
+    writeFileSync(join(dir, 'openapi.v3.json'), doc);
+    execFileSync(process.execPath, [join(tools, 'openapi-typescript', 'bin', 'cli.js'), join(dir, 'openapi.v3.json'), '-o', join(dir, 'api.d.ts')], { stdio: 'pipe' });
+    assert.match(readFileSync(join(dir, 'api.d.ts'), 'utf8'), /"\/api\/webhooks\/llm-callback"/);
+
+    // Live traffic: a delivery, then the admin list and one callback over REST.
+    const payload = { event: 'workflow.completed', job_id: randomUUID(), status: 'completed', workflow_name: 'w', result: { ok: true }, cost_data: { total_tokens: 3, cost_usd: 0.01, llm_calls: [] }, timestamp: '2025-12-20T10:30:00.123456+00:00Z' };
+    const body = JSON.stringify(payload);
+    const ingestRes = await fetch(`${baseUrl}/api/webhooks/llm-callback`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Webhook-Signature': 'sha256=' + createHmac('sha256', secret).update(body).digest('hex') },
+      body,
+    });
+    const ingest = await ingestRes.text();
+    assert.equal(ingestRes.status, 200, ingest);
+    const auth = { Authorization: `Bearer ${token}` };
+    const listRes = await fetch(`${baseUrl}/api/admin/llm-callbacks?page_size=5`, { headers: auth });
+    const list = await listRes.text();
+    assert.equal(listRes.status, 200, list);
+    const id = JSON.parse(ingest).id;
+    const oneRes = await fetch(`${baseUrl}/api/admin/llm-callbacks/${id}`, { headers: auth });
+    const one = await oneRes.text();
+    assert.equal(oneRes.status, 200, one);
+    const infoRes = await fetch(`${baseUrl}/api/admin/server-info`, { headers: auth });
+    const info = await infoRes.text();
+    assert.equal(infoRes.status, 200, info);
+    const errRes = await fetch(`${baseUrl}/api/admin/llm-callbacks`, { headers: { Authorization: 'Bearer not-a-token-0123456789' } });
+    const err = await errRes.text();
+    assert.equal(errRes.status, 401, err);
+
+    // Object literals: TypeScript refuses a property the generated type
+    // lacks as well as a missing or mistyped one, so a response that drifts
+    // from the document fails here. The @ts-expect-error lines prove that
+    // the types are not any.
+    writeFileSync(
+      join(dir, 'check.ts'),
+      `import type { paths, components } from './api';
+type Op<P extends keyof paths, M extends keyof paths[P]> = paths[P][M];
+type Json<R> = R extends { content: { 'application/json': infer J } } ? J : never;
+type Ingest = Json<Op<'/api/webhooks/llm-callback', 'post'> extends { responses: { 200: infer R } } ? R : never>;
+type Payload = Op<'/api/webhooks/llm-callback', 'post'> extends { requestBody: { content: { 'application/json': infer B } } } ? B : never;
+type List = Json<Op<'/api/admin/llm-callbacks', 'get'> extends { responses: { 200: infer R } } ? R : never>;
+type One = Json<Op<'/api/admin/llm-callbacks/{id}', 'get'> extends { responses: { 200: infer R } } ? R : never>;
+type Info = Json<Op<'/api/admin/server-info', 'get'> extends { responses: { 200: infer R } } ? R : never>;
+type ErrorBody = components['schemas']['Error'];
+export const payload: Payload = ${body};
+export const ingest: Ingest = ${ingest};
+export const list: List = ${list};
+export const one: One = ${one};
+export const info: Info = ${info};
+export const error: ErrorBody = ${err};
+export const firstId: string | undefined = list.callbacks?.[0]?.id;
+// @ts-expect-error a payload needs job_id
+export const noJob: Payload = { event: 'workflow.completed' };
+// @ts-expect-error callbacks is a list
+export const wrongList: List = { callbacks: 1 };
+`,
+    );
+    const tsc = join(tools, 'typescript', 'bin', 'tsc');
+    try {
+      execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--exactOptionalPropertyTypes', '--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', join(dir, 'check.ts')], { stdio: 'pipe' });
+    } catch (e) {
+      assert.fail(`the live responses do not type-check against the generated types:\n${e.stdout}${e.stderr}\n${readFileSync(join(dir, 'check.ts'), 'utf8')}`);
+    }
+  });
+});

@@ -509,8 +509,9 @@ func (x *Callback) GetViews() []*CallbackView {
 
 // IngestCallbackRequest carries one delivery. Signature headers travel as
 // request metadata (x-webhook-signature, x-webhook-event, webhook-id,
-// webhook-timestamp, webhook-signature, x-hub-signature-256,
-// stripe-signature), exactly as the HTTP sender sends them.
+// webhook-timestamp, webhook-signature, svix-id, svix-timestamp,
+// svix-signature, x-hub-signature-256, stripe-signature), exactly as the HTTP
+// sender sends them.
 type IngestCallbackRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// body is the raw request body, byte for byte.
@@ -1932,8 +1933,13 @@ type ServerInfo struct {
 	// secret configured explicitly): anyone can then forge callbacks. callbackd
 	// allows it only on a loopback address.
 	DevelopmentSecret bool `protobuf:"varint,2,opt,name=development_secret,json=developmentSecret,proto3" json:"development_secret,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// commit is the VCS revision the server was built from ("-dirty" appended
+	// for a modified tree, "unknown" without one).
+	Commit string `protobuf:"bytes,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	// go_version is the Go toolchain that built the server, e.g. "go1.26.8".
+	GoVersion     string `protobuf:"bytes,4,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServerInfo) Reset() {
@@ -1978,6 +1984,20 @@ func (x *ServerInfo) GetDevelopmentSecret() bool {
 		return x.DevelopmentSecret
 	}
 	return false
+}
+
+func (x *ServerInfo) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
+func (x *ServerInfo) GetGoVersion() string {
+	if x != nil {
+		return x.GoVersion
+	}
+	return ""
 }
 
 // GetServerInfoResponse holds the server's description.
@@ -2744,11 +2764,14 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x1dListRejectedDeliveriesRequest\"\\\n" +
 	"\x1eListRejectedDeliveriesResponse\x12:\n" +
 	"\brejected\x18\x01 \x03(\v2\x1e.callbacks.v1.RejectedDeliveryR\brejected\"\x16\n" +
-	"\x14GetServerInfoRequest\"U\n" +
+	"\x14GetServerInfoRequest\"\x8c\x01\n" +
 	"\n" +
 	"ServerInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12-\n" +
-	"\x12development_secret\x18\x02 \x01(\bR\x11developmentSecret\"I\n" +
+	"\x12development_secret\x18\x02 \x01(\bR\x11developmentSecret\x12\x16\n" +
+	"\x06commit\x18\x03 \x01(\tR\x06commit\x12\x1d\n" +
+	"\n" +
+	"go_version\x18\x04 \x01(\tR\tgoVersion\"I\n" +
 	"\x15GetServerInfoResponse\x120\n" +
 	"\x06server\x18\x01 \x01(\v2\x18.callbacks.v1.ServerInfoR\x06server\"\x92\x03\n" +
 	"\x17GetCallbackStatsRequest\x12F\n" +

@@ -5,6 +5,8 @@ import { useSession } from '../session';
 export interface ServerInfo {
   developmentSecret: boolean;
   version: string;
+  commit: string;
+  goVersion: string;
 }
 
 /**
@@ -20,10 +22,16 @@ export function useServerInfo(): ServerInfo | null {
     client
       .getServerInfo({})
       .then((res) => {
-        if (live) setInfo({ developmentSecret: res.server?.developmentSecret ?? false, version: res.server?.version ?? '' });
+        if (live)
+          setInfo({
+            developmentSecret: res.server?.developmentSecret ?? false,
+            version: res.server?.version ?? '',
+            commit: res.server?.commit ?? '',
+            goVersion: res.server?.goVersion ?? '',
+          });
       })
       .catch(() => {
-        if (live) setInfo({ developmentSecret: false, version: '' });
+        if (live) setInfo({ developmentSecret: false, version: '', commit: '', goVersion: '' });
       });
     return () => {
       live = false;
@@ -48,5 +56,22 @@ export function DevelopmentSecretBanner({ info }: { info: ServerInfo | null }) {
         <code className="whitespace-nowrap">--webhook-secret</code> or <code className="whitespace-nowrap">LLM_WEBHOOK_SECRET</code>.
       </div>
     </div>
+  );
+}
+
+/**
+ * BuildFooter names the server's build (version, commit, Go version), so
+ * that an admin reporting a problem can say which build showed it. Nothing
+ * while the server has not said, or could not.
+ */
+export function BuildFooter({ info }: { info: ServerInfo | null }) {
+  if (!info?.version) return null;
+  const commit = info.commit.length > 12 && info.commit !== 'unknown' ? info.commit.slice(0, 12) + (info.commit.endsWith('-dirty') ? '-dirty' : '') : info.commit;
+  return (
+    <footer className="mx-auto max-w-7xl px-3 py-4 text-xs muted sm:px-6" data-testid="build-info">
+      callbackd {info.version}
+      {commit && <> · commit <span title={info.commit}>{commit}</span></>}
+      {info.goVersion && <> · {info.goVersion}</>}
+    </footer>
   );
 }

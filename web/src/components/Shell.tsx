@@ -8,7 +8,7 @@ import { DetailWindow } from './DetailWindow';
 import { HistoryPage } from './HistoryPage';
 import { TimelinePage } from './TimelinePage';
 import { ThemeToggle, type ThemeState } from './ThemeToggle';
-import { DevelopmentSecretBanner, useServerInfo } from './ServerWarnings';
+import { BuildFooter, DevelopmentSecretBanner, useServerInfo } from './ServerWarnings';
 
 /** Shell is the logged-in app: navigation, the page, and the detail window. */
 export function Shell({ theme }: { theme: ThemeState }) {
@@ -42,6 +42,7 @@ export function Shell({ theme }: { theme: ThemeState }) {
         <DevelopmentSecretBanner info={info} />
         <Header theme={theme} />
         <Page open={open} />
+        <BuildFooter info={info} />
       </div>
       {openId && <DetailWindow key={openId} id={openId} onClose={close} onModalChange={setModal} />}
     </LiveProvider>
