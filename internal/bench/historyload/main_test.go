@@ -104,7 +104,9 @@ func TestSmoke(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM llm_callbacks WHERE error_message LIKE '%`+RareWord+`%'`).Scan(&rare); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.QueryRowContext(ctx, `SELECT max(seq), count(*) - count(DISTINCT seq) FROM
+	// Views that MarkAllViewed recorded (the measuring run makes some) have
+	// no position of their own: count(seq) leaves them out.
+	if err := db.QueryRowContext(ctx, `SELECT max(seq), count(seq) - count(DISTINCT seq) FROM
 		(SELECT seq FROM llm_callbacks UNION ALL SELECT seq FROM llm_callback_views)`).Scan(&maxSeq, &dupSeq); err != nil {
 		t.Fatal(err)
 	}
