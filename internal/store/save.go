@@ -10,20 +10,22 @@ import (
 	"sync"
 	"time"
 
+	"entgo.io/ent/dialect"
+	entschema "entgo.io/ent/dialect/sql/schema"
+	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 
+	"github.com/callbackd/callbackd/ent/llmcallback"
+	"github.com/callbackd/callbackd/ent/migrate"
 	"github.com/callbackd/callbackd/internal/callback"
 )
 
-// saveColumns are the columns Save writes, in the order of saveRow.args.
-var saveColumns = []string{
-	"id", "callback_id", "event_type", "known_event", "status",
-	"external_job_id", "workflow_name", "step_id", "error_message",
-	"payload", "payload_preview", "user_agent",
-	"signature_valid", "signature_scheme", "signature_key_name", "verified_at",
-	"delivery_count", "created_at", "updated_at", "last_delivery_at", "seq",
-	"prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration_ms", "error_category",
-}
+// saveColumns are the columns Save writes: every column of llm_callbacks,
+// as ent's schema (ent/schema/llmcallback.go) lists them, which is the one
+// source of the table's columns. The migrations are checked against it
+// (TestSchemaMatchesEnt), and rowArgs gives the values in this order
+// (TestRowArgsFollowTheSchema).
+var saveColumns = llmcallback.Columns
 
 // saveConflict is what a delivery of an existing callback changes: the
 // latest delivery's fields win, the count grows by the number of merged
@@ -203,14 +205,37 @@ func (s *Store) upsertInTx(ctx context.Context, rows []*saveRow, deliveries []ca
 }
 
 // pgColumnTypes are the PostgreSQL types of saveColumns, for the casts that
-// a VALUES list inside INSERT ... SELECT needs.
-var pgColumnTypes = []string{
-	"uuid", "text", "text", "boolean", "text",
-	"text", "text", "text", "text",
-	"bytea", "text", "text",
-	"boolean", "text", "text", "timestamptz",
-	"bigint", "timestamptz", "timestamptz", "timestamptz", "bigint",
-	"bigint", "bigint", "bigint", "double precision", "bigint", "text",
+// a VALUES list inside INSERT ... SELECT needs, from ent's description of
+// the table.
+var pgColumnTypes = func() []string {
+	types := make([]string, len(migrate.LlmCallbacksColumns))
+	for i, c := range migrate.LlmCallbacksColumns {
+		types[i] = pgType(c)
+	}
+	return types
+}()
+
+// pgType is the PostgreSQL type of one of ent's columns, as the migrations
+// declare it.
+func pgType(c *entschema.Column) string {
+	if t, ok := c.SchemaType[dialect.Postgres]; ok {
+		return t
+	}
+	switch c.Type {
+	case field.TypeUUID:
+		return "uuid"
+	case field.TypeBool:
+		return "boolean"
+	case field.TypeBytes:
+		return "bytea"
+	case field.TypeTime:
+		return "timestamptz"
+	case field.TypeInt, field.TypeInt64:
+		return "bigint"
+	case field.TypeFloat64:
+		return "double precision"
+	}
+	return "text"
 }
 
 // upsertOneStatement is upsertInTx in a single autocommitted statement on
