@@ -1,7 +1,9 @@
 // The package as Node uses it (the compiled dist/, imported by its own name)
 // against a real callbackd: WatchCallbacks streams a webhook posted while the
 // stream is open, over the Connect protocol and over gRPC; and webhooks
-// signed by third-party signing libraries (the official `svix` package) verify;
+// signed by third-party signing libraries verify (the official `svix` and
+// `standardwebhooks` packages, GitHub's `@octokit/webhooks-methods`, and
+// `stripe`'s test-header helper);
 // and a current OpenAPI generator (openapi-typescript, from test/openapi/'s
 // own lockfile) turns the live /openapi.v3.json into types that a live
 // response type-checks against.
@@ -22,10 +24,15 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import { CallbackStatus } from '@callbackd/client';
 import { createNodeClients } from '@callbackd/client/node';
 import { Webhook as SvixWebhook } from 'svix';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
+import { sign as signGitHub } from '@octokit/webhooks-methods';
+import Stripe from 'stripe';
 
 const secret = 'ts-client-webhook-secret-0123456789';
 const token = 'ts-client-admin-token-0123456789';
 const standardSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'; // the Standard Webhooks specification's example
+const gitHubSecret = 'ts-client-github-secret-0123456789';
+const stripeSecret = 'whsec_ts_client_stripe_secret_0123456789';
 const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'callbackd-ts-client-'));
 
@@ -54,7 +61,7 @@ let baseUrl = '';
 before(async () => {
   const port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
-  const args = ['--addr', `127.0.0.1:${port}`, '--data-dir', join(tmp, 'data'), '--webhook-secret', `main=${secret}`, '--admin-token', `ts=${token}`, '--standard-webhooks-secret', `svix=${standardSecret}`, '--log-level', 'warn'];
+  const args = ['--addr', `127.0.0.1:${port}`, '--data-dir', join(tmp, 'data'), '--webhook-secret', `main=${secret}`, '--admin-token', `ts=${token}`, '--standard-webhooks-secret', `svix=${standardSecret}`, '--github-secret', `gh=${gitHubSecret}`, '--stripe-secret', `st=${stripeSecret}`, '--log-level', 'warn'];
   proc = spawn(serverBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.on('data', (b) => (log += b));
   proc.stderr.on('data', (b) => (log += b));
@@ -209,6 +216,37 @@ describe('webhooks signed by third-party libraries', () => {
     assert.equal(ok.status, 200, JSON.stringify(ok.answer));
     assert.equal(ok.answer.callback_id, `${jobId}:workflow.failed`);
   });
+
+  // Each library signs the way its service does; callbackd verifies, and a
+  // changed body is refused.
+  const signers = [
+    ['standardwebhooks', async (body) => {
+      const msgId = `msg_${randomUUID()}`;
+      const now = new Date();
+      return {
+        'webhook-id': msgId,
+        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+        'webhook-signature': new StandardWebhook(standardSecret).sign(msgId, now, body),
+      };
+    }],
+    ['@octokit/webhooks-methods (GitHub)', async (body) => ({ 'x-hub-signature-256': await signGitHub(gitHubSecret, body) })],
+    ['stripe generateTestHeaderString', async (body) => ({
+      'stripe-signature': new Stripe('sk_test_callbackd').webhooks.generateTestHeaderString({ payload: body, secret: stripeSecret }),
+    })],
+  ];
+  for (const [name, signHeaders] of signers) {
+    test(`${name} signs, callbackd verifies`, { timeout: 30_000 }, async () => {
+      const jobId = randomUUID();
+      const body = JSON.stringify({ event: 'workflow.completed', job_id: jobId, status: 'completed', workflow_name: 'w', timestamp: '2025-12-20T10:30:00.123456+00:00Z' });
+      const headers = await signHeaders(body);
+      const ok = await deliver(body, headers);
+      assert.equal(ok.status, 200, JSON.stringify(ok.answer));
+      assert.equal(ok.answer.callback_id, `${jobId}:workflow.completed`);
+      const tampered = await deliver(body.replace('"w"', '"x"'), headers);
+      assert.equal(tampered.status, 401, JSON.stringify(tampered.answer));
+      assert.match(JSON.stringify(tampered.answer), /signature_mismatch/);
+    });
+  }
 });
 
 describe('OpenAPI 3', () => {
