@@ -52,7 +52,7 @@ var allowedImports = map[string][]string{
 	"cmd/callbackctl":            {"internal/buildinfo", "internal/callback", "clients/go", "gen", "internal/webhook"},
 	"internal/bench/ingestload":  {"internal/bench/benchserver", "clients/go/callbackdtest", "internal/webhook"},
 	"internal/bench/watchload":   {"internal/bench/benchserver", "clients/go/callbackdtest", "gen", "internal/webhook"},
-	"internal/bench/historyload": {"internal/bench/benchserver", "clients/go", "gen", "internal/auth", "internal/callback", "internal/webhook"},
+	"internal/bench/historyload": {"internal/bench/benchserver", "clients/go", "gen", "ent", "internal/auth", "internal/callback", "internal/webhook"},
 	"internal/faults":            {},
 	"internal/testenv":           {"internal/store/storetest"},
 	"internal/bench/benchserver": {"clients/go/callbackdtest"},

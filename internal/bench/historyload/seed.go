@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/callbackd/callbackd/ent/llmcallback"
 )
 
 // chunkRows is how many callbacks one generation task builds: a multiple of
@@ -103,16 +105,10 @@ func migrate(ctx context.Context, bin string, db *Database) error {
 	return nil
 }
 
-// callbackColumns are the columns of llm_callbacks the seed writes: those of
-// store.Save.
-var callbackColumns = []string{
-	"id", "callback_id", "event_type", "known_event", "status",
-	"external_job_id", "workflow_name", "step_id", "error_message",
-	"payload", "payload_preview", "user_agent",
-	"signature_valid", "signature_scheme", "signature_key_name", "verified_at",
-	"delivery_count", "created_at", "updated_at", "last_delivery_at", "seq",
-	"prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration_ms", "error_category",
-}
+// callbackColumns are the columns of llm_callbacks the seed writes: every
+// column, as ent's schema lists them (store.Save writes the same list), in
+// the order of callbackArgs.
+var callbackColumns = llmcallback.Columns
 
 // callbackArgs are the values of callbackColumns for r, as store.Save binds
 // them.
@@ -127,6 +123,23 @@ func callbackArgs(r *Row) []any {
 		nullable(f.PromptTokens), nullable(f.CompletionTokens), nullable(f.TotalTokens),
 		nullable(f.CostUSD), nullable(f.DurationMS), f.ErrorCategory,
 	}
+}
+
+// tableRows splits generated rows into the rows of llm_callbacks,
+// llm_callback_search and llm_callback_views, numbering the views' feed
+// positions on from *viewSeq.
+func tableRows(rs []Row, viewSeq *int64) (cbs, docs, views [][]any) {
+	cbs, docs, views = make([][]any, 0, len(rs)), make([][]any, 0, len(rs)), make([][]any, 0, 2*len(rs))
+	for i := range rs {
+		r := &rs[i]
+		cbs = append(cbs, callbackArgs(r))
+		docs = append(docs, []any{r.ID, r.D.SearchText})
+		for _, v := range r.Views {
+			*viewSeq++
+			views = append(views, []any{r.ID, v.AdminID, v.AdminName, v.ViewedAt, *viewSeq})
+		}
+	}
+	return cbs, docs, views
 }
 
 // nullable is *v as a bind parameter: NULL for nil.
@@ -222,16 +235,7 @@ func seedPostgres(ctx context.Context, url string, h History) (seedStats, error)
 	viewSeq := int64(h.N)
 	lastReport := time.Now()
 	err = generate(ctx, h, func(rs []Row) error {
-		cbs, docs, views := make([][]any, 0, len(rs)), make([][]any, 0, len(rs)), make([][]any, 0, 2*len(rs))
-		for i := range rs {
-			r := &rs[i]
-			cbs = append(cbs, callbackArgs(r))
-			docs = append(docs, []any{r.ID, r.D.SearchText})
-			for _, v := range r.Views {
-				viewSeq++
-				views = append(views, []any{r.ID, v.AdminID, v.AdminName, v.ViewedAt, viewSeq})
-			}
-		}
+		cbs, docs, views := tableRows(rs, &viewSeq)
 		st.Callbacks += int64(len(rs))
 		st.Views += int64(len(views))
 		for i, rows := range [][][]any{cbs, docs, views} {
@@ -462,16 +466,7 @@ func seedSQLite(ctx context.Context, path string, h History) (seedStats, error) 
 	viewSeq := int64(h.N)
 	lastReport := time.Now()
 	err = generate(ctx, h, func(rs []Row) error {
-		cbs, docs, views := make([][]any, 0, len(rs)), make([][]any, 0, len(rs)), make([][]any, 0, 2*len(rs))
-		for i := range rs {
-			r := &rs[i]
-			cbs = append(cbs, callbackArgs(r))
-			docs = append(docs, []any{r.ID, r.D.SearchText})
-			for _, v := range r.Views {
-				viewSeq++
-				views = append(views, []any{r.ID, v.AdminID, v.AdminName, v.ViewedAt, viewSeq})
-			}
-		}
+		cbs, docs, views := tableRows(rs, &viewSeq)
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
