@@ -52,7 +52,13 @@ func (h *adminHandler) SendTestCallback(ctx context.Context, req *connect.Reques
 		// The server signed this delivery itself: a refusal is the server's
 		// fault, not the admin's request (and not, say, a 401 for an admin
 		// who is signed in). Unavailable stays itself: the admin may retry.
-		err = apierror.New(apierror.TestCallbackRefused, fmt.Sprintf("the ingester refused the test callback: %s (%s)", err, r))
+		// An unforeseen error's text may hold database details: only its
+		// reason is told, as for any internal error.
+		why := err.Error()
+		if r == apierror.Internal {
+			why = "internal error"
+		}
+		err = apierror.New(apierror.TestCallbackRefused, fmt.Sprintf("the ingester refused the test callback: %s (%s)", why, r))
 	}
 	if err != nil {
 		return nil, err
