@@ -304,7 +304,8 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await expect.poll(() => page.getByTestId('history-row').count()).toBe(1);
     await page.goBack();
     await page.waitForURL(/\?status=error$/);
-    expect(await page.getByLabel('Job ID').inputValue()).toBe('');
+    // The URL changes first; the form follows on the next render.
+    await expect.poll(() => page.getByLabel('Job ID').inputValue()).toBe('');
     // A shared link opens the same view.
     const shared = await context.newPage();
     await login(shared, `${server.base}/?status=error&job=${bad.jobId}`, tokens.ui);
