@@ -21,17 +21,11 @@ import (
 
 // ListCmd lists callbacks.
 type ListCmd struct {
-	Status   string    `help:"Only callbacks in this status: received, processed or error." enum:"received,processed,error," default:""`
-	Event    string    `help:"Only callbacks of this event type."`
-	Workflow string    `help:"Only callbacks of this workflow."`
-	Job      string    `help:"Only callbacks of this job id."`
-	After    time.Time `help:"Only callbacks first received at or after this time (RFC 3339)."`
-	Before   time.Time `help:"Only callbacks first received before this time (RFC 3339)."`
-	Unviewed bool      `help:"Only callbacks you have not viewed."`
-	Q        string    `name:"q" help:"Only callbacks matching this search: words, \"quoted phrases\", prefix*; a word also matches job ids that begin with it."`
-	Total    bool      `help:"Print the number of matching callbacks (exact up to 10,000, then an estimate marked ~) after the table, or as total_size with -o json."`
-	Limit    int       `help:"Print at most this many callbacks; 0 prints all, page after page." default:"25"`
-	Columns  []string  `help:"Table columns, comma-separated, from: ${columns}." default:"id,event,workflow,job,status,deliveries,received,viewed" sep:","`
+	FilterFlags
+	Unviewed bool     `help:"Only callbacks you have not viewed."`
+	Total    bool     `help:"Print the number of matching callbacks (exact up to 10,000, then an estimate marked ~) after the table, or as total_size with -o json."`
+	Limit    int      `help:"Print at most this many callbacks; 0 prints all, page after page." default:"25"`
+	Columns  []string `help:"Table columns, comma-separated, from: ${columns}." default:"id,event,workflow,job,status,deliveries,received,viewed" sep:","`
 }
 
 // columns are the table columns list can print, each with its heading and
@@ -81,19 +75,16 @@ func (c *ListCmd) Run(ctx context.Context, g *Globals) error {
 		return err
 	}
 	defer client.Close()
+	after, before := c.times()
 	req := &callbacksv1.ListCallbacksRequest{
-		Status:        statusValue(c.Status),
-		EventType:     c.Event,
-		WorkflowName:  c.Workflow,
-		ExternalJobId: c.Job,
-		UnviewedOnly:  c.Unviewed,
-		Query:         c.Q,
-	}
-	if !c.After.IsZero() {
-		req.CreateTimeAfter = timestamppb.New(c.After)
-	}
-	if !c.Before.IsZero() {
-		req.CreateTimeBefore = timestamppb.New(c.Before)
+		Status:           statusValue(c.Status),
+		EventType:        c.Event,
+		WorkflowName:     c.Workflow,
+		ExternalJobId:    c.Job,
+		CreateTimeAfter:  after,
+		CreateTimeBefore: before,
+		UnviewedOnly:     c.Unviewed,
+		Query:            c.Q,
 	}
 	var (
 		all   []*callbacksv1.Callback

@@ -13,7 +13,7 @@ import (
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 )
 
-// FilterFlags are the filters that stats and view-all share with list.
+// FilterFlags are the filters of list, stats and view-all.
 type FilterFlags struct {
 	Status   string    `help:"Only callbacks in this status: received, processed or error." enum:"received,processed,error," default:""`
 	Event    string    `help:"Only callbacks of this event type."`
@@ -21,7 +21,7 @@ type FilterFlags struct {
 	Job      string    `help:"Only callbacks of this job id."`
 	After    time.Time `help:"Only callbacks first received at or after this time (RFC 3339)."`
 	Before   time.Time `help:"Only callbacks first received before this time (RFC 3339)."`
-	Q        string    `name:"q" help:"Only callbacks matching this search (see list --q)."`
+	Q        string    `name:"q" help:"Only callbacks matching this search: words, \"quoted phrases\", prefix*; a word also matches job ids that begin with it."`
 }
 
 // times returns After and Before as timestamps, nil when not set.
