@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"connectrpc.com/connect"
+
 	callbackclient "github.com/callbackd/callbackd/clients/go"
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
@@ -86,7 +87,7 @@ func measure(ctx context.Context, cfg config, bin string, db *Database, h Histor
 	defer load.stop()
 	progress("ingest baseline: %v at %g req/s", cfg.baseline, cfg.rate)
 	load.phase("baseline (ingest only)")
-	if !sleepCtx(ctx, cfg.baseline) {
+	if !benchserver.Sleep(ctx, cfg.baseline) {
 		return ctx.Err()
 	}
 
@@ -322,7 +323,7 @@ func startIngest(ctx context.Context, rate float64, base, secret string) *ingest
 			body := row.D.Payload
 			sig := webhook.SignLLM(secret, body)
 			due := begin.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-			if !sleepCtx(ctx, time.Until(due)) {
+			if !benchserver.Sleep(ctx, time.Until(due)) {
 				return
 			}
 			l.mu.Lock()
@@ -405,21 +406,6 @@ func post(ctx context.Context, client *http.Client, url, event, sig string, body
 		return strconv.Itoa(resp.StatusCode)
 	}
 	return ""
-}
-
-// sleepCtx waits d, or returns false if ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // unsupported is a call that the server answered without doing what it

@@ -125,6 +125,21 @@ func callbackArgs(r *Row) []any {
 	}
 }
 
+// dropAndRemake reads (index name, definition) rows, closing them, into the
+// statements that drop those indexes and those that make them again.
+func dropAndRemake(rows *sql.Rows) (drops, remakes []string, err error) {
+	defer rows.Close()
+	for rows.Next() {
+		var name, def string
+		if err := rows.Scan(&name, &def); err != nil {
+			return nil, nil, err
+		}
+		drops = append(drops, "DROP INDEX "+name)
+		remakes = append(remakes, def)
+	}
+	return drops, remakes, rows.Err()
+}
+
 // tableRows splits generated rows into the rows of llm_callbacks,
 // llm_callback_search and llm_callback_views, numbering the views' feed
 // positions on from *viewSeq.
@@ -182,22 +197,14 @@ func seedPostgres(ctx context.Context, url string, h History) (seedStats, error)
 	}
 	defer db.Close()
 	tables := `('llm_callbacks'::regclass, 'llm_callback_views'::regclass, 'llm_callback_search'::regclass)`
-	var indexes, constraints []string // statements that make them again
+	var constraints []string // statements that make them again
 	rows, err := db.QueryContext(ctx, `SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
 		FROM pg_index i WHERE i.indrelid IN `+tables+` AND NOT i.indisprimary`)
 	if err != nil {
 		return seedStats{}, err
 	}
-	var drops []string
-	for rows.Next() {
-		var name, def string
-		if err := rows.Scan(&name, &def); err != nil {
-			return seedStats{}, err
-		}
-		drops = append(drops, "DROP INDEX "+name)
-		indexes = append(indexes, def)
-	}
-	if err := rows.Err(); err != nil {
+	drops, indexes, err := dropAndRemake(rows)
+	if err != nil {
 		return seedStats{}, err
 	}
 	rows, err = db.QueryContext(ctx, `SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
@@ -419,21 +426,13 @@ func seedSQLite(ctx context.Context, path string, h History) (seedStats, error) 
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	var indexes, drops []string
 	rows, err := db.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
 		AND tbl_name IN ('llm_callbacks', 'llm_callback_views')`)
 	if err != nil {
 		return seedStats{}, err
 	}
-	for rows.Next() {
-		var name, def string
-		if err := rows.Scan(&name, &def); err != nil {
-			return seedStats{}, err
-		}
-		drops = append(drops, "DROP INDEX "+name)
-		indexes = append(indexes, def)
-	}
-	if err := rows.Err(); err != nil {
+	drops, indexes, err := dropAndRemake(rows)
+	if err != nil {
 		return seedStats{}, err
 	}
 	for _, stmt := range drops {

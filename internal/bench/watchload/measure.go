@@ -89,7 +89,7 @@ func runOnce(ctx context.Context, cfg config, opt serverOptions, tmp string, n i
 		return res, fmt.Errorf("warm-up callback: %w", err)
 	}
 
-	if !sleepCtx(ctx, cfg.settle) {
+	if !benchserver.Sleep(ctx, cfg.settle) {
 		return res, ctx.Err()
 	}
 	if res.rssBefore, err = egress.rss(); err != nil {
@@ -105,7 +105,7 @@ func runOnce(ctx context.Context, cfg config, opt serverOptions, tmp string, n i
 	res.openTime = time.Since(start)
 	defer p.stop()
 
-	if !sleepCtx(ctx, cfg.settle) {
+	if !benchserver.Sleep(ctx, cfg.settle) {
 		return res, ctx.Err()
 	}
 	if res.rssAfter, err = egress.rss(); err != nil {
@@ -138,7 +138,7 @@ func runOnce(ctx context.Context, cfg config, opt serverOptions, tmp string, n i
 			}
 			late++
 		}
-		if !sleepCtx(ctx, cfg.gap) {
+		if !benchserver.Sleep(ctx, cfg.gap) {
 			return res, ctx.Err()
 		}
 	}
@@ -234,16 +234,4 @@ func post(ctx context.Context, client *http.Client, url, secret string) (id stri
 		return "", sent, acked, errors.New("200 without a new callback's id: " + benchserver.Truncate(string(answer), 300))
 	}
 	return ack.ID, sent, acked, nil
-}
-
-// sleepCtx sleeps for d, or returns false if ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
