@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
 import tailwindcss from '@tailwindcss/vite';
+import { parseWebhookReasons } from './src/lib/reasonDocs.ts';
 
 // The Go server that `npm run dev` proxies API calls to.
 const backend = process.env.CALLBACKD_URL ?? 'http://127.0.0.1:8080';
@@ -27,6 +29,26 @@ function sonnerWithoutInjectedStyles(): Plugin {
   };
 }
 
+// webhookReasons makes virtual:webhook-reasons: the webhook's refusal
+// reasons as docs/errors.md explains them, read at build time, so that the UI
+// never holds a hand-made copy of the docs. The build fails if the docs lose
+// the table; the committed build goes stale (web_test.go) when it changes.
+function webhookReasons(): Plugin {
+  const id = 'virtual:webhook-reasons';
+  const docs = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
+  return {
+    name: 'callbackd:webhook-reasons',
+    resolveId: (source) => (source === id ? '\0' + id : null),
+    load(loaded) {
+      if (loaded !== '\0' + id) return null;
+      this.addWatchFile(docs);
+      const reasons = parseWebhookReasons(readFileSync(docs, 'utf8'));
+      if (!reasons.signature_mismatch) this.error(`${docs}: no webhook table with signature_mismatch; re-check parseWebhookReasons`);
+      return `export default ${JSON.stringify(reasons)};`;
+    },
+  };
+}
+
 // The UI uses the TypeScript client's sources, @callbackd/client in
 // clients/ts (tsconfig.json has the same paths). dedupe resolves the
 // client's own imports of the Connect and protobuf runtimes from web/, so the
@@ -34,7 +56,7 @@ function sonnerWithoutInjectedStyles(): Plugin {
 const client = (file: string) => fileURLToPath(new URL(`../clients/ts/src/${file}`, import.meta.url));
 
 export default defineConfig({
-  plugins: [sonnerWithoutInjectedStyles(), react(), tailwindcss()],
+  plugins: [sonnerWithoutInjectedStyles(), webhookReasons(), react(), tailwindcss()],
   resolve: {
     alias: [
       { find: /^@callbackd\/client$/, replacement: client('index.ts') },

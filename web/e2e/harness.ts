@@ -123,6 +123,27 @@ export async function postCallback(base: string, payload: Record<string, unknown
   return { id, jobId: String(payload.job_id) };
 }
 
+/** Refused is what the webhook answered a delivery it refused. */
+export interface Refused {
+  status: number;
+  reason: string;
+  requestId: string;
+}
+
+/**
+ * postRefused posts a delivery the webhook must refuse: signed with
+ * signWith (null: no signature header), and returns the answer.
+ */
+export async function postRefused(base: string, payload: Record<string, unknown>, signWith: string | null): Promise<Refused> {
+  const body = JSON.stringify(payload);
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': 'LLM Service/e2e' };
+  if (signWith !== null) headers['X-Webhook-Signature'] = 'sha256=' + createHmac('sha256', signWith).update(body).digest('hex');
+  const res = await fetch(`${base}/api/webhooks/llm-callback`, { method: 'POST', headers, body });
+  const text = await res.text();
+  if (res.ok) throw new Error(`webhook accepted what it should refuse: ${res.status} ${text}`);
+  return { status: res.status, reason: (JSON.parse(text) as { reason: string }).reason, requestId: res.headers.get('X-Request-Id') ?? '' };
+}
+
 export function completed(jobId = randomUUID(), extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     event: 'workflow.completed',

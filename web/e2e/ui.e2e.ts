@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { completed, failed, launchChromium, login, newContext, postCallback, screenshotDir, Server, serverBinary, sleep, step, tokens, type Posted, type Watched } from './harness';
+import { completed, failed, launchChromium, login, newContext, postCallback, postRefused, screenshotDir, Server, serverBinary, sleep, step, tokens, type Posted, type Watched } from './harness';
 
 const databases: Array<[string, string]> = [['sqlite', '']];
 const pgURL = process.env.CALLBACKD_E2E_POSTGRES_URL ?? '';
@@ -141,6 +141,130 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const all = [...(await first.locator('[data-sonner-toast]').allTextContents()), ...(await second.locator('[data-sonner-toast]').allTextContents())];
     const singles = burst.filter((b) => all.some((t) => t.includes(b.jobId)));
     expect(singles.length).toBeLessThanOrEqual(1);
+    clean(watched);
+    await context.close();
+  });
+
+  test('failures first: a red toast that stays, a burst that counts its failures, rejected deliveries explained', async () => {
+    const { context, watched } = await newContext(browser);
+    const page = await context.newPage();
+    await login(page, server.base, tokens.ui);
+
+    const sent = Date.now();
+    const bad = await postCallback(server.base, failed());
+    const toast = toastsFor(page, bad.jobId);
+    await toast.waitFor({ timeout: 10_000 });
+    const shownAt = Date.now();
+    console.log(`[${name}] failure toast after ${shownAt - sent} ms`);
+    await expect.poll(() => toast.textContent()).toContain('LLM callback failed');
+    expect(await toast.textContent()).toContain('LLM provider timed out after 3 retries');
+    expect(await toast.textContent()).toContain('workflow.failed');
+    expect(await toast.getAttribute('data-type')).toBe('error');
+    expect(isRed(await toast.evaluate((el) => getComputedStyle(el).borderLeftColor))).toBe(true);
+    expect(isRed(await toast.evaluate((el) => getComputedStyle(el).backgroundColor))).toBe(true);
+    const dir = screenshotDir();
+    if (dir && name === 'sqlite') {
+      await sleep(500); // the toast's entrance
+      await page.screenshot({ path: join(dir, 'failure-toast.png') });
+    }
+
+    // Meanwhile: two deliveries the webhook refuses, and the page that explains them.
+    const wrong = await postRefused(server.base, completed(), 'not-the-configured-secret');
+    expect(wrong).toMatchObject({ status: 401, reason: 'signature_mismatch' });
+    const unsigned = await postRefused(server.base, completed(), null);
+    expect(unsigned).toMatchObject({ status: 401, reason: 'signature_missing' });
+    await page.getByRole('link', { name: 'Rejected' }).click();
+    await page.waitForURL(/\/rejected$/);
+    const mismatch = page.getByTestId('rejection').filter({ has: page.getByTestId('rejection-request-id').getByText(wrong.requestId, { exact: true }) });
+    await mismatch.waitFor();
+    expect(await mismatch.getAttribute('data-reason')).toBe('signature_mismatch');
+    expect(await mismatch.textContent()).toContain('HTTP 401');
+    // The explanation is docs/errors.md's; the hint says what to check.
+    expect(await mismatch.getByTestId('rejection-explanation').textContent()).toContain('Wrong secret, or a proxy re-serialised the body.');
+    expect(await mismatch.getByTestId('rejection-hint').textContent()).toContain("The sender's secret differs");
+    expect(await mismatch.getByTestId('rejection-hint').textContent()).toContain('re-serialised by a proxy');
+    expect(await mismatch.getByTestId('rejection-signature-headers').textContent()).toMatch(/X-Webhook-Signature/i);
+    expect(await mismatch.textContent()).toContain('127.0.0.1');
+    const missing = page.getByTestId('rejection').filter({ has: page.getByTestId('rejection-request-id').getByText(unsigned.requestId, { exact: true }) });
+    expect(await missing.getByTestId('rejection-signature-headers').textContent()).toBe('none');
+    expect(await missing.getByTestId('rejection-hint').textContent()).toContain('no signature header');
+    // Relative time, absolute time with its zone on hover.
+    const time = mismatch.locator('time');
+    expect(await time.textContent()).toMatch(/just now|min\. ago/);
+    expect(await time.getAttribute('title')).toMatch(/\d{1,2}:\d{2}:\d{2}.*(UTC|GMT|[A-Z]{3,4})/);
+
+    // The failure's toast outlived a success toast's ten seconds.
+    await sleep(Math.max(0, shownAt + 11_000 - Date.now()));
+    expect(await toast.isVisible()).toBe(true);
+    await toast.getByRole('button', { name: 'Close toast' }).click();
+    await toast.waitFor({ state: 'detached' });
+
+    // A burst with failures says so and offers to open them.
+    const burst = await Promise.all([...Array.from({ length: 5 }, () => postCallback(server.base, completed())), postCallback(server.base, failed()), postCallback(server.base, failed())]);
+    const group = page.locator('[data-sonner-toast]', { hasText: 'new callbacks' });
+    await expect.poll(() => group.first().textContent(), { timeout: 10_000 }).toMatch(/7 new callbacks · 2 failed/);
+    expect(isRed(await group.first().evaluate((el) => getComputedStyle(el).borderLeftColor))).toBe(true);
+    await group.first().getByRole('button', { name: 'Show failures' }).click();
+    await page.waitForURL(/status=error/);
+    for (const f of burst.slice(5)) await page.locator(`[data-testid="history-row"][data-id="${f.id}"]`).waitFor();
+    await expect.poll(() => page.locator('[data-testid="history-row"] [data-status]:not([data-status="error"])').count()).toBe(0);
+    clean(watched);
+    await context.close();
+  });
+
+  test('desktop notifications of failures: opt-in, only while hidden, once per browser', async () => {
+    const { context, watched } = await newContext(browser);
+    await context.grantPermissions(['notifications'], { origin: server.base });
+    // The test sees the notifications the page creates, and decides whether
+    // the page is hidden (a headless page is always visible).
+    await context.addInitScript(() => {
+      const w = window as unknown as { __notes: string[]; __hidden: boolean };
+      w.__notes = [];
+      w.__hidden = false;
+      const Real = window.Notification;
+      window.Notification = class extends Real {
+        constructor(title: string, options?: NotificationOptions) {
+          super(title, options);
+          w.__notes.push(`${title}|${options?.body ?? ''}`);
+        }
+      } as typeof Notification;
+      Object.defineProperty(document, 'visibilityState', { get: () => (w.__hidden ? 'hidden' : 'visible') });
+    });
+    const first = await context.newPage();
+    await login(first, server.base, tokens.ui);
+    const second = await context.newPage();
+    await login(second, server.base, tokens.ui);
+    const notes = async () => [...(await first.evaluate(() => (window as unknown as { __notes: string[] }).__notes)), ...(await second.evaluate(() => (window as unknown as { __notes: string[] }).__notes))];
+    const hide = (hidden: boolean) => Promise.all([first, second].map((p) => p.evaluate((h) => ((window as unknown as { __hidden: boolean }).__hidden = h), hidden)));
+
+    // Not opted in: hidden or not, nothing.
+    await hide(true);
+    const before = await postCallback(server.base, failed());
+    await Promise.race([toastsFor(first, before.jobId).waitFor({ timeout: 10_000 }), toastsFor(second, before.jobId).waitFor({ timeout: 10_000 })]);
+    expect(await notes()).toEqual([]);
+
+    await hide(false);
+    const toggle = second.getByTestId('notify-toggle');
+    expect(await toggle.getAttribute('aria-pressed')).toBe('false');
+    await toggle.click();
+    await expect.poll(() => toggle.getAttribute('aria-pressed')).toBe('true');
+
+    // Opted in (in one tab: the choice is the browser's) and hidden: one notification for the failure, none for a success.
+    await hide(true);
+    await postCallback(server.base, completed());
+    const bad = await postCallback(server.base, failed());
+    await expect.poll(notes, { timeout: 10_000 }).toHaveLength(1);
+    expect((await notes())[0]).toContain('Callback failed: translate');
+    expect((await notes())[0]).toContain('LLM provider timed out');
+    expect((await notes())[0]).toContain(bad.jobId);
+    // Visible again: a toast, no notification. (After the grouping window,
+    // so that the failure gets a toast of its own, naming its job.)
+    await hide(false);
+    await sleep(4500);
+    const seen = await postCallback(server.base, failed());
+    await Promise.race([toastsFor(first, seen.jobId).waitFor({ timeout: 10_000 }), toastsFor(second, seen.jobId).waitFor({ timeout: 10_000 })]);
+    await sleep(500);
+    expect(await notes()).toHaveLength(1);
     clean(watched);
     await context.close();
   });
@@ -465,6 +589,16 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
     await context.close();
   });
 });
+
+/** isRed tells whether a computed CSS colour (rgb() or oklch()) is a red. */
+function isRed(css: string): boolean {
+  const rgb = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)/.exec(css);
+  if (rgb) return Number(rgb[1]) > 1.05 * Number(rgb[2]) && Number(rgb[1]) > 1.05 * Number(rgb[3]);
+  const ok = /oklch\(([\d.]+)%?\s+([\d.]+)\s+([\d.]+)/.exec(css);
+  if (!ok) throw new Error(`unknown colour ${css}`);
+  const hue = Number(ok[3]);
+  return Number(ok[2]) > 0.01 && (hue < 40 || hue > 340);
+}
 
 /** contrast is the WCAG contrast ratio of two computed CSS colours. */
 function contrast(a: string, b: string): number {

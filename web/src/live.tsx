@@ -8,7 +8,8 @@ import { groupFilters, searchFromFilters } from './lib/filters';
 import type { LiveEvent } from './lib/events';
 import { navigate } from './lib/router';
 import { TabCoordinator, type ConnState, type LockManagerLike, type Role } from './lib/tabs';
-import { ToastGrouper, type ToastPlan } from './lib/toastGroups';
+import { groupTitle, ToastGrouper, type ToastPlan } from './lib/toastGroups';
+import { failureNotification, notifyOptedIn, shouldNotify, type NotifyContext } from './lib/notify';
 import { watchStream } from './lib/watch';
 
 export interface Live {
@@ -34,6 +35,17 @@ export function useLiveEvents(listener: (ev: LiveEvent) => void): void {
   const ref = useRef(listener);
   ref.current = listener;
   useEffect(() => subscribe((ev) => ref.current(ev)), [subscribe]);
+}
+
+/** notifyContext reads, at the moment of an event, whether a desktop notification may be shown. */
+function notifyContext(toastHere: boolean): NotifyContext {
+  const supported = typeof Notification !== 'undefined';
+  return {
+    optedIn: supported && notifyOptedIn(window.localStorage),
+    permission: supported ? Notification.permission : 'denied',
+    hidden: document.visibilityState === 'hidden',
+    toastHere,
+  };
 }
 
 function newTabId(): string {
@@ -86,24 +98,36 @@ export function LiveProvider({ openDetail, children }: { openDetail(id: string):
     const grouper = new ToastGrouper();
     const show = (plan: ToastPlan) => {
       const done = () => grouper.dismissed(plan.toastId);
+      // A failure stays until the admin dismisses it, in red; news of
+      // success fades after ten seconds.
+      const common = { id: plan.toastId, onDismiss: done, onAutoClose: done };
       if (plan.kind === 'single') {
         const cb = plan.callback;
-        toast('New LLM callback received', {
-          id: plan.toastId,
-          description: `${cb.eventType} · ${cb.workflowName || 'no workflow'} · job ${cb.jobId || '—'}`,
-          action: { label: 'View details', onClick: () => openRef.current(cb.id) },
-          duration: 10_000,
-          onDismiss: done,
-          onAutoClose: done,
-        });
+        const where = `${cb.eventType} · ${cb.workflowName || 'no workflow'} · job ${cb.jobId || '—'}`;
+        const action = { label: 'View details', onClick: () => openRef.current(cb.id) };
+        if (plan.failed) {
+          toast.error('LLM callback failed', {
+            ...common,
+            description: `${cb.errorMessage || 'No error message.'} — ${where}`,
+            action,
+            duration: Infinity,
+            className: 'cbd-toast-failure',
+          });
+        } else {
+          toast('New LLM callback received', { ...common, description: where, action, duration: 10_000 });
+        }
       } else {
-        toast(`${plan.count} new callbacks`, {
-          id: plan.toastId,
-          description: 'Received in a burst. Show them in the history.',
-          action: { label: 'Show them', onClick: () => navigate(`/${searchFromFilters(groupFilters(plan.from, plan.to))}`) },
-          duration: 10_000,
-          onDismiss: done,
-          onAutoClose: done,
+        const range = groupFilters(plan.from, plan.to);
+        toast(groupTitle(plan.count, plan.failed), {
+          ...common,
+          description: plan.failed > 0 ? 'Received in a burst, with failures.' : 'Received in a burst. Show them in the history.',
+          action:
+            plan.failed > 0
+              ? { label: 'Show failures', onClick: () => navigate(`/${searchFromFilters({ ...range, status: 'error' })}`) }
+              : { label: 'Show them', onClick: () => navigate(`/${searchFromFilters(range)}`) },
+          cancel: plan.failed > 0 ? { label: 'Show all', onClick: () => navigate(`/${searchFromFilters(range)}`) } : undefined,
+          duration: plan.failed > 0 ? Infinity : 10_000,
+          className: plan.failed > 0 ? 'cbd-toast-failure' : undefined,
         });
       }
     };
@@ -120,6 +144,16 @@ export function LiveProvider({ openDetail, children }: { openDetail(id: string):
         if (toastHere && ev.kind === 'received') {
           const plan = grouper.add(ev.callback, Date.now());
           if (plan) show(plan);
+        }
+        if (ev.kind === 'received' && shouldNotify(ev, notifyContext(toastHere))) {
+          const text = failureNotification(ev);
+          const n = new Notification(text.title, { body: text.body, tag: text.tag });
+          const id = ev.callback.id;
+          n.onclick = () => {
+            window.focus();
+            openRef.current(id);
+            n.close();
+          };
         }
       },
       onState: (state, role) => setConn({ state, role }),

@@ -4,8 +4,10 @@ import { useSession } from '../session';
 import { navigate, useLocation } from '../lib/router';
 import { searchFromFilters, emptyFilters } from '../lib/filters';
 import { ConnectionIndicator } from './ConnectionIndicator';
+import { NotifyToggle } from './NotifyToggle';
 import { DetailWindow } from './DetailWindow';
 import { HistoryPage } from './HistoryPage';
+import { RejectedPage } from './RejectedPage';
 import { TimelinePage } from './TimelinePage';
 import { ThemeToggle, type ThemeState } from './ThemeToggle';
 import { BuildFooter, DevelopmentSecretBanner, useServerInfo } from './ServerWarnings';
@@ -83,8 +85,17 @@ function Header({ theme }: { theme: ThemeState }) {
             </span>
           )}
         </a>
+        <a
+          href="/rejected"
+          className="nav-link"
+          aria-current={path === '/rejected' ? 'page' : undefined}
+          onClick={(e) => (e.preventDefault(), navigate('/rejected'))}
+        >
+          Rejected
+        </a>
         <span className="ml-auto flex items-center gap-2">
           <ConnectionIndicator state={live.state} role={live.role} />
+          <NotifyToggle />
           <ThemeToggle theme={theme} />
           <button type="button" className="btn-ghost" onClick={() => logout()}>
             Log out
@@ -100,7 +111,13 @@ function Page({ open }: { open(id: string): void }) {
   const job = /^\/jobs\/([^/]+)$/.exec(path);
   return (
     <main id="main" tabIndex={-1} className="mx-auto max-w-7xl px-3 py-4 outline-none sm:px-6">
-      {job?.[1] ? <TimelinePage jobId={decodeURIComponent(job[1])} open={open} /> : <HistoryPage search={search} open={open} />}
+      {job?.[1] ? (
+        <TimelinePage jobId={decodeURIComponent(job[1])} open={open} />
+      ) : path === '/rejected' ? (
+        <RejectedPage />
+      ) : (
+        <HistoryPage search={search} open={open} />
+      )}
     </main>
   );
 }

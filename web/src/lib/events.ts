@@ -12,7 +12,11 @@ export interface CallbackSummary {
   workflowName: string;
   jobId: string;
   stepId: string;
+  /** knownEvent is false for event types this server does not know. */
+  knownEvent: boolean;
   status: CallbackStatus;
+  /** errorMessage is the payload's error_message ("" when none). */
+  errorMessage: string;
   createTime: string; // ISO 8601, "" when unknown
   deliveryCount: number;
   preview: string;
@@ -44,7 +48,9 @@ export function summarize(c: Callback): CallbackSummary {
     workflowName: c.workflowName,
     jobId: c.externalJobId,
     stepId: c.stepId,
+    knownEvent: c.knownEvent,
     status: c.status,
+    errorMessage: c.errorMessage,
     createTime: isoTime(c.createTime),
     deliveryCount: c.deliveryCount,
     preview: c.payloadPreview,
@@ -67,6 +73,11 @@ export function toLiveEvent(e: CallbackEvent): LiveEvent | null {
     default:
       return null;
   }
+}
+
+/** isFailure tells whether a callback reports a failed job: it toasts red and stays. */
+export function isFailure(c: Pick<CallbackSummary, 'status' | 'eventType'>): boolean {
+  return c.status === CallbackStatus.ERROR || c.eventType === 'workflow.failed';
 }
 
 export const statusLabel: Record<CallbackStatus, string> = {

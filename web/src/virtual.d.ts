@@ -1,0 +1,8 @@
+// Modules the build makes (vite.config.ts).
+
+declare module 'virtual:webhook-reasons' {
+  import type { ReasonDoc } from './lib/reasonDocs';
+  /** The webhook's refusal reasons as docs/errors.md explains them. */
+  const reasons: Record<string, ReasonDoc>;
+  export default reasons;
+}
