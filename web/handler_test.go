@@ -57,6 +57,8 @@ func TestHandler(t *testing.T) {
 		{"hashed style", "GET", "/assets/index-abc.css", "text/css", 200, "body{}", "text/css; charset=utf-8", "public, max-age=31536000, immutable"},
 		{"unhashed file", "GET", "/robots.txt", "", 200, "User-agent", "text/plain; charset=utf-8", "no-cache"},
 		{"in-app route for a browser", "GET", "/jobs/123", html, 200, "<title>callbackd", "text/html; charset=utf-8", "no-cache"},
+		{"a callback's own page", "GET", "/callbacks/0193a5b2-7c1d-7e2f-8a3b-4c5d6e7f8091", html, 200, "<title>callbackd", "text/html; charset=utf-8", "no-cache"},
+		{"the rejected deliveries page", "GET", "/rejected", html, 200, "<title>callbackd", "text/html; charset=utf-8", "no-cache"},
 		{"in-app route with query", "GET", "/?status=error", html, 200, "<title>callbackd", "text/html; charset=utf-8", "no-cache"},
 		{"head of in-app route", "HEAD", "/jobs/123", "text/html", 200, "", "text/html; charset=utf-8", "no-cache"},
 		{"unknown path for a script", "GET", "/jobs/123", "*/*", 404, "404 page not found", "", ""},

@@ -208,6 +208,10 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await page.waitForURL(/status=error/);
     for (const f of burst.slice(5)) await page.locator(`[data-testid="history-row"][data-id="${f.id}"]`).waitFor();
     await expect.poll(() => page.locator('[data-testid="history-row"] [data-status]:not([data-status="error"])').count()).toBe(0);
+    // The range keeps the URL's precision: a burst within one minute still reads as two times.
+    const [from, until] = [await page.getByLabel('Received from').inputValue(), await page.getByLabel('until').inputValue()];
+    expect(from).not.toBe(until);
+    expect(until).toMatch(/T\d{2}:\d{2}:\d{2}(\.\d{3})?$/);
     clean(watched);
     await context.close();
   });
@@ -265,6 +269,101 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await Promise.race([toastsFor(first, seen.jobId).waitFor({ timeout: 10_000 }), toastsFor(second, seen.jobId).waitFor({ timeout: 10_000 })]);
     await sleep(500);
     expect(await notes()).toHaveLength(1);
+    clean(watched);
+    await context.close();
+  });
+
+  test('find anything: search, totals, pages, columns, mark all viewed', async () => {
+    const { context, watched } = await newContext(browser);
+    const page = await context.newPage();
+    const tag = `t${randomUUID().slice(0, 8)}`;
+    const workflow = `wf-${randomUUID().slice(0, 8)}`;
+    // 30 callbacks of one workflow: 26 completions, a failure with a unique
+    // word, a step with a model and a long id, a redelivered completion and
+    // an unknown event type.
+    const job = randomUUID();
+    await Promise.all(Array.from({ length: 26 }, () => postCallback(server.base, completed(randomUUID(), { workflow_name: workflow }))));
+    const bad = await postCallback(server.base, { ...failed(), workflow_name: workflow, error_message: `quota exceeded for tenant ${tag}: ${'x'.repeat(300)}` });
+    const longStep = `extract-${'very-long-step-name-'.repeat(6)}end`;
+    // Keys sorted, as the LLM service sends them: "debug" comes first.
+    const stepped = await postCallback(server.base, { debug: { model: 'gpt-4o-mini', prompt: 'Summarise', temperature: 0.2 }, ...step(job, longStep, 700), workflow_name: workflow });
+    const twice = await postCallback(server.base, completed(job, { workflow_name: workflow }));
+    await postCallback(server.base, completed(job, { workflow_name: workflow, timestamp: '2025-12-20T10:30:05.000000+00:00Z' }));
+    const odd = await postCallback(server.base, { event: 'workflow.paused', job_id: randomUUID(), workflow_name: workflow, timestamp: 'x' });
+
+    await login(page, `${server.base}/?workflow=${workflow}`, tokens.ui);
+    const range = page.getByTestId('page-range');
+    await expect.poll(() => range.textContent()).toBe('1–25 of 30');
+    // One line per row, whatever the lengths.
+    const heights = await page.getByTestId('history-row').evaluateAll((rows) => rows.map((r) => r.getBoundingClientRect().height));
+    expect(Math.max(...heights)).toBeLessThan(50);
+    expect(Math.max(...heights) - Math.min(...heights)).toBeLessThan(4);
+    const row = (id: string) => page.locator(`[data-testid="history-row"][data-id="${id}"]`);
+    // Columns: step, error (full text on hover), deliveries, unknown events, relative time.
+    const stepCell = row(stepped.id).getByTestId('step-cell');
+    expect(await stepCell.textContent()).toBe(longStep);
+    expect(await stepCell.evaluate((el) => el.scrollWidth > el.clientWidth && getComputedStyle(el).textOverflow === 'ellipsis')).toBe(true);
+    expect(await row(stepped.id).getByTestId('preview-cell').getAttribute('title')).toMatch(/^step: \S+ · model: gpt-4o-mini · \{"debug"/);
+    const errorCell = row(bad.id).getByTestId('preview-cell');
+    expect(await errorCell.getAttribute('title')).toContain(`error: quota exceeded for tenant ${tag}: ${'x'.repeat(300)}`);
+    expect(await row(twice.id).getByTestId('delivery-count').textContent()).toBe('↻ 2');
+    expect(await row(twice.id).getByTestId('delivery-count').getAttribute('aria-label')).toBe('2 deliveries (redelivered)');
+    expect(await row(odd.id).getByTestId('unknown-event').count()).toBe(1);
+    expect(await row(bad.id).getByTestId('unknown-event').count()).toBe(0);
+    const time = row(bad.id).locator('time');
+    expect(await time.textContent()).toMatch(/just now|min\. ago/);
+    expect(await time.getAttribute('title')).toMatch(/\d{1,2}:\d{2}:\d{2}.*(UTC|GMT|[A-Z]{3,4})/);
+    // One Tab stop per row: from a row's button, Tab goes to the next row's.
+    const rowButtons = page.getByTestId('history-row').getByRole('button');
+    await rowButtons.nth(0).focus();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe(await rowButtons.nth(1).getAttribute('aria-label'));
+
+    // Older: the next page, its range, the top of the page, focus on the list.
+    await page.mouse.wheel(0, 2000);
+    await page.getByTestId('older').click();
+    await expect.poll(() => range.textContent()).toBe('26–30 of 30');
+    expect(page.url()).toContain('start=25');
+    expect(await page.evaluate(() => window.scrollY)).toBe(0);
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('history-list');
+    // Page size.
+    await page.getByTestId('page-size').selectOption('50');
+    await page.waitForURL(/size=50/);
+    expect(page.url()).not.toContain('page=');
+    await expect.poll(() => range.textContent()).toBe('1–30 of 30');
+
+    // "/" focuses the search; the URL holds the search and the filters.
+    await page.locator('body').click({ position: { x: 5, y: 300 } });
+    await page.keyboard.press('/');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('search');
+    await page.keyboard.type(tag);
+    await page.keyboard.press('Enter');
+    await page.waitForURL(new RegExp(`q=${tag}`));
+    expect(page.url()).toContain(`workflow=${workflow}`);
+    await expect.poll(() => range.textContent()).toBe('1–1 of 1');
+    expect(await page.getByTestId('history-row').getAttribute('data-id')).toBe(bad.id);
+    // A shared link opens the same search.
+    const shared = await context.newPage();
+    await login(shared, page.url(), tokens.ui);
+    await expect.poll(() => shared.getByTestId('page-range').textContent()).toBe('1–1 of 1');
+    expect(await shared.getByTestId('search').inputValue()).toBe(tag);
+    await shared.close();
+
+    // Mark all as viewed, for the filter (not only this page), after a confirmation.
+    await page.getByRole('button', { name: 'Clear search' }).click();
+    await page.getByTestId('page-size').selectOption('25');
+    await expect.poll(() => range.textContent()).toBe('1–25 of 30');
+    await page.getByRole('button', { name: 'Mark all as viewed' }).click();
+    expect(await page.getByTestId('mark-all-confirm').textContent()).toContain('Mark 30 matching callbacks viewed');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    expect(await page.locator('[data-testid="history-row"][data-viewed="true"]').count()).toBe(0);
+    await page.getByRole('button', { name: 'Mark all as viewed' }).click();
+    await page.getByRole('button', { name: 'Mark viewed' }).click();
+    await expect.poll(() => page.getByTestId('mark-all-status').textContent()).toBe('Marked 30 callbacks viewed.');
+    await expect.poll(() => page.locator('[data-testid="history-row"][data-viewed="false"]').count()).toBe(0);
+    await page.getByTestId('older').click();
+    await expect.poll(() => range.textContent()).toBe('26–30 of 30');
+    await expect.poll(() => page.locator('[data-testid="history-row"][data-viewed="false"]').count()).toBe(0);
     clean(watched);
     await context.close();
   });
@@ -412,6 +511,39 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await context.close();
   });
 
+  test('job timeline: tokens in every shape, a failed outcome in red, wrapped step names aligned', async () => {
+    const { context, watched } = await newContext(browser);
+    const page = await context.newPage();
+    const jobId = randomUUID();
+    const longStep = `summarise-${'each-section-of-the-report-'.repeat(4)}end`;
+    // The LLM service's own shape, as the built-in samples send it.
+    await postCallback(server.base, { ...step(jobId, longStep, 0), tokens: { prompt: 980, completion: 230, total: 1210 } });
+    await postCallback(server.base, { ...step(jobId, 'usage', 0), tokens: undefined, usage: { prompt_tokens: 40, completion_tokens: 2 } });
+    await postCallback(server.base, failed(jobId));
+    await login(page, server.base, tokens.ui);
+    await page.setViewportSize({ width: 480, height: 800 });
+    await page.goto(`${server.base}/jobs/${jobId}`);
+    await page.getByTestId('timeline-item').nth(2).waitFor();
+    const items = page.getByTestId('timeline-item');
+    expect(await items.nth(0).getByTestId('timeline-detail').textContent()).toMatch(/^1,210 tokens/);
+    expect(await items.nth(1).getByTestId('timeline-detail').textContent()).toMatch(/^42 tokens/);
+    const outcome = items.nth(2);
+    expect(await outcome.getAttribute('data-failed')).toBe('true');
+    expect(await outcome.getByTestId('timeline-detail').textContent()).toBe('LLM provider timed out after 3 retries');
+    expect(isRed(await outcome.getByTestId('timeline-detail').evaluate((el) => getComputedStyle(el).color))).toBe(true);
+    expect(isRed(await outcome.locator('.timeline-dot').evaluate((el) => getComputedStyle(el).backgroundColor))).toBe(true);
+    // The long step name wraps, every line starting at the same left edge.
+    const lines = await items.nth(0).getByRole('button').evaluate((el) => {
+      const range = document.createRange();
+      range.selectNodeContents(el);
+      return Array.from(range.getClientRects(), (r) => Math.round(r.left));
+    });
+    expect(new Set(lines.map((l) => Math.round(l / 2))).size).toBe(1);
+    expect(lines.length).toBeGreaterThan(1);
+    clean(watched);
+    await context.close();
+  });
+
   test('filters live in the URL and the back button restores them', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
@@ -467,24 +599,36 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await context.close();
   });
 
-  test('phone (320 px): no page scroll sideways; the table scrolls; the window fills the screen', async () => {
+  test('phone (320 px): no page scroll sideways; the history is cards; the window fills the screen', async () => {
     const { context, watched } = await newContext(browser, { viewport: { width: 320, height: 640 }, isMobile: true, hasTouch: true });
     const page = await context.newPage();
-    const cb = await postCallback(server.base, completed());
+    const cb = await postCallback(server.base, failed());
     await login(page, server.base, tokens.ui);
     await page.getByTestId('history-row').first().waitFor();
-    const sizes = await page.evaluate(() => {
-      const scroller = document.querySelector('[data-testid="table-scroll"]')!;
-      return { page: document.documentElement.scrollWidth, viewport: document.documentElement.clientWidth, table: scroller.scrollWidth, box: scroller.clientWidth };
-    });
-    expect(sizes.page).toBeLessThanOrEqual(sizes.viewport);
-    expect(sizes.table).toBeGreaterThan(sizes.box);
+    expect(await page.getByTestId('history-table').count()).toBe(0);
+    const card = page.locator(`[data-testid="history-row"][data-id="${cb.id}"]`);
+    // Status, event, workflow and time, all on screen.
+    for (const part of [card.locator('[data-status="error"]'), card.getByText('workflow.failed'), card.getByText('translate'), card.locator('time')]) {
+      const box = (await part.boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(320);
+    }
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
     await page.getByRole('button', { name: `Open callback ${cb.id}` }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
     const box = (await dialog.boundingBox())!;
     expect(box).toEqual({ x: 0, y: 0, width: 320, height: 640 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    // The other pages fit too.
+    for (const path of ['/rejected', `/jobs/${cb.jobId}`]) {
+      await page.goto(`${server.base}${path}`);
+      await page.locator('h1').waitFor();
+      await sleep(300);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(320);
+    }
     clean(watched);
     await context.close();
   });

@@ -5,22 +5,11 @@ import { useLiveEvents } from '../live';
 import { useSession } from '../session';
 import { errorMessage } from '../lib/api';
 import { CallbackDetails } from './CallbackDetails';
+import { usePhone } from './usePhone';
 
 type Mode = 'normal' | 'maximised' | 'minimised';
 
-const phoneQuery = '(max-width: 639px)';
 const focusable = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
-
-function usePhone(): boolean {
-  const [phone, setPhone] = useState(() => window.matchMedia(phoneQuery).matches);
-  useEffect(() => {
-    const m = window.matchMedia(phoneQuery);
-    const on = () => setPhone(m.matches);
-    m.addEventListener('change', on);
-    return () => m.removeEventListener('change', on);
-  }, []);
-  return phone;
-}
 
 function initialBox() {
   const width = Math.min(920, window.innerWidth - 48);

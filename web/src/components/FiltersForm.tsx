@@ -1,26 +1,12 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import { emptyFilters, type Filters } from '../lib/filters';
-
-// <input type="datetime-local"> speaks local time without a zone; the URL
-// keeps instants (ISO 8601, UTC).
-function toLocalInput(iso: string): string {
-  if (!iso) return '';
-  const d = new Date(iso);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-function fromLocalInput(v: string): string {
-  if (!v) return '';
-  const d = new Date(v);
-  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
-}
+import { emptyFilters, fromLocalInput, toLocalInput, type Filters } from '../lib/filters';
+import { phoneQuery } from './usePhone';
 
 /** FiltersForm edits the history filters; applying them changes the URL. */
 export function FiltersForm({ filters, onChange }: { filters: Filters; onChange(f: Filters): void }) {
   const [draft, setDraft] = useState(filters);
   // A new URL (back button, a toast's link) resets the draft.
-  const shown = JSON.stringify({ ...filters, page: '' });
+  const shown = JSON.stringify({ ...filters, page: '', start: 0 });
   useEffect(() => setDraft(JSON.parse(shown) as Filters), [shown]);
   const id = useId();
   const set = <K extends keyof Filters>(k: K, v: Filters[K]) => setDraft((d) => ({ ...d, [k]: v }));
@@ -30,7 +16,7 @@ export function FiltersForm({ filters, onChange }: { filters: Filters; onChange(
   };
   const active = [filters.status, filters.event, filters.workflow, filters.job, filters.after, filters.before].filter(Boolean).length + (filters.unviewed ? 1 : 0);
   // On phones the filters start folded, so the table is what one sees first.
-  const [unfolded] = useState(() => !window.matchMedia('(max-width: 639px)').matches || active > 0);
+  const [unfolded] = useState(() => !window.matchMedia(phoneQuery).matches || active > 0);
   return (
     <details className="filters-box" open={unfolded}>
       <summary className="filters-summary">
@@ -65,11 +51,11 @@ export function FiltersForm({ filters, onChange }: { filters: Filters; onChange(
       </label>
       <label htmlFor={`${id}-after`}>
         Received from
-        <input id={`${id}-after`} className="input" type="datetime-local" value={toLocalInput(draft.after)} onChange={(e) => set('after', fromLocalInput(e.target.value))} />
+        <input id={`${id}-after`} className="input" type="datetime-local" step="0.001" value={toLocalInput(draft.after)} onChange={(e) => set('after', fromLocalInput(e.target.value))} />
       </label>
       <label htmlFor={`${id}-before`}>
         until
-        <input id={`${id}-before`} className="input" type="datetime-local" value={toLocalInput(draft.before)} onChange={(e) => set('before', fromLocalInput(e.target.value))} />
+        <input id={`${id}-before`} className="input" type="datetime-local" step="0.001" value={toLocalInput(draft.before)} onChange={(e) => set('before', fromLocalInput(e.target.value))} />
       </label>
       <label htmlFor={`${id}-unviewed`} className="check">
         <input id={`${id}-unviewed`} type="checkbox" checked={draft.unviewed} onChange={(e) => set('unviewed', e.target.checked)} />
@@ -79,7 +65,7 @@ export function FiltersForm({ filters, onChange }: { filters: Filters; onChange(
         <button type="submit" className="btn-primary">
           Apply
         </button>
-        <button type="button" className="btn" onClick={() => onChange(emptyFilters)}>
+        <button type="button" className="btn" onClick={() => onChange({ ...emptyFilters, size: filters.size })}>
           Clear
         </button>
       </span>

@@ -4,10 +4,10 @@ import { ValueSchema } from '@bufbuild/protobuf/wkt';
 import { useSession } from '../session';
 import { useLiveEvents } from '../live';
 import { errorMessage, type AdminClient } from '../lib/api';
-import { summarize, type CallbackSummary } from '../lib/events';
+import { isFailure, summarize, type CallbackSummary } from '../lib/events';
 import { formatCost, formatDuration, formatTime } from '../lib/format';
 import { navigate } from '../lib/router';
-import { jobTotals, ordered, stepTokens, type TimelineEntry } from '../lib/timeline';
+import { jobTotals, ordered, payloadCost, payloadTokens, type TimelineEntry } from '../lib/timeline';
 import { StatusBadge } from './StatusBadge';
 
 type Entry = TimelineEntry & { summary: CallbackSummary };
@@ -95,19 +95,19 @@ export function TimelinePage({ jobId, open }: { jobId: string; open(id: string):
       {data && (
         <ol className="timeline" data-testid="timeline">
           {data.entries.map((e) => (
-            <li key={e.id} className="timeline-item" data-testid="timeline-item">
-              <span className={`timeline-dot timeline-${e.eventType === 'llm.step.completed' ? 'step' : 'end'}`} aria-hidden="true" />
-              <div className="flex flex-wrap items-center gap-2">
-                <button type="button" className="btn-link font-mono" onClick={() => open(e.id)}>
+            <li key={e.id} className="timeline-item" data-testid="timeline-item" data-failed={isFailure(e.summary)}>
+              <span className={`timeline-dot timeline-${isFailure(e.summary) ? 'failed' : e.eventType === 'llm.step.completed' ? 'step' : 'end'}`} aria-hidden="true" />
+              <div className="timeline-head">
+                <button type="button" className="btn-link timeline-name font-mono" onClick={() => open(e.id)}>
                   {e.eventType}
                   {e.stepId ? ` · ${e.stepId}` : ''}
                 </button>
                 <StatusBadge status={e.summary.status} />
                 <span className="text-sm muted">{formatTime(e.createTime)}</span>
               </div>
-              <p className="text-sm muted">
+              <p className={isFailure(e.summary) ? 'timeline-error text-sm' : 'text-sm muted'} data-testid="timeline-detail">
                 {e.eventType === 'llm.step.completed'
-                  ? `${stepTokens(field(e.payload, 'tokens')).toLocaleString()} tokens · ${formatCost(Number(field(e.payload, 'cost_usd')) || 0)} · ${formatDuration(Number(field(e.payload, 'duration_ms')) || 0)}`
+                  ? `${payloadTokens(e.payload).toLocaleString()} tokens · ${formatCost(payloadCost(e.payload))} · ${formatDuration(Number(field(e.payload, 'duration_ms')) || 0)}`
                   : e.eventType === 'workflow.failed'
                     ? String(field(e.payload, 'error_message') ?? 'failed')
                     : typeof field(e.payload, 'duration_ms') === 'number'

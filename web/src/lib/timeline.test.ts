@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { jobTotals, ordered, stepTokens, type TimelineEntry } from './timeline';
+import { jobTotals, ordered, payloadTokens, stepTokens, type TimelineEntry } from './timeline';
 
 const step = (id: string, t: string, payload: object): TimelineEntry => ({ id, eventType: 'llm.step.completed', stepId: id, createTime: t, payload });
 
@@ -34,4 +34,16 @@ test('order: by time, steps before the outcome on ties', () => {
     step('s1', 'T1', {}),
   ];
   expect(ordered(entries).map((e) => e.id)).toEqual(['s1', 's2', 'w']);
+});
+
+test('tokens in every shape the sender and the samples use', () => {
+  expect(payloadTokens({ tokens: { prompt: 980, completion: 230, total: 1210 } })).toBe(1210);
+  expect(payloadTokens({ tokens: { prompt: 980, completion: 230 } })).toBe(1210);
+  expect(payloadTokens({ tokens: { prompt_tokens: 10, completion_tokens: 5 } })).toBe(15);
+  expect(payloadTokens({ tokens: { input_tokens: 7, output_tokens: 3 } })).toBe(10);
+  expect(payloadTokens({ usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } })).toBe(3);
+  expect(payloadTokens({ cost_data: { total_tokens: 1834 } })).toBe(1834);
+  expect(payloadTokens({ tokens: 42 })).toBe(42);
+  expect(payloadTokens({})).toBe(0);
+  expect(stepTokens({ prompt: 1, completion: 2, total: 3 })).toBe(3);
 });

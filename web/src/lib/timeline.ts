@@ -26,12 +26,49 @@ function num(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : 0;
 }
 
-/** stepTokens reads an llm.step.completed payload's token count. */
+/** at reads a dotted path ("tokens.total") of a payload; undefined when absent. */
+function at(payload: unknown, path: string): unknown {
+  let v: unknown = payload;
+  for (const k of path.split('.')) {
+    const o = obj(v);
+    if (!o || !Object.hasOwn(o, k)) return undefined;
+    v = o[k];
+  }
+  return v;
+}
+
+function first(payload: unknown, paths: string[]): number | null {
+  for (const p of paths) {
+    const v = at(payload, p);
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+  }
+  return null;
+}
+
+// The members each figure is read from, first found wins: the same lists as
+// the server's (internal/callback/facts.go). The LLM service sends
+// tokens{prompt,completion,total} in steps and cost_data{total_tokens} in
+// workflow.completed; OpenAI-style names (usage{prompt_tokens,…}) are read too.
+const promptFrom = ['tokens.prompt', 'tokens.prompt_tokens', 'tokens.input_tokens', 'usage.prompt_tokens', 'cost_data.prompt_tokens', 'prompt_tokens'];
+const completionFrom = ['tokens.completion', 'tokens.completion_tokens', 'tokens.output_tokens', 'usage.completion_tokens', 'cost_data.completion_tokens', 'completion_tokens'];
+const totalFrom = ['tokens.total', 'tokens.total_tokens', 'usage.total_tokens', 'cost_data.total_tokens', 'total_tokens', 'tokens'];
+const costFrom = ['cost_usd', 'cost_data.cost_usd', 'cost_data.total_cost', 'cost_data.total_cost_usd', 'total_cost', 'total_cost_usd'];
+
+/** payloadTokens reads a payload's token count, in any of the shapes senders use; prompt + completion when no total. */
+export function payloadTokens(payload: unknown): number {
+  const total = first(payload, totalFrom);
+  if (total !== null) return total;
+  return (first(payload, promptFrom) ?? 0) + (first(payload, completionFrom) ?? 0);
+}
+
+/** payloadCost reads a payload's cost in US dollars. */
+export function payloadCost(payload: unknown): number {
+  return first(payload, costFrom) ?? 0;
+}
+
+/** stepTokens reads a "tokens" member (an object of counts, or a number). */
 export function stepTokens(tokens: unknown): number {
-  const t = obj(tokens);
-  if (!t) return num(tokens);
-  if (typeof t.total_tokens === 'number') return num(t.total_tokens);
-  return num(t.prompt_tokens) + num(t.completion_tokens) + num(t.input_tokens) + num(t.output_tokens);
+  return payloadTokens({ tokens });
 }
 
 /** ordered sorts by receive time: steps first, then the outcome, on ties. */
@@ -51,18 +88,17 @@ export function jobTotals(entries: TimelineEntry[]): Totals {
     const p = obj(e.payload);
     if (!p || e.eventType !== 'llm.step.completed') continue;
     t.steps += 1;
-    t.tokens += stepTokens(p.tokens);
-    t.costUsd += num(p.cost_usd);
+    t.tokens += payloadTokens(p);
+    t.costUsd += payloadCost(p);
     t.durationMs += num(p.duration_ms);
     t.source = 'steps';
   }
   for (const e of entries) {
     const p = obj(e.payload);
     if (!p || (e.eventType !== 'workflow.completed' && e.eventType !== 'workflow.failed')) continue;
-    const cost = obj(p.cost_data);
-    if (cost) {
-      t.tokens = num(cost.total_tokens);
-      t.costUsd = num(cost.cost_usd);
+    if (obj(p.cost_data)) {
+      t.tokens = payloadTokens(p);
+      t.costUsd = payloadCost(p);
       t.source = 'workflow';
     }
     if (typeof p.duration_ms === 'number') {
