@@ -2,11 +2,12 @@
 // SQLite and on PostgreSQL (CALLBACKD_E2E_POSTGRES_URL: an empty database
 // that the caller creates and drops; the Go test in web_test.go does).
 
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { completed, failed, launchChromium, login, newContext, postCallback, postRefused, screenshotDir, Server, serverBinary, sleep, step, tokens, type Posted, type Watched } from './harness';
+import { completed, failed, launchChromium, login, newContext, postCallback, postRefused, screenshotDir, secret, Server, serverBinary, sleep, step, tokens, type Posted, type Watched } from './harness';
 
 const databases: Array<[string, string]> = [['sqlite', '']];
 const pgURL = process.env.CALLBACKD_E2E_POSTGRES_URL ?? '';
@@ -396,6 +397,95 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await context.close();
   });
 
+  test('a callback has its own URL; docked beside the list with j/k; size remembered; Copy as curl re-sends it', async () => {
+    const { context, watched } = await newContext(browser);
+    const page = await context.newPage();
+    const [a, b, c] = [await postCallback(server.base, completed()), await postCallback(server.base, completed()), await postCallback(server.base, completed())];
+    await login(page, server.base, tokens.ui);
+    await page.getByRole('button', { name: `Open callback ${b.id}` }).click();
+    await page.waitForURL(new RegExp(`/callbacks/${b.id}$`));
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.getByTestId('metadata').textContent()).toContain(b.id);
+    // Escape goes back to the list; Forward and Back reopen and close it.
+    await page.keyboard.press('Escape');
+    await page.waitForURL(new RegExp(`${server.base}/$`));
+    await dialog.waitFor({ state: 'detached' });
+    await page.goForward();
+    await expect.poll(() => dialog.getByTestId('metadata').textContent()).toContain(b.id);
+    await page.goBack();
+    await dialog.waitFor({ state: 'detached' });
+    // The link opens in a new tab (this tab logs in: sharing the session is issue 16's).
+    const linked = await context.newPage();
+    await login(linked, `${server.base}/callbacks/${b.id}`, tokens.ui);
+    await expect.poll(() => linked.getByRole('dialog').getByTestId('metadata').textContent()).toContain(b.id);
+    await linked.close();
+
+    // Docked: beside the list, not modal; j and k step through the list.
+    await page.getByRole('button', { name: `Open callback ${b.id}` }).click();
+    await dialog.getByRole('button', { name: 'Dock beside the list' }).click();
+    const dock = page.getByTestId('detail-dock');
+    await dock.waitFor();
+    expect(await page.getByRole('dialog').count()).toBe(0);
+    expect(await page.locator('#app').getAttribute('inert')).toBeNull();
+    const listBox = (await page.getByTestId('history-list').boundingBox())!;
+    const dockBox = (await dock.boundingBox())!;
+    expect(dockBox.x).toBeGreaterThanOrEqual(listBox.x + listBox.width - 1);
+    await expect.poll(() => dock.getByTestId('metadata').textContent()).toContain(b.id);
+    expect(await page.locator(`[data-testid="history-row"][data-id="${b.id}"]`).getAttribute('aria-current')).toBe('true');
+    await page.locator('body').press('j');
+    await page.waitForURL(new RegExp(`/callbacks/${a.id}$`));
+    await expect.poll(() => dock.getByTestId('metadata').textContent()).toContain(a.id);
+    await page.locator('body').press('k');
+    await page.locator('body').press('k');
+    await page.waitForURL(new RegExp(`/callbacks/${c.id}$`));
+    await expect.poll(() => dock.getByTestId('metadata').textContent()).toContain(c.id);
+    // Its width follows the handle, and both survive a reload.
+    const width = Math.round(dockBox.width);
+    await page.getByTestId('dock-handle').focus();
+    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(async () => Math.round((await dock.boundingBox())!.width)).toBe(width + 80);
+    await page.reload();
+    await page.getByTestId('connection').and(page.locator('[data-status="live"]')).waitFor();
+    await expect.poll(() => dock.getByTestId('metadata').textContent()).toContain(c.id);
+    expect(Math.round((await dock.boundingBox())!.width)).toBe(width + 80);
+
+    // The window stays available, and keeps where it was moved to.
+    await dock.getByRole('button', { name: 'Open as a window' }).click();
+    await dialog.waitFor();
+    const before = (await dialog.boundingBox())!;
+    const bar = (await dialog.locator('.window-titlebar').boundingBox())!;
+    await page.mouse.move(bar.x + 40, bar.y + bar.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(bar.x - 60, bar.y + bar.height / 2 + 30, { steps: 6 });
+    await page.mouse.up();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: `Open callback ${a.id}` }).click();
+    await dialog.waitFor();
+    const again = (await dialog.boundingBox())!;
+    expect(Math.round(again.x - before.x)).toBe(-100);
+    expect(Math.round(again.y - before.y)).toBe(30);
+
+    // Copy as curl: signed in the browser, and the command really delivers.
+    await dialog.getByText('Copy as curl', { exact: true }).first().click();
+    await dialog.getByLabel('Sign with secret (never leaves this browser)').fill(secret);
+    const signing: string[] = [];
+    page.on('request', (r) => {
+      if ((r.postData() ?? '').includes(secret)) signing.push(r.url());
+    });
+    await dialog.getByRole('button', { name: 'Copy as curl' }).click();
+    const command = (await dialog.getByTestId('curl-command').textContent()) ?? '';
+    expect(command).toContain(`${server.base}/api/webhooks/llm-callback`);
+    expect(command).not.toContain(secret);
+    expect(signing).toEqual([]);
+    const answer = JSON.parse(execFileSync('sh', ['-c', command]).toString()) as { id: string; duplicate: boolean };
+    expect(answer).toEqual(expect.objectContaining({ id: a.id, duplicate: true }));
+    await expect.poll(() => dialog.getByTestId('delivery-count').textContent()).toBe('2');
+    clean(watched);
+    await context.close();
+  });
+
   test('a hostile payload renders as inert text', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
@@ -462,7 +552,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
   });
 
   test('the window can be dragged and resized', async () => {
-    const { context } = await newContext(browser);
+    const { context, watched } = await newContext(browser);
     const page = await context.newPage();
     // Posted before login: no toast may cover the window's corner.
     const cb = await postCallback(server.base, completed());
@@ -487,6 +577,8 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const resized = (await dialog.boundingBox())!;
     expect(Math.round(moved.width - resized.width)).toBe(100);
     expect(Math.round(moved.height - resized.height)).toBe(50);
+    // Dragging injects no <style> element (react-draggable's user-select hack would).
+    clean(watched);
     await context.close();
   });
 

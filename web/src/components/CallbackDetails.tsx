@@ -5,6 +5,7 @@ import type { Callback } from '@callbackd/client';
 import { isoTime } from '../lib/events';
 import { formatTime } from '../lib/format';
 import { navigate } from '../lib/router';
+import { CopyAsCurl } from './CopyAsCurl';
 import { JsonPayload } from './JsonPayload';
 import { StatusBadge } from './StatusBadge';
 
@@ -32,7 +33,7 @@ async function copy(text: string): Promise<boolean> {
 }
 
 /** CallbackDetails: the metadata grid and the payload of one callback. */
-export function CallbackDetails({ callback: c, onNavigate }: { callback: Callback; onNavigate(): void }) {
+export function CallbackDetails({ callback: c }: { callback: Callback }) {
   const [copied, setCopied] = useState('');
   const payload = parsedPayload(c);
   const sig = c.signature;
@@ -49,7 +50,7 @@ export function CallbackDetails({ callback: c, onNavigate }: { callback: Callbac
           className="btn-link font-mono"
           onClick={(e) => {
             e.preventDefault();
-            onNavigate();
+            // Leaving the callback's URL closes its view.
             navigate(`/jobs/${encodeURIComponent(c.externalJobId)}`);
           }}
         >
@@ -121,6 +122,7 @@ export function CallbackDetails({ callback: c, onNavigate }: { callback: Callbac
           <JsonPayload value={payload} />
         </div>
       </section>
+      <CopyAsCurl callback={c} />
     </div>
   );
 }

@@ -11,6 +11,8 @@ interface ListProps {
   loading: boolean;
   now: number;
   open(id: string): void;
+  /** current is the callback open in the detail view, marked in the list. */
+  current: string | null;
 }
 
 /**
@@ -42,7 +44,7 @@ function Deliveries({ count }: { count: number }) {
   );
 }
 
-function CallbackRows({ rows, loading, now, open }: ListProps) {
+function CallbackRows({ rows, loading, now, open, current }: ListProps) {
   return (
     <div className="table-scroll" data-testid="table-scroll">
       <table className="table" data-testid="history-table">
@@ -63,7 +65,7 @@ function CallbackRows({ rows, loading, now, open }: ListProps) {
         </thead>
         <tbody>
           {rows.map((c) => (
-            <tr key={c.id} data-testid="history-row" data-id={c.id} data-job={c.jobId} data-viewed={c.viewedByMe} onClick={() => open(c.id)} className="row">
+            <tr key={c.id} data-testid="history-row" data-id={c.id} data-job={c.jobId} data-viewed={c.viewedByMe} onClick={() => open(c.id)} className="row" aria-current={c.id === current ? 'true' : undefined}>
               <td>
                 <button type="button" className="btn-link font-mono" onClick={(e) => (e.stopPropagation(), open(c.id))} aria-label={`Open callback ${c.id}`} title={c.id}>
                   {shortId(c.id)}
@@ -127,11 +129,11 @@ function CallbackRows({ rows, loading, now, open }: ListProps) {
   );
 }
 
-function CallbackCards({ rows, loading, now, open }: ListProps) {
+function CallbackCards({ rows, loading, now, open, current }: ListProps) {
   return (
     <ul className="cards" data-testid="history-cards" aria-label="Callbacks, newest first">
       {rows.map((c) => (
-        <li key={c.id} data-testid="history-row" data-id={c.id} data-job={c.jobId} data-viewed={c.viewedByMe}>
+        <li key={c.id} data-testid="history-row" data-id={c.id} data-job={c.jobId} data-viewed={c.viewedByMe} aria-current={c.id === current ? 'true' : undefined}>
           <button type="button" className="card-row" onClick={() => open(c.id)} aria-label={`Open callback ${c.id}`}>
             <span className="flex min-w-0 items-center gap-2">
               <StatusBadge status={c.status} />

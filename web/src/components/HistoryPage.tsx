@@ -20,7 +20,7 @@ interface Page {
 }
 
 /** HistoryPage lists callbacks, newest first, filtered and searched by the URL's query. */
-export function HistoryPage({ search, open }: { search: string; open(id: string): void }) {
+export function HistoryPage({ search, open, onRows, current }: { search: string; open(id: string): void; onRows(ids: string[]): void; current: string | null }) {
   const { client } = useSession();
   const live = useLive();
   const filters = filtersFromSearch(search);
@@ -48,6 +48,10 @@ export function HistoryPage({ search, open }: { search: string; open(id: string)
     void load(ctrl.signal);
     return () => ctrl.abort();
   }, [load]);
+  // The rows j and k step through.
+  useEffect(() => {
+    onRows(page?.rows.map((r) => r.id) ?? []);
+  }, [page, onRows]);
 
   // Back from a lost connection: what the page shows may be stale, or an
   // error from while the server was away. Reload.
@@ -114,7 +118,7 @@ export function HistoryPage({ search, open }: { search: string; open(id: string)
         <MarkAllViewed filters={filters} total={page && !loading ? page : null} onDone={() => void load()} />
       </div>
       <div ref={list} tabIndex={-1} aria-busy={loading} aria-label="Callbacks" data-testid="history-list" className={loading && page ? 'opacity-60 outline-none transition-opacity' : 'outline-none'}>
-        <CallbackTable rows={page?.rows ?? []} loading={loading && !page} now={now} open={open} />
+        <CallbackTable rows={page?.rows ?? []} loading={loading && !page} now={now} open={open} current={current} />
       </div>
       <nav aria-label="Pages" className="flex flex-wrap gap-2">
         {filters.page !== '' && (

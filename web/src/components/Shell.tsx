@@ -1,52 +1,114 @@
-import { useCallback, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { LiveProvider, useLive } from '../live';
 import { useSession } from '../session';
-import { navigate, useLocation } from '../lib/router';
+import { callbackIdOf, callbackPath, detailState, navigate, stepId, useLocation } from '../lib/router';
 import { searchFromFilters, emptyFilters } from '../lib/filters';
+import { loadLayout, saveLayout, type DetailLayout } from '../lib/layout';
 import { ConnectionIndicator } from './ConnectionIndicator';
 import { NotifyToggle } from './NotifyToggle';
-import { DetailWindow } from './DetailWindow';
+import { DetailDock, DetailWindow } from './DetailWindow';
 import { HistoryPage } from './HistoryPage';
 import { RejectedPage } from './RejectedPage';
 import { TimelinePage } from './TimelinePage';
 import { ThemeToggle, type ThemeState } from './ThemeToggle';
 import { BuildFooter, DevelopmentSecretBanner, useServerInfo } from './ServerWarnings';
+import { usePhone } from './usePhone';
 
-/** Shell is the logged-in app: navigation, the page, and the detail window. */
+/** typing tells whether a key press belongs to a text field rather than to the app's shortcuts. */
+export function typing(e: KeyboardEvent): boolean {
+  const t = e.target as HTMLElement | null;
+  return e.ctrlKey || e.metaKey || e.altKey || !!t?.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t?.tagName ?? '');
+}
+
+/**
+ * Shell is the logged-in app: navigation, the page, and the detail view.
+ * A callback has its own URL (/callbacks/<id>); the page behind it is the
+ * one it was opened over (the history state), or the history for a link.
+ */
 export function Shell({ theme }: { theme: ThemeState }) {
-  const [openId, setOpenId] = useState<string | null>(null);
+  const { path, search } = useLocation();
+  const openId = callbackIdOf(path);
+  const state = detailState(window.history.state);
+  const background = openId ? (state?.background ?? `/${search}`) : path + search;
+  const [layout, setLayout] = useState<DetailLayout>(() => loadLayout(window.localStorage));
+  const phone = usePhone();
+  const docked = layout === 'docked' && !phone;
   // modal: the window is open and not minimised, so the page behind is inert.
   const [modal, setModal] = useState(false);
+  const rows = useRef<string[]>([]);
+  const onRows = useCallback((ids: string[]) => {
+    rows.current = ids;
+  }, []);
   const returnFocus = useRef<HTMLElement | null>(null);
+
   const open = useCallback((id: string) => {
     if (!returnFocus.current || !document.contains(returnFocus.current)) {
       returnFocus.current = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     }
-    setOpenId(id);
+    const here = window.location.pathname + window.location.search;
+    const current = callbackIdOf(window.location.pathname);
+    const bg = current ? (detailState(window.history.state)?.background ?? '/') : here;
+    const q = bg.indexOf('?');
+    // Stepping from one callback to another replaces the entry: Back
+    // returns to the page, not through every callback seen.
+    navigate(callbackPath(id) + (q >= 0 && bg.startsWith('/?') ? bg.slice(q) : ''), current !== null, { background: bg, inApp: true });
   }, []);
   const close = useCallback(() => {
-    setOpenId(null);
     setModal(false);
+    const s = detailState(window.history.state);
+    if (s?.inApp) window.history.back();
+    else navigate(s?.background ?? `/${window.location.search}`, true);
     const el = returnFocus.current;
     returnFocus.current = null;
-    // The element that opened the window gets focus back (a toast's button
+    // The element that opened the view gets focus back (a toast's button
     // may be gone by now: then the main region does).
-    requestAnimationFrame(() => {
+    setTimeout(() => {
       if (el && document.contains(el)) el.focus();
       else document.getElementById('main')?.focus();
-    });
+    }, 50);
   }, []);
-  const info = useServerInfo();
+  const changeLayout = useCallback((l: DetailLayout) => {
+    saveLayout(window.localStorage, l);
+    setLayout(l);
+    if (l === 'docked') setModal(false);
+  }, []);
+  useEffect(() => {
+    if (!openId) setModal(false);
+  }, [openId]);
 
+  // j/k step through the list shown; Escape closes a docked view (the
+  // window handles its own).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (!openId || typing(e) || e.defaultPrevented) return;
+      if (e.key === 'j' || e.key === 'k') {
+        const next = stepId(rows.current, openId, e.key === 'j' ? 1 : -1);
+        if (next) {
+          e.preventDefault();
+          open(next);
+        }
+      } else if (e.key === 'Escape' && docked) {
+        e.preventDefault();
+        close();
+      }
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [openId, docked, open, close]);
+
+  const info = useServerInfo();
   return (
     <LiveProvider openDetail={open}>
-      <div id="app" inert={modal} data-server-info={info ? 'loaded' : 'pending'}>
+      <div id="app" inert={modal && !docked} data-server-info={info ? 'loaded' : 'pending'}>
         <DevelopmentSecretBanner info={info} />
         <Header theme={theme} />
-        <Page open={open} />
+        <div className={openId && docked ? 'with-dock' : undefined}>
+          <Page location={background} open={open} onRows={onRows} current={openId} />
+          {openId && docked && <DetailDock key={openId} id={openId} onClose={close} onLayout={changeLayout} />}
+        </div>
         <BuildFooter info={info} />
       </div>
-      {openId && <DetailWindow key={openId} id={openId} onClose={close} onModalChange={setModal} />}
+      {openId && !docked && <DetailWindow key={openId} id={openId} onClose={close} onModalChange={setModal} onLayout={changeLayout} />}
     </LiveProvider>
   );
 }
@@ -106,17 +168,19 @@ function Header({ theme }: { theme: ThemeState }) {
   );
 }
 
-function Page({ open }: { open(id: string): void }) {
-  const { path, search } = useLocation();
+function Page({ location, open, onRows, current }: { location: string; open(id: string): void; onRows(ids: string[]): void; current: string | null }) {
+  const q = location.indexOf('?');
+  const path = q < 0 ? location : location.slice(0, q);
+  const search = q < 0 ? '' : location.slice(q);
   const job = /^\/jobs\/([^/]+)$/.exec(path);
   return (
-    <main id="main" tabIndex={-1} className="mx-auto max-w-7xl px-3 py-4 outline-none sm:px-6">
+    <main id="main" tabIndex={-1} className="mx-auto min-w-0 max-w-7xl flex-1 px-3 py-4 outline-none sm:px-6">
       {job?.[1] ? (
         <TimelinePage jobId={decodeURIComponent(job[1])} open={open} />
       ) : path === '/rejected' ? (
         <RejectedPage />
       ) : (
-        <HistoryPage search={search} open={open} />
+        <HistoryPage search={search} open={open} onRows={onRows} current={current} />
       )}
     </main>
   );
