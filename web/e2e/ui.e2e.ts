@@ -486,6 +486,69 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await context.close();
   });
 
+  test('dashboard: tiles, stacked bars that open the history, categories, tokens per workflow per day, a table, live', async () => {
+    const { context, watched } = await newContext(browser);
+    const page = await context.newPage();
+    const workflow = `dash-${randomUUID().slice(0, 8)}`;
+    const job = randomUUID();
+    await postCallback(server.base, { ...step(job, 'draft', 700), workflow_name: workflow });
+    for (let i = 0; i < 3; i++) await postCallback(server.base, completed(randomUUID(), { workflow_name: workflow, duration_ms: 1000 * (i + 1) }));
+    await postCallback(server.base, { ...failed(), workflow_name: workflow });
+    await postCallback(server.base, { ...failed(), workflow_name: workflow, error: { type: 'ValueError', category: 'validation', retryable: false } });
+    await login(page, server.base, tokens.ui);
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.waitForURL(/\/dashboard$/);
+    await page.getByTestId('dashboard-workflow').locator(`option[value="${workflow}"]`).waitFor({ state: 'attached' });
+    await page.getByTestId('dashboard-workflow').selectOption(workflow);
+    await page.waitForURL(new RegExp(`/dashboard\\?workflow=${workflow}$`));
+    await page.locator('[data-testid="dashboard"][data-loaded="true"]').waitFor();
+    await expect.poll(() => page.getByTestId('tile-count').textContent()).toBe('6');
+    expect(await page.getByTestId('tile-failure-rate').textContent()).toBe('33 %');
+    // Tokens: the step's 700 (a completion's cost_data restates its steps).
+    expect(await page.getByTestId('tile-tokens').textContent()).toBe('700');
+    expect(await page.getByTestId('tile-p50').textContent()).toBe('3.0 s');
+    expect(await page.getByTestId('tile-p95').textContent()).toBe('30.5 s');
+    const cats = page.getByTestId('failure-categories').locator('li');
+    expect(await cats.evaluateAll((li) => li.map((l) => l.getAttribute('data-category')))).toEqual(['provider', 'validation']);
+    expect(await page.getByTestId('workflow-daily').locator(`tr[data-workflow="${workflow}"]`).textContent()).toContain('700');
+    // The table view holds the same numbers as the chart.
+    await page.getByText('The numbers as a table').click();
+    const row = page.getByTestId('stats-row');
+    expect(await row.count()).toBe(1);
+    expect(await row.locator('td').allTextContents()).toEqual(['1', '3', '2', '33 %', '700', '$0.0020', '3.0 s', '30.5 s']);
+    // Charts: canvases labelled for assistive technology.
+    for (const id of ['chart-status', 'chart-failure-rate', 'chart-duration', 'chart-workflow-tokens']) {
+      const chart = page.getByTestId(id);
+      expect(await chart.getAttribute('role')).toBe('img');
+      expect(await chart.locator('canvas').count()).toBe(1);
+    }
+    // Live: a new failure updates the dashboard without a reload.
+    await postCallback(server.base, { ...failed(), workflow_name: workflow });
+    await expect.poll(() => page.getByTestId('tile-count').textContent(), { timeout: 10_000 }).toBe('7');
+    // Clicking the bar of this hour (the last of 24) opens the history of that hour and workflow.
+    const start = await row.getAttribute('data-start');
+    const over = (await page.getByTestId('chart-status').locator('.u-over').boundingBox())!;
+    await page.mouse.move(over.x + ((23 + 0.5) / 24) * over.width, over.y + over.height - 4);
+    await page.mouse.down();
+    await page.mouse.up();
+    await page.waitForURL(/after=/);
+    const url = new URL(page.url());
+    expect(url.pathname).toBe('/');
+    expect(url.searchParams.get('after')).toBe(start);
+    expect(url.searchParams.get('workflow')).toBe(workflow);
+    await expect.poll(() => page.getByTestId('page-range').textContent()).toBe('1–7 of 7');
+    const dir = screenshotDir();
+    if (dir && name === 'sqlite') {
+      await page.goBack();
+      await page.locator('[data-testid="dashboard"][data-loaded="true"]').waitFor();
+      for (const close of await page.locator('[data-sonner-toast] [data-close-button]').all()) await close.click();
+      await sleep(500);
+      await page.screenshot({ path: join(dir, 'dashboard.png'), fullPage: true });
+    }
+    clean(watched);
+    await context.close();
+  });
+
   test('a hostile payload renders as inert text', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useRef, useState } from 'react';
 import { LiveProvider, useLive } from '../live';
 import { useSession } from '../session';
 import { callbackIdOf, callbackPath, detailState, navigate, stepId, useLocation } from '../lib/router';
@@ -13,6 +13,9 @@ import { TimelinePage } from './TimelinePage';
 import { ThemeToggle, type ThemeState } from './ThemeToggle';
 import { BuildFooter, DevelopmentSecretBanner, useServerInfo } from './ServerWarnings';
 import { usePhone } from './usePhone';
+
+// The dashboard and its chart library load when first opened.
+const DashboardPage = lazy(() => import('./DashboardPage'));
 
 /** typing tells whether a key press belongs to a text field rather than to the app's shortcuts. */
 export function typing(e: KeyboardEvent): boolean {
@@ -126,6 +129,14 @@ function Header({ theme }: { theme: ThemeState }) {
           callbackd
         </a>
         <a
+          href="/dashboard"
+          className="nav-link"
+          aria-current={path === '/dashboard' ? 'page' : undefined}
+          onClick={(e) => (e.preventDefault(), navigate('/dashboard'))}
+        >
+          Dashboard
+        </a>
+        <a
           href="/"
           className="nav-link"
           aria-current={path === '/' && search === '' ? 'page' : undefined}
@@ -179,6 +190,10 @@ function Page({ location, open, onRows, current }: { location: string; open(id: 
         <TimelinePage jobId={decodeURIComponent(job[1])} open={open} />
       ) : path === '/rejected' ? (
         <RejectedPage />
+      ) : path === '/dashboard' ? (
+        <Suspense fallback={<p className="muted">Loading…</p>}>
+          <DashboardPage search={search} />
+        </Suspense>
       ) : (
         <HistoryPage search={search} open={open} onRows={onRows} current={current} />
       )}
