@@ -163,11 +163,6 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     expect(await toast.getAttribute('data-type')).toBe('error');
     expect(isRed(await toast.evaluate((el) => getComputedStyle(el).borderLeftColor))).toBe(true);
     expect(isRed(await toast.evaluate((el) => getComputedStyle(el).backgroundColor))).toBe(true);
-    const dir = screenshotDir();
-    if (dir && name === 'sqlite') {
-      await sleep(500); // the toast's entrance
-      await page.screenshot({ path: join(dir, 'failure-toast.png') });
-    }
 
     // Meanwhile: two deliveries the webhook refuses, and the page that explains them.
     const wrong = await postRefused(server.base, completed(), 'not-the-configured-secret');
@@ -537,15 +532,37 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     expect(url.searchParams.get('after')).toBe(start);
     expect(url.searchParams.get('workflow')).toBe(workflow);
     await expect.poll(() => page.getByTestId('page-range').textContent()).toBe('1–7 of 7');
-    const dir = screenshotDir();
-    if (dir && name === 'sqlite') {
-      await page.goBack();
-      await page.locator('[data-testid="dashboard"][data-loaded="true"]').waitFor();
-      for (const close of await page.locator('[data-sonner-toast] [data-close-button]').all()) await close.click();
-      await sleep(500);
-      await page.screenshot({ path: join(dir, 'dashboard.png'), fullPage: true });
-    }
     clean(watched);
+    await context.close();
+  });
+
+  test('reconnect: "Reconnect now" ends the wait, and the history reloads without a stale error', async () => {
+    const { context, watched } = await newContext(browser);
+    const page = await context.newPage();
+    await login(page, server.base, tokens.ui);
+    await server.stop();
+    await page.locator('[data-testid="connection"]:not([data-status="live"])').waitFor({ timeout: 15_000 });
+    // A history load while the server is away fails.
+    await page.getByLabel('Status').selectOption('processed');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Could not load callbacks' }).waitFor();
+    // Keep every attempt failing until the next one is far away.
+    await page.route('**/WatchCallbacks', (route) => route.abort());
+    await server.start();
+    const missed = await postCallback(server.base, completed());
+    const retryAt = async () => Number((await page.getByTestId('connection').getAttribute('data-retry-at')) ?? 0);
+    await expect.poll(async () => (await retryAt()) - Date.now(), { timeout: 45_000, interval: 200 }).toBeGreaterThan(4000);
+    const due = await retryAt();
+    await page.unroute('**/WatchCallbacks');
+    await page.getByTestId('reconnect-now').click();
+    await page.getByTestId('connection').and(page.locator('[data-status="live"]')).waitFor({ timeout: 10_000 });
+    // Live before the attempt the backoff had planned.
+    expect(Date.now()).toBeLessThan(due);
+    await page.locator(`[data-testid="history-row"][data-id="${missed.id}"]`).waitFor();
+    expect(await page.getByRole('alert').filter({ hasText: 'Could not load callbacks' }).count()).toBe(0);
+    // The aborted attempts are the test's doing; only they may have been reported.
+    expect(watched.errors).toEqual([]);
+    expect(watched.violations).toEqual([]);
     await context.close();
   });
 
@@ -803,6 +820,14 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     expect(luminance(await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor))).toBeGreaterThan(0.8);
     await page.getByTestId('theme-toggle').click();
     expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
+    // The new pages are dark too: their panels and text.
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.locator('[data-testid="dashboard"][data-loaded="true"]').waitFor();
+    expect(luminance(await page.locator('.panel').first().evaluate((el) => getComputedStyle(el).backgroundColor))).toBeLessThan(0.3);
+    expect(luminance(await page.locator('h1').evaluate((el) => getComputedStyle(el).color))).toBeGreaterThan(0.8);
+    await page.getByRole('link', { name: 'Rejected' }).click();
+    await page.locator('#rejected-title').waitFor();
+    expect(luminance(await page.locator('h1').evaluate((el) => getComputedStyle(el).color))).toBeGreaterThan(0.8);
     clean(watched);
     await context.close();
   });
@@ -822,6 +847,48 @@ describe('development secret', () => {
     await server?.stop();
   });
 
+  test('first steps: the login page says where the token is; the empty history says how to send a callback, and its command does; skip link; "?" lists the shortcuts', async () => {
+    const { context, watched } = await newContext(browser);
+    const page = await context.newPage();
+    await page.goto(server.base);
+    const hint = (await page.getByTestId('token-hint').textContent()) ?? '';
+    expect(hint).toContain('login URL');
+    expect(hint).toContain('admin-token');
+    expect(hint).toContain('--data-dir');
+    await page.getByLabel('Admin token or login URL').fill(tokens.ui);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByTestId('connection').and(page.locator('[data-status="live"]')).waitFor({ timeout: 15_000 });
+    const empty = page.getByTestId('empty-state');
+    await empty.waitFor();
+    expect(await empty.getByTestId('webhook-url').textContent()).toBe(`${server.base}/api/webhooks/llm-callback`);
+    expect(await empty.textContent()).toContain('--webhook-secret');
+    expect(await empty.getByRole('button', { name: 'Copy command' }).count()).toBe(1);
+    // The command, run as shown, delivers a signed callback (this server accepts the development secret).
+    const command = (await empty.getByTestId('first-callback-command').textContent()) ?? '';
+    const answer = JSON.parse(execFileSync('sh', ['-c', command]).toString()) as { id: string; duplicate: boolean };
+    expect(answer.duplicate).toBe(false);
+    await page.locator(`[data-testid="history-row"][data-id="${answer.id}"]`).waitFor();
+    await empty.waitFor({ state: 'detached' });
+
+    // The first Tab stop is the skip link; it moves focus to the page.
+    await page.reload();
+    await page.getByTestId('history-row').first().waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    expect(await page.getByText('Skip to content').isVisible()).toBe(true);
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+    // "?" opens the list of shortcuts; Escape closes it.
+    await page.keyboard.press('?');
+    const overlay = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+    await overlay.waitFor();
+    for (const key of ['/', 'j', 'k', 'Esc']) expect(await overlay.locator('kbd', { hasText: new RegExp(`^${key === '/' ? '\\/' : key}$`) }).count()).toBe(1);
+    await page.keyboard.press('Escape');
+    await overlay.waitFor({ state: 'hidden' });
+    clean(watched);
+    await context.close();
+  });
+
   test.each([['light' as const], ['dark' as const]])('a warning banner, readable in the %s theme', async (colorScheme) => {
     const { context, watched } = await newContext(browser, { colorScheme });
     const page = await context.newPage();
@@ -835,6 +902,10 @@ describe('development secret', () => {
     // WCAG AA for normal text.
     expect(contrast(colours.fg, colours.bg)).toBeGreaterThanOrEqual(4.5);
     // It stays on other pages too.
+    for (const path of ['/dashboard', '/rejected', `/callbacks/${randomUUID()}`]) {
+      await page.goto(`${server.base}${path}`);
+      await page.getByTestId('development-secret-banner').waitFor();
+    }
     await page.goto(`${server.base}/jobs/${randomUUID()}`);
     await page.getByTestId('development-secret-banner').waitFor();
     const dir = screenshotDir();
@@ -857,7 +928,9 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
     await postCallback(server.base, step(job, 'extract-key-points', 1850));
     await postCallback(server.base, step(job, 'write-summary', 2410));
     await postCallback(server.base, failed());
-    await postCallback(server.base, step(randomUUID(), 'classify', 640));
+    await postCallback(server.base, { ...failed(), workflow_name: 'classify-tickets', error_message: 'Output did not match the JSON schema', error: { type: 'ValidationError', category: 'validation', retryable: false } });
+    for (let i = 0; i < 4; i++) await postCallback(server.base, completed(randomUUID(), { workflow_name: 'classify-tickets', duration_ms: 2100 + 700 * i, cost_data: { total_tokens: 900 + 150 * i, cost_usd: 0.004, llm_calls: [] } }));
+    await postCallback(server.base, { debug: { model: 'gpt-4o-mini', prompt: 'Classify the ticket', temperature: 0 }, ...step(randomUUID(), 'classify', 640), workflow_name: 'classify-tickets' });
     done = await postCallback(server.base, completed(job, { cost_data: { total_tokens: 4260, cost_usd: 0.0213, llm_calls: [{ model: 'gpt-4o-mini', tokens: 1850 }, { model: 'gpt-4o-mini', tokens: 2410 }] } }));
   });
 
@@ -876,6 +949,40 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
     await page.getByRole('dialog').getByTestId('viewed-by').filter({ hasText: 'ui' }).waitFor();
     await sleep(300);
     await page.screenshot({ path: join(screenshotDir()!, file) });
+    await context.close();
+  });
+
+  test('docked.png', async () => {
+    const { context } = await newContext(browser, { viewport: { width: 1440, height: 860 } });
+    const page = await context.newPage();
+    await login(page, server.base, tokens.ui);
+    await page.getByRole('button', { name: `Open callback ${done.id}` }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Dock beside the list' }).click();
+    await page.getByTestId('detail-dock').getByTestId('viewed-by').filter({ hasText: 'ui' }).waitFor();
+    await sleep(300);
+    await page.screenshot({ path: join(screenshotDir()!, 'docked.png') });
+    await context.close();
+  });
+
+  test('dashboard.png', async () => {
+    const { context } = await newContext(browser, { viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await login(page, server.base, tokens.ui);
+    await page.getByRole('link', { name: 'Dashboard' }).click();
+    await page.locator('[data-testid="dashboard"][data-loaded="true"]').waitFor();
+    await sleep(300);
+    await page.screenshot({ path: join(screenshotDir()!, 'dashboard.png'), fullPage: true });
+    await context.close();
+  });
+
+  test('failure-toast.png', async () => {
+    const { context } = await newContext(browser);
+    const page = await context.newPage();
+    await login(page, server.base, tokens.ui);
+    const bad = await postCallback(server.base, { ...failed(), error_message: 'Rate limit reached for gpt-4o-mini in organization org-…: limit 10,000 TPM' });
+    await toastsFor(page, bad.jobId).waitFor();
+    await sleep(600); // the toast's entrance
+    await page.screenshot({ path: join(screenshotDir()!, 'failure-toast.png') });
     await context.close();
   });
 

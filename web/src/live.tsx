@@ -19,6 +19,8 @@ export interface Live {
   unviewed: { count: number; more: boolean } | null;
   /** subscribe calls listener with every event once; returns unsubscribe. */
   subscribe(listener: (ev: LiveEvent) => void): () => void;
+  /** reconnectNow ends the wait before the next attempt to reconnect. */
+  reconnectNow(): void;
 }
 
 const LiveContext = createContext<Live | null>(null);
@@ -66,6 +68,8 @@ export function LiveProvider({ openDetail, children }: { openDetail(id: string):
     listeners.current.add(l);
     return () => listeners.current.delete(l);
   });
+  const coordinatorRef = useRef<TabCoordinator | null>(null);
+  const [reconnectNow] = useState(() => () => coordinatorRef.current?.reconnectNow());
   const openRef = useRef(openDetail);
   openRef.current = openDetail;
 
@@ -159,6 +163,7 @@ export function LiveProvider({ openDetail, children }: { openDetail(id: string):
       onState: (state, role) => setConn({ state, role }),
       onUnauthenticated: () => logout('Your session ended: the server did not accept the token (401). Log in again.'),
     });
+    coordinatorRef.current = coordinator;
     coordinator.start(document.visibilityState === 'visible');
     const onVisible = () => {
       if (document.visibilityState === 'visible') coordinator.focused();
@@ -172,8 +177,9 @@ export function LiveProvider({ openDetail, children }: { openDetail(id: string):
       window.removeEventListener('focus', onVisible);
       window.removeEventListener('pagehide', onPageHide);
       coordinator.stop();
+      coordinatorRef.current = null;
     };
   }, [client, credential, logout]);
 
-  return <LiveContext.Provider value={{ ...conn, unviewed, subscribe }}>{children}</LiveContext.Provider>;
+  return <LiveContext.Provider value={{ ...conn, unviewed, subscribe, reconnectNow }}>{children}</LiveContext.Provider>;
 }

@@ -9,6 +9,8 @@ import { navigate } from '../lib/router';
 import { CallbackTable } from './CallbackTable';
 import { FiltersForm } from './FiltersForm';
 import { SendTestCallback } from './SendTestCallback';
+import { EmptyState } from './EmptyState';
+import { typing } from './keys';
 import { useNow } from './Time';
 
 interface Page {
@@ -20,7 +22,7 @@ interface Page {
 }
 
 /** HistoryPage lists callbacks, newest first, filtered and searched by the URL's query. */
-export function HistoryPage({ search, open, onRows, current }: { search: string; open(id: string): void; onRows(ids: string[]): void; current: string | null }) {
+export function HistoryPage({ search, open, onRows, current, developmentSecret }: { search: string; open(id: string): void; onRows(ids: string[]): void; current: string | null; developmentSecret: boolean }) {
   const { client } = useSession();
   const live = useLive();
   const filters = filtersFromSearch(search);
@@ -117,6 +119,7 @@ export function HistoryPage({ search, open, onRows, current }: { search: string;
         <PageSize filters={filters} onChange={(size) => go({ ...filters, size, page: '', start: 0 })} />
         <MarkAllViewed filters={filters} total={page && !loading ? page : null} onDone={() => void load()} />
       </div>
+      {page && !loading && page.rows.length === 0 && key === '' && <EmptyState developmentSecret={developmentSecret} />}
       <div ref={list} tabIndex={-1} aria-busy={loading} aria-label="Callbacks" data-testid="history-list" className={loading && page ? 'opacity-60 outline-none transition-opacity' : 'outline-none'}>
         <CallbackTable rows={page?.rows ?? []} loading={loading && !page} now={now} open={open} current={current} />
       </div>
@@ -144,10 +147,7 @@ function SearchBox({ filters, onSearch }: { filters: Filters; onSearch(q: string
   const id = useId();
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
-      const t = e.target as HTMLElement | null;
-      if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
-      if (document.querySelector('[role="dialog"][aria-modal="true"]')) return;
+      if (e.key !== '/' || e.defaultPrevented || typing(e) || document.querySelector('[role="dialog"][aria-modal="true"]')) return;
       e.preventDefault();
       input.current?.focus();
       input.current?.select();

@@ -55,6 +55,11 @@ export function Login({ message, onLogin }: { message: string; onLogin(token: st
             onChange={(e) => setInput(e.target.value)}
           />
           <p className="text-xs muted">Kept for this browser session only.</p>
+          <p className="text-xs muted" data-testid="token-hint">
+            No token? Admin tokens come from <code>--admin-token</code> (<code>CALLBACKD_ADMIN_TOKENS</code>). Started without one, callbackd generated a
+            token: it printed a login URL on its terminal at start, and keeps the token in the file <code>admin-token</code> of its data directory
+            (<code>--data-dir</code>, default <code>./data</code>: <code>cat data/admin-token</code>).
+          </p>
         </div>
         <button type="submit" className="btn-primary w-full" disabled={busy}>
           {busy ? 'Checking…' : 'Log in'}

@@ -13,15 +13,11 @@ import { TimelinePage } from './TimelinePage';
 import { ThemeToggle, type ThemeState } from './ThemeToggle';
 import { BuildFooter, DevelopmentSecretBanner, useServerInfo } from './ServerWarnings';
 import { usePhone } from './usePhone';
+import { typing } from './keys';
+import { Shortcuts } from './Shortcuts';
 
 // The dashboard and its chart library load when first opened.
 const DashboardPage = lazy(() => import('./DashboardPage'));
-
-/** typing tells whether a key press belongs to a text field rather than to the app's shortcuts. */
-export function typing(e: KeyboardEvent): boolean {
-  const t = e.target as HTMLElement | null;
-  return e.ctrlKey || e.metaKey || e.altKey || !!t?.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t?.tagName ?? '');
-}
 
 /**
  * Shell is the logged-in app: navigation, the page, and the detail view.
@@ -103,14 +99,25 @@ export function Shell({ theme }: { theme: ThemeState }) {
   return (
     <LiveProvider openDetail={open}>
       <div id="app" inert={modal && !docked} data-server-info={info ? 'loaded' : 'pending'}>
+        <a
+          href="#main"
+          className="skip-link"
+          onClick={(e) => {
+            e.preventDefault();
+            document.getElementById('main')?.focus();
+          }}
+        >
+          Skip to content
+        </a>
         <DevelopmentSecretBanner info={info} />
         <Header theme={theme} />
         <div className={openId && docked ? 'with-dock' : undefined}>
-          <Page location={background} open={open} onRows={onRows} current={openId} />
+          <Page location={background} open={open} onRows={onRows} current={openId} developmentSecret={info?.developmentSecret ?? false} />
           {openId && docked && <DetailDock key={openId} id={openId} onClose={close} onLayout={changeLayout} />}
         </div>
         <BuildFooter info={info} />
       </div>
+      <Shortcuts />
       {openId && !docked && <DetailWindow key={openId} id={openId} onClose={close} onModalChange={setModal} onLayout={changeLayout} />}
     </LiveProvider>
   );
@@ -167,7 +174,7 @@ function Header({ theme }: { theme: ThemeState }) {
           Rejected
         </a>
         <span className="ml-auto flex items-center gap-2">
-          <ConnectionIndicator state={live.state} role={live.role} />
+          <ConnectionIndicator state={live.state} role={live.role} onReconnectNow={live.reconnectNow} />
           <NotifyToggle />
           <ThemeToggle theme={theme} />
           <button type="button" className="btn-ghost" onClick={() => logout()}>
@@ -179,7 +186,7 @@ function Header({ theme }: { theme: ThemeState }) {
   );
 }
 
-function Page({ location, open, onRows, current }: { location: string; open(id: string): void; onRows(ids: string[]): void; current: string | null }) {
+function Page({ location, open, onRows, current, developmentSecret }: { location: string; open(id: string): void; onRows(ids: string[]): void; current: string | null; developmentSecret: boolean }) {
   const q = location.indexOf('?');
   const path = q < 0 ? location : location.slice(0, q);
   const search = q < 0 ? '' : location.slice(q);
@@ -195,7 +202,7 @@ function Page({ location, open, onRows, current }: { location: string; open(id: 
           <DashboardPage search={search} />
         </Suspense>
       ) : (
-        <HistoryPage search={search} open={open} onRows={onRows} current={current} />
+        <HistoryPage search={search} open={open} onRows={onRows} current={current} developmentSecret={developmentSecret} />
       )}
     </main>
   );

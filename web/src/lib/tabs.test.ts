@@ -56,6 +56,7 @@ interface Stream {
   from: string;
   sink: StreamSink;
   stopped: boolean;
+  woken: number;
 }
 
 function received(cursor: string, id: string): LiveEvent {
@@ -100,9 +101,9 @@ function setup(n: number, locks: LockManagerLike | null = new Locks()) {
       channel: bus.channel(),
       now: () => (clock += 1),
       startStream: (from, sink) => {
-        const s: Stream = { from, sink, stopped: false };
+        const s: Stream = { from, sink, stopped: false, woken: 0 };
         streams.push(s);
-        return { stop: () => (s.stopped = true) };
+        return { stop: () => (s.stopped = true), reconnectNow: () => (s.woken += 1) };
       },
       onEvent: (ev, toast) => {
         tab.events.push(ev);
@@ -119,6 +120,16 @@ function setup(n: number, locks: LockManagerLike | null = new Locks()) {
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
 describe('TabCoordinator', () => {
+  test('"Reconnect now" in any tab reaches the stream of the leader', async () => {
+    const { tabs, streams } = setup(3);
+    tabs.forEach((t) => t.coordinator.start(true));
+    await settle();
+    tabs[2]!.coordinator.reconnectNow();
+    tabs[0]!.coordinator.reconnectNow();
+    expect(streams).toHaveLength(1);
+    expect(streams[0]!.woken).toBe(2);
+  });
+
   test('five tabs open one stream and toast each callback once', async () => {
     const { tabs, streams } = setup(5);
     tabs.forEach((t) => t.coordinator.start(true));

@@ -32,8 +32,14 @@ export interface StreamSink {
   resetCursor(): void;
 }
 
-/** StartStream opens a stream from a cursor; stop ends it for good. */
-export type StartStream = (from: string, sink: StreamSink) => { stop(): void };
+/** StreamHandle controls a running stream: stop ends it for good; reconnectNow cuts a wait between attempts short. */
+export interface StreamHandle {
+  stop(): void;
+  reconnectNow?(): void;
+}
+
+/** StartStream opens a stream from a cursor. */
+export type StartStream = (from: string, sink: StreamSink) => StreamHandle;
 
 /** LockManagerLike is the part of navigator.locks the coordinator uses. */
 export interface LockManagerLike {
@@ -54,6 +60,7 @@ export type TabMessage =
   | { type: 'hello'; tab: string }
   | { type: 'focus'; tab: string; at: number }
   | { type: 'bye'; tab: string }
+  | { type: 'reconnect' }
   | { type: 'unauthenticated' };
 
 export type Role = 'leader' | 'follower' | 'solo';
@@ -77,7 +84,7 @@ export class TabCoordinator {
   private readonly tracker = new CursorTracker();
   private readonly focusLog = new Map<string, number>();
   private readonly abort = new AbortController();
-  private stream: { stop(): void } | null = null;
+  private stream: StreamHandle | null = null;
   private release: (() => void) | null = null;
   private role: Role = 'follower';
   private state: ConnState = { status: 'connecting' };
@@ -133,6 +140,12 @@ export class TabCoordinator {
       this.o.channel.onmessage = null;
       this.o.channel.close();
     }
+  }
+
+  /** reconnectNow asks the tab holding the stream to stop waiting and reconnect at once. */
+  reconnectNow(): void {
+    if (this.stream) this.stream.reconnectNow?.();
+    else this.post({ type: 'reconnect' });
   }
 
   /** focused is called when this tab becomes visible or gains focus. */
@@ -202,6 +215,9 @@ export class TabCoordinator {
         return;
       case 'bye':
         this.focusLog.delete(m.tab);
+        return;
+      case 'reconnect':
+        this.stream?.reconnectNow?.();
         return;
       case 'unauthenticated':
         this.o.onUnauthenticated();

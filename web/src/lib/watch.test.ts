@@ -95,3 +95,16 @@ test('a silent connection is dropped and resumed', async () => {
   s.stop();
   expect(requests.slice(0, 2)).toEqual(['c1.5', 'c1.5']);
 });
+
+test('"Reconnect now" cuts the wait between attempts short', async () => {
+  const { client, requests } = fakeClient([{ messages: [heartbeat('c1.1')], end: new ConnectError('connection reset', Code.Unknown) }]);
+  const r = recorder();
+  // A wait of an hour: only reconnectNow can end it within the test.
+  const s = watchStream(client, { backoff: { baseMs: 3_600_000, maxMs: 3_600_000 } })('', r.sink);
+  await until(() => r.states.includes('reconnecting') && requests.length === 1);
+  await new Promise((res) => setTimeout(res, 20));
+  s.reconnectNow?.();
+  await until(() => requests.length === 2);
+  expect(requests[1]).toBe('c1.1');
+  s.stop();
+});

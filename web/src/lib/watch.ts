@@ -20,12 +20,13 @@ export interface WatchOptions {
 export function watchStream(client: AdminClient, opts: WatchOptions = {}): StartStream {
   return (from, sink) => {
     const stop = new AbortController();
-    void run(client, from, sink, stop.signal, opts);
-    return { stop: () => stop.abort() };
+    const wake = { now: () => {} };
+    void run(client, from, sink, stop.signal, opts, wake);
+    return { stop: () => stop.abort(), reconnectNow: () => wake.now() };
   };
 }
 
-async function run(client: AdminClient, from: string, sink: StreamSink, signal: AbortSignal, opts: WatchOptions): Promise<void> {
+async function run(client: AdminClient, from: string, sink: StreamSink, signal: AbortSignal, opts: WatchOptions, wake: { now(): void }): Promise<void> {
   const silenceMs = opts.silenceMs ?? 45_000;
   let cursor = from;
   let attempt = 0;
@@ -84,18 +85,21 @@ async function run(client: AdminClient, from: string, sink: StreamSink, signal: 
     const delay = backoffDelay(attempt, opts.backoff ?? defaultBackoff);
     attempt += 1;
     sink.state({ status: 'reconnecting', retryAt: Date.now() + delay, error: lastError });
-    await sleep(delay, signal);
+    await sleep(delay, signal, wake);
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** sleep waits ms, or less when signal aborts or wake.now is called ("Reconnect now"). */
+function sleep(ms: number, signal: AbortSignal, wake: { now(): void }): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(done, ms);
     function done() {
       clearTimeout(t);
       signal.removeEventListener('abort', done);
+      wake.now = () => {};
       resolve();
     }
     signal.addEventListener('abort', done);
+    wake.now = done;
   });
 }
