@@ -30,7 +30,7 @@ var layers = [][]string{
 	// Storage: the store and its PostgreSQL replica link.
 	{"internal/store", "internal/store/pgnotify"},
 	// The domain's vocabulary and leaf helpers.
-	{"internal/callback", "internal/webhook", "internal/redact", "internal/failurelimit", "internal/buildinfo"},
+	{"internal/callback", "internal/webhook", "internal/session", "internal/redact", "internal/failurelimit", "internal/buildinfo"},
 	// The error vocabulary: every refusal names its reason, which decides
 	// its code and status.
 	{"internal/apierror"},
@@ -67,10 +67,11 @@ var allowedImports = map[string][]string{
 	"internal/watch":             {"internal/apierror", "internal/callback"},
 	"internal/retention":         {"internal/callback"},
 	"internal/auth":              {"internal/apierror", "internal/redact"},
-	"internal/store":             {"internal/callback", "ent", "internal/redact"},
+	"internal/store":             {"internal/callback", "internal/session", "ent", "internal/redact"},
 	"internal/store/pgnotify":    {},
 	"internal/callback":          {"internal/apierror"},
 	"internal/webhook":           {"internal/apierror"},
+	"internal/session":           {"internal/apierror"},
 	"internal/redact":            {},
 	"internal/failurelimit":      {},
 	"internal/buildinfo":         {},

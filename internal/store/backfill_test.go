@@ -36,7 +36,7 @@ func TestBackfill(t *testing.T) {
 
 			m, err := s.Migrator()
 			require.NoError(t, err)
-			for _, want := range []string{"00005_view_batches.sql", "00004_facts_search.sql"} {
+			for _, want := range []string{"00006_admin_sessions.sql", "00005_view_batches.sql", "00004_facts_search.sql"} {
 				name, err := m.Down(ctx)
 				require.NoError(t, err)
 				require.Equal(t, want, name)
