@@ -145,4 +145,6 @@ func (c client) PostLogoutRedirectURIs() []string { return c.postLogout }
 
 // IsScopeAllowed allows the groups scope, which the provider would
 // otherwise drop as unknown.
-func (c client) IsScopeAllowed(scope string) bool { return scope == "groups" || c.Client.IsScopeAllowed(scope) }
+func (c client) IsScopeAllowed(scope string) bool {
+	return scope == "groups" || c.Client.IsScopeAllowed(scope)
+}
