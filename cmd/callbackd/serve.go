@@ -22,7 +22,9 @@ import (
 	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/ingest"
+	"github.com/callbackd/callbackd/internal/oidc"
 	"github.com/callbackd/callbackd/internal/retention"
+	"github.com/callbackd/callbackd/internal/session"
 	"github.com/callbackd/callbackd/internal/store"
 	"github.com/callbackd/callbackd/internal/store/pgnotify"
 	"github.com/callbackd/callbackd/internal/watch"
@@ -81,6 +83,7 @@ type completedConfig struct {
 	proxies  []netip.Prefix
 	tlsCert  *tls.Certificate // nil: plain HTTP and h2c
 	auth     auth.Config
+	signIn   signIn
 	// generateToken: no admin credential is configured, so open uses a
 	// token generated once and kept in the data directory.
 	generateToken     bool
@@ -136,6 +139,9 @@ func (c *ServeFlags) complete(log *slog.Logger, db *DatabaseFlags) (*completedCo
 	var authProblems []error
 	cfg.auth, cfg.generateToken, authProblems = c.adminAuth()
 	problems = append(problems, authProblems...)
+	var signInProblems []error
+	cfg.signIn, signInProblems = c.signIn()
+	problems = append(problems, signInProblems...)
 	problems = append(problems, c.limitProblems()...)
 	if c.GCHeapFloor > 0 {
 		if _, set := os.LookupEnv("GOGC"); !set {
@@ -313,6 +319,16 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 			svc.Close() // before the store closes: deferred calls run last-in first-out
 		}
 	}()
+	sessions, err := session.NewManager(st, cfg.signIn.sessions, nil)
+	if err != nil {
+		return nil, err
+	}
+	var provider *oidc.Provider // nil: OIDC sign-in is off
+	if cfg.signIn.oidc != nil {
+		if provider, err = oidc.New(ctx, *cfg.signIn.oidc, log); err != nil {
+			return nil, err
+		}
+	}
 	srv, err := server.New(ctx, server.Config{
 		TrustedProxies:  cfg.proxies,
 		TLSCertificate:  cfg.tlsCert,
@@ -327,8 +343,14 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 		AdminAuthFailureRate:      c.AdminAuthFailureRate,
 		AdminAuthFailureBurst:     c.AdminAuthFailureBurst,
 		DevelopmentSecret:         cfg.developmentSecret,
+		PublicURL:                 c.PublicURL,
+		TokenLoginForm:            c.LoginTokenForm,
+		OIDCProviderName:          c.OIDCProviderName,
 		Build:                     buildinfo.Read(),
-	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui})
+	}, server.Deps{
+		Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui,
+		Sessions: sessions, OIDC: provider,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -371,6 +393,11 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		// Rows stored before migration 00004 get their figures and search
 		// documents in the background, while the server runs.
 		a.store.RunBackfill(gctx, store.DefaultBackfillBatch, 10*time.Second, a.log)
+		return nil
+	})
+	g.Go(func() error {
+		// The statistics' hourly rollups follow the closed hours.
+		a.store.RunRollUp(gctx, time.Minute, a.log)
 		return nil
 	})
 	if a.gcFloor > 0 {

@@ -409,10 +409,11 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await expect.poll(() => dialog.getByTestId('metadata').textContent()).toContain(b.id);
     await page.goBack();
     await dialog.waitFor({ state: 'detached' });
-    // The link opens in a new tab (this tab logs in: sharing the session is issue 16's).
+    // The link opens in a new tab, already signed in (the browser's session).
     const linked = await context.newPage();
-    await login(linked, `${server.base}/callbacks/${b.id}`, tokens.ui);
+    await linked.goto(`${server.base}/callbacks/${b.id}`);
     await expect.poll(() => linked.getByRole('dialog').getByTestId('metadata').textContent()).toContain(b.id);
+    expect(await linked.getByLabel('Admin token or login URL').count()).toBe(0);
     await linked.close();
 
     // Docked: beside the list, not modal; j and k step through the list.
@@ -757,13 +758,20 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await context.close();
   });
 
-  test('a login URL logs in; a revoked token returns to login with a message', async () => {
+  test('a login URL logs in; a session that ended returns to login with a message', async () => {
     const { context } = await newContext(browser);
     const page = await context.newPage();
     await page.goto(`${server.base}/#token=${tokens.ui}`);
     await page.getByTestId('connection').and(page.locator('[data-status="live"]')).waitFor();
     expect(page.url()).not.toContain('token=');
-    await page.evaluate(() => sessionStorage.setItem('callbackd.token', 'not-a-valid-token-at-all'));
+    // The token was exchanged for an HttpOnly session cookie; no script
+    // sees it, and the token is kept nowhere.
+    const cookies = await context.cookies(server.base);
+    expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([['callbackd-session', true, 'Strict']]);
+    expect(await page.evaluate(() => document.cookie + JSON.stringify(sessionStorage) + JSON.stringify(localStorage))).not.toContain(tokens.ui);
+    // A cookie naming no live session (ended, or never issued).
+    await context.clearCookies();
+    await context.addCookies([{ name: 'callbackd-session', value: 'A'.repeat(43), url: server.base, httpOnly: true, sameSite: 'Strict' }]);
     await page.reload();
     await page.getByTestId('login-message').waitFor();
     expect(await page.getByTestId('login-message').textContent()).toContain('401');
