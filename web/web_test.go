@@ -125,7 +125,9 @@ func TestUI(t *testing.T) {
 			}
 			shots = abs
 		}
-		npm(t, 6*time.Minute, []string{
+		// Both databases, every page of the console: several minutes on a
+		// shared two-core machine.
+		npm(t, 15*time.Minute, []string{
 			"CALLBACKD_BIN=" + bin,
 			"CALLBACKD_E2E_POSTGRES_URL=" + storetest.PostgresURL(t),
 			"CALLBACKD_SCREENSHOT_DIR=" + shots,

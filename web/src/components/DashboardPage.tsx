@@ -141,7 +141,7 @@ export default function DashboardPage({ search }: { search: string }) {
                     .filter((r) => r.count > 0)
                     .map((r) => (
                       <tr key={r.start} data-testid="stats-row" data-start={new Date(r.start).toISOString()}>
-                        <th scope="row" className="font-normal">
+                        <th scope="row" className="text-sm font-normal tracking-normal normal-case">
                           <a href={`/${searchFromFilters({ ...emptyFilters, workflow: query.workflow, after: new Date(r.start).toISOString(), before: new Date(r.start + data.range.bucketMs).toISOString() })}`} className="btn-link" onClick={(e) => (e.preventDefault(), openBucket(data.range, r.start, query.workflow))}>
                             {bucketLabel(r.start, data.range)}
                           </a>
@@ -291,7 +291,7 @@ function WorkflowDaily({ data }: { data: Data }) {
           <tbody>
             {data.daily.map((w) => (
               <tr key={w.workflow} data-workflow={w.workflow}>
-                <th scope="row" className="cell-clip font-normal" title={w.workflow}>
+                <th scope="row" className="cell-clip text-sm font-normal tracking-normal normal-case" title={w.workflow}>
                   {w.workflow || '(none)'}
                 </th>
                 {w.rows.map((r) => (
