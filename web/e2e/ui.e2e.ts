@@ -310,7 +310,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     expect(await time.textContent()).toMatch(/just now|min\. ago/);
     expect(await time.getAttribute('title')).toMatch(/\d{1,2}:\d{2}:\d{2}.*(UTC|GMT|[A-Z]{3,4})/);
     // One Tab stop per row: from a row's button, Tab goes to the next row's.
-    const rowButtons = page.getByTestId('history-row').getByRole('button');
+    const rowButtons = page.getByTestId('history-row').getByRole('link', { name: /^Open callback / });
     await rowButtons.nth(0).focus();
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toBe(await rowButtons.nth(1).getAttribute('aria-label'));
@@ -397,7 +397,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const page = await context.newPage();
     const [a, b, c] = [await postCallback(server.base, completed()), await postCallback(server.base, completed()), await postCallback(server.base, completed())];
     await login(page, server.base, tokens.ui);
-    await page.getByRole('button', { name: `Open callback ${b.id}` }).click();
+    await page.getByRole('link', { name: `Open callback ${b.id}` }).click();
     await page.waitForURL(new RegExp(`/callbacks/${b.id}$`));
     const dialog = page.getByRole('dialog');
     await expect.poll(() => dialog.getByTestId('metadata').textContent()).toContain(b.id);
@@ -409,15 +409,17 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await expect.poll(() => dialog.getByTestId('metadata').textContent()).toContain(b.id);
     await page.goBack();
     await dialog.waitFor({ state: 'detached' });
-    // The link opens in a new tab, already signed in (the browser's session).
-    const linked = await context.newPage();
-    await linked.goto(`${server.base}/callbacks/${b.id}`);
+    // Ctrl-click on a row's link opens the callback in a new tab, already
+    // signed in (the browser's session).
+    const [linked] = await Promise.all([context.waitForEvent('page'), page.getByRole('link', { name: `Open callback ${b.id}` }).click({ modifiers: ['Control'] })]);
+    await linked.waitForURL(new RegExp(`/callbacks/${b.id}$`));
+    expect(page.url()).toBe(`${server.base}/`);
     await expect.poll(() => linked.getByRole('dialog').getByTestId('metadata').textContent()).toContain(b.id);
     expect(await linked.getByLabel('Admin token or login URL').count()).toBe(0);
     await linked.close();
 
     // Docked: beside the list, not modal; j and k step through the list.
-    await page.getByRole('button', { name: `Open callback ${b.id}` }).click();
+    await page.getByRole('link', { name: `Open callback ${b.id}` }).click();
     await dialog.getByRole('button', { name: 'Dock beside the list' }).click();
     const dock = page.getByTestId('detail-dock');
     await dock.waitFor();
@@ -457,7 +459,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await page.mouse.up();
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
-    await page.getByRole('button', { name: `Open callback ${a.id}` }).click();
+    await page.getByRole('link', { name: `Open callback ${a.id}` }).click();
     await dialog.waitFor();
     const again = (await dialog.boundingBox())!;
     expect(Math.round(again.x - before.x)).toBe(-100);
@@ -608,7 +610,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const page = await context.newPage();
     const cb = await postCallback(server.base, failed());
     await login(page, server.base, tokens.ui);
-    const opener = page.getByRole('button', { name: `Open callback ${cb.id}` });
+    const opener = page.getByRole('link', { name: `Open callback ${cb.id}` });
     await opener.focus();
     await page.keyboard.press('Enter');
     const dialog = page.getByRole('dialog', { name: /workflow\.failed/ });
@@ -638,7 +640,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     // Posted before login: no toast may cover the window's corner.
     const cb = await postCallback(server.base, completed());
     await login(page, server.base, tokens.ui);
-    await page.getByRole('button', { name: `Open callback ${cb.id}` }).click();
+    await page.getByRole('link', { name: `Open callback ${cb.id}` }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
     const before = (await dialog.boundingBox())!;
@@ -794,7 +796,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
       expect(box.x + box.width).toBeLessThanOrEqual(320);
     }
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
-    await page.getByRole('button', { name: `Open callback ${cb.id}` }).click();
+    await page.getByRole('link', { name: `Open callback ${cb.id}` }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
     const box = (await dialog.boundingBox())!;
@@ -953,7 +955,7 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
     const { context } = await newContext(browser, options);
     const page = await context.newPage();
     await login(page, server.base, tokens.ui);
-    await page.getByRole('button', { name: `Open callback ${done.id}` }).click();
+    await page.getByRole('link', { name: `Open callback ${done.id}` }).click();
     await page.getByRole('dialog').getByTestId('viewed-by').filter({ hasText: 'ui' }).waitFor();
     await sleep(300);
     await page.screenshot({ path: join(screenshotDir()!, file) });
@@ -964,7 +966,7 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
     const { context } = await newContext(browser, { viewport: { width: 1440, height: 860 } });
     const page = await context.newPage();
     await login(page, server.base, tokens.ui);
-    await page.getByRole('button', { name: `Open callback ${done.id}` }).click();
+    await page.getByRole('link', { name: `Open callback ${done.id}` }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Dock beside the list' }).click();
     await page.getByTestId('detail-dock').getByTestId('viewed-by').filter({ hasText: 'ui' }).waitFor();
     await sleep(300);

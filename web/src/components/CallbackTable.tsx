@@ -1,7 +1,8 @@
+import type { MouseEvent } from 'react';
 import type { CallbackSummary } from '../lib/events';
 import { shortId } from '../lib/format';
 import { previewParts, previewText } from '../lib/preview';
-import { navigate } from '../lib/router';
+import { callbackPath, navigate } from '../lib/router';
 import { StatusBadge } from './StatusBadge';
 import { Time } from './Time';
 import { usePhone } from './usePhone';
@@ -33,6 +34,18 @@ function Unknown({ c }: { c: CallbackSummary }) {
       unknown
     </span>
   );
+}
+
+/**
+ * plainClick opens the callback in this page for a plain left click; a
+ * click with a modifier (Ctrl/Cmd, Shift, middle button) is left to the
+ * browser, which opens the link in a new tab or window.
+ */
+function plainClick(e: MouseEvent<HTMLAnchorElement>, open: () => void): void {
+  e.stopPropagation();
+  if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  open();
 }
 
 function Deliveries({ count }: { count: number }) {
@@ -67,9 +80,9 @@ function CallbackRows({ rows, loading, now, open, current }: ListProps) {
           {rows.map((c) => (
             <tr key={c.id} data-testid="history-row" data-id={c.id} data-job={c.jobId} data-viewed={c.viewedByMe} onClick={() => open(c.id)} className="row" aria-current={c.id === current ? 'true' : undefined}>
               <td>
-                <button type="button" className="btn-link font-mono" onClick={(e) => (e.stopPropagation(), open(c.id))} aria-label={`Open callback ${c.id}`} title={c.id}>
+                <a href={callbackPath(c.id)} className="btn-link font-mono" onClick={(e) => plainClick(e, () => open(c.id))} aria-label={`Open callback ${c.id}`} title={c.id}>
                   {shortId(c.id)}
-                </button>
+                </a>
               </td>
               <td className="font-mono cell-clip" title={c.eventType}>
                 {c.eventType}
@@ -134,7 +147,7 @@ function CallbackCards({ rows, loading, now, open, current }: ListProps) {
     <ul className="cards" data-testid="history-cards" aria-label="Callbacks, newest first">
       {rows.map((c) => (
         <li key={c.id} data-testid="history-row" data-id={c.id} data-job={c.jobId} data-viewed={c.viewedByMe} aria-current={c.id === current ? 'true' : undefined}>
-          <button type="button" className="card-row" onClick={() => open(c.id)} aria-label={`Open callback ${c.id}`}>
+          <a href={callbackPath(c.id)} className="card-row" onClick={(e) => plainClick(e, () => open(c.id))} aria-label={`Open callback ${c.id}`}>
             <span className="flex min-w-0 items-center gap-2">
               <StatusBadge status={c.status} />
               <span className="min-w-0 truncate font-mono text-sm">{c.eventType}</span>
@@ -148,7 +161,7 @@ function CallbackCards({ rows, loading, now, open, current }: ListProps) {
               </span>
             </span>
             {(c.errorMessage || c.stepId) && <span className={`truncate text-xs ${c.errorMessage ? 'preview-error' : 'muted'}`}>{c.errorMessage || `step ${c.stepId}`}</span>}
-          </button>
+          </a>
         </li>
       ))}
       {rows.length === 0 && <li className="py-8 text-center muted">{loading ? 'Loading…' : 'No callbacks match.'}</li>}
