@@ -46,7 +46,14 @@ type ServeFlags struct {
 	AdminFlags
 	WatchFlags
 	RetentionFlags
+	AlertsFlags
 	BenchFlags
+}
+
+// AlertsFlags configure alerting (README, "Alerts").
+type AlertsFlags struct {
+	AlertsConfig string `name:"alerts-config" help:"Alert rules and channels (YAML, see README \"Alerts\"); checked at start. Empty: no alerts." env:"CALLBACKD_ALERTS_CONFIG" type:"path"`
+	PublicURL    string `name:"public-url" help:"URL at which admins open this callbackd's console (https://callbackd.example.com); alerts link to it. Default: http(s)://--addr." env:"CALLBACKD_PUBLIC_URL"`
 }
 
 // MigrateCmd manages the schema.
