@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -17,11 +18,12 @@ import (
 // configuration's problems come back joined, to be reported with every
 // other flag's.
 func (c *ServeFlags) alertsConfig(tls bool) (*rules.Config, string, error) {
+	var problems []error
 	public := strings.TrimRight(c.PublicURL, "/")
 	if public != "" {
 		u, err := url.Parse(public)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, "", fmt.Errorf("--public-url %q: want an http:// or https:// URL", c.PublicURL)
+			problems = append(problems, fmt.Errorf("--public-url %q: want an http:// or https:// URL", c.PublicURL))
 		}
 	} else {
 		scheme := "http"
@@ -30,14 +32,14 @@ func (c *ServeFlags) alertsConfig(tls bool) (*rules.Config, string, error) {
 		}
 		public = scheme + "://" + c.Addr
 	}
-	if c.AlertsConfig == "" {
-		return nil, public, nil
+	var cfg *rules.Config
+	if c.AlertsConfig != "" {
+		var err error
+		if cfg, err = rules.Load(c.AlertsConfig); err != nil {
+			problems = append(problems, fmt.Errorf("--alerts-config: %w", err))
+		}
 	}
-	cfg, err := rules.Load(c.AlertsConfig)
-	if err != nil {
-		return nil, "", fmt.Errorf("--alerts-config: %w", err)
-	}
-	return cfg, public, nil
+	return cfg, public, errors.Join(problems...)
 }
 
 // openAlerts migrates River's tables (or, with --no-migrate, checks them)
@@ -63,6 +65,9 @@ func (cfg *completedConfig) openAlerts(ctx context.Context, log *slog.Logger, st
 	}
 	q, err := queue.New(st.DB(), st.Dialect(), rules.NewEvaluator(cfg.alerts, cfg.publicURL), st, senders, queue.Config{}, log)
 	if err != nil {
+		return nil, err
+	}
+	if err := q.Start(ctx); err != nil {
 		return nil, err
 	}
 	log.Info("alerts enabled", "rules", len(cfg.alerts.Rules), "channels", len(cfg.alerts.Channels), "public_url", cfg.publicURL)

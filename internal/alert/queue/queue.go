@@ -249,6 +249,21 @@ func Migrate(ctx context.Context, db *sql.DB, dialect string, check bool) ([]str
 	return applied, nil
 }
 
+// Start positions a new deployment's cursor at the end of the feed, so
+// that alerts begin with what arrives once the server accepts callbacks,
+// not with the history. A cursor already set is kept: what arrived while
+// no callbackd ran is evaluated.
+func (q *Queue) Start(ctx context.Context) error {
+	last, err := q.feed.LastSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("alerts: %w", err)
+	}
+	if _, err := q.db.ExecContext(ctx, q.rebind("UPDATE alert_cursor SET seq = ? WHERE id = 1 AND seq IS NULL"), last); err != nil {
+		return fmt.Errorf("alerts: position the cursor: %w", err)
+	}
+	return nil
+}
+
 // Run evaluates and delivers until ctx ends, then stops River's workers,
 // letting sends in flight finish for a moment (a send cut short is sent
 // again later, by this process or another replica).
