@@ -12,6 +12,7 @@ import (
 	"github.com/callbackd/callbackd/internal/alert/queue"
 	"github.com/callbackd/callbackd/internal/alert/rules"
 	"github.com/callbackd/callbackd/internal/store"
+	"github.com/callbackd/callbackd/server"
 )
 
 // alertsConfig reads and checks --alerts-config and --public-url; the
@@ -72,4 +73,13 @@ func (cfg *completedConfig) openAlerts(ctx context.Context, log *slog.Logger, st
 	}
 	log.Info("alerts enabled", "rules", len(cfg.alerts.Rules), "channels", len(cfg.alerts.Channels), "public_url", cfg.publicURL)
 	return q, nil
+}
+
+// alertReader is the queue as the admin API reads it: a nil interface,
+// not a nil *queue.Queue, when alerts are off.
+func alertReader(q *queue.Queue) server.Alerts {
+	if q == nil {
+		return nil
+	}
+	return q
 }

@@ -146,5 +146,48 @@ rules:
 		require.Equal(t, 5, event.Data.Count)
 		require.Equal(t, ids[0], event.Data.ID, "webhook-id is the alert's id")
 		require.True(t, strings.HasPrefix(event.Data.Link, "https://callbackd.example.com/?"), event.Data.Link)
+
+		// Admins read the rules and the deliveries over REST; others may not.
+		get := func(path, token string) (int, string) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.base+path, nil)
+			require.NoError(t, err)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			body, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(body)
+		}
+		status, body := get("/api/admin/alert-rules", srv.token)
+		require.Equal(t, http.StatusOK, status, body)
+		require.Contains(t, body, `"name":"failed-jobs"`)
+		require.Contains(t, body, `"channel_kinds":["slack", "webhook"]`)
+		require.Contains(t, body, `"summary":"a job of workflow summarise with llm.step.completed and no final callback within 1s"`)
+		require.NotContains(t, body, alertWebhookSecret)
+		require.NotContains(t, body, slack.URL)
+		status, body = get("/api/admin/alert-deliveries?page_size=2", srv.token)
+		require.Equal(t, http.StatusOK, status, body)
+		var page struct {
+			Deliveries []struct {
+				Rule, Channel, Status string
+			}
+			NextPageToken string `json:"next_page_token"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &page))
+		require.Len(t, page.Deliveries, 2)
+		require.NotEmpty(t, page.NextPageToken)
+		for _, d := range page.Deliveries {
+			require.Equal(t, "sent", d.Status)
+		}
+		status, body = get("/api/admin/alert-deliveries?page_token="+page.NextPageToken, srv.token)
+		require.Equal(t, http.StatusOK, status, body)
+		require.Contains(t, body, `"status":"sent"`)
+		status, body = get("/api/admin/alert-deliveries?page_token=junk", srv.token)
+		require.Equal(t, http.StatusBadRequest, status, body)
+		require.Contains(t, body, "invalid_page_token")
+		status, _ = get("/api/admin/alert-rules", "")
+		require.Equal(t, http.StatusUnauthorized, status)
 	})
 }

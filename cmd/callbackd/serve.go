@@ -342,7 +342,7 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 		AdminAuthFailureBurst:     c.AdminAuthFailureBurst,
 		DevelopmentSecret:         cfg.developmentSecret,
 		Build:                     buildinfo.Read(),
-	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui})
+	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui, Alerts: alertReader(alerts)})
 	if err != nil {
 		return nil, err
 	}

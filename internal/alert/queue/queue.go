@@ -38,6 +38,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/callbackd/callbackd/internal/alert/rules"
+	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/callback"
 )
 
@@ -646,7 +647,10 @@ func Deliveries(ctx context.Context, client *river.Client[*sql.Tx], limit int, a
 }
 
 // ErrBadPageToken is a page token Deliveries did not issue.
-var ErrBadPageToken = errors.New("invalid page token")
+var ErrBadPageToken = apierror.New(apierror.InvalidPageToken, "invalid page token")
+
+// Config returns the alerts configuration the queue evaluates.
+func (q *Queue) Config() *rules.Config { return q.ev.Config() }
 
 func toDelivery(job *rivertype.JobRow) rules.Delivery {
 	var args Args

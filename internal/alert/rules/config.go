@@ -492,3 +492,42 @@ func (c *Config) ChannelByName(name string) (Channel, bool) {
 	}
 	return c.Channels[i], true
 }
+
+// GroupByOrDefault is GroupBy with its default filled in.
+func (r Rule) GroupByOrDefault() string {
+	if r.GroupBy == "" {
+		return GroupWorkflow
+	}
+	return r.GroupBy
+}
+
+// Summary says in one line what the rule matches and when it fires.
+func (r Rule) Summary() string {
+	var parts []string
+	add := func(name string, values Strings) {
+		if len(values) > 0 {
+			parts = append(parts, name+" "+strings.Join(values, " or "))
+		}
+	}
+	add("event", r.Match.Event)
+	add("status", r.Match.Status)
+	add("workflow", r.Match.Workflow)
+	add("error.category", r.Match.Error.Category)
+	if r.Match.Error.Retryable != nil {
+		parts = append(parts, fmt.Sprintf("error.retryable %t", *r.Match.Error.Retryable))
+	}
+	add("error message contains", r.Match.Error.Contains)
+	what := "every callback"
+	if len(parts) > 0 {
+		what = strings.Join(parts, ", ")
+	}
+	switch {
+	case r.Count != nil:
+		return fmt.Sprintf("at least %d of %s within %s", r.Count.AtLeast, what, r.Count.Within)
+	case r.Rate != nil:
+		return fmt.Sprintf("failure rate above %g %% over %s (at least %d finished workflows) of %s", r.Rate.AbovePercent, r.Rate.Within, r.Rate.MinCallbacks, what)
+	case r.Stuck != nil:
+		return fmt.Sprintf("a job of %s with llm.step.completed and no final callback within %s", what, r.Stuck.After)
+	}
+	return what
+}
