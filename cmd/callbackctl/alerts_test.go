@@ -53,4 +53,3 @@ rules:
 	off := startServer(t, "")
 	require.Contains(t, ok(t, off, "alerts", "rules"), "alerts are off")
 }
-
