@@ -190,7 +190,7 @@ func (h *adminHandler) GetCallbackStats(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	res := &callbacksv1.GetCallbackStatsResponse{Total: statsToProto(report.Total)}
+	res := &callbacksv1.GetCallbackStatsResponse{Total: statsToProto(report.Total), DurationsEstimated: report.DurationsEstimated}
 	for _, b := range report.Buckets {
 		res.Buckets = append(res.Buckets, &callbacksv1.CallbackStatsBucket{StartTime: timestamp(b.Start), Stats: statsToProto(b.Stats)})
 	}

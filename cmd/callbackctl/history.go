@@ -68,7 +68,7 @@ func (c *StatsCmd) Run(ctx context.Context, g *Globals) error {
 	row := func(first string, s *callbacksv1.CallbackStats) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", first, s.GetCount(),
 			s.GetByStatus()["processed"], s.GetByStatus()["error"], s.GetByStatus()["received"],
-			s.GetTotalTokens(), strconv.FormatFloat(s.GetCostUsd(), 'f', 4, 64), duration(s, s.GetDurationP50Ms()), duration(s, s.GetDurationP95Ms()))
+			s.GetTotalTokens(), strconv.FormatFloat(s.GetCostUsd(), 'f', 4, 64), duration(s, s.GetDurationP50Ms(), res.GetDurationsEstimated()), duration(s, s.GetDurationP95Ms(), res.GetDurationsEstimated()))
 	}
 	fmt.Fprintln(tw, "BUCKET\t"+header)
 	for _, b := range res.GetBuckets() {
@@ -87,12 +87,13 @@ func (c *StatsCmd) Run(ctx context.Context, g *Globals) error {
 	return tw.Flush()
 }
 
-// duration is a percentile cell: "-" when no workflow reported a duration.
-func duration(s *callbacksv1.CallbackStats, ms int64) string {
+// duration is a percentile cell: "-" when no workflow reported a duration,
+// "~" before an estimate (as before an estimated total).
+func duration(s *callbacksv1.CallbackStats, ms int64, estimated bool) string {
 	if s.GetDurationCount() == 0 {
 		return "-"
 	}
-	return strconv.FormatInt(ms, 10)
+	return map[bool]string{true: "~"}[estimated] + strconv.FormatInt(ms, 10)
 }
 
 // ViewAllCmd marks many callbacks viewed.

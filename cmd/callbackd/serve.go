@@ -392,6 +392,11 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		a.store.RunBackfill(gctx, store.DefaultBackfillBatch, 10*time.Second, a.log)
 		return nil
 	})
+	g.Go(func() error {
+		// The statistics' hourly rollups follow the closed hours.
+		a.store.RunRollUp(gctx, time.Minute, a.log)
+		return nil
+	})
 	if a.gcFloor > 0 {
 		g.Go(func() error {
 			gcFloor{floor: a.gcFloor, every: time.Second}.run(gctx)

@@ -36,10 +36,11 @@ func TestBackfill(t *testing.T) {
 
 			m, err := s.Migrator()
 			require.NoError(t, err)
-			for _, want := range []string{"00005_view_batches.sql", "00004_facts_search.sql"} {
-				name, err := m.Down(ctx)
+			// Down to before 00004, whatever came after it.
+			for name := ""; name != "00004_facts_search.sql"; {
+				name, err = m.Down(ctx)
 				require.NoError(t, err)
-				require.Equal(t, want, name)
+				require.NotEmpty(t, name)
 			}
 			_, err = m.Up(ctx)
 			require.NoError(t, err)

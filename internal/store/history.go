@@ -217,12 +217,17 @@ func (s *Store) bucketKey(b callback.Bucket) (expr, layout string) {
 
 // Stats summarises the callbacks of a range. See callback.Store.
 //
-// Two reads of the filtered rows, in one snapshot: counts and sums grouped
-// by bucket, workflow, status, event type and error category, from which
-// the buckets, workflows and total are added up; and the duration
-// percentiles, ranked with window functions in the three groupings at once,
-// so that both dialects pick the same nearest-rank values by integer
-// arithmetic.
+// The whole hours of the range that the roll-up has computed come from
+// llm_callback_stats_hours (rollup.go), when the query's filters are among
+// the rollups' grouping and its buckets hourly or daily; the rest of the
+// range (its ends, the last hour or so, stale hours, or all of it) from the
+// callbacks, in the same snapshot: counts and sums grouped by bucket,
+// workflow, status, event type and error category. Duration percentiles
+// are nearest-rank over the callbacks themselves, ranked with window
+// functions so that both dialects pick the same values, when the range
+// holds at most callback.CountBound callbacks or no rollups serve it;
+// beyond that they come from the rollups' histograms and are flagged as
+// estimates (within 1.1 % of a duration of that rank).
 func (s *Store) Stats(ctx context.Context, q callback.StatsQuery) (_ callback.StatsReport, err error) {
 	defer func() {
 		if err != nil {
@@ -248,62 +253,264 @@ func (s *Store) Stats(ctx context.Context, q callback.StatsQuery) (_ callback.St
 	defer tx.Rollback()
 
 	bucket, layout := s.bucketKey(q.Bucket)
-	buckets := make(map[string]*callback.Stats)
-	workflows := make(map[string]*callback.Stats)
-	total := newStats()
-	if err := s.sums(ctx, tx, cs, bucket, func(b, w string, add func(*callback.Stats)) {
-		add(statsOf(buckets, b))
-		add(statsOf(workflows, w))
-		add(&total)
+	var badBucket error // the first bucket text that did not parse
+	start := func(b string) time.Time {
+		t, err := time.ParseInLocation(layout, b, time.UTC)
+		if err != nil && badBucket == nil {
+			badBucket = fmt.Errorf("bucket %q: %w", b, err)
+		}
+		return t
+	}
+	acc := statsAccumulator{width: q.Bucket.Duration(), buckets: map[time.Time]*statsGroup{}, workflows: map[string]*statsGroup{}, total: *newStatsGroup()}
+	raw := cs // the callbacks read directly
+	if statsFromRollups(q, f) {
+		if raw, err = s.readRollups(ctx, tx, f, cs, &acc); err != nil {
+			return callback.StatsReport{}, err
+		}
+	}
+	if err := s.groupSums(ctx, tx, raw, bucket, func(b string, k rollUpKey, n int64, sums rollUpRow) {
+		acc.add(start(b), k, n, sums)
 	}); err != nil {
 		return callback.StatsReport{}, err
 	}
-	if err := s.percentiles(ctx, tx, cs, bucket, buckets, workflows, &total); err != nil {
+	if !acc.fromRollups || acc.total.Count <= callback.CountBound {
+		err = s.percentiles(ctx, tx, cs, bucket, func(b string) *callback.Stats { return &acc.bucket(start(b)).Stats },
+			func(w string) *callback.Stats { return &acc.workflow(w).Stats }, &acc.total.Stats)
+	} else {
+		err = s.durations(ctx, tx, raw, bucket, func(b string, k rollUpKey, d int64) {
+			acc.addDuration(start(b), k.workflow, histogram{durationBin(d): 1})
+		})
+		acc.estimatePercentiles()
+	}
+	if err != nil {
 		return callback.StatsReport{}, err
 	}
-	report := callback.StatsReport{Total: total}
-	for _, k := range sortedKeys(buckets) {
-		start, err := time.ParseInLocation(layout, k, time.UTC)
-		if err != nil {
-			return report, fmt.Errorf("bucket %q: %w", k, err)
+	if badBucket != nil {
+		return callback.StatsReport{}, badBucket
+	}
+	return acc.report(), tx.Commit()
+}
+
+// readRollups adds the rollups of the whole hours of f's range that the
+// roll-up has computed, and not marked stale since, to acc, and returns the
+// conditions of the callbacks the rest of the range holds: cs and outside
+// those hours.
+func (s *Store) readRollups(ctx context.Context, tx *sql.Tx, f callback.ListQuery, cs []cond, acc *statsAccumulator) ([]cond, error) {
+	var through sql.NullTime
+	if err := tx.QueryRowContext(ctx, "SELECT through FROM llm_callback_stats_rollup WHERE id = 1").Scan(&through); err != nil || !through.Valid {
+		return cs, err
+	}
+	// The rolled-up hours [from, to) inside the range; from zero means
+	// from the start.
+	var from time.Time
+	if !f.CreatedAfter.IsZero() {
+		from = f.CreatedAfter.UTC().Truncate(time.Hour)
+		if from.Before(f.CreatedAfter) {
+			from = from.Add(time.Hour)
 		}
-		report.Buckets = append(report.Buckets, callback.BucketStats{Start: start.UTC(), Stats: *buckets[k]})
 	}
-	for _, k := range sortedKeys(workflows) {
-		report.Workflows = append(report.Workflows, callback.WorkflowStats{WorkflowName: text(k), Stats: *workflows[k]})
+	to := through.Time.UTC()
+	if !f.CreatedBefore.IsZero() && f.CreatedBefore.Before(to) {
+		to = f.CreatedBefore.UTC().Truncate(time.Hour)
 	}
-	return report, tx.Commit()
+	if !from.IsZero() && !from.Before(to) {
+		return cs, nil
+	}
+	hours := []cond{{"llm_callback_stats_hours.hour < ?", []any{filterTime(to)}}}
+	rawOutside := "llm_callbacks.created_at >= ?"
+	rawArgs := []any{filterTime(to)}
+	if !from.IsZero() {
+		hours = append(hours, cond{"llm_callback_stats_hours.hour >= ?", []any{filterTime(from)}})
+		rawOutside += " OR llm_callbacks.created_at < ?"
+		rawArgs = append(rawArgs, filterTime(from))
+	}
+	// Stale hours come from the callbacks.
+	var args []any
+	where := s.render(hours, 0, &args)
+	rows, err := tx.QueryContext(ctx, "SELECT hour FROM llm_callback_stats_stale WHERE "+strings.ReplaceAll(where, "llm_callback_stats_hours.", ""), args...)
+	if err != nil {
+		return nil, err
+	}
+	var stale []time.Time
+	for rows.Next() {
+		var h time.Time
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		stale = append(stale, h.UTC())
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, err
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	for _, h := range stale {
+		hours = append(hours, cond{"llm_callback_stats_hours.hour <> ?", []any{dbTime(h)}})
+		rawOutside += " OR (llm_callbacks.created_at >= ? AND llm_callbacks.created_at < ?)"
+		rawArgs = append(rawArgs, dbTime(h), dbTime(h.Add(time.Hour)))
+	}
+	eq := func(col, v string) {
+		if v != "" {
+			hours = append(hours, cond{"llm_callback_stats_hours." + col + " = ?", []any{v}})
+		}
+	}
+	eq("status", string(f.Status))
+	eq("event_type", f.EventType)
+	eq("workflow_name", f.WorkflowName)
+	args = args[:0]
+	where = s.render(hours, 0, &args)
+	rows, err = tx.QueryContext(ctx, `SELECT hour, workflow_name, status, event_type, error_category, callbacks,
+	prompt_tokens, completion_tokens, total_tokens, cost_usd, durations FROM llm_callback_stats_hours WHERE `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			hour      time.Time
+			k         rollUpKey
+			n         int64
+			sums      rollUpRow
+			durations string
+		)
+		if err := rows.Scan(&hour, &k.workflow, &k.status, &k.event, &k.category, &n, &sums.prompt, &sums.completion, &sums.totalTokens, &sums.cost, &durations); err != nil {
+			return nil, err
+		}
+		h, err := parseHistogram(durations)
+		if err != nil {
+			return nil, err
+		}
+		start := hour.UTC().Truncate(acc.width)
+		acc.add(start, k, n, sums)
+		acc.addDuration(start, k.workflow, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	acc.fromRollups = true
+	return append(slices.Clip(cs), cond{"(" + rawOutside + ")", rawArgs}), nil
 }
 
-// sortedKeys returns the keys of m in order.
-func sortedKeys(m map[string]*callback.Stats) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// statsGroup is the summary of one bucket, one workflow or the total, with
+// the histogram of its durations when they are estimated.
+type statsGroup struct {
+	callback.Stats
+	durations histogram
+}
+
+// statsAccumulator adds up the groups of a statistics report.
+type statsAccumulator struct {
+	width       time.Duration // of a bucket
+	buckets     map[time.Time]*statsGroup
+	workflows   map[string]*statsGroup
+	total       statsGroup
+	fromRollups bool // some of the figures came from rollups
+	estimated   bool
+}
+
+func newStatsGroup() *statsGroup {
+	return &statsGroup{Stats: callback.Stats{ByStatus: map[callback.Status]int64{}, ByEventType: map[string]int64{}, FailuresByCategory: map[string]int64{}}}
+}
+
+// bucket returns the group of the bucket starting at start, adding it when
+// missing.
+func (a *statsAccumulator) bucket(start time.Time) *statsGroup {
+	g := a.buckets[start]
+	if g == nil {
+		g = newStatsGroup()
+		a.buckets[start] = g
 	}
-	slices.Sort(keys)
-	return keys
+	return g
 }
 
-func newStats() callback.Stats {
-	return callback.Stats{ByStatus: map[callback.Status]int64{}, ByEventType: map[string]int64{}, FailuresByCategory: map[string]int64{}}
-}
-
-// statsOf returns the Stats of key k in m, adding it when missing.
-func statsOf(m map[string]*callback.Stats, k string) *callback.Stats {
-	st := m[k]
-	if st == nil {
-		v := newStats()
-		st = &v
-		m[k] = st
+// workflow returns the group of workflow w, adding it when missing.
+func (a *statsAccumulator) workflow(w string) *statsGroup {
+	g := a.workflows[w]
+	if g == nil {
+		g = newStatsGroup()
+		a.workflows[w] = g
 	}
-	return st
+	return g
 }
 
-// sums reads the counts and sums of the rows matching cs, grouped by the
-// bucket expression, workflow, status, event type and error category, and
-// hands each group to each with a function that adds it to a Stats.
-func (s *Store) sums(ctx context.Context, tx *sql.Tx, cs []cond, bucket string, each func(bucket, workflow string, add func(*callback.Stats))) error {
+// add adds n callbacks of key k with their sums to the bucket starting at
+// start, k's workflow and the total.
+func (a *statsAccumulator) add(start time.Time, k rollUpKey, n int64, sums rollUpRow) {
+	event, category := text(k.event), text(k.category)
+	for _, st := range []*callback.Stats{&a.bucket(start).Stats, &a.workflow(k.workflow).Stats, &a.total.Stats} {
+		st.Count += n
+		st.ByStatus[callback.Status(k.status)] += n
+		st.ByEventType[event] += n
+		if callback.Status(k.status) == callback.StatusError {
+			st.FailuresByCategory[category] += n
+		}
+		st.PromptTokens += sums.prompt
+		st.CompletionTokens += sums.completion
+		st.TotalTokens += sums.totalTokens
+		st.CostUSD += sums.cost
+	}
+}
+
+// addDuration adds durations to the bucket starting at start, workflow w
+// and the total.
+func (a *statsAccumulator) addDuration(start time.Time, w string, h histogram) {
+	if len(h) == 0 {
+		return
+	}
+	for _, g := range []*statsGroup{a.bucket(start), a.workflow(w), &a.total} {
+		g.durations.merge(h)
+	}
+}
+
+// estimatePercentiles sets every group's duration figures from its
+// histogram.
+func (a *statsAccumulator) estimatePercentiles() {
+	a.estimated = true
+	set := func(g *statsGroup) {
+		g.DurationCount = g.durations.count()
+		g.DurationP50MS = g.durations.percentile(50)
+		g.DurationP95MS = g.durations.percentile(95)
+	}
+	for _, g := range a.buckets {
+		set(g)
+	}
+	for _, g := range a.workflows {
+		set(g)
+	}
+	set(&a.total)
+}
+
+// report is the accumulated report: buckets oldest first, workflows by
+// name.
+func (a *statsAccumulator) report() callback.StatsReport {
+	r := callback.StatsReport{Total: a.total.Stats, DurationsEstimated: a.estimated}
+	starts := make([]time.Time, 0, len(a.buckets))
+	for t := range a.buckets {
+		starts = append(starts, t)
+	}
+	slices.SortFunc(starts, time.Time.Compare)
+	for _, t := range starts {
+		r.Buckets = append(r.Buckets, callback.BucketStats{Start: t, Stats: a.buckets[t].Stats})
+	}
+	names := make([]string, 0, len(a.workflows))
+	for w := range a.workflows {
+		names = append(names, w)
+	}
+	slices.Sort(names)
+	for _, w := range names {
+		r.Workflows = append(r.Workflows, callback.WorkflowStats{WorkflowName: text(w), Stats: a.workflows[w].Stats})
+	}
+	return r
+}
+
+// groupSums reads the counts and sums of the rows matching cs, grouped by
+// the bucket expression, workflow, status, event type and error category.
+// Tokens and cost leave out workflow.completed callbacks, whose cost_data
+// restates their steps' figures (callback.Stats).
+func (s *Store) groupSums(ctx context.Context, tx *sql.Tx, cs []cond, bucket string, each func(bucket string, k rollUpKey, n int64, sums rollUpRow)) error {
 	var args []any
 	where := s.render(cs, 0, &args)
 	sum := func(col string) string {
@@ -318,34 +525,55 @@ func (s *Store) sums(ctx context.Context, tx *sql.Tx, cs []cond, bucket string, 
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			b, workflow, status, event, category string
-			n, prompt, completion, totalTokens   int64
-			cost                                 float64
+			b    string
+			k    rollUpKey
+			n    int64
+			sums rollUpRow
 		)
-		if err := rows.Scan(&b, &workflow, &status, &event, &category, &n, &prompt, &completion, &totalTokens, &cost); err != nil {
+		if err := rows.Scan(&b, &k.workflow, &k.status, &k.event, &k.category, &n, &sums.prompt, &sums.completion, &sums.totalTokens, &sums.cost); err != nil {
 			return err
 		}
-		event, category = text(event), text(category)
-		each(b, workflow, func(st *callback.Stats) {
-			st.Count += n
-			st.ByStatus[callback.Status(status)] += n
-			st.ByEventType[event] += n
-			if callback.Status(status) == callback.StatusError {
-				st.FailuresByCategory[category] += n
-			}
-			st.PromptTokens += prompt
-			st.CompletionTokens += completion
-			st.TotalTokens += totalTokens
-			st.CostUSD += cost
-		})
+		each(b, k, n, sums)
 	}
 	return rows.Err()
 }
 
-// percentiles sets the duration figures of the buckets, the workflows and
-// the total from one read of the finished workflows' durations, ranked in
-// each grouping: only the rows at a wanted rank come back.
-func (s *Store) percentiles(ctx context.Context, tx *sql.Tx, cs []cond, bucket string, buckets, workflows map[string]*callback.Stats, total *callback.Stats) error {
+// finishedWithDuration is the condition of the callbacks whose duration the
+// statistics count: finished workflows that report one.
+const finishedWithDuration = "llm_callbacks.duration_ms IS NOT NULL AND llm_callbacks.event_type IN ('" +
+	callback.EventWorkflowCompleted + "', '" + callback.EventWorkflowFailed + "')"
+
+// durations reads the durations of the finished workflows matching cs,
+// with their bucket and grouping.
+func (s *Store) durations(ctx context.Context, tx *sql.Tx, cs []cond, bucket string, each func(bucket string, k rollUpKey, d int64)) error {
+	var args []any
+	where := s.render(cs, 0, &args)
+	rows, err := tx.QueryContext(ctx, "SELECT "+bucket+", llm_callbacks.workflow_name, llm_callbacks.status, llm_callbacks.event_type, llm_callbacks.error_category, llm_callbacks.duration_ms"+
+		" FROM llm_callbacks WHERE "+where+" AND "+finishedWithDuration, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			b string
+			k rollUpKey
+			d int64
+		)
+		if err := rows.Scan(&b, &k.workflow, &k.status, &k.event, &k.category, &d); err != nil {
+			return err
+		}
+		each(b, k, d)
+	}
+	return rows.Err()
+}
+
+// percentiles sets the exact duration figures of the buckets, the
+// workflows and the total from one read of the finished workflows'
+// durations, ranked in each grouping: only the rows at a wanted rank come
+// back. bucketOf and workflowOf return the figures of a bucket (as the
+// bucket expression's text) and of a workflow.
+func (s *Store) percentiles(ctx context.Context, tx *sql.Tx, cs []cond, bucket string, bucketOf, workflowOf func(string) *callback.Stats, total *callback.Stats) error {
 	var args []any
 	where := s.render(cs, 0, &args)
 	// Nearest rank: the value at position ceil(p·n) of the sorted
@@ -361,8 +589,7 @@ func (s *Store) percentiles(ctx context.Context, tx *sql.Tx, cs []cond, bucket s
 	count(*) OVER (PARTITION BY llm_callbacks.workflow_name) AS n_w,
 	row_number() OVER (ORDER BY llm_callbacks.duration_ms) AS rn_t,
 	count(*) OVER () AS n_t
-	FROM llm_callbacks WHERE `+where+` AND llm_callbacks.duration_ms IS NOT NULL
-	AND llm_callbacks.event_type IN ('`+callback.EventWorkflowCompleted+`', '`+callback.EventWorkflowFailed+`')) t
+	FROM llm_callbacks WHERE `+where+` AND `+finishedWithDuration+`) t
 WHERE `+rank("rn_b", "n_b")+` OR `+rank("rn_w", "n_w")+` OR `+rank("rn_t", "n_t"), args...)
 	if err != nil {
 		return err
@@ -385,8 +612,8 @@ WHERE `+rank("rn_b", "n_b")+` OR `+rank("rn_w", "n_w")+` OR `+rank("rn_t", "n_t"
 		if err := rows.Scan(&b, &w, &d, &rnB, &nB, &rnW, &nW, &rnT, &nT); err != nil {
 			return err
 		}
-		set(statsOf(buckets, b), d, rnB, nB)
-		set(statsOf(workflows, w), d, rnW, nW)
+		set(bucketOf(b), d, rnB, nB)
+		set(workflowOf(w), d, rnW, nW)
 		set(total, d, rnT, nT)
 	}
 	return rows.Err()

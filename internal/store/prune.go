@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/callbackd/callbackd/internal/callback"
 )
@@ -46,10 +48,48 @@ func (s *Store) Prune(ctx context.Context, q callback.PruneQuery) (_ int, err er
 	}
 	query := "DELETE FROM llm_callbacks WHERE id IN (SELECT c.id FROM llm_callbacks c WHERE " + where + viewed +
 		" ORDER BY c.created_at, c.id LIMIT " + arg(q.Batch) + ")"
-	res, err := s.db.ExecContext(ctx, query, args...)
+	// The hours of the deleted callbacks are stale for the statistics'
+	// rollups (rollup.go), in the same statement or transaction.
+	if s.dialect == DialectPostgres {
+		var n int
+		err := s.db.QueryRowContext(ctx, "WITH del AS ("+query+" RETURNING created_at), "+
+			"stale AS (INSERT INTO llm_callback_stats_stale (hour) SELECT DISTINCT date_trunc('hour', created_at, 'UTC') FROM del ON CONFLICT DO NOTHING) "+
+			"SELECT count(*) FROM del", args...).Scan(&n)
+		return n, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
-	n, err := res.RowsAffected()
-	return int(n), err
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, query+" RETURNING created_at", args...)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		n     int
+		hours []time.Time
+	)
+	for rows.Next() {
+		var at time.Time
+		if err := rows.Scan(&at); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		n++
+		if h := at.UTC().Truncate(time.Hour); !slices.Contains(hours, h) {
+			hours = append(hours, h)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return 0, err
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	if err := s.markStale(ctx, tx, hours); err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
 }

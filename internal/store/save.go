@@ -64,7 +64,7 @@ const saveConflict = ` ON CONFLICT (callback_id) DO UPDATE SET
 	cost_usd = excluded.cost_usd,
 	duration_ms = excluded.duration_ms,
 	error_category = excluded.error_category
-RETURNING id, callback_id, delivery_count, seq`
+RETURNING id, callback_id, delivery_count, seq, created_at, updated_at`
 
 // sameBody is the condition of a replay in saveConflict: the delivery's body
 // is the stored one. In an UPDATE SET every expression reads the row as it
@@ -89,7 +89,8 @@ type saveRow struct {
 	first int                // index of the key's first delivery in the batch
 	seq   int64
 	// results of the upsert
-	count int
+	count     int
+	createdAt time.Time // when the callback was first stored
 }
 
 // Save upserts deliveries in one transaction. See callback.Store.
@@ -318,7 +319,12 @@ func upsertOneStatementSQL(slots int) string {
 	b.WriteString("), search AS (INSERT INTO llm_callback_search (callback_id, document) ")
 	b.WriteString("SELECT up.id, v.document FROM up JOIN v ON v.callback_id = up.callback_id")
 	b.WriteString(searchConflict)
-	b.WriteString(") SELECT id, callback_id, delivery_count, seq FROM up")
+	// A delivery that changed a callback of an earlier hour marks the hour
+	// stale for the statistics' roll-up (rollup.go), in this statement.
+	b.WriteString("), stale AS (INSERT INTO llm_callback_stats_stale (hour) ")
+	b.WriteString("SELECT DISTINCT date_trunc('hour', up.created_at, 'UTC') FROM up WHERE up.created_at < date_trunc('hour', up.updated_at, 'UTC')")
+	b.WriteString(" ON CONFLICT DO NOTHING")
+	b.WriteString(") SELECT id, callback_id, delivery_count, seq, created_at, updated_at FROM up")
 	return b.String()
 }
 
@@ -387,19 +393,20 @@ func readUpserted(rs *sql.Rows, byKey map[string]*saveRow, want int, accept func
 	returned := 0
 	for rs.Next() {
 		var (
-			id    uuid.UUID
-			key   string
-			count int
-			seq   int64
+			id                 uuid.UUID
+			key                string
+			count              int
+			seq                int64
+			created, updatedAt time.Time
 		)
-		if err := rs.Scan(&id, &key, &count, &seq); err != nil {
+		if err := rs.Scan(&id, &key, &count, &seq, &created, &updatedAt); err != nil {
 			return err
 		}
 		r := byKey[key]
 		if r == nil || !accept(r, seq) {
 			return fmt.Errorf("upsert returned unexpected row %q (seq %d)", key, seq)
 		}
-		r.id, r.count, r.seq = id, count, seq
+		r.id, r.count, r.seq, r.createdAt = id, count, seq, created
 		returned++
 	}
 	if err := rs.Err(); err != nil {
@@ -460,6 +467,17 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, chunk []*saveRow, delive
 		return err
 	}
 	if err := readUpserted(rs, byKey, len(chunk), func(r *saveRow, seq int64) bool { return seq == r.seq }); err != nil {
+		return err
+	}
+	// As upsertOneStatementSQL's stale CTE: a delivery that changed a
+	// callback of an earlier hour marks the hour stale, in this transaction.
+	var stale []time.Time
+	for _, r := range chunk {
+		if h := r.createdAt.UTC().Truncate(time.Hour); r.createdAt.Before(now.Truncate(time.Hour)) && !slices.Contains(stale, h) {
+			stale = append(stale, h)
+		}
+	}
+	if err := s.markStale(ctx, tx, stale); err != nil {
 		return err
 	}
 	// The search documents, under the ids the upsert returned (an existing

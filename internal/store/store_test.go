@@ -87,14 +87,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 
 			status, err := m.Status(ctx)
 			require.NoError(t, err)
-			require.Len(t, status, 5)
+			require.Len(t, status, 6)
 			for _, st := range status {
 				require.False(t, st.Applied, st.String())
 				require.Contains(t, st.String(), "pending")
 			}
 			applied, err := m.Up(ctx)
 			require.NoError(t, err)
-			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql"}, applied)
+			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00008_stats_rollups.sql"}, applied)
 			applied, err = m.Up(ctx)
 			require.NoError(t, err)
 			require.Empty(t, applied, "up is idempotent")
@@ -111,7 +111,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 			batch, err := s.MarkAllViewed(ctx, callback.ListQuery{}, admin, "Carol", time.Now())
 			require.NoError(t, err)
 			require.Equal(t, int64(1), batch.Count)
+			require.True(t, exists("llm_callback_stats_hours"))
 			name, err := m.Down(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "00008_stats_rollups.sql", name)
+			for _, table := range []string{"llm_callback_stats_hours", "llm_callback_stats_rollup", "llm_callback_stats_stale"} {
+				require.False(t, exists(table), "down drops %s", table)
+			}
+			name, err = m.Down(ctx)
 			require.NoError(t, err)
 			require.Equal(t, "00005_view_batches.sql", name)
 			require.False(t, exists("llm_callback_view_batches"))
@@ -139,6 +146,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.False(t, status[2].Applied)
 			require.False(t, status[3].Applied)
 			require.False(t, status[4].Applied)
+			require.False(t, status[5].Applied)
 			require.Contains(t, status[0].String(), "applied")
 
 			_, err = m.Up(ctx)
@@ -152,12 +160,12 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.True(t, created)
 
 			requireCompression(t, s, "lz4")
-			for _, want := range []string{"00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
+			for _, want := range []string{"00008_stats_rollups.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
 				name, err := m.Down(ctx)
 				require.NoError(t, err)
 				require.Equal(t, want, name)
 			}
-			for _, table := range []string{"llm_callbacks", "llm_callback_views", "feed_position", "llm_callback_search", "facts_backfill", "llm_callback_view_batches"} {
+			for _, table := range []string{"llm_callbacks", "llm_callback_views", "feed_position", "llm_callback_search", "facts_backfill", "llm_callback_view_batches", "llm_callback_stats_hours"} {
 				require.False(t, exists(table), table)
 			}
 			_, err = m.Down(ctx)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/callbackd/callbackd/internal/callback"
+	"github.com/callbackd/callbackd/internal/store"
 )
 
 // history saves a small, varied history through ParsePayload, as ingest
@@ -166,9 +167,33 @@ func testCount(t *testing.T, s callback.Store) {
 	require.Equal(t, callback.Count{N: 7}, count(callback.ListQuery{Viewer: uuid.New(), UnviewedOnly: true}))
 }
 
+// rollerUp is a store with hourly rollups of its statistics, which Stats
+// must read to the same figures as the callbacks themselves.
+type rollerUp interface {
+	RollUpStep(ctx context.Context, now time.Time) (store.RollUpProgress, error)
+}
+
 func testStats(t *testing.T, s callback.Store) {
-	ctx := context.Background()
 	history(t, s)
+	checkStats(t, s)
+	r, ok := s.(rollerUp)
+	if !ok {
+		return
+	}
+	// Roll up every hour of the history, as a day later.
+	for {
+		p, err := r.RollUpStep(context.Background(), base.Add(24*time.Hour))
+		require.NoError(t, err)
+		if p.Hour.IsZero() {
+			break
+		}
+	}
+	t.Run("from rollups", func(t *testing.T) { checkStats(t, s) })
+}
+
+// checkStats checks the statistics of history's callbacks.
+func checkStats(t *testing.T, s callback.Store) {
+	ctx := context.Background()
 	report, err := s.Stats(ctx, callback.StatsQuery{
 		Filter: callback.ListQuery{CreatedAfter: base.Add(-time.Hour), CreatedBefore: base.Add(3 * time.Hour)},
 		Bucket: callback.BucketHour,
