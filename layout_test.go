@@ -25,6 +25,9 @@ var layers = [][]string{
 	// Transports and clients: the one port, the embedded UI, the Go client,
 	// the TypeScript client's test.
 	{"server", "web", "clients/go", "clients/ts"},
+	// Sign-in through an identity provider, over auth's claim rules and
+	// the sessions' vocabulary.
+	{"internal/oidc"},
 	// Domain services: they depend on small interfaces, never on storage.
 	{"internal/ingest", "internal/watch", "internal/retention", "internal/auth"},
 	// Storage: the store, its PostgreSQL replica link, and alerting's
@@ -35,7 +38,7 @@ var layers = [][]string{
 	{"internal/alert/channel"},
 	{"internal/alert/rules"},
 	// The domain's vocabulary and leaf helpers.
-	{"internal/callback", "internal/webhook", "internal/redact", "internal/failurelimit", "internal/buildinfo"},
+	{"internal/callback", "internal/webhook", "internal/session", "internal/redact", "internal/failurelimit", "internal/buildinfo"},
 	// The error vocabulary: every refusal names its reason, which decides
 	// its code and status.
 	{"internal/apierror"},
@@ -53,7 +56,7 @@ var layers = [][]string{
 // prefix). Every package of the module has an entry.
 var allowedImports = map[string][]string{
 	".":                          {},
-	"cmd/callbackd":              {"internal/alert/channel", "internal/alert/queue", "internal/alert/rules", "internal/auth", "internal/buildinfo", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/watch", "web", "internal/webhook"},
+	"cmd/callbackd":              {"internal/alert/channel", "internal/alert/queue", "internal/alert/rules", "internal/auth", "internal/oidc", "internal/session", "internal/buildinfo", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/watch", "web", "internal/webhook"},
 	"cmd/callbackctl":            {"internal/buildinfo", "internal/callback", "clients/go", "gen", "internal/webhook"},
 	"internal/bench/ingestload":  {"internal/bench/benchserver", "clients/go/callbackdtest", "internal/webhook"},
 	"internal/bench/watchload":   {"internal/bench/benchserver", "clients/go/callbackdtest", "gen", "internal/webhook"},
@@ -64,21 +67,23 @@ var allowedImports = map[string][]string{
 	"clients/go/callbackdtest":   {},
 	"internal/store/storetest":   {"internal/callback", "internal/store"},
 	"internal/errdocs":           {"internal/apierror"},
-	"server":                     {"internal/alert/rules", "internal/apierror", "internal/auth", "internal/buildinfo", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
+	"server":                     {"internal/alert/rules", "internal/apierror", "internal/auth", "internal/oidc", "internal/session", "internal/buildinfo", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
 	"web":                        {},
 	"clients/go":                 {"gen"},
 	"clients/ts":                 {},
+	"internal/oidc":              {"internal/apierror", "internal/auth", "internal/redact", "internal/session"},
 	"internal/ingest":            {"internal/apierror", "internal/callback", "internal/failurelimit", "internal/webhook"},
 	"internal/watch":             {"internal/apierror", "internal/callback"},
 	"internal/retention":         {"internal/callback"},
 	"internal/auth":              {"internal/apierror", "internal/redact"},
-	"internal/store":             {"internal/callback", "ent", "internal/redact"},
+	"internal/store":             {"internal/callback", "internal/session", "ent", "internal/redact"},
 	"internal/store/pgnotify":    {},
 	"internal/alert/queue":       {"internal/alert/rules", "internal/apierror", "internal/callback"},
 	"internal/alert/channel":     {"internal/alert/rules", "internal/webhook"},
 	"internal/alert/rules":       {"internal/callback", "internal/webhook"},
 	"internal/callback":          {"internal/apierror"},
 	"internal/webhook":           {"internal/apierror"},
+	"internal/session":           {"internal/apierror"},
 	"internal/redact":            {},
 	"internal/failurelimit":      {},
 	"internal/buildinfo":         {},

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/auth"
 	"github.com/callbackd/callbackd/internal/failurelimit"
+	"github.com/callbackd/callbackd/internal/session"
 )
 
 // Authenticator checks admin credentials; package auth implements it.
@@ -58,6 +60,8 @@ type authGate struct {
 	trusted  []netip.Prefix
 	limiter  *failurelimit.Limiter // nil: failures are not throttled
 	failures *prometheus.CounterVec
+	// signIn reads session cookies; nil when browser sessions are off.
+	signIn *signIn
 }
 
 func newAuthGate(a Authenticator, log *slog.Logger, trusted []netip.Prefix, limiter *failurelimit.Limiter, reg prometheus.Registerer) (*authGate, error) {
@@ -73,10 +77,26 @@ func newAuthGate(a Authenticator, log *slog.Logger, trusted []netip.Prefix, limi
 
 // check authenticates r's Authorization header and returns the admin, or
 // the refusal: an auth error (401/403), or errAuthRateLimited when the
-// credential is invalid and the address has no failure budget left.
-func (g *authGate) check(r *http.Request) (auth.Identity, error) {
+// credential is invalid and the address has no failure budget left. With
+// cookies true (an RPC from the console, never REST) a request without an
+// Authorization header may be authenticated by its session cookie instead
+// (signIn.fromCookie: same origin and the CSRF token required).
+func (g *authGate) check(r *http.Request, cookies bool) (auth.Identity, error) {
 	ctx := r.Context()
-	id, err := g.auth.Authenticate(ctx, r.Header.Get("Authorization"))
+	var (
+		id     auth.Identity
+		err    error
+		cookie bool
+	)
+	if cookies && g.signIn != nil && r.Header.Get("Authorization") == "" {
+		id, cookie, err = g.signIn.fromCookie(r)
+		if r := apierror.Of(err); r == apierror.Unavailable || r == apierror.Internal {
+			return auth.Identity{}, err // the store failed: no one's fault
+		}
+	}
+	if !cookie {
+		id, err = g.auth.Authenticate(ctx, r.Header.Get("Authorization"))
+	}
 	if err == nil && !id.Admin { // Authenticate promises an error then; never trust a non-admin
 		err = auth.ErrPermissionDenied
 	}
@@ -98,9 +118,17 @@ func (g *authGate) check(r *http.Request) (auth.Identity, error) {
 		g.failures.WithLabelValues("rate_limited").Inc()
 		return auth.Identity{}, errAuthRateLimited
 	}
-	g.failures.WithLabelValues(auth.Detail(err)).Inc()
+	g.failures.WithLabelValues(failureLabel(err)).Inc()
 	g.log.WarnContext(ctx, "admin authentication failed", attrs...)
 	return auth.Identity{}, err
+}
+
+// failureLabel is the reason label of a failed authentication's metric.
+func failureLabel(err error) string {
+	if errors.Is(err, session.ErrCSRF) {
+		return string(apierror.CSRFRefused)
+	}
+	return auth.Detail(err)
 }
 
 // isAdminPath reports whether path needs an admin: an admin RPC or a REST

@@ -123,7 +123,7 @@ func (s *Server) admitRPC(next http.Handler) http.Handler {
 		ctx := r.Context()
 		var admin *uuid.UUID
 		if rt.admin {
-			id, err := s.gate.check(r)
+			id, err := s.gate.check(r, true)
 			if err != nil {
 				refuse(err)
 				return
@@ -168,7 +168,7 @@ func (s *Server) admitREST(next http.Handler) http.Handler {
 			}
 			writeError(w, err)
 		}
-		if _, err := s.gate.check(r); err != nil {
+		if _, err := s.gate.check(r, false); err != nil {
 			refuse(err)
 			return
 		}

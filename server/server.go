@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"connectrpc.com/connect"
@@ -31,6 +32,8 @@ import (
 	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/failurelimit"
+	"github.com/callbackd/callbackd/internal/oidc"
+	"github.com/callbackd/callbackd/internal/session"
 	"github.com/callbackd/callbackd/internal/watch"
 )
 
@@ -73,6 +76,16 @@ type Config struct {
 	// DevelopmentSecret tells admins (GetServerInfo, and so the web UI) that
 	// the webhook accepts the sender's public development secret.
 	DevelopmentSecret bool
+	// PublicURL is the console's address as browsers see it (behind a
+	// proxy, the proxy's): its origin is the only one whose requests a
+	// session cookie authenticates, and an https one makes cookies Secure.
+	// Empty: the request's own Host (and scheme).
+	PublicURL string
+	// TokenLoginForm offers the token form on the sign-in page beside
+	// "Sign in with ..." (it is always offered without OIDC).
+	TokenLoginForm bool
+	// OIDCProviderName names the provider on the sign-in button.
+	OIDCProviderName string
 	// Build is the running build, reported by GetServerInfo, the OpenAPI
 	// documents and the callbackd_build_info metric; zero means
 	// buildinfo.Read().
@@ -108,6 +121,13 @@ type Deps struct {
 	UI http.Handler
 	// Registry receives the server's metrics; nil creates a private one.
 	Registry *prometheus.Registry
+	// Sessions keeps browser sessions: the token form and OIDC sign-in
+	// exchange a credential for a session cookie. Nil: no browser sessions
+	// (bearer credentials only), and no /auth routes.
+	Sessions *session.Manager
+	// OIDC signs admins in through an OpenID Connect provider; nil: off.
+	// It needs Sessions.
+	OIDC *oidc.Provider
 	// Alerts is what the admin API reads of alerting; nil when alerts
 	// are off.
 	Alerts Alerts
@@ -184,6 +204,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Hub == nil {
 		problems = append(problems, errors.New("watch hub: missing"))
 	}
+	if deps.OIDC != nil && deps.Sessions == nil {
+		problems = append(problems, errors.New("OIDC sign-in: needs browser sessions"))
+	}
+	publicOrigin, publicTLS, err := ParsePublicURL(cfg.PublicURL)
+	if err != nil {
+		problems = append(problems, err)
+	}
 	var tlsConfig *tls.Config
 	if cfg.TLSCertificate != nil {
 		// ALPN: we wrap the listener ourselves, so http.Server does not add it.
@@ -240,13 +267,24 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if err := registry.Register(buildInfo); err != nil {
 		return nil, err
 	}
-	var err error
 	if s.caps, err = newStreamCaps(cfg.MaxStreams, cfg.MaxStreamsPerAdmin, cfg.MaxUnauthenticatedStreams, registry); err != nil {
 		return nil, err
 	}
 	limiter := failurelimit.New(cfg.AdminAuthFailureRate, cfg.AdminAuthFailureBurst)
 	if s.gate, err = newAuthGate(deps.Authenticator, deps.Logger, cfg.TrustedProxies, limiter, registry); err != nil {
 		return nil, err
+	}
+	if deps.Sessions != nil {
+		s.gate.signIn = &signIn{
+			sessions:     deps.Sessions,
+			oidc:         deps.OIDC,
+			gate:         s.gate,
+			log:          deps.Logger,
+			providerName: cfg.OIDCProviderName,
+			tokenForm:    cfg.TokenLoginForm,
+			secure:       tlsConfig != nil || publicTLS,
+			origin:       publicOrigin,
+		}
 	}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	if err := s.routes(ctx); err != nil {
@@ -321,6 +359,9 @@ func (s *Server) routes(ctx context.Context) error {
 	if s.deps.UI != nil {
 		mux.Handle("/", s.deps.UI)
 	}
+	if s.gate.signIn != nil {
+		s.gate.signIn.routes(mux)
+	}
 	mux.Handle("/api/", gateway)
 	mux.Handle(adminRESTPrefix, s.admitREST(gateway))
 	mux.Handle("GET "+restWatchPath, s.admitREST(newRESTWatch(gateway, conn)))
@@ -346,6 +387,19 @@ func (s *Server) routes(ctx context.Context) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
 	s.handler = s.logRequests(mux)
 	return nil
+}
+
+// ParsePublicURL returns the origin of the console's public URL ("" when
+// unset) and whether it is https.
+func ParsePublicURL(raw string) (origin string, https bool, err error) {
+	if raw == "" {
+		return "", false, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", false, fmt.Errorf("public URL %q: want http(s)://host[:port][/path]", raw)
+	}
+	return u.Scheme + "://" + u.Host, u.Scheme == "https", nil
 }
 
 // Handler returns the server's root handler, for tests that bring their own

@@ -110,6 +110,13 @@ func TestUI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The real OpenID Provider of the sign-in tests, its own module.
+		provider := filepath.Join(t.TempDir(), "oidcprovider")
+		build := exec.CommandContext(t.Context(), "go", "build", "-o", provider, ".")
+		build.Dir = filepath.Join("..", "tools", "oidcprovider")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build tools/oidcprovider: %v\n%s", err, out)
+		}
 		shots := t.TempDir()
 		if *updateScreenshots {
 			abs, err := filepath.Abs(filepath.Join("..", "docs", "screenshots"))
@@ -123,6 +130,7 @@ func TestUI(t *testing.T) {
 			"CALLBACKD_E2E_POSTGRES_URL=" + storetest.PostgresURL(t),
 			"CALLBACKD_SCREENSHOT_DIR=" + shots,
 			"CHROMIUM_PATH=" + chromiumPath,
+			"OIDC_PROVIDER_BIN=" + provider,
 		}, "run", "e2e")
 	})
 }

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"strings"
 
 	"github.com/callbackd/callbackd/internal/auth"
+	"github.com/callbackd/callbackd/internal/oidc"
+	"github.com/callbackd/callbackd/internal/session"
+	"github.com/callbackd/callbackd/server"
 )
 
 // adminAuth reads the admin credentials of the flags, the token file
@@ -69,4 +76,67 @@ func loginURL(addr string, tls bool, token string) string {
 		scheme = "https"
 	}
 	return scheme + "://" + addr + "/#token=" + url.QueryEscape(token)
+}
+
+// signIn is the browser sign-in configuration of the flags: the sessions'
+// lifetimes and, when --oidc-issuer is set, the OIDC provider's settings
+// (the client secret read from its file).
+type signIn struct {
+	sessions session.Config
+	oidc     *oidc.Config // nil: OIDC sign-in is off
+}
+
+// signIn checks the browser sign-in flags, returning every problem.
+func (c *ServeFlags) signIn() (si signIn, problems []error) {
+	problem := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
+	if c.SessionLifetime <= 0 {
+		problem("--session-lifetime %s: must be positive", c.SessionLifetime)
+	}
+	if c.SessionIdleTimeout <= 0 {
+		problem("--session-idle-timeout %s: must be positive", c.SessionIdleTimeout)
+	}
+	si.sessions = session.Config{Lifetime: c.SessionLifetime, IdleTimeout: c.SessionIdleTimeout}
+	if _, _, err := server.ParsePublicURL(c.PublicURL); err != nil {
+		problem("--public-url: %w", err)
+	}
+	if c.OIDCIssuer == "" {
+		if c.OIDCClientID != "" || c.OIDCClientSecret != "" || c.OIDCClientSecretFile != "" || c.OIDCRedirectURL != "" || c.OIDCAdminClaim != "" {
+			problem("--oidc-client-id, --oidc-client-secret(-file), --oidc-redirect-url, --oidc-admin-claim: set --oidc-issuer too, or none of them")
+		}
+		return si, problems
+	}
+	secret := c.OIDCClientSecret
+	switch {
+	case c.OIDCClientSecret != "" && c.OIDCClientSecretFile != "":
+		problem("--oidc-client-secret, --oidc-client-secret-file: give one, not both")
+	case c.OIDCClientSecretFile != "":
+		b, err := os.ReadFile(c.OIDCClientSecretFile)
+		if err != nil {
+			problem("--oidc-client-secret-file: %w", err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	redirect := c.OIDCRedirectURL
+	if redirect == "" {
+		if c.PublicURL == "" {
+			problem("--oidc-redirect-url: required without --public-url (it is PUBLIC_URL/auth/callback by default)")
+		} else {
+			redirect = strings.TrimSuffix(c.PublicURL, "/") + oidc.CallbackPath
+		}
+	}
+	cfg := &oidc.Config{
+		Issuer:       c.OIDCIssuer,
+		ClientID:     c.OIDCClientID,
+		ClientSecret: secret,
+		RedirectURL:  redirect,
+		Scopes:       c.OIDCScopes,
+		AdminClaim:   cmp.Or(c.OIDCAdminClaim, c.JWTAdminClaim, auth.DefaultAdminClaim),
+	}
+	if redirect != "" {
+		if err := cfg.Validate(); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	si.oidc = cfg
+	return si, problems
 }

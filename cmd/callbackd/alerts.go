@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 
 	"github.com/callbackd/callbackd/internal/alert/channel"
@@ -15,32 +13,27 @@ import (
 	"github.com/callbackd/callbackd/server"
 )
 
-// alertsConfig reads and checks --alerts-config and --public-url; the
-// configuration's problems come back joined, to be reported with every
-// other flag's.
+// alertsConfig reads and checks --alerts-config and says where alert
+// messages link; the file's problems come back joined, to be reported with
+// every other flag's.
 func (c *ServeFlags) alertsConfig(tls bool) (*rules.Config, string, error) {
-	var problems []error
+	// --public-url itself is checked with the session flags.
 	public := strings.TrimRight(c.PublicURL, "/")
-	if public != "" {
-		u, err := url.Parse(public)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			problems = append(problems, fmt.Errorf("--public-url %q: want an http:// or https:// URL", c.PublicURL))
-		}
-	} else {
+	if public == "" {
 		scheme := "http"
 		if tls {
 			scheme = "https"
 		}
 		public = scheme + "://" + c.Addr
 	}
-	var cfg *rules.Config
-	if c.AlertsConfig != "" {
-		var err error
-		if cfg, err = rules.Load(c.AlertsConfig); err != nil {
-			problems = append(problems, fmt.Errorf("--alerts-config: %w", err))
-		}
+	if c.AlertsConfig == "" {
+		return nil, public, nil
 	}
-	return cfg, public, errors.Join(problems...)
+	cfg, err := rules.Load(c.AlertsConfig)
+	if err != nil {
+		return nil, "", fmt.Errorf("--alerts-config: %w", err)
+	}
+	return cfg, public, nil
 }
 
 // openAlerts migrates River's tables (or, with --no-migrate, checks them)

@@ -52,8 +52,9 @@ type ServeFlags struct {
 
 // AlertsFlags configure alerting (README, "Alerts").
 type AlertsFlags struct {
+	// Alert messages link to --public-url (SessionFlags), or to
+	// http(s)://--addr without it.
 	AlertsConfig string `name:"alerts-config" help:"Alert rules and channels (YAML, see README \"Alerts\"); checked at start. Empty: no alerts." env:"CALLBACKD_ALERTS_CONFIG" type:"path"`
-	PublicURL    string `name:"public-url" help:"URL at which admins open this callbackd's console (https://callbackd.example.com); alerts link to it. Default: http(s)://--addr." env:"CALLBACKD_PUBLIC_URL"`
 }
 
 // MigrateCmd manages the schema.
@@ -95,6 +96,21 @@ type AdminFlags struct {
 	JWTIssuer      string   `name:"jwt-issuer" help:"Required iss claim of JWTs." env:"CALLBACKD_JWT_ISSUER"`
 	JWTAudience    string   `name:"jwt-audience" help:"Required aud claim of JWTs." env:"CALLBACKD_JWT_AUDIENCE"`
 	JWTAdminClaim  string   `name:"jwt-admin-claim" help:"Admin rule on a JWT claim, path=value with a dotted path (e.g. app_metadata.role=ADMIN). A valid JWT that fails it gets 403." default:"role=admin" env:"CALLBACKD_JWT_ADMIN_CLAIM"`
+
+	PublicURL string `name:"public-url" help:"The console's address as browsers reach it (behind a proxy, the proxy's), e.g. https://callbackd.example.com: the origin whose requests a session cookie authenticates, https makes cookies Secure, and the default OIDC redirect URL is PUBLIC_URL/auth/callback. Empty: the request's own host." env:"CALLBACKD_PUBLIC_URL"`
+
+	SessionLifetime    time.Duration `help:"Longest life of a browser session (the token form or OIDC sign-in), however used." default:"12h" env:"CALLBACKD_SESSION_LIFETIME"`
+	SessionIdleTimeout time.Duration `help:"A browser session unused for this long ends." default:"1h" env:"CALLBACKD_SESSION_IDLE_TIMEOUT"`
+
+	OIDCIssuer           string   `name:"oidc-issuer" help:"Sign admins in to the console through this OpenID Connect provider (its issuer URL; discovery at ISSUER/.well-known/openid-configuration)." env:"CALLBACKD_OIDC_ISSUER"`
+	OIDCClientID         string   `name:"oidc-client-id" help:"Client id registered at the OIDC provider." env:"CALLBACKD_OIDC_CLIENT_ID"`
+	OIDCClientSecret     string   `name:"oidc-client-secret" help:"Client secret registered at the OIDC provider (empty for a public client)." env:"CALLBACKD_OIDC_CLIENT_SECRET"`
+	OIDCClientSecretFile string   `name:"oidc-client-secret-file" help:"File holding the OIDC client secret (instead of --oidc-client-secret)." env:"CALLBACKD_OIDC_CLIENT_SECRET_FILE" type:"path"`
+	OIDCRedirectURL      string   `name:"oidc-redirect-url" help:"Redirect URL registered at the provider, ending in /auth/callback. Default: --public-url + /auth/callback." env:"CALLBACKD_OIDC_REDIRECT_URL"`
+	OIDCScopes           []string `name:"oidc-scopes" help:"Scopes to request (openid is always added)." default:"openid,profile,email" env:"CALLBACKD_OIDC_SCOPES" sep:","`
+	OIDCAdminClaim       string   `name:"oidc-admin-claim" help:"Admin rule on the ID token's claims, in --jwt-admin-claim's syntax (e.g. groups=callbackd-admins; list-valued claims match when they hold the value). Default: --jwt-admin-claim." env:"CALLBACKD_OIDC_ADMIN_CLAIM"`
+	OIDCProviderName     string   `name:"oidc-provider-name" help:"Name on the sign-in button: Sign in with NAME." default:"SSO" env:"CALLBACKD_OIDC_PROVIDER_NAME"`
+	LoginTokenForm       bool     `name:"login-token-form" help:"With OIDC, also offer the token form on the sign-in page (without OIDC it is always offered)." env:"CALLBACKD_LOGIN_TOKEN_FORM"`
 
 	AdminAuthFailureRate  float64 `help:"Failed admin authentications allowed per second per remote host; beyond it the host's failures get 429 until it slows down (0: no limit). Valid credentials are never throttled." default:"1" env:"CALLBACKD_ADMIN_AUTH_FAILURE_RATE"`
 	AdminAuthFailureBurst int     `help:"Burst of failed admin authentications allowed per remote host." default:"20" env:"CALLBACKD_ADMIN_AUTH_FAILURE_BURST"`

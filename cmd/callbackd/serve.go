@@ -24,7 +24,9 @@ import (
 	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/ingest"
+	"github.com/callbackd/callbackd/internal/oidc"
 	"github.com/callbackd/callbackd/internal/retention"
+	"github.com/callbackd/callbackd/internal/session"
 	"github.com/callbackd/callbackd/internal/store"
 	"github.com/callbackd/callbackd/internal/store/pgnotify"
 	"github.com/callbackd/callbackd/internal/watch"
@@ -83,6 +85,7 @@ type completedConfig struct {
 	proxies  []netip.Prefix
 	tlsCert  *tls.Certificate // nil: plain HTTP and h2c
 	auth     auth.Config
+	signIn   signIn
 	// generateToken: no admin credential is configured, so open uses a
 	// token generated once and kept in the data directory.
 	generateToken     bool
@@ -141,6 +144,9 @@ func (c *ServeFlags) complete(log *slog.Logger, db *DatabaseFlags) (*completedCo
 	var authProblems []error
 	cfg.auth, cfg.generateToken, authProblems = c.adminAuth()
 	problems = append(problems, authProblems...)
+	var signInProblems []error
+	cfg.signIn, signInProblems = c.signIn()
+	problems = append(problems, signInProblems...)
 	problems = append(problems, c.limitProblems()...)
 	if c.GCHeapFloor > 0 {
 		if _, set := os.LookupEnv("GOGC"); !set {
@@ -327,6 +333,16 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 			svc.Close() // before the store closes: deferred calls run last-in first-out
 		}
 	}()
+	sessions, err := session.NewManager(st, cfg.signIn.sessions, nil)
+	if err != nil {
+		return nil, err
+	}
+	var provider *oidc.Provider // nil: OIDC sign-in is off
+	if cfg.signIn.oidc != nil {
+		if provider, err = oidc.New(ctx, *cfg.signIn.oidc, log); err != nil {
+			return nil, err
+		}
+	}
 	srv, err := server.New(ctx, server.Config{
 		TrustedProxies:  cfg.proxies,
 		TLSCertificate:  cfg.tlsCert,
@@ -341,8 +357,14 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 		AdminAuthFailureRate:      c.AdminAuthFailureRate,
 		AdminAuthFailureBurst:     c.AdminAuthFailureBurst,
 		DevelopmentSecret:         cfg.developmentSecret,
+		PublicURL:                 c.PublicURL,
+		TokenLoginForm:            c.LoginTokenForm,
+		OIDCProviderName:          c.OIDCProviderName,
 		Build:                     buildinfo.Read(),
-	}, server.Deps{Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui, Alerts: alertReader(alerts)})
+	}, server.Deps{
+		Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui,
+		Sessions: sessions, OIDC: provider, Alerts: alertReader(alerts),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -148,6 +148,11 @@ const (
 	Unauthenticated  Reason = "unauthenticated"
 	PermissionDenied Reason = "permission_denied"
 	RateLimited      Reason = "rate_limited"
+	// Browser sign-in: the session cookie and the OIDC login.
+	CSRFRefused         Reason = "csrf_refused"
+	SignInStateMismatch Reason = "sign_in_state_mismatch"
+	SignInFailed        Reason = "sign_in_failed"
+	SignInNotAdmin      Reason = "sign_in_not_admin"
 
 	// Admission limits: what is read and held for a caller.
 	RequestTooLarge Reason = "request_too_large"
@@ -217,6 +222,14 @@ var table = map[Reason]Rule{
 	Unauthenticated:  {connect.CodeUnauthenticated, http.StatusUnauthorized},
 	PermissionDenied: {connect.CodePermissionDenied, http.StatusForbidden},
 	RateLimited:      {connect.CodeResourceExhausted, http.StatusTooManyRequests},
+	// A cookie alone proves nothing about which page sent the request.
+	CSRFRefused: {connect.CodePermissionDenied, http.StatusForbidden},
+	// The callback does not belong to a login this browser started.
+	SignInStateMismatch: {connect.CodeInvalidArgument, http.StatusBadRequest},
+	// The provider refused, or what it returned did not verify.
+	SignInFailed: {connect.CodeUnauthenticated, http.StatusUnauthorized},
+	// The provider vouched for someone whom the admin rule excludes.
+	SignInNotAdmin: {connect.CodePermissionDenied, http.StatusForbidden},
 
 	RequestTooLarge: {connect.CodeResourceExhausted, http.StatusRequestEntityTooLarge},
 	TooManyStreams:  {connect.CodeResourceExhausted, http.StatusTooManyRequests},

@@ -305,6 +305,9 @@ const (
 	DetailWrongIssuer       = "wrong_issuer"
 	DetailWrongAudience     = "wrong_audience"
 	DetailNotAdmin          = "not_admin"
+	// DetailUnknownSession: a browser's session cookie names no live
+	// session (reported by the transport that reads cookies).
+	DetailUnknownSession = "unknown_session"
 )
 
 // Error is the error Authenticate returns. Its message is generic and safe

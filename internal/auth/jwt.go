@@ -114,13 +114,7 @@ func (v *jwtVerifier) verify(ctx context.Context, token string) (Identity, error
 	if sub == "" {
 		return Identity{}, unauthenticated(DetailInvalidJWT, errors.New("JWT has no sub claim"))
 	}
-	id := Identity{ID: subjectID(sub), Name: sub, Source: SourceJWT}
-	for _, c := range []string{"email", "name", "preferred_username"} {
-		if s, _ := claims[c].(string); s != "" {
-			id.Name = s
-			break
-		}
-	}
+	id := Identity{ID: SubjectID(sub), Name: DisplayName(claims, sub), Source: SourceJWT}
 	if err := v.rule.Check(claims); err != nil {
 		return id, &Error{Kind: ErrPermissionDenied, Detail: DetailNotAdmin, Cause: err}
 	}
@@ -141,14 +135,28 @@ func checkCritical(header map[string]any) error {
 	return nil
 }
 
-// subjectID is the UUID in sub (Supabase's user id), or one derived from it.
-// Only the canonical lowercase form is taken as is, so that two different
+// SubjectID is the UUID in sub (Supabase's user id), or one derived from
+// it: the identity of a JWT's or an OIDC ID token's subject, the same for
+// both, so that an admin keeps their views whichever way they sign in. Only
+// the canonical lowercase form is taken as is, so that two different
 // subjects ("{x}" and "x", say) never share an ID.
-func subjectID(sub string) uuid.UUID {
+func SubjectID(sub string) uuid.UUID {
 	if id, err := uuid.Parse(sub); err == nil && id.String() == sub {
 		return id
 	}
 	return uuid.NewSHA1(IdentityNamespace, []byte("jwt:"+sub))
+}
+
+// DisplayName is the name an identity token's claims give its holder: its
+// email, name or preferred_username, the first that is a non-empty string,
+// or else sub.
+func DisplayName(claims map[string]any, sub string) string {
+	for _, c := range []string{"email", "name", "preferred_username"} {
+		if s, _ := claims[c].(string); s != "" {
+			return s
+		}
+	}
+	return sub
 }
 
 // key returns the verification key for t. The parser has already checked

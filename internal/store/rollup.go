@@ -96,6 +96,7 @@ func (s *Store) RollUpStep(ctx context.Context, now time.Time) (p RollUpProgress
 		through.Valid = true
 	}
 	p.Through = through.Time.UTC()
+	from := p.Through // the position before this step
 
 	stale, err := firstTime(ctx, tx, "SELECT hour FROM llm_callback_stats_stale WHERE hour < "+s.placeholder(1)+" ORDER BY hour LIMIT 1", dbTime(p.Through))
 	if err != nil {
@@ -131,6 +132,22 @@ func (s *Store) RollUpStep(ctx context.Context, now time.Time) (p RollUpProgress
 			return p, err
 		}
 	}
+	// Days are rolled up from their hours when they end before the new
+	// position (one recomputed hour changes its day).
+	day := p.Hour.Truncate(24 * time.Hour)
+	if !stale.Valid {
+		day = from.Truncate(24 * time.Hour)
+	}
+	for ; !day.Add(24 * time.Hour).After(p.Through); day = day.Add(24 * time.Hour) {
+		if stale.Valid || day.Add(24*time.Hour).After(from) {
+			if err := s.rollUpDay(ctx, tx, day); err != nil {
+				return p, err
+			}
+		}
+		if stale.Valid {
+			break
+		}
+	}
 	if _, err := tx.ExecContext(ctx, "UPDATE llm_callback_stats_rollup SET through = "+s.placeholder(1)+" WHERE id = 1", dbTime(p.Through)); err != nil {
 		return p, err
 	}
@@ -148,41 +165,98 @@ func firstTime(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.
 	return t, err
 }
 
-// rollUpHour replaces the rollup rows of one hour with the sums of its
-// callbacks, and returns how many it wrote.
+// rollUpTable is one of the rollup tables of migration 00008: per hour and
+// workflow, per hour over every workflow, per day and workflow.
+type rollUpTable struct {
+	name     string
+	at       string // the column of the hour or day
+	workflow bool   // grouped by workflow too
+}
+
+// The rollup tables.
+var (
+	rollUpHours      = rollUpTable{"llm_callback_stats_hours", "hour", true}
+	rollUpHourTotals = rollUpTable{"llm_callback_stats_hour_totals", "hour", false}
+	rollUpDays       = rollUpTable{"llm_callback_stats_days", "day", true}
+)
+
+// rollUpHour replaces the rollup rows of one hour, per workflow and in
+// total, with the sums of its callbacks, and returns how many rows it
+// wrote.
 func (s *Store) rollUpHour(ctx context.Context, tx *sql.Tx, hour time.Time) (int, error) {
 	at := dbTime(hour)
-	for _, table := range []string{"llm_callback_stats_stale", "llm_callback_stats_hours"} {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE hour = "+s.placeholder(1), at); err != nil {
-			return 0, err
-		}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM llm_callback_stats_stale WHERE hour = "+s.placeholder(1), at); err != nil {
+		return 0, err
 	}
 	cs := []cond{
 		{"llm_callbacks.created_at >= ?", []any{at}},
 		{"llm_callbacks.created_at < ?", []any{dbTime(hour.Add(time.Hour))}},
 	}
-	groups := make(map[rollUpKey]*rollUpRow)
-	group := func(k rollUpKey) *rollUpRow {
-		g := groups[k]
-		if g == nil {
-			g = &rollUpRow{}
-			groups[k] = g
-		}
-		return g
-	}
+	groups := make(rollUpGroups)
 	if err := s.groupSums(ctx, tx, cs, "''", func(_ string, k rollUpKey, n int64, sums rollUpRow) {
-		g := group(k)
-		g.n, g.prompt, g.completion, g.totalTokens, g.cost = n, sums.prompt, sums.completion, sums.totalTokens, sums.cost
+		groups.add(k, n, sums, nil)
 	}); err != nil {
 		return 0, err
 	}
 	if err := s.durations(ctx, tx, cs, "''", func(_ string, k rollUpKey, d int64) {
-		group(k).durations.add(d)
+		groups.add(k, 0, rollUpRow{}, histogram{durationBin(d): 1})
 	}); err != nil {
 		return 0, err
 	}
-	if len(groups) == 0 {
-		return 0, nil
+	totals := make(rollUpGroups)
+	for k, g := range groups {
+		k.workflow = ""
+		totals.add(k, g.n, *g, g.durations)
+	}
+	n, err := s.writeRollUps(ctx, tx, rollUpHours, hour, groups)
+	if err != nil {
+		return 0, err
+	}
+	m, err := s.writeRollUps(ctx, tx, rollUpHourTotals, hour, totals)
+	return n + m, err
+}
+
+// rollUpDay replaces the rollup rows of one day with the sums of its
+// hours' rows.
+func (s *Store) rollUpDay(ctx context.Context, tx *sql.Tx, day time.Time) error {
+	groups := make(rollUpGroups)
+	err := s.readRollUps(ctx, tx, rollUpHours, []cond{
+		{rollUpHours.name + ".hour >= ?", []any{dbTime(day)}},
+		{rollUpHours.name + ".hour < ?", []any{dbTime(day.Add(24 * time.Hour))}},
+	}, func(_ time.Time, k rollUpKey, n int64, sums rollUpRow, h histogram) {
+		groups.add(k, n, sums, h)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = s.writeRollUps(ctx, tx, rollUpDays, day, groups)
+	return err
+}
+
+// rollUpGroups are the rows of one hour or day in the making.
+type rollUpGroups map[rollUpKey]*rollUpRow
+
+// add adds n callbacks, their sums and durations to group k.
+func (gs rollUpGroups) add(k rollUpKey, n int64, sums rollUpRow, h histogram) {
+	g := gs[k]
+	if g == nil {
+		g = &rollUpRow{}
+		gs[k] = g
+	}
+	g.n += n
+	g.prompt += sums.prompt
+	g.completion += sums.completion
+	g.totalTokens += sums.totalTokens
+	g.cost += sums.cost
+	g.durations.merge(h)
+}
+
+// writeRollUps replaces the rows of table t at start with groups, and
+// returns how many it wrote.
+func (s *Store) writeRollUps(ctx context.Context, tx *sql.Tx, t rollUpTable, start time.Time, groups rollUpGroups) (int, error) {
+	at := dbTime(start)
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+t.name+" WHERE "+t.at+" = "+s.placeholder(1), at); err != nil {
+		return 0, err
 	}
 	keys := make([]rollUpKey, 0, len(groups))
 	for k := range groups {
@@ -191,34 +265,76 @@ func (s *Store) rollUpHour(ctx context.Context, tx *sql.Tx, hour time.Time) (int
 	slices.SortFunc(keys, func(a, b rollUpKey) int {
 		return strings.Compare(a.workflow+"\x00"+a.status+"\x00"+a.event+"\x00"+a.category, b.workflow+"\x00"+b.status+"\x00"+b.event+"\x00"+b.category)
 	})
-	// Rows of 11 values; 500 rows per statement stay below both
-	// databases' parameter limits.
-	const width, chunk = 11, 500
-	for start := 0; start < len(keys); start += chunk {
-		part := keys[start:min(start+chunk, len(keys))]
+	cols := []string{t.at, "status", "event_type", "error_category", "callbacks", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "durations"}
+	if t.workflow {
+		cols = append(cols, "workflow_name")
+	}
+	// At most 500 rows of 11 values per statement: below both databases'
+	// parameter limits.
+	const chunk = 500
+	for first := 0; first < len(keys); first += chunk {
+		part := keys[first:min(first+chunk, len(keys))]
 		var b strings.Builder
-		args := make([]any, 0, len(part)*width)
-		b.WriteString("INSERT INTO llm_callback_stats_hours (hour, workflow_name, status, event_type, error_category, callbacks, prompt_tokens, completion_tokens, total_tokens, cost_usd, durations) VALUES ")
+		args := make([]any, 0, len(part)*len(cols))
+		b.WriteString("INSERT INTO " + t.name + " (" + strings.Join(cols, ", ") + ") VALUES ")
 		for i, k := range part {
 			if i > 0 {
 				b.WriteString(", ")
 			}
 			b.WriteByte('(')
-			for j := range width {
+			for j := range cols {
 				if j > 0 {
 					b.WriteString(", ")
 				}
-				b.WriteString(s.placeholder(i*width + j + 1))
+				b.WriteString(s.placeholder(i*len(cols) + j + 1))
 			}
 			b.WriteByte(')')
 			g := groups[k]
-			args = append(args, at, k.workflow, k.status, k.event, k.category, g.n, g.prompt, g.completion, g.totalTokens, g.cost, g.durations.String())
+			args = append(args, at, k.status, k.event, k.category, g.n, g.prompt, g.completion, g.totalTokens, g.cost, g.durations.String())
+			if t.workflow {
+				args = append(args, k.workflow)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
 			return 0, err
 		}
 	}
 	return len(keys), nil
+}
+
+// readRollUps reads the rows of table t matching cs (conditions on t's
+// columns, named with the table), handing each to each.
+func (s *Store) readRollUps(ctx context.Context, tx *sql.Tx, t rollUpTable, cs []cond, each func(start time.Time, k rollUpKey, n int64, sums rollUpRow, h histogram)) error {
+	var args []any
+	where := s.render(cs, 0, &args)
+	workflow := "''"
+	if t.workflow {
+		workflow = "workflow_name"
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT "+t.at+", "+workflow+`, status, event_type, error_category, callbacks,
+	prompt_tokens, completion_tokens, total_tokens, cost_usd, durations FROM `+t.name+" WHERE "+where, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			start     time.Time
+			k         rollUpKey
+			n         int64
+			sums      rollUpRow
+			durations string
+		)
+		if err := rows.Scan(&start, &k.workflow, &k.status, &k.event, &k.category, &n, &sums.prompt, &sums.completion, &sums.totalTokens, &sums.cost, &durations); err != nil {
+			return err
+		}
+		h, err := parseHistogram(durations)
+		if err != nil {
+			return err
+		}
+		each(start.UTC(), k, n, sums, h)
+	}
+	return rows.Err()
 }
 
 // markStale names hours whose callbacks a write in tx changed, for the

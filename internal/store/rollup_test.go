@@ -93,11 +93,6 @@ func TestRollUp(t *testing.T) {
 			require.Equal(t, []time.Time{base.Add(3 * time.Hour)}, rollUpAll(t, s, base.Add(5*time.Hour)))
 			require.Empty(t, rollUpAll(t, s, base.Add(5*time.Hour)), "nothing left")
 			require.Positive(t, countRows(t, s, "llm_callback_stats_hours"))
-			for i, q := range statsQueries(base) {
-				require.Equal(t, want[i], stats(q), "query %d: %+v", i, q)
-			}
-
-			// Stats reads the rollups: a count changed by hand shows.
 			ph := "?"
 			if s.Dialect() == store.DialectPostgres {
 				ph = "$1"
@@ -108,35 +103,61 @@ func TestRollUp(t *testing.T) {
 				require.NoError(t, s.DB().QueryRowContext(ctx, "SELECT count(*) FROM llm_callback_stats_hours WHERE hour = "+ph, hour).Scan(&n))
 				return n
 			}
-			res, err := s.DB().ExecContext(ctx, "UPDATE llm_callback_stats_hours SET callbacks = callbacks + 1000")
-			require.NoError(t, err)
-			tamperedRows, err := res.RowsAffected()
-			require.NoError(t, err)
-			require.Equal(t, want[0].Total.Count+1000*tamperedRows, stats(statsQueries(base)[0]).Total.Count)
+			for i, q := range statsQueries(base) {
+				require.Equal(t, want[i], stats(q), "query %d: %+v", i, q)
+			}
 
-			// A redelivery of a callback of 10:00 marks the hour stale:
-			// Stats reads it from the callbacks again.
+			// Later, the day is over: it is rolled up from its hours.
+			require.Empty(t, rollUpAll(t, s, base.Add(48*time.Hour)))
+			require.Positive(t, countRows(t, s, "llm_callback_stats_days"))
+			for i, q := range statsQueries(base) {
+				require.Equal(t, want[i], stats(q), "query %d with the day rolled up: %+v", i, q)
+			}
+
+			// Stats reads each rollup table: a count changed by hand shows,
+			// and computing the hours again puts it right.
+			recompute := func() {
+				t.Helper()
+				for h := range 4 {
+					// As a redelivery marks an hour.
+					_, err := s.DB().ExecContext(ctx, "INSERT INTO llm_callback_stats_stale (hour) VALUES ("+ph+")", base.Add(time.Duration(h)*time.Hour))
+					require.NoError(t, err)
+				}
+				require.Len(t, rollUpAll(t, s, base.Add(48*time.Hour)), 4)
+			}
+			for _, c := range []struct {
+				table string
+				query int
+			}{
+				{"llm_callback_stats_hour_totals", 0}, // the time series
+				{"llm_callback_stats_days", 1},        // the workflows of whole days
+				{"llm_callback_stats_hours", 3},       // a workflow's figures
+				{"llm_callback_stats_hours", 2},       // the workflows of partial days
+			} {
+				_, err := s.DB().ExecContext(ctx, "UPDATE "+c.table+" SET callbacks = callbacks + 1000")
+				require.NoError(t, err)
+				q := statsQueries(base)[c.query]
+				require.NotEqual(t, want[c.query], stats(q), "%s read by %+v", c.table, q)
+				recompute()
+				require.Equal(t, want[c.query], stats(q))
+			}
+
+			// A redelivery of a callback of 10:00 marks the hour stale: Stats
+			// reads it from the callbacks, the other hours from their
+			// (here tampered) rollups.
+			_, err = s.DB().ExecContext(ctx, "UPDATE llm_callback_stats_hour_totals SET callbacks = callbacks + 1000")
+			require.NoError(t, err)
 			again := ds[0]
 			again.ReceivedAt = base.Add(5 * time.Hour)
 			_, err = s.Save(ctx, []callback.Delivery{again})
 			require.NoError(t, err)
 			require.Equal(t, 1, countRows(t, s, "llm_callback_stats_stale"))
-			require.Equal(t, want[0].Total.Count+1000*(tamperedRows-rowsOf(base)), stats(statsQueries(base)[0]).Total.Count,
-				"hour 10 from the callbacks, the others from their (tampered) rollups")
-			require.Equal(t, []time.Time{base}, rollUpAll(t, s, base.Add(5*time.Hour)))
+			got := stats(statsQueries(base)[0])
+			require.Equal(t, want[0].Buckets[0], got.Buckets[0], "hour 10 from the callbacks")
+			require.NotEqual(t, want[0].Buckets[1], got.Buckets[1], "hour 11 from its tampered rollup")
+			require.Equal(t, []time.Time{base}, rollUpAll(t, s, base.Add(48*time.Hour)))
 			require.Equal(t, 0, countRows(t, s, "llm_callback_stats_stale"))
-
-			// Recompute the tampered hours by marking them stale, as a
-			// redelivery would, and every report is back.
-			for h := 1; h < 4; h++ {
-				_, err = s.Save(ctx, []callback.Delivery{func() callback.Delivery {
-					d := ds[h*15]
-					d.ReceivedAt = base.Add(5 * time.Hour)
-					return d
-				}()})
-				require.NoError(t, err)
-			}
-			require.Len(t, rollUpAll(t, s, base.Add(5*time.Hour)), 3)
+			recompute()
 			for i, q := range statsQueries(base) {
 				require.Equal(t, want[i], stats(q), "query %d after recomputing: %+v", i, q)
 			}
@@ -148,7 +169,7 @@ func TestRollUp(t *testing.T) {
 			require.Equal(t, 23, n) // 10:00 to 11:28, every 4 minutes
 			require.Equal(t, 2, countRows(t, s, "llm_callback_stats_stale"))
 			require.Equal(t, int64(60-23), stats(statsQueries(base)[0]).Total.Count)
-			require.Equal(t, []time.Time{base, base.Add(time.Hour)}, rollUpAll(t, s, base.Add(5*time.Hour)))
+			require.Equal(t, []time.Time{base, base.Add(time.Hour)}, rollUpAll(t, s, base.Add(48*time.Hour)))
 			require.Zero(t, rowsOf(base), "hour 10 is empty now")
 			require.Equal(t, int64(60-23), stats(statsQueries(base)[0]).Total.Count)
 		})

@@ -94,7 +94,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			}
 			applied, err := m.Up(ctx)
 			require.NoError(t, err)
-			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00008_stats_rollups.sql", "00009_alerts.sql"}, applied)
+			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00006_admin_sessions.sql", "00008_stats_rollups.sql", "00009_alerts.sql"}, applied)
 			applied, err = m.Up(ctx)
 			require.NoError(t, err)
 			require.Empty(t, applied, "up is idempotent")
@@ -122,9 +122,15 @@ func TestMigrateUpDownUp(t *testing.T) {
 			name, err = m.Down(ctx)
 			require.NoError(t, err)
 			require.Equal(t, "00008_stats_rollups.sql", name)
-			for _, table := range []string{"llm_callback_stats_hours", "llm_callback_stats_rollup", "llm_callback_stats_stale"} {
+			for _, table := range []string{"llm_callback_stats_hours", "llm_callback_stats_hour_totals", "llm_callback_stats_days", "llm_callback_stats_rollup", "llm_callback_stats_stale"} {
 				require.False(t, exists(table), "down drops %s", table)
 			}
+			name, err = m.Down(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "00006_admin_sessions.sql", name)
+			require.False(t, exists("admin_sessions"))
+			require.False(t, exists("login_flows"))
+			require.True(t, exists("llm_callback_view_batches"))
 			name, err = m.Down(ctx)
 			require.NoError(t, err)
 			require.Equal(t, "00005_view_batches.sql", name)
@@ -168,12 +174,12 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.True(t, created)
 
 			requireCompression(t, s, "lz4")
-			for _, want := range []string{"00009_alerts.sql", "00008_stats_rollups.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
+			for _, want := range []string{"00009_alerts.sql", "00008_stats_rollups.sql", "00006_admin_sessions.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
 				name, err := m.Down(ctx)
 				require.NoError(t, err)
 				require.Equal(t, want, name)
 			}
-			for _, table := range []string{"llm_callbacks", "llm_callback_views", "feed_position", "llm_callback_search", "facts_backfill", "llm_callback_view_batches", "llm_callback_stats_hours"} {
+			for _, table := range []string{"llm_callbacks", "llm_callback_views", "feed_position", "llm_callback_search", "facts_backfill", "llm_callback_view_batches", "llm_callback_stats_hours", "admin_sessions", "login_flows"} {
 				require.False(t, exists(table), table)
 			}
 			_, err = m.Down(ctx)

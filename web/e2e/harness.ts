@@ -24,7 +24,7 @@ export function serverBinary(): string {
   return out;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const srv = createServer();
     srv.once('error', fail);
@@ -48,11 +48,11 @@ export class Server {
     private readonly bin: string,
     private readonly databaseURL: string,
     /** developmentSecret starts without --webhook-secret: the server then accepts the sender's public development secret. */
-    private readonly options: { developmentSecret?: boolean } = {},
+    private readonly options: { developmentSecret?: boolean; port?: number; args?: string[] } = {},
   ) {}
 
   async start(): Promise<void> {
-    if (this.port === 0) this.port = await freePort();
+    if (this.port === 0) this.port = this.options.port ?? (await freePort());
     this.base = `http://127.0.0.1:${this.port}`;
     const args = [
       '--addr',
@@ -70,6 +70,7 @@ export class Server {
       '2s',
     ];
     if (this.databaseURL) args.push('--database-url', this.databaseURL);
+    args.push(...(this.options.args ?? []));
     const proc = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (b: Buffer) => (this.log += b.toString()));
     proc.stderr?.on('data', (b: Buffer) => (this.log += b.toString()));
@@ -207,12 +208,21 @@ function watchPage(page: Page, watched: Watched): void {
   page.on('pageerror', (e) => watched.errors.push(e.message));
 }
 
-/** login logs a page in with a token and waits for the live stream. */
+/**
+ * login logs a page in with a token and waits for the live stream. A page of
+ * a browser context that is already signed in (the session cookie is shared
+ * by every tab) goes straight to the console.
+ */
 export async function login(page: Page, base: string, token: string): Promise<void> {
   await page.goto(base);
-  await page.getByLabel('Admin token or login URL').fill(token);
-  await page.getByRole('button', { name: 'Log in' }).click();
-  await page.getByTestId('connection').and(page.locator('[data-status="live"]')).waitFor({ timeout: 15_000 });
+  const live = page.getByTestId('connection').and(page.locator('[data-status="live"]'));
+  const form = page.getByLabel('Admin token or login URL');
+  await live.or(form).first().waitFor({ timeout: 15_000 });
+  if (await form.isVisible()) {
+    await form.fill(token);
+    await page.getByRole('button', { name: 'Log in' }).click();
+  }
+  await live.waitFor({ timeout: 15_000 });
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -224,4 +234,38 @@ export function screenshotDir(): string | null {
   if (!dir) return null;
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/** Provider is the real OpenID Provider of tools/oidcprovider (zitadel/oidc's example OP) on loopback. */
+export class Provider {
+  private proc: ChildProcess | null = null;
+  private log = '';
+  issuer = '';
+
+  /** start runs it with a client whose redirect and post-logout URLs are given, and waits for its issuer. */
+  async start(redirects: string[], postLogout: string[]): Promise<void> {
+    let bin = process.env.OIDC_PROVIDER_BIN;
+    if (!bin) {
+      bin = join(mkdtempSync(join(tmpdir(), 'oidcprovider-')), 'oidcprovider');
+      execFileSync('go', ['build', '-o', bin, '.'], { cwd: join(repoRoot, 'tools', 'oidcprovider'), stdio: 'inherit' });
+    }
+    const args = [...redirects.flatMap((r) => ['-redirect', r]), ...postLogout.flatMap((r) => ['-post-logout', r])];
+    const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    proc.stderr?.on('data', (b: Buffer) => (this.log += b.toString()));
+    this.issuer = await new Promise<string>((ok, fail) => {
+      let out = '';
+      proc.stdout?.on('data', (b: Buffer) => {
+        out += b.toString();
+        const m = /issuer=(\S+)/.exec(out);
+        if (m?.[1]) ok(m[1]);
+      });
+      proc.once('exit', (code) => fail(new Error(`oidcprovider exited (${code}):\n${this.log}`)));
+    });
+  }
+
+  stop(): void {
+    if (this.proc && this.proc.exitCode === null) this.proc.kill('SIGTERM');
+    this.proc = null;
+  }
 }

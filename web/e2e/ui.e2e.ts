@@ -329,13 +329,20 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await context.close();
   });
 
-  test('a login URL logs in; a revoked token returns to login with a message', async () => {
+  test('a login URL logs in; a session that ended returns to login with a message', async () => {
     const { context } = await newContext(browser);
     const page = await context.newPage();
     await page.goto(`${server.base}/#token=${tokens.ui}`);
     await page.getByTestId('connection').and(page.locator('[data-status="live"]')).waitFor();
     expect(page.url()).not.toContain('token=');
-    await page.evaluate(() => sessionStorage.setItem('callbackd.token', 'not-a-valid-token-at-all'));
+    // The token was exchanged for an HttpOnly session cookie; no script
+    // sees it, and the token is kept nowhere.
+    const cookies = await context.cookies(server.base);
+    expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([['callbackd-session', true, 'Strict']]);
+    expect(await page.evaluate(() => document.cookie + JSON.stringify(sessionStorage) + JSON.stringify(localStorage))).not.toContain(tokens.ui);
+    // A cookie naming no live session (ended, or never issued).
+    await context.clearCookies();
+    await context.addCookies([{ name: 'callbackd-session', value: 'A'.repeat(43), url: server.base, httpOnly: true, sameSite: 'Strict' }]);
     await page.reload();
     await page.getByTestId('login-message').waitFor();
     expect(await page.getByTestId('login-message').textContent()).toContain('401');

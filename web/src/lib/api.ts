@@ -1,5 +1,6 @@
 // The admin API client: the generated Connect client over the Connect
-// protocol (JSON, HTTP/1.1 friendly), with the admin's bearer token.
+// protocol (JSON, HTTP/1.1 friendly), authenticated by the browser's session
+// cookie.
 
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import type { AdminClient } from '@callbackd/client';
@@ -8,10 +9,17 @@ import { createWebClients } from '@callbackd/client/web';
 export type { AdminClient };
 
 /**
- * createAdminClient returns a client that sends token with every call and
- * calls onUnauthenticated when the server rejects it (401 anywhere → login).
+ * createAdminClient returns a client of the browser's session: the session
+ * cookie goes with every call (fetch sends same-origin cookies), with the
+ * session's CSRF token in X-CSRF-Token, which the server requires of every
+ * cookie-authenticated call. onUnauthenticated runs when the server rejects
+ * the session (401 anywhere → sign-in).
  */
-export function createAdminClient(token: string, onUnauthenticated: () => void, baseUrl = window.location.origin): AdminClient {
+export function createAdminClient(csrfToken: string, onUnauthenticated: () => void, baseUrl = window.location.origin): AdminClient {
+  const csrf: Interceptor = (next) => async (req) => {
+    req.header.set('X-CSRF-Token', csrfToken);
+    return next(req);
+  };
   const onReject: Interceptor = (next) => async (req) => {
     try {
       return await next(req);
@@ -20,7 +28,7 @@ export function createAdminClient(token: string, onUnauthenticated: () => void, 
       throw e;
     }
   };
-  return createWebClients({ baseUrl, token, interceptors: [onReject] }).admin;
+  return createWebClients({ baseUrl, interceptors: [csrf, onReject] }).admin;
 }
 
 export function isUnauthenticated(e: unknown): boolean {

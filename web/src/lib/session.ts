@@ -1,14 +1,6 @@
-// Session: the admin token lives in sessionStorage, so it is kept for the
-// browser session only and never written to disk by us.
-
-const tokenKey = 'callbackd.token';
-
-/** StorageLike is the part of Web Storage the session needs. */
-export interface StorageLike {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-  removeItem(key: string): void;
-}
+// Session: the browser is signed in by a server-side session whose id is in
+// an HttpOnly cookie (no script reads it), shared by every tab. The token
+// form posts the token once and keeps nothing; OIDC sign-in is a redirect.
 
 /**
  * tokenFromFragment reads a login URL's fragment ("#token=..."), which the
@@ -35,16 +27,64 @@ export function tokenFromInput(input: string): string | null {
   return text;
 }
 
-export function loadToken(storage: StorageLike): string | null {
-  return storage.getItem(tokenKey);
+/** SessionState is what /auth/session answers: who is signed in, and how one signs in. */
+export interface SessionState {
+  admin: { id: string; name: string; source: string } | null;
+  csrf_token?: string;
+  session_ended?: boolean;
+  oidc_provider: string;
+  token_login: boolean;
 }
 
-export function saveToken(storage: StorageLike, token: string): void {
-  storage.setItem(tokenKey, token);
+/** SessionError is a refusal of a session route, with its reason. */
+export class SessionError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
-export function clearToken(storage: StorageLike): void {
-  storage.removeItem(tokenKey);
+async function sessionCall(path: string, init: RequestInit): Promise<SessionState> {
+  const res = await fetch(path, { credentials: 'same-origin', cache: 'no-store', ...init });
+  const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!res.ok) throw new SessionError(res.status, String(body.reason ?? ''), String(body.message ?? res.statusText));
+  return body as unknown as SessionState;
+}
+
+/** fetchSession asks the server who this browser is signed in as (every tab shares the cookie). */
+export function fetchSession(): Promise<SessionState> {
+  return sessionCall('/auth/session', { method: 'GET' });
+}
+
+/** tokenLogin exchanges an admin token for a session cookie, once: the token is not kept. */
+export function tokenLogin(token: string): Promise<SessionState> {
+  return sessionCall('/auth/session', { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+}
+
+/** logoutRequest ends the session; an OIDC session answers the provider's end-session URL. */
+export async function logoutRequest(csrfToken: string): Promise<string> {
+  const res = await fetch('/auth/logout', { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': csrfToken } });
+  const body = (await res.json().catch(() => ({}))) as { end_session_url?: string };
+  return body.end_session_url ?? '';
+}
+
+/** signInMessage explains a refused sign-in (the ?signin= reason the server redirected with). */
+export function signInMessage(reason: string): string {
+  switch (reason) {
+    case 'sign_in_state_mismatch':
+      return 'The sign-in was refused: it did not come from a sign-in this browser started, or it was used already. Sign in again.';
+    case 'sign_in_failed':
+      return 'The identity provider did not sign you in. Try again.';
+    case 'unavailable':
+      return 'The identity provider cannot be reached. Try again later.';
+    case '':
+      return '';
+    default:
+      return `The sign-in was refused (${reason}).`;
+  }
 }
 
 /**

@@ -4,8 +4,11 @@
 -- (workflow, status, event type, error category), what Store.Stats adds up:
 -- the count, the token and cost sums, and a histogram of the finished
 -- workflows' durations (internal/store/rollup.go says how it is encoded and
--- read). Stats reads these rows for the whole hours of its range and the
--- callbacks themselves only for the rest.
+-- read). llm_callback_stats_hour_totals holds the same per hour without
+-- the workflow (the time series of a report without a workflow filter),
+-- and llm_callback_stats_days per UTC day (the per-workflow figures of
+-- whole days). Stats reads these rows for the whole hours of its range and
+-- the callbacks themselves only for the rest.
 --
 -- llm_callback_stats_rollup.through is the end of the rolled-up hours:
 -- every hour before it has its rows (none when it had no callbacks). It is
@@ -31,6 +34,35 @@ CREATE TABLE llm_callback_stats_hours (
     PRIMARY KEY (hour, workflow_name, status, event_type, error_category)
 );
 
+CREATE TABLE llm_callback_stats_hour_totals (
+    hour              timestamptz      NOT NULL,
+    status            text             NOT NULL,
+    event_type        text             NOT NULL,
+    error_category    text             NOT NULL,
+    callbacks         bigint           NOT NULL,
+    prompt_tokens     bigint           NOT NULL,
+    completion_tokens bigint           NOT NULL,
+    total_tokens      bigint           NOT NULL,
+    cost_usd          double precision NOT NULL,
+    durations         text             NOT NULL,
+    PRIMARY KEY (hour, status, event_type, error_category)
+);
+
+CREATE TABLE llm_callback_stats_days (
+    day               timestamptz      NOT NULL,
+    workflow_name     text             NOT NULL,
+    status            text             NOT NULL,
+    event_type        text             NOT NULL,
+    error_category    text             NOT NULL,
+    callbacks         bigint           NOT NULL,
+    prompt_tokens     bigint           NOT NULL,
+    completion_tokens bigint           NOT NULL,
+    total_tokens      bigint           NOT NULL,
+    cost_usd          double precision NOT NULL,
+    durations         text             NOT NULL,
+    PRIMARY KEY (day, workflow_name, status, event_type, error_category)
+);
+
 CREATE TABLE llm_callback_stats_rollup (
     id      integer     NOT NULL PRIMARY KEY CHECK (id = 1),
     through timestamptz NULL
@@ -44,4 +76,6 @@ CREATE TABLE llm_callback_stats_stale (
 -- +goose Down
 DROP TABLE llm_callback_stats_stale;
 DROP TABLE llm_callback_stats_rollup;
+DROP TABLE llm_callback_stats_days;
+DROP TABLE llm_callback_stats_hour_totals;
 DROP TABLE llm_callback_stats_hours;
