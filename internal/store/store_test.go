@@ -87,7 +87,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 
 			status, err := m.Status(ctx)
 			require.NoError(t, err)
-			require.Len(t, status, 7)
+			require.Len(t, status, 8)
 			for _, st := range status {
 				require.False(t, st.Applied, st.String())
 				require.Contains(t, st.String(), "pending")
@@ -161,6 +161,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.False(t, status[4].Applied)
 			require.False(t, status[5].Applied)
 			require.False(t, status[6].Applied)
+			require.False(t, status[7].Applied)
 			require.Contains(t, status[0].String(), "applied")
 
 			_, err = m.Up(ctx)
