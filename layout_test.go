@@ -30,8 +30,13 @@ var layers = [][]string{
 	{"internal/oidc"},
 	// Domain services: they depend on small interfaces, never on storage.
 	{"internal/ingest", "internal/watch", "internal/retention", "internal/auth"},
-	// Storage: the store and its PostgreSQL replica link.
-	{"internal/store", "internal/store/pgnotify"},
+	// Storage: the store, its PostgreSQL replica link, and alerting's
+	// durable queue (River's jobs and the rules' state, in the database).
+	{"internal/store", "internal/store/pgnotify", "internal/alert/queue"},
+	// Alerting's senders, then its vocabulary (configuration, rules,
+	// evaluation as a pure state machine).
+	{"internal/alert/channel"},
+	{"internal/alert/rules"},
 	// The domain's vocabulary and leaf helpers.
 	{"internal/callback", "internal/webhook", "internal/session", "internal/redact", "internal/failurelimit", "internal/buildinfo"},
 	// The error vocabulary: every refusal names its reason, which decides
@@ -51,7 +56,7 @@ var layers = [][]string{
 // prefix). Every package of the module has an entry.
 var allowedImports = map[string][]string{
 	".":                          {},
-	"cmd/callbackd":              {"internal/auth", "internal/oidc", "internal/session", "internal/buildinfo", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/watch", "web", "internal/webhook"},
+	"cmd/callbackd":              {"internal/alert/channel", "internal/alert/queue", "internal/alert/rules", "internal/auth", "internal/oidc", "internal/session", "internal/buildinfo", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/watch", "web", "internal/webhook"},
 	"cmd/callbackctl":            {"internal/buildinfo", "internal/callback", "clients/go", "gen", "internal/webhook"},
 	"internal/bench/ingestload":  {"internal/bench/benchserver", "clients/go/callbackdtest", "internal/webhook"},
 	"internal/bench/watchload":   {"internal/bench/benchserver", "clients/go/callbackdtest", "gen", "internal/webhook"},
@@ -62,7 +67,7 @@ var allowedImports = map[string][]string{
 	"clients/go/callbackdtest":   {},
 	"internal/store/storetest":   {"internal/callback", "internal/store"},
 	"internal/errdocs":           {"internal/apierror"},
-	"server":                     {"internal/apierror", "internal/auth", "internal/oidc", "internal/session", "internal/buildinfo", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
+	"server":                     {"internal/alert/rules", "internal/apierror", "internal/auth", "internal/oidc", "internal/session", "internal/buildinfo", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
 	"web":                        {},
 	"clients/go":                 {"gen"},
 	"clients/ts":                 {},
@@ -73,6 +78,9 @@ var allowedImports = map[string][]string{
 	"internal/auth":              {"internal/apierror", "internal/redact"},
 	"internal/store":             {"internal/callback", "internal/session", "ent", "internal/redact"},
 	"internal/store/pgnotify":    {},
+	"internal/alert/queue":       {"internal/alert/rules", "internal/apierror", "internal/callback"},
+	"internal/alert/channel":     {"internal/alert/rules", "internal/webhook"},
+	"internal/alert/rules":       {"internal/callback", "internal/webhook"},
 	"internal/callback":          {"internal/apierror"},
 	"internal/webhook":           {"internal/apierror"},
 	"internal/session":           {"internal/apierror"},
@@ -101,10 +109,11 @@ var testHarnesses = []string{"internal/store/storetest", "clients/go/callbackdte
 // allowedTestImports lists what a package's tests import beyond what the
 // package itself may and the harnesses; none points up.
 var allowedTestImports = map[string][]string{
-	"internal/callback": {"internal/webhook"},      // samples are signed and serialised as the sender does
-	"internal/ingest":   {"internal/store", "gen"}, // the real store; the admin API's messages in fuzz cases
-	"cmd/callbackd":     {"gen"},                   // the generated clients, on every protocol
-	"internal/faults":   {"internal/callback", "gen", "internal/watch", "internal/webhook"},
+	"internal/callback":    {"internal/webhook"},      // samples are signed and serialised as the sender does
+	"internal/ingest":      {"internal/store", "gen"}, // the real store; the admin API's messages in fuzz cases
+	"cmd/callbackd":        {"gen"},                   // the generated clients, on every protocol
+	"internal/faults":      {"internal/callback", "gen", "internal/watch", "internal/webhook"},
+	"internal/alert/queue": {"internal/alert/channel", "internal/store"}, // real senders and the real store
 }
 
 // modulePackage is one package of the module as `go list` sees it.

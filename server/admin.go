@@ -47,6 +47,7 @@ type adminHandler struct {
 	now       func() time.Time
 	signer    Signer
 	ingester  Ingester
+	alerts    Alerts // nil: alerts off
 	events    eventCache
 	// developmentSecret and build are what GetServerInfo reports.
 	developmentSecret bool

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/callbackd/callbackd/gen/callbacks/v1/callbacksv1connect"
+	"github.com/callbackd/callbackd/internal/alert/rules"
 	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/failurelimit"
@@ -127,6 +128,16 @@ type Deps struct {
 	// OIDC signs admins in through an OpenID Connect provider; nil: off.
 	// It needs Sessions.
 	OIDC *oidc.Provider
+	// Alerts is what the admin API reads of alerting; nil when alerts
+	// are off.
+	Alerts Alerts
+}
+
+// Alerts is the part of alerting the admin API reads: the configuration
+// and the deliveries (package alert/queue).
+type Alerts interface {
+	Config() *rules.Config
+	Deliveries(ctx context.Context, limit int, after string) ([]rules.Delivery, string, error)
 }
 
 // Server is a validated, ready-to-run callbackd server. Build it with New,
@@ -313,6 +324,7 @@ func (s *Server) routes(ctx context.Context) error {
 		now:       time.Now,
 		signer:    s.deps.Signer,
 		ingester:  s.deps.Ingester,
+		alerts:    s.deps.Alerts,
 
 		developmentSecret: s.cfg.DevelopmentSecret,
 		build:             s.cfg.Build,

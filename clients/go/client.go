@@ -76,6 +76,17 @@ func (c *Client) Stats(ctx context.Context, req *callbacksv1.GetCallbackStatsReq
 	return unary(ctx, c.admin.GetCallbackStats, req)
 }
 
+// AlertRules returns the server's alert rules (ListAlertRules).
+func (c *Client) AlertRules(ctx context.Context) (*callbacksv1.ListAlertRulesResponse, error) {
+	return unary(ctx, c.admin.ListAlertRules, &callbacksv1.ListAlertRulesRequest{})
+}
+
+// AlertDeliveries returns a page of alert deliveries, newest first
+// (ListAlertDeliveries).
+func (c *Client) AlertDeliveries(ctx context.Context, req *callbacksv1.ListAlertDeliveriesRequest) (*callbacksv1.ListAlertDeliveriesResponse, error) {
+	return unary(ctx, c.admin.ListAlertDeliveries, req)
+}
+
 // MarkAllViewed marks every callback matching the request's filters viewed
 // by the calling admin and returns how many it newly marked.
 func (c *Client) MarkAllViewed(ctx context.Context, req *callbacksv1.MarkAllViewedRequest) (int64, error) {

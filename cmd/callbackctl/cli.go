@@ -43,6 +43,7 @@ type CLI struct {
 	ViewAll ViewAllCmd `cmd:"" name:"view-all" help:"Mark every callback matching the filters viewed by you."`
 	Stats   StatsCmd   `cmd:"" help:"Counts, failures, tokens, cost and durations per time bucket and per workflow."`
 	Watch   WatchCmd   `cmd:"" help:"Print each event as it happens; resumes after disconnects."`
+	Alerts  AlertsCmd  `cmd:"" help:"Show the server's alert rules and recent alert deliveries."`
 	Send    SendCmd    `cmd:"" help:"Sign and deliver a callback exactly as the LLM job service does."`
 	Verify  VerifyCmd  `cmd:"" help:"Check a webhook signature; when it fails, say why."`
 	Forward ForwardCmd `cmd:"" help:"Re-deliver each new callback's exact body to a URL, re-signed with your secret."`

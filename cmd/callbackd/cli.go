@@ -46,7 +46,15 @@ type ServeFlags struct {
 	AdminFlags
 	WatchFlags
 	RetentionFlags
+	AlertsFlags
 	BenchFlags
+}
+
+// AlertsFlags configure alerting (README, "Alerts").
+type AlertsFlags struct {
+	// Alert messages link to --public-url (SessionFlags), or to
+	// http(s)://--addr without it.
+	AlertsConfig string `name:"alerts-config" help:"Alert rules and channels (YAML, see README \"Alerts\"); checked at start. Empty: no alerts." env:"CALLBACKD_ALERTS_CONFIG" type:"path"`
 }
 
 // MigrateCmd manages the schema.

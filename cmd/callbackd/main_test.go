@@ -176,6 +176,8 @@ func TestInvalidConfigurationReportsEveryProblem(t *testing.T) {
 	files := t.TempDir()
 	badCert := filepath.Join(files, "cert.pem")
 	require.NoError(t, os.WriteFile(badCert, []byte("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"), 0o600))
+	badAlerts := filepath.Join(files, "alerts.yaml")
+	require.NoError(t, os.WriteFile(badAlerts, []byte("channels: [{name: c, slack: {url: 'ftp://x'}}]\nrules: [{name: r, channels: [nope]}]\n"), 0o600))
 	badTokens := filepath.Join(files, "tokens")
 	require.NoError(t, os.WriteFile(badTokens, []byte("ops="+testAdminToken+"\nno-equals-sign\n"), 0o600))
 	for _, tc := range []struct {
@@ -187,9 +189,12 @@ func TestInvalidConfigurationReportsEveryProblem(t *testing.T) {
 			"--standard-webhooks-secret", "whsec_!!!notbase64", "--trusted-proxy", "10.0.0.0", "--gc-heap-floor=-1",
 			"--tls-cert", badCert, "--tls-key", badCert, "--admin-token-file", badTokens,
 			"--jwt-issuer", "https://idp", "--jwt-admin-claim", "role", "--retention-interval", "0s", "--heartbeat", "0s",
-			"--webhook-failure-rate=-1", "--watch-buffer", "0"},
+			"--webhook-failure-rate=-1", "--watch-buffer", "0", "--alerts-config", badAlerts},
 			[]string{"--addr", "max-body-bytes", "whsec", "--trusted-proxy", "--gc-heap-floor", "--tls-cert", "tokens:2",
-				"JWT issuer is set", "JWT admin claim", "--retention-interval", "--heartbeat", "--webhook-failure-rate", "--watch-buffer"}},
+				"JWT issuer is set", "JWT admin claim", "--retention-interval", "--heartbeat", "--webhook-failure-rate", "--watch-buffer",
+				`slack.url "ftp://x"`, `no channel is named "nope"`}},
+		{"a bad alerts file alone", []string{"--alerts-config", badAlerts, "--public-url", "ftp://x"}, []string{"--alerts-config", `slack.url "ftp://x"`, `no channel is named "nope"`}},
+		{"a missing alerts file", []string{"--alerts-config", filepath.Join(files, "absent.yaml")}, []string{"absent.yaml: no such file"}},
 		{"a bad certificate alone", []string{"--tls-cert", badCert, "--tls-key", badCert}, []string{"--tls-cert"}},
 		{"a certificate without its key", []string{"--tls-cert", badCert}, []string{"give both"}},
 		{"a bad token file alone", []string{"--admin-token-file", badTokens}, []string{"tokens:2"}},

@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/callbackd/callbackd/internal/alert/queue"
+	"github.com/callbackd/callbackd/internal/alert/rules"
 	"github.com/callbackd/callbackd/internal/auth"
 	"github.com/callbackd/callbackd/internal/buildinfo"
 	"github.com/callbackd/callbackd/internal/callback"
@@ -92,6 +94,9 @@ type completedConfig struct {
 	// collector alone (the flag is 0, or GOGC is set).
 	gcFloor uint64
 	ui      http.Handler
+	// alerts is the alerts configuration, nil without --alerts-config.
+	alerts    *rules.Config
+	publicURL string
 }
 
 // complete checks every setting that needs no database, reporting every
@@ -149,6 +154,10 @@ func (c *ServeFlags) complete(log *slog.Logger, db *DatabaseFlags) (*completedCo
 		}
 	}
 	if cfg.ui, err = web.NewHandler(); err != nil {
+		problems = append(problems, err)
+	}
+	cfg.alerts, cfg.publicURL, err = c.alertsConfig(cfg.tlsCert != nil)
+	if err != nil {
 		problems = append(problems, err)
 	}
 	if err := errors.Join(problems...); err != nil {
@@ -246,6 +255,7 @@ type app struct {
 	store   *store.Store
 	hub     *watch.Hub
 	pruner  *retention.Runner
+	alerts  *queue.Queue // nil without --alerts-config
 	gcFloor uint64
 	// generatedToken is the admin token callbackd generated, when no admin
 	// credential was configured; Run prints a login URL with it.
@@ -270,6 +280,10 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 		return nil, err
 	}
 	authn, generated, err := cfg.authenticator(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	alerts, err := cfg.openAlerts(ctx, log, st)
 	if err != nil {
 		return nil, err
 	}
@@ -349,12 +363,12 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 		Build:                     buildinfo.Read(),
 	}, server.Deps{
 		Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui,
-		Sessions: sessions, OIDC: provider,
+		Sessions: sessions, OIDC: provider, Alerts: alertReader(alerts),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &app{log: log, server: srv, ingest: svc, store: st, hub: hub, pruner: pruner, gcFloor: cfg.gcFloor, generatedToken: generated}, nil
+	return &app{log: log, server: srv, ingest: svc, store: st, hub: hub, pruner: pruner, alerts: alerts, gcFloor: cfg.gcFloor, generatedToken: generated}, nil
 }
 
 // run serves on ln until ctx ends: the server, the watch hub (with, on
@@ -389,6 +403,11 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	})
 	g.Go(func() error { return a.hub.Run(gctx) })
 	g.Go(func() error { return a.pruner.Run(gctx) })
+	if a.alerts != nil {
+		// Off the commit path: the queue reads the feed on its own
+		// schedule (package alert/queue).
+		g.Go(func() error { return a.alerts.Run(gctx) })
+	}
 	g.Go(func() error {
 		// Rows stored before migration 00004 get their figures and search
 		// documents in the background, while the server runs.

@@ -9,6 +9,7 @@ package callbacksv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -2635,11 +2636,560 @@ func (x *MarkAllViewedResponse) GetMarked() int64 {
 	return 0
 }
 
+// ListAlertRulesRequest asks for the alert rules.
+type ListAlertRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertRulesRequest) Reset() {
+	*x = ListAlertRulesRequest{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertRulesRequest) ProtoMessage() {}
+
+func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertRulesRequest.ProtoReflect.Descriptor instead.
+func (*ListAlertRulesRequest) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{33}
+}
+
+// AlertRule is one rule of the alerts configuration, as admins read it.
+type AlertRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the rule's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// kind is the rule's condition: match, count, rate or stuck.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// summary says in one line what the rule matches and when it fires.
+	Summary string `protobuf:"bytes,3,opt,name=summary,proto3" json:"summary,omitempty"`
+	// channels are the names of the channels the rule sends to.
+	Channels []string `protobuf:"bytes,4,rep,name=channels,proto3" json:"channels,omitempty"`
+	// channel_kinds are the kinds of those channels (slack, webhook,
+	// email), in the same order.
+	ChannelKinds []string `protobuf:"bytes,5,rep,name=channel_kinds,json=channelKinds,proto3" json:"channel_kinds,omitempty"`
+	// group_by is workflow, job or none.
+	GroupBy string `protobuf:"bytes,6,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	// group_window is how long a group collects matches before its message.
+	GroupWindow *durationpb.Duration `protobuf:"bytes,7,opt,name=group_window,json=groupWindow,proto3" json:"group_window,omitempty"`
+	// min_interval is the least time between two messages of a group.
+	MinInterval   *durationpb.Duration `protobuf:"bytes,8,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertRule) Reset() {
+	*x = AlertRule{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertRule) ProtoMessage() {}
+
+func (x *AlertRule) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertRule.ProtoReflect.Descriptor instead.
+func (*AlertRule) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *AlertRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AlertRule) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *AlertRule) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *AlertRule) GetChannels() []string {
+	if x != nil {
+		return x.Channels
+	}
+	return nil
+}
+
+func (x *AlertRule) GetChannelKinds() []string {
+	if x != nil {
+		return x.ChannelKinds
+	}
+	return nil
+}
+
+func (x *AlertRule) GetGroupBy() string {
+	if x != nil {
+		return x.GroupBy
+	}
+	return ""
+}
+
+func (x *AlertRule) GetGroupWindow() *durationpb.Duration {
+	if x != nil {
+		return x.GroupWindow
+	}
+	return nil
+}
+
+func (x *AlertRule) GetMinInterval() *durationpb.Duration {
+	if x != nil {
+		return x.MinInterval
+	}
+	return nil
+}
+
+// ListAlertRulesResponse lists the rules.
+type ListAlertRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rules in the configuration's order.
+	Rules []*AlertRule `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	// enabled is false when callbackd runs without --alerts-config.
+	Enabled       bool `protobuf:"varint,2,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertRulesResponse) Reset() {
+	*x = ListAlertRulesResponse{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertRulesResponse) ProtoMessage() {}
+
+func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertRulesResponse.ProtoReflect.Descriptor instead.
+func (*ListAlertRulesResponse) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListAlertRulesResponse) GetRules() []*AlertRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *ListAlertRulesResponse) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+// ListAlertDeliveriesRequest asks for a page of alert deliveries.
+type ListAlertDeliveriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// page_size is at most 100; 0 means 25.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertDeliveriesRequest) Reset() {
+	*x = ListAlertDeliveriesRequest{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListAlertDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListAlertDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ListAlertDeliveriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAlertDeliveriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// AlertAttemptError is the error of one failed delivery attempt.
+type AlertAttemptError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// attempt is the attempt's number, from 1.
+	Attempt int32 `protobuf:"varint,1,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// time is when the attempt failed.
+	Time *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// error says why.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertAttemptError) Reset() {
+	*x = AlertAttemptError{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertAttemptError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertAttemptError) ProtoMessage() {}
+
+func (x *AlertAttemptError) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertAttemptError.ProtoReflect.Descriptor instead.
+func (*AlertAttemptError) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *AlertAttemptError) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *AlertAttemptError) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AlertAttemptError) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// AlertDelivery is one alert on its way to one channel.
+type AlertDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id identifies the delivery.
+	Id int64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// alert_id is the alert's id (the webhook channel's webhook-id), shared
+	// by the deliveries of one alert to several channels.
+	AlertId string `protobuf:"bytes,2,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
+	// rule is the rule that decided the alert.
+	Rule string `protobuf:"bytes,3,opt,name=rule,proto3" json:"rule,omitempty"`
+	// channel is the channel's name.
+	Channel string `protobuf:"bytes,4,opt,name=channel,proto3" json:"channel,omitempty"`
+	// status is pending, retrying, sending, sent, failed or cancelled.
+	Status string `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
+	// title is the alert's one-line message.
+	Title string `protobuf:"bytes,6,opt,name=title,proto3" json:"title,omitempty"`
+	// state is firing or resolved.
+	State string `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
+	// count is how many callbacks (or stuck jobs) the alert stands for.
+	Count int32 `protobuf:"varint,8,opt,name=count,proto3" json:"count,omitempty"`
+	// link opens the console on what the alert is about.
+	Link string `protobuf:"bytes,9,opt,name=link,proto3" json:"link,omitempty"`
+	// attempts made so far, and the most that will be made.
+	Attempts int32 `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// max_attempts is the most attempts that will be made.
+	MaxAttempts int32 `protobuf:"varint,11,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// errors of the failed attempts, oldest first.
+	Errors []*AlertAttemptError `protobuf:"bytes,12,rep,name=errors,proto3" json:"errors,omitempty"`
+	// create_time is when the alert was decided.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// next_attempt_time is when the next attempt runs; unset once finished.
+	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
+	// finish_time is when it was sent, or given up; unset until then.
+	FinishTime    *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=finish_time,json=finishTime,proto3" json:"finish_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertDelivery) Reset() {
+	*x = AlertDelivery{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertDelivery) ProtoMessage() {}
+
+func (x *AlertDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertDelivery.ProtoReflect.Descriptor instead.
+func (*AlertDelivery) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *AlertDelivery) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AlertDelivery) GetAlertId() string {
+	if x != nil {
+		return x.AlertId
+	}
+	return ""
+}
+
+func (x *AlertDelivery) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *AlertDelivery) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+func (x *AlertDelivery) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *AlertDelivery) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *AlertDelivery) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *AlertDelivery) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *AlertDelivery) GetLink() string {
+	if x != nil {
+		return x.Link
+	}
+	return ""
+}
+
+func (x *AlertDelivery) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *AlertDelivery) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *AlertDelivery) GetErrors() []*AlertAttemptError {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+func (x *AlertDelivery) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *AlertDelivery) GetNextAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptTime
+	}
+	return nil
+}
+
+func (x *AlertDelivery) GetFinishTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishTime
+	}
+	return nil
+}
+
+// ListAlertDeliveriesResponse is one page of deliveries, newest first.
+type ListAlertDeliveriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// deliveries, newest first.
+	Deliveries []*AlertDelivery `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	// next_page_token is empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertDeliveriesResponse) Reset() {
+	*x = ListAlertDeliveriesResponse{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListAlertDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListAlertDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListAlertDeliveriesResponse) GetDeliveries() []*AlertDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+func (x *ListAlertDeliveriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_callbacks_v1_callbacks_proto protoreflect.FileDescriptor
 
 const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\n" +
-	"\x1ccallbacks/v1/callbacks.proto\x12\fcallbacks.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x01\n" +
+	"\x1ccallbacks/v1/callbacks.proto\x12\fcallbacks.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x01\n" +
 	"\tSignature\x12\x14\n" +
 	"\x05valid\x18\x01 \x01(\bR\x05valid\x12\x16\n" +
 	"\x06scheme\x18\x02 \x01(\tR\x06scheme\x12\x19\n" +
@@ -2842,7 +3392,52 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x12create_time_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x10createTimeBefore\x12\x10\n" +
 	"\x05query\x18\a \x01(\tR\x01q\"/\n" +
 	"\x15MarkAllViewedResponse\x12\x16\n" +
-	"\x06marked\x18\x01 \x01(\x03R\x06marked*\x89\x01\n" +
+	"\x06marked\x18\x01 \x01(\x03R\x06marked\"\x17\n" +
+	"\x15ListAlertRulesRequest\"\xa5\x02\n" +
+	"\tAlertRule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\asummary\x18\x03 \x01(\tR\asummary\x12\x1a\n" +
+	"\bchannels\x18\x04 \x03(\tR\bchannels\x12#\n" +
+	"\rchannel_kinds\x18\x05 \x03(\tR\fchannelKinds\x12\x19\n" +
+	"\bgroup_by\x18\x06 \x01(\tR\agroupBy\x12<\n" +
+	"\fgroup_window\x18\a \x01(\v2\x19.google.protobuf.DurationR\vgroupWindow\x12<\n" +
+	"\fmin_interval\x18\b \x01(\v2\x19.google.protobuf.DurationR\vminInterval\"a\n" +
+	"\x16ListAlertRulesResponse\x12-\n" +
+	"\x05rules\x18\x01 \x03(\v2\x17.callbacks.v1.AlertRuleR\x05rules\x12\x18\n" +
+	"\aenabled\x18\x02 \x01(\bR\aenabled\"X\n" +
+	"\x1aListAlertDeliveriesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"s\n" +
+	"\x11AlertAttemptError\x12\x18\n" +
+	"\aattempt\x18\x01 \x01(\x05R\aattempt\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x90\x04\n" +
+	"\rAlertDelivery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x19\n" +
+	"\balert_id\x18\x02 \x01(\tR\aalertId\x12\x12\n" +
+	"\x04rule\x18\x03 \x01(\tR\x04rule\x12\x18\n" +
+	"\achannel\x18\x04 \x01(\tR\achannel\x12\x16\n" +
+	"\x06status\x18\x05 \x01(\tR\x06status\x12\x14\n" +
+	"\x05title\x18\x06 \x01(\tR\x05title\x12\x14\n" +
+	"\x05state\x18\a \x01(\tR\x05state\x12\x14\n" +
+	"\x05count\x18\b \x01(\x05R\x05count\x12\x12\n" +
+	"\x04link\x18\t \x01(\tR\x04link\x12\x1a\n" +
+	"\battempts\x18\n" +
+	" \x01(\x05R\battempts\x12!\n" +
+	"\fmax_attempts\x18\v \x01(\x05R\vmaxAttempts\x127\n" +
+	"\x06errors\x18\f \x03(\v2\x1f.callbacks.v1.AlertAttemptErrorR\x06errors\x12;\n" +
+	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12F\n" +
+	"\x11next_attempt_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12;\n" +
+	"\vfinish_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishTime\"\x82\x01\n" +
+	"\x1bListAlertDeliveriesResponse\x12;\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2\x1b.callbacks.v1.AlertDeliveryR\n" +
+	"deliveries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x89\x01\n" +
 	"\x0eCallbackStatus\x12\x1f\n" +
 	"\x1bCALLBACK_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CALLBACK_STATUS_RECEIVED\x10\x01\x12\x1d\n" +
@@ -2854,7 +3449,7 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x11STATS_BUCKET_HOUR\x10\x02\x12\x14\n" +
 	"\x10STATS_BUCKET_DAY\x10\x032t\n" +
 	"\x15CallbackIngestService\x12[\n" +
-	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\xc0\a\n" +
+	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\x89\t\n" +
 	"\x14CallbackAdminService\x12X\n" +
 	"\rListCallbacks\x12\".callbacks.v1.ListCallbacksRequest\x1a#.callbacks.v1.ListCallbacksResponse\x12R\n" +
 	"\vGetCallback\x12 .callbacks.v1.GetCallbackRequest\x1a!.callbacks.v1.GetCallbackResponse\x12O\n" +
@@ -2866,7 +3461,9 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x16ListRejectedDeliveries\x12+.callbacks.v1.ListRejectedDeliveriesRequest\x1a,.callbacks.v1.ListRejectedDeliveriesResponse\x12X\n" +
 	"\rGetServerInfo\x12\".callbacks.v1.GetServerInfoRequest\x1a#.callbacks.v1.GetServerInfoResponse\x12a\n" +
 	"\x10GetCallbackStats\x12%.callbacks.v1.GetCallbackStatsRequest\x1a&.callbacks.v1.GetCallbackStatsResponse\x12X\n" +
-	"\rMarkAllViewed\x12\".callbacks.v1.MarkAllViewedRequest\x1a#.callbacks.v1.MarkAllViewedResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
+	"\rMarkAllViewed\x12\".callbacks.v1.MarkAllViewedRequest\x1a#.callbacks.v1.MarkAllViewedResponse\x12[\n" +
+	"\x0eListAlertRules\x12#.callbacks.v1.ListAlertRulesRequest\x1a$.callbacks.v1.ListAlertRulesResponse\x12j\n" +
+	"\x13ListAlertDeliveries\x12(.callbacks.v1.ListAlertDeliveriesRequest\x1a).callbacks.v1.ListAlertDeliveriesResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
 
 var (
 	file_callbacks_v1_callbacks_proto_rawDescOnce sync.Once
@@ -2881,7 +3478,7 @@ func file_callbacks_v1_callbacks_proto_rawDescGZIP() []byte {
 }
 
 var file_callbacks_v1_callbacks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_callbacks_v1_callbacks_proto_goTypes = []any{
 	(CallbackStatus)(0),                    // 0: callbacks.v1.CallbackStatus
 	(StatsBucket)(0),                       // 1: callbacks.v1.StatsBucket
@@ -2918,25 +3515,33 @@ var file_callbacks_v1_callbacks_proto_goTypes = []any{
 	(*GetCallbackStatsResponse)(nil),       // 32: callbacks.v1.GetCallbackStatsResponse
 	(*MarkAllViewedRequest)(nil),           // 33: callbacks.v1.MarkAllViewedRequest
 	(*MarkAllViewedResponse)(nil),          // 34: callbacks.v1.MarkAllViewedResponse
-	nil,                                    // 35: callbacks.v1.CallbackStats.ByStatusEntry
-	nil,                                    // 36: callbacks.v1.CallbackStats.ByEventTypeEntry
-	nil,                                    // 37: callbacks.v1.CallbackStats.FailuresByCategoryEntry
-	(*timestamppb.Timestamp)(nil),          // 38: google.protobuf.Timestamp
-	(*structpb.Value)(nil),                 // 39: google.protobuf.Value
+	(*ListAlertRulesRequest)(nil),          // 35: callbacks.v1.ListAlertRulesRequest
+	(*AlertRule)(nil),                      // 36: callbacks.v1.AlertRule
+	(*ListAlertRulesResponse)(nil),         // 37: callbacks.v1.ListAlertRulesResponse
+	(*ListAlertDeliveriesRequest)(nil),     // 38: callbacks.v1.ListAlertDeliveriesRequest
+	(*AlertAttemptError)(nil),              // 39: callbacks.v1.AlertAttemptError
+	(*AlertDelivery)(nil),                  // 40: callbacks.v1.AlertDelivery
+	(*ListAlertDeliveriesResponse)(nil),    // 41: callbacks.v1.ListAlertDeliveriesResponse
+	nil,                                    // 42: callbacks.v1.CallbackStats.ByStatusEntry
+	nil,                                    // 43: callbacks.v1.CallbackStats.ByEventTypeEntry
+	nil,                                    // 44: callbacks.v1.CallbackStats.FailuresByCategoryEntry
+	(*timestamppb.Timestamp)(nil),          // 45: google.protobuf.Timestamp
+	(*structpb.Value)(nil),                 // 46: google.protobuf.Value
+	(*durationpb.Duration)(nil),            // 47: google.protobuf.Duration
 }
 var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
-	38, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
-	38, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
+	45, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
+	45, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: callbacks.v1.Callback.status:type_name -> callbacks.v1.CallbackStatus
 	2,  // 3: callbacks.v1.Callback.signature:type_name -> callbacks.v1.Signature
-	39, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
-	38, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
-	38, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
-	38, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
+	46, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
+	45, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
+	45, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
+	45, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
 	3,  // 8: callbacks.v1.Callback.views:type_name -> callbacks.v1.CallbackView
 	0,  // 9: callbacks.v1.ListCallbacksRequest.status:type_name -> callbacks.v1.CallbackStatus
-	38, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	38, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	45, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	45, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
 	4,  // 12: callbacks.v1.ListCallbacksResponse.callbacks:type_name -> callbacks.v1.Callback
 	4,  // 13: callbacks.v1.GetCallbackResponse.callback:type_name -> callbacks.v1.Callback
 	3,  // 14: callbacks.v1.MarkViewedResponse.view:type_name -> callbacks.v1.CallbackView
@@ -2944,57 +3549,70 @@ var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
 	4,  // 16: callbacks.v1.CallbackEvent.redelivered:type_name -> callbacks.v1.Callback
 	3,  // 17: callbacks.v1.CallbackEvent.viewed:type_name -> callbacks.v1.CallbackView
 	14, // 18: callbacks.v1.CallbackEvent.viewed_many:type_name -> callbacks.v1.CallbackViewBatch
-	38, // 19: callbacks.v1.CallbackViewBatch.view_time:type_name -> google.protobuf.Timestamp
+	45, // 19: callbacks.v1.CallbackViewBatch.view_time:type_name -> google.protobuf.Timestamp
 	13, // 20: callbacks.v1.CheckCallbacksResponse.events:type_name -> callbacks.v1.CallbackEvent
-	38, // 21: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	45, // 21: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
 	13, // 22: callbacks.v1.WatchCallbacksResponse.event:type_name -> callbacks.v1.CallbackEvent
 	18, // 23: callbacks.v1.WatchCallbacksResponse.heartbeat:type_name -> callbacks.v1.Heartbeat
-	38, // 24: callbacks.v1.RejectedDelivery.receive_time:type_name -> google.protobuf.Timestamp
+	45, // 24: callbacks.v1.RejectedDelivery.receive_time:type_name -> google.protobuf.Timestamp
 	22, // 25: callbacks.v1.ListRejectedDeliveriesResponse.rejected:type_name -> callbacks.v1.RejectedDelivery
 	26, // 26: callbacks.v1.GetServerInfoResponse.server:type_name -> callbacks.v1.ServerInfo
-	38, // 27: callbacks.v1.GetCallbackStatsRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	38, // 28: callbacks.v1.GetCallbackStatsRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	45, // 27: callbacks.v1.GetCallbackStatsRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	45, // 28: callbacks.v1.GetCallbackStatsRequest.create_time_before:type_name -> google.protobuf.Timestamp
 	1,  // 29: callbacks.v1.GetCallbackStatsRequest.bucket:type_name -> callbacks.v1.StatsBucket
 	0,  // 30: callbacks.v1.GetCallbackStatsRequest.status:type_name -> callbacks.v1.CallbackStatus
-	35, // 31: callbacks.v1.CallbackStats.by_status:type_name -> callbacks.v1.CallbackStats.ByStatusEntry
-	36, // 32: callbacks.v1.CallbackStats.by_event_type:type_name -> callbacks.v1.CallbackStats.ByEventTypeEntry
-	37, // 33: callbacks.v1.CallbackStats.failures_by_category:type_name -> callbacks.v1.CallbackStats.FailuresByCategoryEntry
-	38, // 34: callbacks.v1.CallbackStatsBucket.start_time:type_name -> google.protobuf.Timestamp
+	42, // 31: callbacks.v1.CallbackStats.by_status:type_name -> callbacks.v1.CallbackStats.ByStatusEntry
+	43, // 32: callbacks.v1.CallbackStats.by_event_type:type_name -> callbacks.v1.CallbackStats.ByEventTypeEntry
+	44, // 33: callbacks.v1.CallbackStats.failures_by_category:type_name -> callbacks.v1.CallbackStats.FailuresByCategoryEntry
+	45, // 34: callbacks.v1.CallbackStatsBucket.start_time:type_name -> google.protobuf.Timestamp
 	29, // 35: callbacks.v1.CallbackStatsBucket.stats:type_name -> callbacks.v1.CallbackStats
 	29, // 36: callbacks.v1.WorkflowStats.stats:type_name -> callbacks.v1.CallbackStats
 	30, // 37: callbacks.v1.GetCallbackStatsResponse.buckets:type_name -> callbacks.v1.CallbackStatsBucket
 	31, // 38: callbacks.v1.GetCallbackStatsResponse.workflows:type_name -> callbacks.v1.WorkflowStats
 	29, // 39: callbacks.v1.GetCallbackStatsResponse.total:type_name -> callbacks.v1.CallbackStats
 	0,  // 40: callbacks.v1.MarkAllViewedRequest.status:type_name -> callbacks.v1.CallbackStatus
-	38, // 41: callbacks.v1.MarkAllViewedRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	38, // 42: callbacks.v1.MarkAllViewedRequest.create_time_before:type_name -> google.protobuf.Timestamp
-	5,  // 43: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
-	7,  // 44: callbacks.v1.CallbackAdminService.ListCallbacks:input_type -> callbacks.v1.ListCallbacksRequest
-	9,  // 45: callbacks.v1.CallbackAdminService.GetCallback:input_type -> callbacks.v1.GetCallbackRequest
-	11, // 46: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
-	15, // 47: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
-	17, // 48: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
-	20, // 49: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
-	23, // 50: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:input_type -> callbacks.v1.ListRejectedDeliveriesRequest
-	25, // 51: callbacks.v1.CallbackAdminService.GetServerInfo:input_type -> callbacks.v1.GetServerInfoRequest
-	28, // 52: callbacks.v1.CallbackAdminService.GetCallbackStats:input_type -> callbacks.v1.GetCallbackStatsRequest
-	33, // 53: callbacks.v1.CallbackAdminService.MarkAllViewed:input_type -> callbacks.v1.MarkAllViewedRequest
-	6,  // 54: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
-	8,  // 55: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
-	10, // 56: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
-	12, // 57: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
-	16, // 58: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
-	19, // 59: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
-	21, // 60: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
-	24, // 61: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:output_type -> callbacks.v1.ListRejectedDeliveriesResponse
-	27, // 62: callbacks.v1.CallbackAdminService.GetServerInfo:output_type -> callbacks.v1.GetServerInfoResponse
-	32, // 63: callbacks.v1.CallbackAdminService.GetCallbackStats:output_type -> callbacks.v1.GetCallbackStatsResponse
-	34, // 64: callbacks.v1.CallbackAdminService.MarkAllViewed:output_type -> callbacks.v1.MarkAllViewedResponse
-	54, // [54:65] is the sub-list for method output_type
-	43, // [43:54] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	45, // 41: callbacks.v1.MarkAllViewedRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	45, // 42: callbacks.v1.MarkAllViewedRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	47, // 43: callbacks.v1.AlertRule.group_window:type_name -> google.protobuf.Duration
+	47, // 44: callbacks.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	36, // 45: callbacks.v1.ListAlertRulesResponse.rules:type_name -> callbacks.v1.AlertRule
+	45, // 46: callbacks.v1.AlertAttemptError.time:type_name -> google.protobuf.Timestamp
+	39, // 47: callbacks.v1.AlertDelivery.errors:type_name -> callbacks.v1.AlertAttemptError
+	45, // 48: callbacks.v1.AlertDelivery.create_time:type_name -> google.protobuf.Timestamp
+	45, // 49: callbacks.v1.AlertDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	45, // 50: callbacks.v1.AlertDelivery.finish_time:type_name -> google.protobuf.Timestamp
+	40, // 51: callbacks.v1.ListAlertDeliveriesResponse.deliveries:type_name -> callbacks.v1.AlertDelivery
+	5,  // 52: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
+	7,  // 53: callbacks.v1.CallbackAdminService.ListCallbacks:input_type -> callbacks.v1.ListCallbacksRequest
+	9,  // 54: callbacks.v1.CallbackAdminService.GetCallback:input_type -> callbacks.v1.GetCallbackRequest
+	11, // 55: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
+	15, // 56: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
+	17, // 57: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
+	20, // 58: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
+	23, // 59: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:input_type -> callbacks.v1.ListRejectedDeliveriesRequest
+	25, // 60: callbacks.v1.CallbackAdminService.GetServerInfo:input_type -> callbacks.v1.GetServerInfoRequest
+	28, // 61: callbacks.v1.CallbackAdminService.GetCallbackStats:input_type -> callbacks.v1.GetCallbackStatsRequest
+	33, // 62: callbacks.v1.CallbackAdminService.MarkAllViewed:input_type -> callbacks.v1.MarkAllViewedRequest
+	35, // 63: callbacks.v1.CallbackAdminService.ListAlertRules:input_type -> callbacks.v1.ListAlertRulesRequest
+	38, // 64: callbacks.v1.CallbackAdminService.ListAlertDeliveries:input_type -> callbacks.v1.ListAlertDeliveriesRequest
+	6,  // 65: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
+	8,  // 66: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
+	10, // 67: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
+	12, // 68: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
+	16, // 69: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
+	19, // 70: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
+	21, // 71: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
+	24, // 72: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:output_type -> callbacks.v1.ListRejectedDeliveriesResponse
+	27, // 73: callbacks.v1.CallbackAdminService.GetServerInfo:output_type -> callbacks.v1.GetServerInfoResponse
+	32, // 74: callbacks.v1.CallbackAdminService.GetCallbackStats:output_type -> callbacks.v1.GetCallbackStatsResponse
+	34, // 75: callbacks.v1.CallbackAdminService.MarkAllViewed:output_type -> callbacks.v1.MarkAllViewedResponse
+	37, // 76: callbacks.v1.CallbackAdminService.ListAlertRules:output_type -> callbacks.v1.ListAlertRulesResponse
+	41, // 77: callbacks.v1.CallbackAdminService.ListAlertDeliveries:output_type -> callbacks.v1.ListAlertDeliveriesResponse
+	65, // [65:78] is the sub-list for method output_type
+	52, // [52:65] is the sub-list for method input_type
+	52, // [52:52] is the sub-list for extension type_name
+	52, // [52:52] is the sub-list for extension extendee
+	0,  // [0:52] is the sub-list for field type_name
 }
 
 func init() { file_callbacks_v1_callbacks_proto_init() }
@@ -3018,7 +3636,7 @@ func file_callbacks_v1_callbacks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_callbacks_v1_callbacks_proto_rawDesc), len(file_callbacks_v1_callbacks_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -145,6 +145,8 @@ const (
 	CallbackAdminService_GetServerInfo_FullMethodName          = "/callbacks.v1.CallbackAdminService/GetServerInfo"
 	CallbackAdminService_GetCallbackStats_FullMethodName       = "/callbacks.v1.CallbackAdminService/GetCallbackStats"
 	CallbackAdminService_MarkAllViewed_FullMethodName          = "/callbacks.v1.CallbackAdminService/MarkAllViewed"
+	CallbackAdminService_ListAlertRules_FullMethodName         = "/callbacks.v1.CallbackAdminService/ListAlertRules"
+	CallbackAdminService_ListAlertDeliveries_FullMethodName    = "/callbacks.v1.CallbackAdminService/ListAlertDeliveries"
 )
 
 // CallbackAdminServiceClient is the client API for CallbackAdminService service.
@@ -190,6 +192,12 @@ type CallbackAdminServiceClient interface {
 	// calling admin. It is idempotent, and watchers get one viewed_many event
 	// for the whole operation.
 	MarkAllViewed(ctx context.Context, in *MarkAllViewedRequest, opts ...grpc.CallOption) (*MarkAllViewedResponse, error)
+	// ListAlertRules returns the alert rules of --alerts-config (none when
+	// alerts are off), in the file's order. Channel secrets never appear.
+	ListAlertRules(ctx context.Context, in *ListAlertRulesRequest, opts ...grpc.CallOption) (*ListAlertRulesResponse, error)
+	// ListAlertDeliveries returns alert deliveries (one alert to one channel),
+	// newest first, with the status and the error of every failed attempt.
+	ListAlertDeliveries(ctx context.Context, in *ListAlertDeliveriesRequest, opts ...grpc.CallOption) (*ListAlertDeliveriesResponse, error)
 }
 
 type callbackAdminServiceClient struct {
@@ -309,6 +317,26 @@ func (c *callbackAdminServiceClient) MarkAllViewed(ctx context.Context, in *Mark
 	return out, nil
 }
 
+func (c *callbackAdminServiceClient) ListAlertRules(ctx context.Context, in *ListAlertRulesRequest, opts ...grpc.CallOption) (*ListAlertRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAlertRulesResponse)
+	err := c.cc.Invoke(ctx, CallbackAdminService_ListAlertRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *callbackAdminServiceClient) ListAlertDeliveries(ctx context.Context, in *ListAlertDeliveriesRequest, opts ...grpc.CallOption) (*ListAlertDeliveriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAlertDeliveriesResponse)
+	err := c.cc.Invoke(ctx, CallbackAdminService_ListAlertDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CallbackAdminServiceServer is the server API for CallbackAdminService service.
 // All implementations must embed UnimplementedCallbackAdminServiceServer
 // for forward compatibility.
@@ -352,6 +380,12 @@ type CallbackAdminServiceServer interface {
 	// calling admin. It is idempotent, and watchers get one viewed_many event
 	// for the whole operation.
 	MarkAllViewed(context.Context, *MarkAllViewedRequest) (*MarkAllViewedResponse, error)
+	// ListAlertRules returns the alert rules of --alerts-config (none when
+	// alerts are off), in the file's order. Channel secrets never appear.
+	ListAlertRules(context.Context, *ListAlertRulesRequest) (*ListAlertRulesResponse, error)
+	// ListAlertDeliveries returns alert deliveries (one alert to one channel),
+	// newest first, with the status and the error of every failed attempt.
+	ListAlertDeliveries(context.Context, *ListAlertDeliveriesRequest) (*ListAlertDeliveriesResponse, error)
 	mustEmbedUnimplementedCallbackAdminServiceServer()
 }
 
@@ -391,6 +425,12 @@ func (UnimplementedCallbackAdminServiceServer) GetCallbackStats(context.Context,
 }
 func (UnimplementedCallbackAdminServiceServer) MarkAllViewed(context.Context, *MarkAllViewedRequest) (*MarkAllViewedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MarkAllViewed not implemented")
+}
+func (UnimplementedCallbackAdminServiceServer) ListAlertRules(context.Context, *ListAlertRulesRequest) (*ListAlertRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAlertRules not implemented")
+}
+func (UnimplementedCallbackAdminServiceServer) ListAlertDeliveries(context.Context, *ListAlertDeliveriesRequest) (*ListAlertDeliveriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAlertDeliveries not implemented")
 }
 func (UnimplementedCallbackAdminServiceServer) mustEmbedUnimplementedCallbackAdminServiceServer() {}
 func (UnimplementedCallbackAdminServiceServer) testEmbeddedByValue()                              {}
@@ -586,6 +626,42 @@ func _CallbackAdminService_MarkAllViewed_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CallbackAdminService_ListAlertRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CallbackAdminServiceServer).ListAlertRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CallbackAdminService_ListAlertRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CallbackAdminServiceServer).ListAlertRules(ctx, req.(*ListAlertRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CallbackAdminService_ListAlertDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CallbackAdminServiceServer).ListAlertDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CallbackAdminService_ListAlertDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CallbackAdminServiceServer).ListAlertDeliveries(ctx, req.(*ListAlertDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CallbackAdminService_ServiceDesc is the grpc.ServiceDesc for CallbackAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -628,6 +704,14 @@ var CallbackAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MarkAllViewed",
 			Handler:    _CallbackAdminService_MarkAllViewed_Handler,
+		},
+		{
+			MethodName: "ListAlertRules",
+			Handler:    _CallbackAdminService_ListAlertRules_Handler,
+		},
+		{
+			MethodName: "ListAlertDeliveries",
+			Handler:    _CallbackAdminService_ListAlertDeliveries_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

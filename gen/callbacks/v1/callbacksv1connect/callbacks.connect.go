@@ -68,6 +68,12 @@ const (
 	// CallbackAdminServiceMarkAllViewedProcedure is the fully-qualified name of the
 	// CallbackAdminService's MarkAllViewed RPC.
 	CallbackAdminServiceMarkAllViewedProcedure = "/callbacks.v1.CallbackAdminService/MarkAllViewed"
+	// CallbackAdminServiceListAlertRulesProcedure is the fully-qualified name of the
+	// CallbackAdminService's ListAlertRules RPC.
+	CallbackAdminServiceListAlertRulesProcedure = "/callbacks.v1.CallbackAdminService/ListAlertRules"
+	// CallbackAdminServiceListAlertDeliveriesProcedure is the fully-qualified name of the
+	// CallbackAdminService's ListAlertDeliveries RPC.
+	CallbackAdminServiceListAlertDeliveriesProcedure = "/callbacks.v1.CallbackAdminService/ListAlertDeliveries"
 )
 
 // CallbackIngestServiceClient is a client for the callbacks.v1.CallbackIngestService service.
@@ -183,6 +189,12 @@ type CallbackAdminServiceClient interface {
 	// calling admin. It is idempotent, and watchers get one viewed_many event
 	// for the whole operation.
 	MarkAllViewed(context.Context, *connect.Request[v1.MarkAllViewedRequest]) (*connect.Response[v1.MarkAllViewedResponse], error)
+	// ListAlertRules returns the alert rules of --alerts-config (none when
+	// alerts are off), in the file's order. Channel secrets never appear.
+	ListAlertRules(context.Context, *connect.Request[v1.ListAlertRulesRequest]) (*connect.Response[v1.ListAlertRulesResponse], error)
+	// ListAlertDeliveries returns alert deliveries (one alert to one channel),
+	// newest first, with the status and the error of every failed attempt.
+	ListAlertDeliveries(context.Context, *connect.Request[v1.ListAlertDeliveriesRequest]) (*connect.Response[v1.ListAlertDeliveriesResponse], error)
 }
 
 // NewCallbackAdminServiceClient constructs a client for the callbacks.v1.CallbackAdminService
@@ -256,6 +268,18 @@ func NewCallbackAdminServiceClient(httpClient connect.HTTPClient, baseURL string
 			connect.WithSchema(callbackAdminServiceMethods.ByName("MarkAllViewed")),
 			connect.WithClientOptions(opts...),
 		),
+		listAlertRules: connect.NewClient[v1.ListAlertRulesRequest, v1.ListAlertRulesResponse](
+			httpClient,
+			baseURL+CallbackAdminServiceListAlertRulesProcedure,
+			connect.WithSchema(callbackAdminServiceMethods.ByName("ListAlertRules")),
+			connect.WithClientOptions(opts...),
+		),
+		listAlertDeliveries: connect.NewClient[v1.ListAlertDeliveriesRequest, v1.ListAlertDeliveriesResponse](
+			httpClient,
+			baseURL+CallbackAdminServiceListAlertDeliveriesProcedure,
+			connect.WithSchema(callbackAdminServiceMethods.ByName("ListAlertDeliveries")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -271,6 +295,8 @@ type callbackAdminServiceClient struct {
 	getServerInfo          *connect.Client[v1.GetServerInfoRequest, v1.GetServerInfoResponse]
 	getCallbackStats       *connect.Client[v1.GetCallbackStatsRequest, v1.GetCallbackStatsResponse]
 	markAllViewed          *connect.Client[v1.MarkAllViewedRequest, v1.MarkAllViewedResponse]
+	listAlertRules         *connect.Client[v1.ListAlertRulesRequest, v1.ListAlertRulesResponse]
+	listAlertDeliveries    *connect.Client[v1.ListAlertDeliveriesRequest, v1.ListAlertDeliveriesResponse]
 }
 
 // ListCallbacks calls callbacks.v1.CallbackAdminService.ListCallbacks.
@@ -323,6 +349,16 @@ func (c *callbackAdminServiceClient) MarkAllViewed(ctx context.Context, req *con
 	return c.markAllViewed.CallUnary(ctx, req)
 }
 
+// ListAlertRules calls callbacks.v1.CallbackAdminService.ListAlertRules.
+func (c *callbackAdminServiceClient) ListAlertRules(ctx context.Context, req *connect.Request[v1.ListAlertRulesRequest]) (*connect.Response[v1.ListAlertRulesResponse], error) {
+	return c.listAlertRules.CallUnary(ctx, req)
+}
+
+// ListAlertDeliveries calls callbacks.v1.CallbackAdminService.ListAlertDeliveries.
+func (c *callbackAdminServiceClient) ListAlertDeliveries(ctx context.Context, req *connect.Request[v1.ListAlertDeliveriesRequest]) (*connect.Response[v1.ListAlertDeliveriesResponse], error) {
+	return c.listAlertDeliveries.CallUnary(ctx, req)
+}
+
 // CallbackAdminServiceHandler is an implementation of the callbacks.v1.CallbackAdminService
 // service.
 type CallbackAdminServiceHandler interface {
@@ -362,6 +398,12 @@ type CallbackAdminServiceHandler interface {
 	// calling admin. It is idempotent, and watchers get one viewed_many event
 	// for the whole operation.
 	MarkAllViewed(context.Context, *connect.Request[v1.MarkAllViewedRequest]) (*connect.Response[v1.MarkAllViewedResponse], error)
+	// ListAlertRules returns the alert rules of --alerts-config (none when
+	// alerts are off), in the file's order. Channel secrets never appear.
+	ListAlertRules(context.Context, *connect.Request[v1.ListAlertRulesRequest]) (*connect.Response[v1.ListAlertRulesResponse], error)
+	// ListAlertDeliveries returns alert deliveries (one alert to one channel),
+	// newest first, with the status and the error of every failed attempt.
+	ListAlertDeliveries(context.Context, *connect.Request[v1.ListAlertDeliveriesRequest]) (*connect.Response[v1.ListAlertDeliveriesResponse], error)
 }
 
 // NewCallbackAdminServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -431,6 +473,18 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 		connect.WithSchema(callbackAdminServiceMethods.ByName("MarkAllViewed")),
 		connect.WithHandlerOptions(opts...),
 	)
+	callbackAdminServiceListAlertRulesHandler := connect.NewUnaryHandler(
+		CallbackAdminServiceListAlertRulesProcedure,
+		svc.ListAlertRules,
+		connect.WithSchema(callbackAdminServiceMethods.ByName("ListAlertRules")),
+		connect.WithHandlerOptions(opts...),
+	)
+	callbackAdminServiceListAlertDeliveriesHandler := connect.NewUnaryHandler(
+		CallbackAdminServiceListAlertDeliveriesProcedure,
+		svc.ListAlertDeliveries,
+		connect.WithSchema(callbackAdminServiceMethods.ByName("ListAlertDeliveries")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/callbacks.v1.CallbackAdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CallbackAdminServiceListCallbacksProcedure:
@@ -453,6 +507,10 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 			callbackAdminServiceGetCallbackStatsHandler.ServeHTTP(w, r)
 		case CallbackAdminServiceMarkAllViewedProcedure:
 			callbackAdminServiceMarkAllViewedHandler.ServeHTTP(w, r)
+		case CallbackAdminServiceListAlertRulesProcedure:
+			callbackAdminServiceListAlertRulesHandler.ServeHTTP(w, r)
+		case CallbackAdminServiceListAlertDeliveriesProcedure:
+			callbackAdminServiceListAlertDeliveriesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -500,4 +558,12 @@ func (UnimplementedCallbackAdminServiceHandler) GetCallbackStats(context.Context
 
 func (UnimplementedCallbackAdminServiceHandler) MarkAllViewed(context.Context, *connect.Request[v1.MarkAllViewedRequest]) (*connect.Response[v1.MarkAllViewedResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.MarkAllViewed is not implemented"))
+}
+
+func (UnimplementedCallbackAdminServiceHandler) ListAlertRules(context.Context, *connect.Request[v1.ListAlertRulesRequest]) (*connect.Response[v1.ListAlertRulesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.ListAlertRules is not implemented"))
+}
+
+func (UnimplementedCallbackAdminServiceHandler) ListAlertDeliveries(context.Context, *connect.Request[v1.ListAlertDeliveriesRequest]) (*connect.Response[v1.ListAlertDeliveriesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.ListAlertDeliveries is not implemented"))
 }

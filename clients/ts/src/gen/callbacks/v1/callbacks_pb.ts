@@ -4,15 +4,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp, Value } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp, Value } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file callbacks/v1/callbacks.proto.
  */
 export const file_callbacks_v1_callbacks: GenFile = /*@__PURE__*/
-  fileDesc("ChxjYWxsYmFja3MvdjEvY2FsbGJhY2tzLnByb3RvEgxjYWxsYmFja3MudjEibQoJU2lnbmF0dXJlEg0KBXZhbGlkGAEgASgIEg4KBnNjaGVtZRgCIAEoCRIQCghrZXlfbmFtZRgDIAEoCRIvCgt2ZXJpZnlfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAieAoMQ2FsbGJhY2tWaWV3EhMKC2NhbGxiYWNrX2lkGAEgASgJEhAKCGFkbWluX2lkGAIgASgJEhIKCmFkbWluX25hbWUYAyABKAkSLQoJdmlld190aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLlBAoIQ2FsbGJhY2sSCgoCaWQYASABKAkSEwoLY2FsbGJhY2tfaWQYAiABKAkSEgoKZXZlbnRfdHlwZRgDIAEoCRITCgtrbm93bl9ldmVudBgEIAEoCBIsCgZzdGF0dXMYBSABKA4yHC5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0dXMSFwoPZXh0ZXJuYWxfam9iX2lkGAYgASgJEhUKDXdvcmtmbG93X25hbWUYByABKAkSDwoHc3RlcF9pZBgIIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAkgASgJEioKCXNpZ25hdHVyZRgKIAEoCzIXLmNhbGxiYWNrcy52MS5TaWduYXR1cmUSFwoPcGF5bG9hZF9wcmV2aWV3GAsgASgJEg8KB3BheWxvYWQYDCABKAwSLAoMcGF5bG9hZF9qc29uGA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhYKDmRlbGl2ZXJ5X2NvdW50GA4gASgFEi8KC2NyZWF0ZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF9kZWxpdmVyeV90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GBIgASgJEhQKDHZpZXdlZF9ieV9tZRgTIAEoCBIpCgV2aWV3cxgUIAMoCzIaLmNhbGxiYWNrcy52MS5DYWxsYmFja1ZpZXciJQoVSW5nZXN0Q2FsbGJhY2tSZXF1ZXN0EgwKBGJvZHkYASABKAwiTAoWSW5nZXN0Q2FsbGJhY2tSZXNwb25zZRIKCgJpZBgBIAEoCRITCgtjYWxsYmFja19pZBgCIAEoCRIRCglkdXBsaWNhdGUYAyABKAgigwMKFExpc3RDYWxsYmFja3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiwKBnN0YXR1cxgDIAEoDjIcLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXR1cxISCgpldmVudF90eXBlGAQgASgJEhUKDXdvcmtmbG93X25hbWUYBSABKAkSFwoPZXh0ZXJuYWxfam9iX2lkGAYgASgJEjUKEWNyZWF0ZV90aW1lX2FmdGVyGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChJjcmVhdGVfdGltZV9iZWZvcmUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXVudmlld2VkX29ubHkYCSABKAgSEAoFcXVlcnkYCiABKAlSAXESGgoSaW5jbHVkZV90b3RhbF9zaXplGAsgASgIEh4KFmluY2x1ZGVfdW52aWV3ZWRfY291bnQYDCABKAgiywEKFUxpc3RDYWxsYmFja3NSZXNwb25zZRIpCgljYWxsYmFja3MYASADKAsyFi5jYWxsYmFja3MudjEuQ2FsbGJhY2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMSHgoWdG90YWxfc2l6ZV9pc19lc3RpbWF0ZRgEIAEoCBIWCg51bnZpZXdlZF9jb3VudBgFIAEoAxIiChp1bnZpZXdlZF9jb3VudF9pc19lc3RpbWF0ZRgGIAEoCCIgChJHZXRDYWxsYmFja1JlcXVlc3QSCgoCaWQYASABKAkiPwoTR2V0Q2FsbGJhY2tSZXNwb25zZRIoCghjYWxsYmFjaxgBIAEoCzIWLmNhbGxiYWNrcy52MS5DYWxsYmFjayIfChFNYXJrVmlld2VkUmVxdWVzdBIKCgJpZBgBIAEoCSI+ChJNYXJrVmlld2VkUmVzcG9uc2USKAoEdmlldxgBIAEoCzIaLmNhbGxiYWNrcy52MS5DYWxsYmFja1ZpZXci6QEKDUNhbGxiYWNrRXZlbnQSDgoGY3Vyc29yGAEgASgJEioKCHJlY2VpdmVkGAIgASgLMhYuY2FsbGJhY2tzLnYxLkNhbGxiYWNrSAASLQoLcmVkZWxpdmVyZWQYAyABKAsyFi5jYWxsYmFja3MudjEuQ2FsbGJhY2tIABIsCgZ2aWV3ZWQYBCABKAsyGi5jYWxsYmFja3MudjEuQ2FsbGJhY2tWaWV3SAASNgoLdmlld2VkX21hbnkYBSABKAsyHy5jYWxsYmFja3MudjEuQ2FsbGJhY2tWaWV3QmF0Y2hIAEIHCgVldmVudCJ3ChFDYWxsYmFja1ZpZXdCYXRjaBIQCghhZG1pbl9pZBgBIAEoCRISCgphZG1pbl9uYW1lGAIgASgJEi0KCXZpZXdfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFY291bnQYBCABKAMiOQoVQ2hlY2tDYWxsYmFja3NSZXF1ZXN0Eg0KBWFmdGVyGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBSJoChZDaGVja0NhbGxiYWNrc1Jlc3BvbnNlEisKBmV2ZW50cxgBIAMoCzIbLmNhbGxiYWNrcy52MS5DYWxsYmFja0V2ZW50EhMKC25leHRfY3Vyc29yGAIgASgJEgwKBG1vcmUYAyABKAgiJwoVV2F0Y2hDYWxsYmFja3NSZXF1ZXN0Eg4KBmN1cnNvchgBIAEoCSJFCglIZWFydGJlYXQSDgoGY3Vyc29yGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIn8KFldhdGNoQ2FsbGJhY2tzUmVzcG9uc2USLAoFZXZlbnQYASABKAsyGy5jYWxsYmFja3MudjEuQ2FsbGJhY2tFdmVudEgAEiwKCWhlYXJ0YmVhdBgCIAEoCzIXLmNhbGxiYWNrcy52MS5IZWFydGJlYXRIAEIJCgdtZXNzYWdlIi0KF1NlbmRUZXN0Q2FsbGJhY2tSZXF1ZXN0EhIKCmV2ZW50X3R5cGUYASABKAkiZgoYU2VuZFRlc3RDYWxsYmFja1Jlc3BvbnNlEgoKAmlkGAEgASgJEhMKC2NhbGxiYWNrX2lkGAIgASgJEhcKD2V4dGVybmFsX2pvYl9pZBgDIAEoCRIQCghrZXlfbmFtZRgEIAEoCSLnAQoQUmVqZWN0ZWREZWxpdmVyeRIwCgxyZWNlaXZlX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhMKC3JlbW90ZV9hZGRyGAQgASgJEhIKCmJvZHlfYnl0ZXMYBSABKAMSFAoMZXZlbnRfaGVhZGVyGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSGQoRc2lnbmF0dXJlX2hlYWRlcnMYCCADKAkSEgoKcmVxdWVzdF9pZBgJIAEoCSIfCh1MaXN0UmVqZWN0ZWREZWxpdmVyaWVzUmVxdWVzdCJSCh5MaXN0UmVqZWN0ZWREZWxpdmVyaWVzUmVzcG9uc2USMAoIcmVqZWN0ZWQYASADKAsyHi5jYWxsYmFja3MudjEuUmVqZWN0ZWREZWxpdmVyeSIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCJdCgpTZXJ2ZXJJbmZvEg8KB3ZlcnNpb24YASABKAkSGgoSZGV2ZWxvcG1lbnRfc2VjcmV0GAIgASgIEg4KBmNvbW1pdBgDIAEoCRISCgpnb192ZXJzaW9uGAQgASgJIkEKFUdldFNlcnZlckluZm9SZXNwb25zZRIoCgZzZXJ2ZXIYASABKAsyGC5jYWxsYmFja3MudjEuU2VydmVySW5mbyK3AgoXR2V0Q2FsbGJhY2tTdGF0c1JlcXVlc3QSNQoRY3JlYXRlX3RpbWVfYWZ0ZXIYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmNyZWF0ZV90aW1lX2JlZm9yZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGYnVja2V0GAMgASgOMhkuY2FsbGJhY2tzLnYxLlN0YXRzQnVja2V0EiwKBnN0YXR1cxgEIAEoDjIcLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXR1cxISCgpldmVudF90eXBlGAUgASgJEhUKDXdvcmtmbG93X25hbWUYBiABKAkSFwoPZXh0ZXJuYWxfam9iX2lkGAcgASgJEhAKBXF1ZXJ5GAggASgJUgFxIrgECg1DYWxsYmFja1N0YXRzEg0KBWNvdW50GAEgASgDEjwKCWJ5X3N0YXR1cxgCIAMoCzIpLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXRzLkJ5U3RhdHVzRW50cnkSQwoNYnlfZXZlbnRfdHlwZRgDIAMoCzIsLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXRzLkJ5RXZlbnRUeXBlRW50cnkSUQoUZmFpbHVyZXNfYnlfY2F0ZWdvcnkYBCADKAsyMy5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0cy5GYWlsdXJlc0J5Q2F0ZWdvcnlFbnRyeRIVCg1wcm9tcHRfdG9rZW5zGAUgASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAYgASgDEhQKDHRvdGFsX3Rva2VucxgHIAEoAxIQCghjb3N0X3VzZBgIIAEoARIWCg5kdXJhdGlvbl9jb3VudBgJIAEoAxIXCg9kdXJhdGlvbl9wNTBfbXMYCiABKAMSFwoPZHVyYXRpb25fcDk1X21zGAsgASgDGi8KDUJ5U3RhdHVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ARoyChBCeUV2ZW50VHlwZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEaOQoXRmFpbHVyZXNCeUNhdGVnb3J5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASJxChNDYWxsYmFja1N0YXRzQnVja2V0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBXN0YXRzGAIgASgLMhsuY2FsbGJhY2tzLnYxLkNhbGxiYWNrU3RhdHMiUgoNV29ya2Zsb3dTdGF0cxIVCg13b3JrZmxvd19uYW1lGAEgASgJEioKBXN0YXRzGAIgASgLMhsuY2FsbGJhY2tzLnYxLkNhbGxiYWNrU3RhdHMixwEKGEdldENhbGxiYWNrU3RhdHNSZXNwb25zZRIyCgdidWNrZXRzGAEgAygLMiEuY2FsbGJhY2tzLnYxLkNhbGxiYWNrU3RhdHNCdWNrZXQSLgoJd29ya2Zsb3dzGAIgAygLMhsuY2FsbGJhY2tzLnYxLldvcmtmbG93U3RhdHMSKgoFdG90YWwYAyABKAsyGy5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0cxIbChNkdXJhdGlvbnNfZXN0aW1hdGVkGAQgASgIIokCChRNYXJrQWxsVmlld2VkUmVxdWVzdBIsCgZzdGF0dXMYASABKA4yHC5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0dXMSEgoKZXZlbnRfdHlwZRgCIAEoCRIVCg13b3JrZmxvd19uYW1lGAMgASgJEhcKD2V4dGVybmFsX2pvYl9pZBgEIAEoCRI1ChFjcmVhdGVfdGltZV9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSY3JlYXRlX3RpbWVfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgVxdWVyeRgHIAEoCVIBcSInChVNYXJrQWxsVmlld2VkUmVzcG9uc2USDgoGbWFya2VkGAEgASgDKokBCg5DYWxsYmFja1N0YXR1cxIfChtDQUxMQkFDS19TVEFUVVNfVU5TUEVDSUZJRUQQABIcChhDQUxMQkFDS19TVEFUVVNfUkVDRUlWRUQQARIdChlDQUxMQkFDS19TVEFUVVNfUFJPQ0VTU0VEEAISGQoVQ0FMTEJBQ0tfU1RBVFVTX0VSUk9SEAMqcQoLU3RhdHNCdWNrZXQSHAoYU1RBVFNfQlVDS0VUX1VOU1BFQ0lGSUVEEAASFwoTU1RBVFNfQlVDS0VUX01JTlVURRABEhUKEVNUQVRTX0JVQ0tFVF9IT1VSEAISFAoQU1RBVFNfQlVDS0VUX0RBWRADMnQKFUNhbGxiYWNrSW5nZXN0U2VydmljZRJbCg5Jbmdlc3RDYWxsYmFjaxIjLmNhbGxiYWNrcy52MS5Jbmdlc3RDYWxsYmFja1JlcXVlc3QaJC5jYWxsYmFja3MudjEuSW5nZXN0Q2FsbGJhY2tSZXNwb25zZTLABwoUQ2FsbGJhY2tBZG1pblNlcnZpY2USWAoNTGlzdENhbGxiYWNrcxIiLmNhbGxiYWNrcy52MS5MaXN0Q2FsbGJhY2tzUmVxdWVzdBojLmNhbGxiYWNrcy52MS5MaXN0Q2FsbGJhY2tzUmVzcG9uc2USUgoLR2V0Q2FsbGJhY2sSIC5jYWxsYmFja3MudjEuR2V0Q2FsbGJhY2tSZXF1ZXN0GiEuY2FsbGJhY2tzLnYxLkdldENhbGxiYWNrUmVzcG9uc2USTwoKTWFya1ZpZXdlZBIfLmNhbGxiYWNrcy52MS5NYXJrVmlld2VkUmVxdWVzdBogLmNhbGxiYWNrcy52MS5NYXJrVmlld2VkUmVzcG9uc2USWwoOQ2hlY2tDYWxsYmFja3MSIy5jYWxsYmFja3MudjEuQ2hlY2tDYWxsYmFja3NSZXF1ZXN0GiQuY2FsbGJhY2tzLnYxLkNoZWNrQ2FsbGJhY2tzUmVzcG9uc2USXQoOV2F0Y2hDYWxsYmFja3MSIy5jYWxsYmFja3MudjEuV2F0Y2hDYWxsYmFja3NSZXF1ZXN0GiQuY2FsbGJhY2tzLnYxLldhdGNoQ2FsbGJhY2tzUmVzcG9uc2UwARJhChBTZW5kVGVzdENhbGxiYWNrEiUuY2FsbGJhY2tzLnYxLlNlbmRUZXN0Q2FsbGJhY2tSZXF1ZXN0GiYuY2FsbGJhY2tzLnYxLlNlbmRUZXN0Q2FsbGJhY2tSZXNwb25zZRJzChZMaXN0UmVqZWN0ZWREZWxpdmVyaWVzEisuY2FsbGJhY2tzLnYxLkxpc3RSZWplY3RlZERlbGl2ZXJpZXNSZXF1ZXN0GiwuY2FsbGJhY2tzLnYxLkxpc3RSZWplY3RlZERlbGl2ZXJpZXNSZXNwb25zZRJYCg1HZXRTZXJ2ZXJJbmZvEiIuY2FsbGJhY2tzLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0GiMuY2FsbGJhY2tzLnYxLkdldFNlcnZlckluZm9SZXNwb25zZRJhChBHZXRDYWxsYmFja1N0YXRzEiUuY2FsbGJhY2tzLnYxLkdldENhbGxiYWNrU3RhdHNSZXF1ZXN0GiYuY2FsbGJhY2tzLnYxLkdldENhbGxiYWNrU3RhdHNSZXNwb25zZRJYCg1NYXJrQWxsVmlld2VkEiIuY2FsbGJhY2tzLnYxLk1hcmtBbGxWaWV3ZWRSZXF1ZXN0GiMuY2FsbGJhY2tzLnYxLk1hcmtBbGxWaWV3ZWRSZXNwb25zZUI9WjtnaXRodWIuY29tL2NhbGxiYWNrZC9jYWxsYmFja2QvZ2VuL2NhbGxiYWNrcy92MTtjYWxsYmFja3N2MWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChxjYWxsYmFja3MvdjEvY2FsbGJhY2tzLnByb3RvEgxjYWxsYmFja3MudjEibQoJU2lnbmF0dXJlEg0KBXZhbGlkGAEgASgIEg4KBnNjaGVtZRgCIAEoCRIQCghrZXlfbmFtZRgDIAEoCRIvCgt2ZXJpZnlfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAieAoMQ2FsbGJhY2tWaWV3EhMKC2NhbGxiYWNrX2lkGAEgASgJEhAKCGFkbWluX2lkGAIgASgJEhIKCmFkbWluX25hbWUYAyABKAkSLQoJdmlld190aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLlBAoIQ2FsbGJhY2sSCgoCaWQYASABKAkSEwoLY2FsbGJhY2tfaWQYAiABKAkSEgoKZXZlbnRfdHlwZRgDIAEoCRITCgtrbm93bl9ldmVudBgEIAEoCBIsCgZzdGF0dXMYBSABKA4yHC5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0dXMSFwoPZXh0ZXJuYWxfam9iX2lkGAYgASgJEhUKDXdvcmtmbG93X25hbWUYByABKAkSDwoHc3RlcF9pZBgIIAEoCRIVCg1lcnJvcl9tZXNzYWdlGAkgASgJEioKCXNpZ25hdHVyZRgKIAEoCzIXLmNhbGxiYWNrcy52MS5TaWduYXR1cmUSFwoPcGF5bG9hZF9wcmV2aWV3GAsgASgJEg8KB3BheWxvYWQYDCABKAwSLAoMcGF5bG9hZF9qc29uGA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhYKDmRlbGl2ZXJ5X2NvdW50GA4gASgFEi8KC2NyZWF0ZV90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF9kZWxpdmVyeV90aW1lGBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1c2VyX2FnZW50GBIgASgJEhQKDHZpZXdlZF9ieV9tZRgTIAEoCBIpCgV2aWV3cxgUIAMoCzIaLmNhbGxiYWNrcy52MS5DYWxsYmFja1ZpZXciJQoVSW5nZXN0Q2FsbGJhY2tSZXF1ZXN0EgwKBGJvZHkYASABKAwiTAoWSW5nZXN0Q2FsbGJhY2tSZXNwb25zZRIKCgJpZBgBIAEoCRITCgtjYWxsYmFja19pZBgCIAEoCRIRCglkdXBsaWNhdGUYAyABKAgigwMKFExpc3RDYWxsYmFja3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiwKBnN0YXR1cxgDIAEoDjIcLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXR1cxISCgpldmVudF90eXBlGAQgASgJEhUKDXdvcmtmbG93X25hbWUYBSABKAkSFwoPZXh0ZXJuYWxfam9iX2lkGAYgASgJEjUKEWNyZWF0ZV90aW1lX2FmdGVyGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChJjcmVhdGVfdGltZV9iZWZvcmUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXVudmlld2VkX29ubHkYCSABKAgSEAoFcXVlcnkYCiABKAlSAXESGgoSaW5jbHVkZV90b3RhbF9zaXplGAsgASgIEh4KFmluY2x1ZGVfdW52aWV3ZWRfY291bnQYDCABKAgiywEKFUxpc3RDYWxsYmFja3NSZXNwb25zZRIpCgljYWxsYmFja3MYASADKAsyFi5jYWxsYmFja3MudjEuQ2FsbGJhY2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMSHgoWdG90YWxfc2l6ZV9pc19lc3RpbWF0ZRgEIAEoCBIWCg51bnZpZXdlZF9jb3VudBgFIAEoAxIiChp1bnZpZXdlZF9jb3VudF9pc19lc3RpbWF0ZRgGIAEoCCIgChJHZXRDYWxsYmFja1JlcXVlc3QSCgoCaWQYASABKAkiPwoTR2V0Q2FsbGJhY2tSZXNwb25zZRIoCghjYWxsYmFjaxgBIAEoCzIWLmNhbGxiYWNrcy52MS5DYWxsYmFjayIfChFNYXJrVmlld2VkUmVxdWVzdBIKCgJpZBgBIAEoCSI+ChJNYXJrVmlld2VkUmVzcG9uc2USKAoEdmlldxgBIAEoCzIaLmNhbGxiYWNrcy52MS5DYWxsYmFja1ZpZXci6QEKDUNhbGxiYWNrRXZlbnQSDgoGY3Vyc29yGAEgASgJEioKCHJlY2VpdmVkGAIgASgLMhYuY2FsbGJhY2tzLnYxLkNhbGxiYWNrSAASLQoLcmVkZWxpdmVyZWQYAyABKAsyFi5jYWxsYmFja3MudjEuQ2FsbGJhY2tIABIsCgZ2aWV3ZWQYBCABKAsyGi5jYWxsYmFja3MudjEuQ2FsbGJhY2tWaWV3SAASNgoLdmlld2VkX21hbnkYBSABKAsyHy5jYWxsYmFja3MudjEuQ2FsbGJhY2tWaWV3QmF0Y2hIAEIHCgVldmVudCJ3ChFDYWxsYmFja1ZpZXdCYXRjaBIQCghhZG1pbl9pZBgBIAEoCRISCgphZG1pbl9uYW1lGAIgASgJEi0KCXZpZXdfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFY291bnQYBCABKAMiOQoVQ2hlY2tDYWxsYmFja3NSZXF1ZXN0Eg0KBWFmdGVyGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBSJoChZDaGVja0NhbGxiYWNrc1Jlc3BvbnNlEisKBmV2ZW50cxgBIAMoCzIbLmNhbGxiYWNrcy52MS5DYWxsYmFja0V2ZW50EhMKC25leHRfY3Vyc29yGAIgASgJEgwKBG1vcmUYAyABKAgiJwoVV2F0Y2hDYWxsYmFja3NSZXF1ZXN0Eg4KBmN1cnNvchgBIAEoCSJFCglIZWFydGJlYXQSDgoGY3Vyc29yGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIn8KFldhdGNoQ2FsbGJhY2tzUmVzcG9uc2USLAoFZXZlbnQYASABKAsyGy5jYWxsYmFja3MudjEuQ2FsbGJhY2tFdmVudEgAEiwKCWhlYXJ0YmVhdBgCIAEoCzIXLmNhbGxiYWNrcy52MS5IZWFydGJlYXRIAEIJCgdtZXNzYWdlIi0KF1NlbmRUZXN0Q2FsbGJhY2tSZXF1ZXN0EhIKCmV2ZW50X3R5cGUYASABKAkiZgoYU2VuZFRlc3RDYWxsYmFja1Jlc3BvbnNlEgoKAmlkGAEgASgJEhMKC2NhbGxiYWNrX2lkGAIgASgJEhcKD2V4dGVybmFsX2pvYl9pZBgDIAEoCRIQCghrZXlfbmFtZRgEIAEoCSLnAQoQUmVqZWN0ZWREZWxpdmVyeRIwCgxyZWNlaXZlX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEhMKC3JlbW90ZV9hZGRyGAQgASgJEhIKCmJvZHlfYnl0ZXMYBSABKAMSFAoMZXZlbnRfaGVhZGVyGAYgASgJEhIKCnVzZXJfYWdlbnQYByABKAkSGQoRc2lnbmF0dXJlX2hlYWRlcnMYCCADKAkSEgoKcmVxdWVzdF9pZBgJIAEoCSIfCh1MaXN0UmVqZWN0ZWREZWxpdmVyaWVzUmVxdWVzdCJSCh5MaXN0UmVqZWN0ZWREZWxpdmVyaWVzUmVzcG9uc2USMAoIcmVqZWN0ZWQYASADKAsyHi5jYWxsYmFja3MudjEuUmVqZWN0ZWREZWxpdmVyeSIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCJdCgpTZXJ2ZXJJbmZvEg8KB3ZlcnNpb24YASABKAkSGgoSZGV2ZWxvcG1lbnRfc2VjcmV0GAIgASgIEg4KBmNvbW1pdBgDIAEoCRISCgpnb192ZXJzaW9uGAQgASgJIkEKFUdldFNlcnZlckluZm9SZXNwb25zZRIoCgZzZXJ2ZXIYASABKAsyGC5jYWxsYmFja3MudjEuU2VydmVySW5mbyK3AgoXR2V0Q2FsbGJhY2tTdGF0c1JlcXVlc3QSNQoRY3JlYXRlX3RpbWVfYWZ0ZXIYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKEmNyZWF0ZV90aW1lX2JlZm9yZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoGYnVja2V0GAMgASgOMhkuY2FsbGJhY2tzLnYxLlN0YXRzQnVja2V0EiwKBnN0YXR1cxgEIAEoDjIcLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXR1cxISCgpldmVudF90eXBlGAUgASgJEhUKDXdvcmtmbG93X25hbWUYBiABKAkSFwoPZXh0ZXJuYWxfam9iX2lkGAcgASgJEhAKBXF1ZXJ5GAggASgJUgFxIrgECg1DYWxsYmFja1N0YXRzEg0KBWNvdW50GAEgASgDEjwKCWJ5X3N0YXR1cxgCIAMoCzIpLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXRzLkJ5U3RhdHVzRW50cnkSQwoNYnlfZXZlbnRfdHlwZRgDIAMoCzIsLmNhbGxiYWNrcy52MS5DYWxsYmFja1N0YXRzLkJ5RXZlbnRUeXBlRW50cnkSUQoUZmFpbHVyZXNfYnlfY2F0ZWdvcnkYBCADKAsyMy5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0cy5GYWlsdXJlc0J5Q2F0ZWdvcnlFbnRyeRIVCg1wcm9tcHRfdG9rZW5zGAUgASgDEhkKEWNvbXBsZXRpb25fdG9rZW5zGAYgASgDEhQKDHRvdGFsX3Rva2VucxgHIAEoAxIQCghjb3N0X3VzZBgIIAEoARIWCg5kdXJhdGlvbl9jb3VudBgJIAEoAxIXCg9kdXJhdGlvbl9wNTBfbXMYCiABKAMSFwoPZHVyYXRpb25fcDk1X21zGAsgASgDGi8KDUJ5U3RhdHVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ARoyChBCeUV2ZW50VHlwZUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEaOQoXRmFpbHVyZXNCeUNhdGVnb3J5RW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASJxChNDYWxsYmFja1N0YXRzQnVja2V0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBXN0YXRzGAIgASgLMhsuY2FsbGJhY2tzLnYxLkNhbGxiYWNrU3RhdHMiUgoNV29ya2Zsb3dTdGF0cxIVCg13b3JrZmxvd19uYW1lGAEgASgJEioKBXN0YXRzGAIgASgLMhsuY2FsbGJhY2tzLnYxLkNhbGxiYWNrU3RhdHMixwEKGEdldENhbGxiYWNrU3RhdHNSZXNwb25zZRIyCgdidWNrZXRzGAEgAygLMiEuY2FsbGJhY2tzLnYxLkNhbGxiYWNrU3RhdHNCdWNrZXQSLgoJd29ya2Zsb3dzGAIgAygLMhsuY2FsbGJhY2tzLnYxLldvcmtmbG93U3RhdHMSKgoFdG90YWwYAyABKAsyGy5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0cxIbChNkdXJhdGlvbnNfZXN0aW1hdGVkGAQgASgIIokCChRNYXJrQWxsVmlld2VkUmVxdWVzdBIsCgZzdGF0dXMYASABKA4yHC5jYWxsYmFja3MudjEuQ2FsbGJhY2tTdGF0dXMSEgoKZXZlbnRfdHlwZRgCIAEoCRIVCg13b3JrZmxvd19uYW1lGAMgASgJEhcKD2V4dGVybmFsX2pvYl9pZBgEIAEoCRI1ChFjcmVhdGVfdGltZV9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSY3JlYXRlX3RpbWVfYmVmb3JlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgVxdWVyeRgHIAEoCVIBcSInChVNYXJrQWxsVmlld2VkUmVzcG9uc2USDgoGbWFya2VkGAEgASgDIhcKFUxpc3RBbGVydFJ1bGVzUmVxdWVzdCLVAQoJQWxlcnRSdWxlEgwKBG5hbWUYASABKAkSDAoEa2luZBgCIAEoCRIPCgdzdW1tYXJ5GAMgASgJEhAKCGNoYW5uZWxzGAQgAygJEhUKDWNoYW5uZWxfa2luZHMYBSADKAkSEAoIZ3JvdXBfYnkYBiABKAkSLwoMZ3JvdXBfd2luZG93GAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDG1pbl9pbnRlcnZhbBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJRChZMaXN0QWxlcnRSdWxlc1Jlc3BvbnNlEiYKBXJ1bGVzGAEgAygLMhcuY2FsbGJhY2tzLnYxLkFsZXJ0UnVsZRIPCgdlbmFibGVkGAIgASgIIkMKGkxpc3RBbGVydERlbGl2ZXJpZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIl0KEUFsZXJ0QXR0ZW1wdEVycm9yEg8KB2F0dGVtcHQYASABKAUSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFZXJyb3IYAyABKAkiiQMKDUFsZXJ0RGVsaXZlcnkSCgoCaWQYASABKAMSEAoIYWxlcnRfaWQYAiABKAkSDAoEcnVsZRgDIAEoCRIPCgdjaGFubmVsGAQgASgJEg4KBnN0YXR1cxgFIAEoCRINCgV0aXRsZRgGIAEoCRINCgVzdGF0ZRgHIAEoCRINCgVjb3VudBgIIAEoBRIMCgRsaW5rGAkgASgJEhAKCGF0dGVtcHRzGAogASgFEhQKDG1heF9hdHRlbXB0cxgLIAEoBRIvCgZlcnJvcnMYDCADKAsyHy5jYWxsYmFja3MudjEuQWxlcnRBdHRlbXB0RXJyb3ISLwoLY3JlYXRlX3RpbWUYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEW5leHRfYXR0ZW1wdF90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZwobTGlzdEFsZXJ0RGVsaXZlcmllc1Jlc3BvbnNlEi8KCmRlbGl2ZXJpZXMYASADKAsyGy5jYWxsYmFja3MudjEuQWxlcnREZWxpdmVyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqiQEKDkNhbGxiYWNrU3RhdHVzEh8KG0NBTExCQUNLX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGENBTExCQUNLX1NUQVRVU19SRUNFSVZFRBABEh0KGUNBTExCQUNLX1NUQVRVU19QUk9DRVNTRUQQAhIZChVDQUxMQkFDS19TVEFUVVNfRVJST1IQAypxCgtTdGF0c0J1Y2tldBIcChhTVEFUU19CVUNLRVRfVU5TUEVDSUZJRUQQABIXChNTVEFUU19CVUNLRVRfTUlOVVRFEAESFQoRU1RBVFNfQlVDS0VUX0hPVVIQAhIUChBTVEFUU19CVUNLRVRfREFZEAMydAoVQ2FsbGJhY2tJbmdlc3RTZXJ2aWNlElsKDkluZ2VzdENhbGxiYWNrEiMuY2FsbGJhY2tzLnYxLkluZ2VzdENhbGxiYWNrUmVxdWVzdBokLmNhbGxiYWNrcy52MS5Jbmdlc3RDYWxsYmFja1Jlc3BvbnNlMokJChRDYWxsYmFja0FkbWluU2VydmljZRJYCg1MaXN0Q2FsbGJhY2tzEiIuY2FsbGJhY2tzLnYxLkxpc3RDYWxsYmFja3NSZXF1ZXN0GiMuY2FsbGJhY2tzLnYxLkxpc3RDYWxsYmFja3NSZXNwb25zZRJSCgtHZXRDYWxsYmFjaxIgLmNhbGxiYWNrcy52MS5HZXRDYWxsYmFja1JlcXVlc3QaIS5jYWxsYmFja3MudjEuR2V0Q2FsbGJhY2tSZXNwb25zZRJPCgpNYXJrVmlld2VkEh8uY2FsbGJhY2tzLnYxLk1hcmtWaWV3ZWRSZXF1ZXN0GiAuY2FsbGJhY2tzLnYxLk1hcmtWaWV3ZWRSZXNwb25zZRJbCg5DaGVja0NhbGxiYWNrcxIjLmNhbGxiYWNrcy52MS5DaGVja0NhbGxiYWNrc1JlcXVlc3QaJC5jYWxsYmFja3MudjEuQ2hlY2tDYWxsYmFja3NSZXNwb25zZRJdCg5XYXRjaENhbGxiYWNrcxIjLmNhbGxiYWNrcy52MS5XYXRjaENhbGxiYWNrc1JlcXVlc3QaJC5jYWxsYmFja3MudjEuV2F0Y2hDYWxsYmFja3NSZXNwb25zZTABEmEKEFNlbmRUZXN0Q2FsbGJhY2sSJS5jYWxsYmFja3MudjEuU2VuZFRlc3RDYWxsYmFja1JlcXVlc3QaJi5jYWxsYmFja3MudjEuU2VuZFRlc3RDYWxsYmFja1Jlc3BvbnNlEnMKFkxpc3RSZWplY3RlZERlbGl2ZXJpZXMSKy5jYWxsYmFja3MudjEuTGlzdFJlamVjdGVkRGVsaXZlcmllc1JlcXVlc3QaLC5jYWxsYmFja3MudjEuTGlzdFJlamVjdGVkRGVsaXZlcmllc1Jlc3BvbnNlElgKDUdldFNlcnZlckluZm8SIi5jYWxsYmFja3MudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaIy5jYWxsYmFja3MudjEuR2V0U2VydmVySW5mb1Jlc3BvbnNlEmEKEEdldENhbGxiYWNrU3RhdHMSJS5jYWxsYmFja3MudjEuR2V0Q2FsbGJhY2tTdGF0c1JlcXVlc3QaJi5jYWxsYmFja3MudjEuR2V0Q2FsbGJhY2tTdGF0c1Jlc3BvbnNlElgKDU1hcmtBbGxWaWV3ZWQSIi5jYWxsYmFja3MudjEuTWFya0FsbFZpZXdlZFJlcXVlc3QaIy5jYWxsYmFja3MudjEuTWFya0FsbFZpZXdlZFJlc3BvbnNlElsKDkxpc3RBbGVydFJ1bGVzEiMuY2FsbGJhY2tzLnYxLkxpc3RBbGVydFJ1bGVzUmVxdWVzdBokLmNhbGxiYWNrcy52MS5MaXN0QWxlcnRSdWxlc1Jlc3BvbnNlEmoKE0xpc3RBbGVydERlbGl2ZXJpZXMSKC5jYWxsYmFja3MudjEuTGlzdEFsZXJ0RGVsaXZlcmllc1JlcXVlc3QaKS5jYWxsYmFja3MudjEuTGlzdEFsZXJ0RGVsaXZlcmllc1Jlc3BvbnNlQj1aO2dpdGh1Yi5jb20vY2FsbGJhY2tkL2NhbGxiYWNrZC9nZW4vY2FsbGJhY2tzL3YxO2NhbGxiYWNrc3YxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Signature is how a callback's authenticity was established. It never holds
@@ -1439,6 +1439,331 @@ export const MarkAllViewedResponseSchema: GenMessage<MarkAllViewedResponse> = /*
   messageDesc(file_callbacks_v1_callbacks, 32);
 
 /**
+ * ListAlertRulesRequest asks for the alert rules.
+ *
+ * @generated from message callbacks.v1.ListAlertRulesRequest
+ */
+export type ListAlertRulesRequest = Message<"callbacks.v1.ListAlertRulesRequest"> & {
+};
+
+/**
+ * Describes the message callbacks.v1.ListAlertRulesRequest.
+ * Use `create(ListAlertRulesRequestSchema)` to create a new message.
+ */
+export const ListAlertRulesRequestSchema: GenMessage<ListAlertRulesRequest> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 33);
+
+/**
+ * AlertRule is one rule of the alerts configuration, as admins read it.
+ *
+ * @generated from message callbacks.v1.AlertRule
+ */
+export type AlertRule = Message<"callbacks.v1.AlertRule"> & {
+  /**
+   * name is the rule's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * kind is the rule's condition: match, count, rate or stuck.
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * summary says in one line what the rule matches and when it fires.
+   *
+   * @generated from field: string summary = 3;
+   */
+  summary: string;
+
+  /**
+   * channels are the names of the channels the rule sends to.
+   *
+   * @generated from field: repeated string channels = 4;
+   */
+  channels: string[];
+
+  /**
+   * channel_kinds are the kinds of those channels (slack, webhook,
+   * email), in the same order.
+   *
+   * @generated from field: repeated string channel_kinds = 5;
+   */
+  channelKinds: string[];
+
+  /**
+   * group_by is workflow, job or none.
+   *
+   * @generated from field: string group_by = 6;
+   */
+  groupBy: string;
+
+  /**
+   * group_window is how long a group collects matches before its message.
+   *
+   * @generated from field: google.protobuf.Duration group_window = 7;
+   */
+  groupWindow?: Duration | undefined;
+
+  /**
+   * min_interval is the least time between two messages of a group.
+   *
+   * @generated from field: google.protobuf.Duration min_interval = 8;
+   */
+  minInterval?: Duration | undefined;
+};
+
+/**
+ * Describes the message callbacks.v1.AlertRule.
+ * Use `create(AlertRuleSchema)` to create a new message.
+ */
+export const AlertRuleSchema: GenMessage<AlertRule> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 34);
+
+/**
+ * ListAlertRulesResponse lists the rules.
+ *
+ * @generated from message callbacks.v1.ListAlertRulesResponse
+ */
+export type ListAlertRulesResponse = Message<"callbacks.v1.ListAlertRulesResponse"> & {
+  /**
+   * rules in the configuration's order.
+   *
+   * @generated from field: repeated callbacks.v1.AlertRule rules = 1;
+   */
+  rules: AlertRule[];
+
+  /**
+   * enabled is false when callbackd runs without --alerts-config.
+   *
+   * @generated from field: bool enabled = 2;
+   */
+  enabled: boolean;
+};
+
+/**
+ * Describes the message callbacks.v1.ListAlertRulesResponse.
+ * Use `create(ListAlertRulesResponseSchema)` to create a new message.
+ */
+export const ListAlertRulesResponseSchema: GenMessage<ListAlertRulesResponse> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 35);
+
+/**
+ * ListAlertDeliveriesRequest asks for a page of alert deliveries.
+ *
+ * @generated from message callbacks.v1.ListAlertDeliveriesRequest
+ */
+export type ListAlertDeliveriesRequest = Message<"callbacks.v1.ListAlertDeliveriesRequest"> & {
+  /**
+   * page_size is at most 100; 0 means 25.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * page_token is next_page_token of the previous page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message callbacks.v1.ListAlertDeliveriesRequest.
+ * Use `create(ListAlertDeliveriesRequestSchema)` to create a new message.
+ */
+export const ListAlertDeliveriesRequestSchema: GenMessage<ListAlertDeliveriesRequest> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 36);
+
+/**
+ * AlertAttemptError is the error of one failed delivery attempt.
+ *
+ * @generated from message callbacks.v1.AlertAttemptError
+ */
+export type AlertAttemptError = Message<"callbacks.v1.AlertAttemptError"> & {
+  /**
+   * attempt is the attempt's number, from 1.
+   *
+   * @generated from field: int32 attempt = 1;
+   */
+  attempt: number;
+
+  /**
+   * time is when the attempt failed.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * error says why.
+   *
+   * @generated from field: string error = 3;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message callbacks.v1.AlertAttemptError.
+ * Use `create(AlertAttemptErrorSchema)` to create a new message.
+ */
+export const AlertAttemptErrorSchema: GenMessage<AlertAttemptError> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 37);
+
+/**
+ * AlertDelivery is one alert on its way to one channel.
+ *
+ * @generated from message callbacks.v1.AlertDelivery
+ */
+export type AlertDelivery = Message<"callbacks.v1.AlertDelivery"> & {
+  /**
+   * id identifies the delivery.
+   *
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * alert_id is the alert's id (the webhook channel's webhook-id), shared
+   * by the deliveries of one alert to several channels.
+   *
+   * @generated from field: string alert_id = 2;
+   */
+  alertId: string;
+
+  /**
+   * rule is the rule that decided the alert.
+   *
+   * @generated from field: string rule = 3;
+   */
+  rule: string;
+
+  /**
+   * channel is the channel's name.
+   *
+   * @generated from field: string channel = 4;
+   */
+  channel: string;
+
+  /**
+   * status is pending, retrying, sending, sent, failed or cancelled.
+   *
+   * @generated from field: string status = 5;
+   */
+  status: string;
+
+  /**
+   * title is the alert's one-line message.
+   *
+   * @generated from field: string title = 6;
+   */
+  title: string;
+
+  /**
+   * state is firing or resolved.
+   *
+   * @generated from field: string state = 7;
+   */
+  state: string;
+
+  /**
+   * count is how many callbacks (or stuck jobs) the alert stands for.
+   *
+   * @generated from field: int32 count = 8;
+   */
+  count: number;
+
+  /**
+   * link opens the console on what the alert is about.
+   *
+   * @generated from field: string link = 9;
+   */
+  link: string;
+
+  /**
+   * attempts made so far, and the most that will be made.
+   *
+   * @generated from field: int32 attempts = 10;
+   */
+  attempts: number;
+
+  /**
+   * max_attempts is the most attempts that will be made.
+   *
+   * @generated from field: int32 max_attempts = 11;
+   */
+  maxAttempts: number;
+
+  /**
+   * errors of the failed attempts, oldest first.
+   *
+   * @generated from field: repeated callbacks.v1.AlertAttemptError errors = 12;
+   */
+  errors: AlertAttemptError[];
+
+  /**
+   * create_time is when the alert was decided.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 13;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * next_attempt_time is when the next attempt runs; unset once finished.
+   *
+   * @generated from field: google.protobuf.Timestamp next_attempt_time = 14;
+   */
+  nextAttemptTime?: Timestamp | undefined;
+
+  /**
+   * finish_time is when it was sent, or given up; unset until then.
+   *
+   * @generated from field: google.protobuf.Timestamp finish_time = 15;
+   */
+  finishTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message callbacks.v1.AlertDelivery.
+ * Use `create(AlertDeliverySchema)` to create a new message.
+ */
+export const AlertDeliverySchema: GenMessage<AlertDelivery> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 38);
+
+/**
+ * ListAlertDeliveriesResponse is one page of deliveries, newest first.
+ *
+ * @generated from message callbacks.v1.ListAlertDeliveriesResponse
+ */
+export type ListAlertDeliveriesResponse = Message<"callbacks.v1.ListAlertDeliveriesResponse"> & {
+  /**
+   * deliveries, newest first.
+   *
+   * @generated from field: repeated callbacks.v1.AlertDelivery deliveries = 1;
+   */
+  deliveries: AlertDelivery[];
+
+  /**
+   * next_page_token is empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message callbacks.v1.ListAlertDeliveriesResponse.
+ * Use `create(ListAlertDeliveriesResponseSchema)` to create a new message.
+ */
+export const ListAlertDeliveriesResponseSchema: GenMessage<ListAlertDeliveriesResponse> = /*@__PURE__*/
+  messageDesc(file_callbacks_v1_callbacks, 39);
+
+/**
  * CallbackStatus is the processing state shown as a colour-coded badge.
  *
  * @generated from enum callbacks.v1.CallbackStatus
@@ -1666,6 +1991,28 @@ export const CallbackAdminService: GenService<{
     methodKind: "unary";
     input: typeof MarkAllViewedRequestSchema;
     output: typeof MarkAllViewedResponseSchema;
+  },
+  /**
+   * ListAlertRules returns the alert rules of --alerts-config (none when
+   * alerts are off), in the file's order. Channel secrets never appear.
+   *
+   * @generated from rpc callbacks.v1.CallbackAdminService.ListAlertRules
+   */
+  listAlertRules: {
+    methodKind: "unary";
+    input: typeof ListAlertRulesRequestSchema;
+    output: typeof ListAlertRulesResponseSchema;
+  },
+  /**
+   * ListAlertDeliveries returns alert deliveries (one alert to one channel),
+   * newest first, with the status and the error of every failed attempt.
+   *
+   * @generated from rpc callbacks.v1.CallbackAdminService.ListAlertDeliveries
+   */
+  listAlertDeliveries: {
+    methodKind: "unary";
+    input: typeof ListAlertDeliveriesRequestSchema;
+    output: typeof ListAlertDeliveriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_callbacks_v1_callbacks, 1);
