@@ -162,9 +162,19 @@ rules:
 		}
 		status, body := get("/api/admin/alert-rules", srv.token)
 		require.Equal(t, http.StatusOK, status, body)
-		require.Contains(t, body, `"name":"failed-jobs"`)
-		require.Contains(t, body, `"channel_kinds":["slack", "webhook"]`)
-		require.Contains(t, body, `"summary":"a job of workflow summarise with llm.step.completed and no final callback within 1s"`)
+		// Decoded: protojson's spacing varies from run to run on purpose.
+		var rules struct {
+			Rules []struct {
+				Name         string   `json:"name"`
+				Summary      string   `json:"summary"`
+				ChannelKinds []string `json:"channel_kinds"`
+			} `json:"rules"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &rules), body)
+		require.Len(t, rules.Rules, 2)
+		require.Equal(t, "failed-jobs", rules.Rules[0].Name)
+		require.Equal(t, []string{"slack", "webhook"}, rules.Rules[0].ChannelKinds)
+		require.Equal(t, "a job of workflow summarise with llm.step.completed and no final callback within 1s", rules.Rules[1].Summary)
 		require.NotContains(t, body, alertWebhookSecret)
 		require.NotContains(t, body, slack.URL)
 		status, body = get("/api/admin/alert-deliveries?page_size=2", srv.token)
