@@ -38,7 +38,9 @@ var layers = [][]string{
 	{"internal/alert/channel"},
 	{"internal/alert/rules"},
 	// The domain's vocabulary and leaf helpers.
-	{"internal/callback", "internal/webhook", "internal/session", "internal/redact", "internal/failurelimit", "internal/buildinfo"},
+	// The OpenTelemetry SDK's wiring is one of them: only the program uses
+	// it; every other package sees the otel/trace interfaces.
+	{"internal/callback", "internal/webhook", "internal/session", "internal/redact", "internal/failurelimit", "internal/buildinfo", "internal/telemetry"},
 	// The error vocabulary: every refusal names its reason, which decides
 	// its code and status.
 	{"internal/apierror"},
@@ -56,7 +58,7 @@ var layers = [][]string{
 // prefix). Every package of the module has an entry.
 var allowedImports = map[string][]string{
 	".":                          {},
-	"cmd/callbackd":              {"internal/alert/channel", "internal/alert/queue", "internal/alert/rules", "internal/auth", "internal/oidc", "internal/session", "internal/buildinfo", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/watch", "web", "internal/webhook"},
+	"cmd/callbackd":              {"internal/alert/channel", "internal/alert/queue", "internal/alert/rules", "internal/auth", "internal/oidc", "internal/session", "internal/buildinfo", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/telemetry", "internal/watch", "web", "internal/webhook"},
 	"cmd/callbackctl":            {"internal/buildinfo", "internal/callback", "clients/go", "gen", "internal/webhook"},
 	"internal/bench/ingestload":  {"internal/bench/benchserver", "clients/go/callbackdtest", "internal/webhook"},
 	"internal/bench/watchload":   {"internal/bench/benchserver", "clients/go/callbackdtest", "gen", "internal/webhook"},
@@ -77,7 +79,7 @@ var allowedImports = map[string][]string{
 	"internal/retention":         {"internal/callback"},
 	"internal/auth":              {"internal/apierror", "internal/redact"},
 	"internal/store":             {"internal/callback", "internal/session", "ent", "internal/redact"},
-	"internal/store/pgnotify":    {},
+	"internal/store/pgnotify":    {"internal/callback"},
 	"internal/alert/queue":       {"internal/alert/rules", "internal/apierror", "internal/callback"},
 	"internal/alert/channel":     {"internal/alert/rules", "internal/webhook"},
 	"internal/alert/rules":       {"internal/callback", "internal/webhook"},
@@ -87,6 +89,7 @@ var allowedImports = map[string][]string{
 	"internal/redact":            {},
 	"internal/failurelimit":      {},
 	"internal/buildinfo":         {},
+	"internal/telemetry":         {},
 	"internal/apierror":          {},
 
 	"ent":                                 {"ent"},
@@ -114,6 +117,7 @@ var allowedTestImports = map[string][]string{
 	"cmd/callbackd":        {"gen"},                   // the generated clients, on every protocol
 	"internal/faults":      {"internal/callback", "gen", "internal/watch", "internal/webhook"},
 	"internal/alert/queue": {"internal/alert/channel", "internal/store"}, // real senders and the real store
+	"internal/telemetry":   {"gen", "internal/webhook"},                  // a real callbackd, signed deliveries, watch clients
 }
 
 // modulePackage is one package of the module as `go list` sees it.

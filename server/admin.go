@@ -286,6 +286,7 @@ func (h *adminHandler) CheckCallbacks(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
+	h.hub.Traced(changes) // the deliveries' trace context, as watch events carry it
 	if len(changes) == 0 {
 		// Nothing after the cursor: it is the end of the feed, or past it
 		// (a cursor of a database that was replaced), which WatchCallbacks

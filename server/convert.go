@@ -76,7 +76,7 @@ func viewToProto(v *callback.View) *callbacksv1.CallbackView {
 
 // changeToProto converts a change-feed entry.
 func changeToProto(c callback.Change) *callbacksv1.CallbackEvent {
-	e := &callbacksv1.CallbackEvent{Cursor: watch.FormatCursor(c.Seq)}
+	e := &callbacksv1.CallbackEvent{Cursor: watch.FormatCursor(c.Seq), Traceparent: callback.TraceParent(c.Trace)}
 	switch c.Kind {
 	case callback.ChangeReceived:
 		e.Event = &callbacksv1.CallbackEvent_Received{Received: callbackToProto(c.Callback)}

@@ -152,12 +152,12 @@ func writeJSONError(w http.ResponseWriter, httpStatus int, body errorBody) {
 
 // dialSelf opens the gateway's client connection through dial, an in-process
 // pipe to the server's own HTTP/2 handler.
-func dialSelf(dial func(context.Context, string) (net.Conn, error)) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient("passthrough:///callbackd-internal",
+func dialSelf(dial func(context.Context, string) (net.Conn, error), extra ...grpc.DialOption) (*grpc.ClientConn, error) {
+	conn, err := grpc.NewClient("passthrough:///callbackd-internal", append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(dial),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)),
-	)
+	}, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial gateway connection: %w", err)
 	}

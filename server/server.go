@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
@@ -121,6 +122,9 @@ type Deps struct {
 	UI http.Handler
 	// Registry receives the server's metrics; nil creates a private one.
 	Registry *prometheus.Registry
+	// Tracing, when not nil, traces every route but health, reflection,
+	// metrics and the UI (see tracing); nil traces nothing.
+	Tracing trace.TracerProvider
 	// Sessions keeps browser sessions: the token form and OIDC sign-in
 	// exchange a credential for a session cookie. Nil: no browser sessions
 	// (bearer credentials only), and no /auth routes.
@@ -297,8 +301,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 func (s *Server) routes(ctx context.Context) error {
 	// Admin RPCs are authenticated by admitRPC, from their headers, before
 	// connect reads the request.
+	traced := tracing{provider: s.deps.Tracing}
+	interceptors, err := traced.rpcInterceptors()
+	if err != nil {
+		return err
+	}
 	opts := connect.WithHandlerOptions(
-		connect.WithInterceptors(newErrorInterceptor(s.log)),
+		// The tracing interceptor is outermost: its span covers the error
+		// interceptor's work and sees the code the caller gets.
+		connect.WithInterceptors(append(interceptors, newErrorInterceptor(s.log))...),
 		// Compressing small messages (watch events, list pages) costs more
 		// CPU than it saves bytes; large payloads are still compressed.
 		connect.WithCompressMinBytes(4096),
@@ -342,7 +353,7 @@ func (s *Server) routes(ctx context.Context) error {
 
 	conn, err := dialSelf(func(ctx context.Context, _ string) (net.Conn, error) {
 		return s.internal.DialContext(ctx)
-	})
+	}, traced.gatewayDialOptions()...)
 	if err != nil {
 		return err
 	}
@@ -362,10 +373,10 @@ func (s *Server) routes(ctx context.Context) error {
 	if s.gate.signIn != nil {
 		s.gate.signIn.routes(mux)
 	}
-	mux.Handle("/api/", gateway)
-	mux.Handle(adminRESTPrefix, s.admitREST(gateway))
-	mux.Handle("GET "+restWatchPath, s.admitREST(newRESTWatch(gateway, conn)))
-	mux.Handle("POST "+webhookPath, &webhookHandler{limit: s.cfg.MaxBodyBytes, trusted: s.cfg.TrustedProxies, ingester: s.deps.Ingester, log: s.log})
+	mux.Handle("/api/", traced.http(gateway))
+	mux.Handle(adminRESTPrefix, traced.http(s.admitREST(gateway)))
+	mux.Handle("GET "+restWatchPath, traced.http(s.admitREST(newRESTWatch(gateway, conn))))
+	mux.Handle("POST "+webhookPath, traced.http(&webhookHandler{limit: s.cfg.MaxBodyBytes, trusted: s.cfg.TrustedProxies, ingester: s.deps.Ingester, log: s.log}))
 	// Any other method on the webhook path is a 405, not the 404 that
 	// "/api/" would answer.
 	mux.HandleFunc(webhookPath, func(w http.ResponseWriter, _ *http.Request) {
@@ -384,7 +395,10 @@ func (s *Server) routes(ctx context.Context) error {
 	mux.HandleFunc("GET /openapi.v3.json", serveOpenAPI(specV3))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
+	// OpenMetrics when the scraper asks for it (Prometheus does), because
+	// only that format carries exemplars: the trace ids of sampled
+	// deliveries on the ingest latency histogram.
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry, EnableOpenMetrics: true}))
 	s.handler = s.logRequests(mux)
 	return nil
 }

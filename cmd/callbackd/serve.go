@@ -29,6 +29,7 @@ import (
 	"github.com/callbackd/callbackd/internal/session"
 	"github.com/callbackd/callbackd/internal/store"
 	"github.com/callbackd/callbackd/internal/store/pgnotify"
+	"github.com/callbackd/callbackd/internal/telemetry"
 	"github.com/callbackd/callbackd/internal/watch"
 	"github.com/callbackd/callbackd/internal/webhook"
 	"github.com/callbackd/callbackd/server"
@@ -255,6 +256,7 @@ type app struct {
 	store   *store.Store
 	hub     *watch.Hub
 	pruner  *retention.Runner
+	tracing *telemetry.Tracing
 	alerts  *queue.Queue // nil without --alerts-config
 	gcFloor uint64
 	// generatedToken is the admin token callbackd generated, when no admin
@@ -267,6 +269,22 @@ type app struct {
 // opened. Everything it can refuse without a database, complete refused.
 func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app, err error) {
 	c := &cfg.flags
+	build := buildinfo.Read()
+	// Tracing from the OTEL_* environment; off (nil provider) unless it
+	// names an exporter or an OTLP endpoint.
+	tracing, err := telemetry.New(ctx, os.Getenv, build.Version)
+	if err != nil {
+		return nil, err
+	}
+	tp := tracing.TracerProvider()
+	if tp != nil {
+		log.Info("tracing on (OpenTelemetry)", "exporter", tracing.Exporter())
+	}
+	defer func() {
+		if err != nil {
+			_ = tracing.Shutdown(ctx)
+		}
+	}()
 	st, err := store.Open(ctx, cfg.db.DatabaseURL, cfg.db.DataDir, log)
 	if err != nil {
 		return nil, err
@@ -301,7 +319,7 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 	}
 	var link watch.Link // nil: one process, nothing to tell
 	if st.Dialect() == store.DialectPostgres {
-		if link, err = pgnotify.New(st.DB(), cfg.db.DatabaseURL, log, reg); err != nil {
+		if link, err = pgnotify.New(st.DB(), cfg.db.DatabaseURL, log, reg, tp); err != nil {
 			return nil, err
 		}
 	}
@@ -320,6 +338,7 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 
 		FailuresPerSecond: c.WebhookFailureRate,
 		FailureBurst:      c.WebhookFailureBurst,
+		Tracing:           tp,
 	}
 	var ingestStore callback.Store = st
 	var ingestPublisher ingest.Publisher = hub
@@ -360,15 +379,15 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 		PublicURL:                 c.PublicURL,
 		TokenLoginForm:            c.LoginTokenForm,
 		OIDCProviderName:          c.OIDCProviderName,
-		Build:                     buildinfo.Read(),
+		Build:                     build,
 	}, server.Deps{
 		Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui,
-		Sessions: sessions, OIDC: provider, Alerts: alertReader(alerts),
+		Sessions: sessions, OIDC: provider, Alerts: alertReader(alerts), Tracing: tp,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &app{log: log, server: srv, ingest: svc, store: st, hub: hub, pruner: pruner, alerts: alerts, gcFloor: cfg.gcFloor, generatedToken: generated}, nil
+	return &app{log: log, server: srv, ingest: svc, store: st, hub: hub, pruner: pruner, tracing: tracing, alerts: alerts, gcFloor: cfg.gcFloor, generatedToken: generated}, nil
 }
 
 // run serves on ln until ctx ends: the server, the watch hub (with, on
@@ -435,7 +454,17 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 func (a *app) close() {
 	a.ingest.Close()
 	_ = a.store.Close()
+	// The last spans (the final commits') leave after everything stopped.
+	ctx, cancel := context.WithTimeout(context.Background(), tracingFlushTimeout)
+	defer cancel()
+	if err := a.tracing.Shutdown(ctx); err != nil {
+		a.log.Warn("tracing: spans not exported at shutdown", "err", err)
+	}
 }
+
+// tracingFlushTimeout bounds the export of the last spans at shutdown: an
+// unreachable collector must not hold the process.
+const tracingFlushTimeout = 5 * time.Second
 
 // developmentSecret reports whether the LLM scheme accepts the sender's
 // public development secret: when no secret is configured (it is then the

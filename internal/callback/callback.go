@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/callbackd/callbackd/internal/apierror"
 )
@@ -63,6 +64,9 @@ type Delivery struct {
 	// SearchText is the search document (SearchDocument); Save derives it
 	// and Facts with Analyze when it is empty.
 	SearchText string
+	// Trace is the span of this delivery's ingest when it is traced; the
+	// commit links to it. It is telemetry, never stored.
+	Trace trace.SpanContext
 }
 
 // Callback is one stored logical callback. Redeliveries update it: the latest
@@ -112,6 +116,10 @@ type SaveResult struct {
 	Duplicate     bool // the logical callback existed before this delivery
 	DeliveryCount int
 	Seq           int64
+	// Trace is the span of the delivery that made this result, when it was
+	// traced: the ingest pipeline sets it after Save (a store never does),
+	// so that watchers can link the change to the delivery.
+	Trace trace.SpanContext
 }
 
 // ListQuery selects a page of callbacks, newest first. Zero fields do not filter.
@@ -162,6 +170,18 @@ type Change struct {
 	Callback *Callback  // for ChangeReceived and ChangeRedelivered (no payload)
 	View     *View      // for ChangeViewed
 	Batch    *ViewBatch // for ChangeViewedMany
+	// Trace is the span of the delivery that made this change, when it was
+	// traced and this process heard of it (see FeedTrace); zero otherwise.
+	Trace trace.SpanContext
+}
+
+// FeedTrace ties a change-feed position to the span of the delivery that
+// made it. Trace context is telemetry, not data: it lives in memory and in
+// the notifications between replicas, never in the database, so a change
+// read after a restart, or one whose notification was lost, has none.
+type FeedTrace struct {
+	Seq  int64
+	Span trace.SpanContext
 }
 
 // ViewBatch records one MarkAllViewed that viewed callbacks: the change

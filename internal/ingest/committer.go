@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/callback"
 )
@@ -27,11 +31,16 @@ type Publisher interface {
 // grow only because deliveries arrive while a commit is in flight. One commit
 // per batch instead of one per delivery is what lifts throughput past the
 // database's per-transaction cost.
+//
+// Traced, each batch is one span, "callbackd.commit": a new trace, since it
+// belongs to no one delivery, with a link to the span of each delivery it
+// stores; each delivery's span links back to it (see Service.Ingest).
 type committer struct {
 	store     callback.Store
 	publisher Publisher
 	queue     chan *pending
 	maxBatch  int
+	tracer    trace.Tracer // nil: tracing is off
 
 	mu     sync.RWMutex // guards closed against sends on a closed queue
 	closed bool
@@ -46,6 +55,7 @@ type pending struct {
 
 type outcome struct {
 	result callback.SaveResult
+	commit trace.SpanContext // the batch's span, when traced
 	err    error
 }
 
@@ -53,12 +63,13 @@ type outcome struct {
 // deliveries. ctx is the lifetime of storage calls: it is not any one
 // request's context, so a caller that gives up does not abort the batch it
 // shares with others.
-func newCommitter(ctx context.Context, store callback.Store, publisher Publisher, workers, maxBatch int) *committer {
+func newCommitter(ctx context.Context, store callback.Store, publisher Publisher, tracer trace.Tracer, workers, maxBatch int) *committer {
 	c := &committer{
 		store:     store,
 		publisher: publisher,
 		queue:     make(chan *pending, workers*maxBatch),
 		maxBatch:  maxBatch,
+		tracer:    tracer,
 	}
 	for range workers {
 		c.wg.Add(1)
@@ -67,28 +78,29 @@ func newCommitter(ctx context.Context, store callback.Store, publisher Publisher
 	return c
 }
 
-// submit queues d and waits until its batch has committed (or failed).
-func (c *committer) submit(ctx context.Context, d callback.Delivery) (callback.SaveResult, error) {
+// submit queues d and waits until its batch has committed (or failed). It
+// returns the batch's span too (zero when not traced).
+func (c *committer) submit(ctx context.Context, d callback.Delivery) (callback.SaveResult, trace.SpanContext, error) {
 	p := &pending{delivery: d, done: make(chan outcome, 1)}
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
-		return callback.SaveResult{}, ErrClosed
+		return callback.SaveResult{}, trace.SpanContext{}, ErrClosed
 	}
 	select {
 	case c.queue <- p:
 		c.mu.RUnlock()
 	case <-ctx.Done():
 		c.mu.RUnlock()
-		return callback.SaveResult{}, ctx.Err()
+		return callback.SaveResult{}, trace.SpanContext{}, ctx.Err()
 	}
 	select {
 	case o := <-p.done:
-		return o.result, o.err
+		return o.result, o.commit, o.err
 	case <-ctx.Done():
 		// The batch may still commit; the sender will redeliver and the
 		// upsert will count it as a duplicate.
-		return callback.SaveResult{}, ctx.Err()
+		return callback.SaveResult{}, trace.SpanContext{}, ctx.Err()
 	}
 }
 
@@ -132,7 +144,28 @@ func (c *committer) commit(ctx context.Context, batch []*pending) {
 	for i, p := range batch {
 		deliveries[i] = p.delivery
 	}
+	if c.tracer != nil {
+		var span trace.Span
+		ctx, span = c.startCommitSpan(ctx, deliveries)
+		defer span.End()
+	}
 	c.save(ctx, batch, deliveries)
+}
+
+// startCommitSpan starts the span of one batch: a root, linked to the span
+// of each traced delivery of the batch. The SDK keeps at most 128 links a
+// span by default (OTEL_SPAN_LINK_COUNT_LIMIT), the default batch size.
+func (c *committer) startCommitSpan(ctx context.Context, deliveries []callback.Delivery) (context.Context, trace.Span) {
+	links := make([]trace.Link, 0, len(deliveries))
+	for _, d := range deliveries {
+		if d.Trace.IsValid() {
+			links = append(links, trace.Link{SpanContext: d.Trace, Attributes: []attribute.KeyValue{attribute.String("callbackd.link", "delivery")}})
+		}
+	}
+	return c.tracer.Start(ctx, "callbackd.commit",
+		trace.WithNewRoot(),
+		trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("callbackd.batch.size", len(deliveries))))
 }
 
 // save stores deliveries (those of batch, in order) in one transaction and
@@ -152,23 +185,35 @@ func (c *committer) save(ctx context.Context, batch []*pending, deliveries []cal
 	if err == nil && len(results) != len(batch) {
 		err = fmt.Errorf("store returned %d results for %d deliveries", len(results), len(batch))
 	}
+	span := trace.SpanFromContext(ctx) // the batch's; non-recording when not traced
 	if err != nil && len(batch) > 1 && rowLevel(err) {
+		span.AddEvent("split", trace.WithAttributes(attribute.Int("callbackd.batch.size", len(batch)), attribute.String("error", spanText(err))))
 		half := len(batch) / 2
 		c.save(ctx, batch[:half], deliveries[:half])
 		c.save(ctx, batch[half:], deliveries[half:])
 		return
 	}
+	if err != nil {
+		span.SetStatus(codes.Error, spanText(err))
+	}
+	commit := span.SpanContext()
 	for i, p := range batch {
 		if err != nil {
-			p.done <- outcome{err: err}
+			p.done <- outcome{err: err, commit: commit}
 			continue
 		}
-		p.done <- outcome{result: results[i]}
+		// The result leaves with the delivery's span, for the watchers.
+		results[i].Trace = p.delivery.Trace
+		p.done <- outcome{result: results[i], commit: commit}
 	}
 	if err == nil && c.publisher != nil {
 		c.publisher.Publish(results)
 	}
 }
+
+// spanText is an error's text as a span may carry it: valid UTF-8 and
+// bounded, as every string that leaves the process.
+func spanText(err error) string { return callback.StorableText(err.Error(), 512) }
 
 // rowLevel reports whether a failed batch may owe its failure to one of its
 // rows rather than to the database or the process, so that saving its parts

@@ -59,7 +59,7 @@ func TestGroupCommit(t *testing.T) {
 	t.Parallel()
 	st := &countingStore{Store: storetest.OpenSQLite(t)}
 	pub := &publishLog{}
-	c := newCommitter(t.Context(), st, pub, 1, 64)
+	c := newCommitter(t.Context(), st, pub, nil, 1, 64)
 	const keys, per = 20, 10
 	var wg sync.WaitGroup
 	results := make([]callback.SaveResult, keys*per)
@@ -67,7 +67,7 @@ func TestGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := c.submit(t.Context(), delivery(fmt.Sprintf("job-%d:workflow.completed", i%keys)))
+			r, _, err := c.submit(t.Context(), delivery(fmt.Sprintf("job-%d:workflow.completed", i%keys)))
 			require.NoError(t, err)
 			results[i] = r
 		}()
@@ -102,12 +102,12 @@ func TestGroupCommit(t *testing.T) {
 func TestCommitterCloseDrainsThenRefuses(t *testing.T) {
 	t.Parallel()
 	st := storetest.OpenSQLite(t)
-	c := newCommitter(t.Context(), st, nil, 1, 8)
-	r, err := c.submit(t.Context(), delivery("a:workflow.completed"))
+	c := newCommitter(t.Context(), st, nil, nil, 1, 8)
+	r, _, err := c.submit(t.Context(), delivery("a:workflow.completed"))
 	require.NoError(t, err)
 	require.False(t, r.Duplicate)
 	c.close()
-	_, err = c.submit(t.Context(), delivery("b:workflow.completed"))
+	_, _, err = c.submit(t.Context(), delivery("b:workflow.completed"))
 	require.ErrorIs(t, err, ErrClosed)
 }
 
@@ -134,7 +134,7 @@ func TestCommitterIsolatesRefusedRows(t *testing.T) {
 			t.Parallel()
 			st := &countingStore{Store: open(t)}
 			pub := &publishLog{}
-			c := newCommitter(t.Context(), st, pub, 1, 64)
+			c := newCommitter(t.Context(), st, pub, nil, 1, 64)
 			defer c.close()
 
 			key := make([]byte, 2250)
@@ -205,7 +205,7 @@ func (s *failingStore) Save(context.Context, []callback.Delivery) ([]callback.Sa
 func TestCommitterFailsUnavailableBatchesWhole(t *testing.T) {
 	t.Parallel()
 	st := &failingStore{Store: storetest.OpenSQLite(t)}
-	c := newCommitter(t.Context(), st, nil, 1, 64)
+	c := newCommitter(t.Context(), st, nil, nil, 1, 64)
 	defer c.close()
 	var ds []callback.Delivery
 	for i := range 16 {

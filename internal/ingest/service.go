@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/callback"
@@ -57,7 +60,15 @@ type Config struct {
 	FailureBurst      int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Tracing, when not nil, traces every delivery (its verification, its
+	// wait for the commit) and every committed batch; nil traces nothing
+	// and costs nothing.
+	Tracing trace.TracerProvider
 }
+
+// Instrumentation is the name of callbackd's own tracers (the ingest
+// pipeline's, the watch hub's, the replica link's).
+const Instrumentation = "github.com/callbackd/callbackd"
 
 // Service is the ingest pipeline. Build it with New; Close it after the
 // transports have stopped.
@@ -69,6 +80,7 @@ type Service struct {
 	metrics   *metrics
 	limiter   *failurelimit.Limiter
 	rejected  rejectionLog
+	tracer    trace.Tracer // nil: tracing is off
 }
 
 // New starts a Service that stores into store and tells publisher (may be
@@ -90,13 +102,18 @@ func New(ctx context.Context, cfg Config, store callback.Store, verifier *webhoo
 	if err != nil {
 		return nil, err
 	}
+	var tracer trace.Tracer
+	if cfg.Tracing != nil {
+		tracer = cfg.Tracing.Tracer(Instrumentation)
+	}
 	return &Service{
 		cfg:       cfg,
 		verifier:  verifier,
-		committer: newCommitter(context.WithoutCancel(ctx), store, publisher, cfg.Workers, cfg.MaxBatch),
+		committer: newCommitter(context.WithoutCancel(ctx), store, publisher, tracer, cfg.Workers, cfg.MaxBatch),
 		log:       log,
 		metrics:   m,
 		limiter:   failurelimit.New(cfg.FailuresPerSecond, cfg.FailureBurst),
+		tracer:    tracer,
 	}, nil
 }
 
@@ -105,10 +122,19 @@ func (s *Service) Close() { s.committer.close() }
 
 // Ingest checks, verifies and durably stores one delivery. It returns only
 // after the row has committed, so a nil error may be acknowledged with 2xx.
+//
+// Traced, a delivery is the span "callbackd.ingest" (a child of the
+// caller's span, and so of the sender's traceparent) with a child
+// "callbackd.webhook.verify", and a link to the span of the batch that
+// committed it.
 func (s *Service) Ingest(ctx context.Context, req Request) (Result, error) {
 	start := s.cfg.Now()
+	var span trace.Span
+	if s.tracer != nil {
+		ctx, span = s.tracer.Start(ctx, "callbackd.ingest", trace.WithAttributes(attribute.Int("callbackd.body_bytes", len(req.Body))))
+	}
 	s.metrics.bodyBytes.Observe(float64(len(req.Body)))
-	res, err := s.ingest(ctx, req)
+	res, commit, err := s.ingest(ctx, req)
 	outcome := "stored"
 	switch {
 	case err != nil:
@@ -117,8 +143,29 @@ func (s *Service) Ingest(ctx context.Context, req Request) (Result, error) {
 		outcome = "duplicate"
 	}
 	s.metrics.deliveries.WithLabelValues(outcome).Inc()
-	s.metrics.latency.Observe(s.cfg.Now().Sub(start).Seconds())
+	s.metrics.observeLatency(ctx, s.cfg.Now().Sub(start).Seconds())
+	if span != nil {
+		endIngestSpan(span, outcome, res, commit, err)
+	}
 	return res, err
+}
+
+// endIngestSpan records a delivery's outcome on its span and ends it.
+func endIngestSpan(span trace.Span, outcome string, res Result, commit trace.SpanContext, err error) {
+	span.SetAttributes(attribute.String("callbackd.outcome", outcome))
+	if err != nil {
+		span.SetStatus(codes.Error, outcome)
+	} else {
+		span.SetAttributes(
+			attribute.String("callbackd.callback.id", res.ID.String()),
+			attribute.String("callbackd.callback.key", res.Key),
+			attribute.Bool("callbackd.duplicate", res.Duplicate),
+		)
+		if commit.IsValid() {
+			span.AddLink(trace.Link{SpanContext: commit, Attributes: []attribute.KeyValue{attribute.String("callbackd.link", "commit")}})
+		}
+	}
+	span.End()
 }
 
 // Reject records a delivery that the transport refused before it could
@@ -147,23 +194,25 @@ func (s *Service) reject(ctx context.Context, at time.Time, req Request, bodyByt
 	return r.Reason
 }
 
-func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
+// ingest is Ingest without the metrics; it also returns the span of the
+// batch that committed the delivery (zero when not traced).
+func (s *Service) ingest(ctx context.Context, req Request) (Result, trace.SpanContext, error) {
 	if int64(len(req.Body)) > s.cfg.MaxBodyBytes {
-		return Result{}, ErrBodyTooLarge
+		return Result{}, trace.SpanContext{}, ErrBodyTooLarge
 	}
 	// The signature is checked over the raw bytes before anything parses
 	// them, and before the failure limit: a valid signature is never refused
 	// for what others sent from the same address.
-	sig, err := s.verifier.Verify(req.Header, req.Body)
+	sig, err := s.verify(ctx, req)
 	if err != nil {
 		if !s.limiter.Fail(req.RemoteAddr, s.cfg.Now()) {
-			return Result{}, ErrRateLimited
+			return Result{}, trace.SpanContext{}, ErrRateLimited
 		}
-		return Result{}, err
+		return Result{}, trace.SpanContext{}, err
 	}
 	d, err := callback.ParsePayload(req.Body, req.Header.Get("X-Webhook-Event"), s.cfg.Payload)
 	if err != nil {
-		return Result{}, err
+		return Result{}, trace.SpanContext{}, err
 	}
 	now := s.cfg.Now().UTC()
 	d.UserAgent = callback.StorableText(req.UserAgent, callback.MaxUserAgentBytes)
@@ -172,11 +221,36 @@ func (s *Service) ingest(ctx context.Context, req Request) (Result, error) {
 	if !sig.Valid {
 		s.log.WarnContext(ctx, "stored an UNSIGNED callback (--allow-unsigned is on)", "request_id", req.RequestID, "key", d.Key, "remote_addr", req.RemoteAddr)
 	}
-	saved, err := s.committer.submit(ctx, d)
-	if err != nil {
-		return Result{}, fmt.Errorf("store callback %s: %w", d.Key, err)
+	if s.tracer != nil {
+		d.Trace = trace.SpanContextFromContext(ctx)
 	}
-	return Result{ID: saved.ID, Key: saved.Key, Duplicate: saved.Duplicate}, nil
+	saved, commit, err := s.committer.submit(ctx, d)
+	if err != nil {
+		return Result{}, trace.SpanContext{}, fmt.Errorf("store callback %s: %w", d.Key, err)
+	}
+	return Result{ID: saved.ID, Key: saved.Key, Duplicate: saved.Duplicate}, commit, nil
+}
+
+// verify checks the delivery's signature, in a span of its own when
+// traced: the scheme and the secret's name that verified it, or the reason
+// it failed (never a secret or a signature).
+func (s *Service) verify(ctx context.Context, req Request) (webhook.Result, error) {
+	if s.tracer == nil {
+		return s.verifier.Verify(req.Header, req.Body)
+	}
+	_, span := s.tracer.Start(ctx, "callbackd.webhook.verify")
+	defer span.End()
+	sig, err := s.verifier.Verify(req.Header, req.Body)
+	if err != nil {
+		span.SetStatus(codes.Error, string(apierror.Of(err)))
+		return sig, err
+	}
+	span.SetAttributes(
+		attribute.String("callbackd.signature.scheme", sig.Scheme),
+		attribute.String("callbackd.signature.key_name", sig.KeyName),
+		attribute.Bool("callbackd.signature.valid", sig.Valid),
+	)
+	return sig, nil
 }
 
 // Rejections returns the most recent refused deliveries, newest first.
@@ -198,6 +272,20 @@ type metrics struct {
 	deliveries *prometheus.CounterVec
 	latency    prometheus.Histogram
 	bodyBytes  prometheus.Histogram
+	// latencyExemplars is latency, which takes exemplars: the histograms
+	// of client_golang do.
+	latencyExemplars prometheus.ExemplarObserver
+}
+
+// observeLatency observes one delivery's latency, with its trace id as the
+// exemplar when its span is sampled (so that a slow bucket leads to a
+// trace; /metrics shows exemplars in the OpenMetrics format).
+func (m *metrics) observeLatency(ctx context.Context, seconds float64) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() && m.latencyExemplars != nil {
+		m.latencyExemplars.ObserveWithExemplar(seconds, prometheus.Labels{"trace_id": sc.TraceID().String()})
+		return
+	}
+	m.latency.Observe(seconds)
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -217,6 +305,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(256, 4, 8),
 		}),
 	}
+	m.latencyExemplars, _ = m.latency.(prometheus.ExemplarObserver)
 	for _, c := range []prometheus.Collector{m.deliveries, m.latency, m.bodyBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)

@@ -45,7 +45,9 @@ func TestSessions(t *testing.T) {
 			// opens nothing.
 			other, _, err := m.Create(ctx, session.Identity{AdminID: uuid.New(), AdminName: "Bob", Source: session.SourceToken})
 			require.NoError(t, err)
-			for _, bad := range []string{"", "x", created.IDHash, cookie + "A", other[:len(other)-1] + "A"} {
+			// other with its last character changed (to one it is not).
+			changed := other[:len(other)-1] + map[bool]string{true: "B", false: "A"}[other[len(other)-1] == 'A']
+			for _, bad := range []string{"", "x", created.IDHash, cookie + "A", changed} {
 				_, err := m.Lookup(ctx, bad)
 				require.ErrorIs(t, err, session.ErrNotFound, "%q", bad)
 			}

@@ -8,6 +8,11 @@
 // local commit, or when its Link hears from another replica) and also on a
 // timer, so a lost notification delays an event but never loses it. While
 // nobody subscribes it reads nothing (see Hub.Run).
+//
+// Trace context rides along in memory: the hub remembers which traced
+// delivery made which feed position (told by the committer, or by another
+// replica through the Link), and the changes it hands out carry that span,
+// so that a watch event can be linked to its delivery.
 package watch
 
 import (
@@ -21,6 +26,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/callbackd/callbackd/internal/apierror"
@@ -56,13 +62,15 @@ type Feed interface {
 // latency: the hub also polls, so a lost signal delays an event, never
 // loses it.
 type Link interface {
-	// Announce tells the other replicas that the feed grew. It never
-	// blocks the commit path.
-	Announce()
-	// Listen calls heard whenever another replica announced, or the link
-	// may have missed announcements, until ctx ends. An error ends the
-	// hub's Run.
-	Listen(ctx context.Context, heard func()) error
+	// Announce tells the other replicas that the feed grew, and the trace
+	// context of the traced deliveries that grew it (nil when none was
+	// traced). It never blocks the commit path; a link may drop trace
+	// context it has no room for.
+	Announce(traces []callback.FeedTrace)
+	// Listen calls heard whenever another replica announced (with what it
+	// announced of trace context), or the link may have missed
+	// announcements, until ctx ends. An error ends the hub's Run.
+	Listen(ctx context.Context, heard func(traces []callback.FeedTrace)) error
 }
 
 // Config tunes a Hub.
@@ -103,6 +111,13 @@ type Hub struct {
 	stopped bool
 	subs    int  // open subscriptions
 	stale   bool // reads were skipped while subs was 0: last may be behind the feed
+
+	// traces maps feed positions to the span of the delivery that made
+	// them, for the most recent len(traceOrder) traced changes; empty when
+	// tracing is off everywhere.
+	traces     map[int64]trace.SpanContext
+	traceOrder []int64 // positions in the order remembered, for eviction
+	traceNext  int
 }
 
 // NewHub returns a hub over feed. Its metrics are registered on reg.
@@ -122,6 +137,9 @@ func NewHub(feed Feed, cfg Config, log *slog.Logger, reg prometheus.Registerer) 
 		poke: make(chan struct{}, 1),
 		ring: make([]callback.Change, cfg.Buffer),
 		wake: make(chan struct{}),
+
+		traces:     map[int64]trace.SpanContext{},
+		traceOrder: make([]int64, cfg.Buffer),
 	}, nil
 }
 
@@ -147,12 +165,65 @@ func (h *Hub) Poke() {
 }
 
 // Publish pokes the hub after a commit and announces it to the other
-// replicas; it makes Hub an ingest.Publisher.
-func (h *Hub) Publish([]callback.SaveResult) {
+// replicas, with the trace context of its traced deliveries; it makes Hub
+// an ingest.Publisher.
+func (h *Hub) Publish(results []callback.SaveResult) {
+	var traces []callback.FeedTrace
+	for _, r := range results {
+		if r.Trace.IsValid() {
+			traces = append(traces, callback.FeedTrace{Seq: r.Seq, Span: r.Trace})
+		}
+	}
+	h.remember(traces)
 	h.Poke()
 	if h.cfg.Link != nil {
-		h.cfg.Link.Announce()
+		h.cfg.Link.Announce(traces)
 	}
+}
+
+// heard is what the Link calls: another replica committed.
+func (h *Hub) heard(traces []callback.FeedTrace) {
+	h.remember(traces)
+	h.Poke()
+}
+
+// remember keeps the trace context of feed positions, evicting the oldest
+// beyond as many as the ring holds changes.
+func (h *Hub) remember(traces []callback.FeedTrace) {
+	if len(traces) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range traces {
+		if _, ok := h.traces[t.Seq]; !ok {
+			delete(h.traces, h.traceOrder[h.traceNext])
+			h.traceOrder[h.traceNext] = t.Seq
+			h.traceNext = (h.traceNext + 1) % len(h.traceOrder)
+		}
+		h.traces[t.Seq] = t.Span
+	}
+}
+
+// traced sets the trace context of the changes whose delivery the hub
+// knows; h.mu must be held.
+func (h *Hub) traced(changes []callback.Change) {
+	if len(h.traces) == 0 {
+		return
+	}
+	for i := range changes {
+		if sc, ok := h.traces[changes[i].Seq]; ok {
+			changes[i].Trace = sc
+		}
+	}
+}
+
+// Traced sets the trace context of the changes (read from the feed by the
+// caller) whose delivery this hub knows.
+func (h *Hub) Traced(changes []callback.Change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.traced(changes)
 }
 
 // Run tails the feed until ctx ends, then ends every subscription with
@@ -172,7 +243,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		return h.tail(ctx)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return h.cfg.Link.Listen(gctx, h.Poke) })
+	g.Go(func() error { return h.cfg.Link.Listen(gctx, h.heard) })
 	g.Go(func() error { return h.tail(gctx) })
 	return g.Wait()
 }
@@ -287,6 +358,7 @@ func (h *Hub) after(pos int64, max int) (changes []callback.Change, behind bool,
 			break
 		}
 	}
+	h.traced(changes)
 	return changes, false, 0, h.wake, nil
 }
 
@@ -392,6 +464,7 @@ func (s *Subscription) Next(ctx context.Context) (callback.Change, error) {
 			if changes, err = s.hub.feed.Changes(ctx, s.pos, readBatch); err != nil {
 				return callback.Change{}, err
 			}
+			s.hub.Traced(changes)
 			s.hub.metrics.replayed.Add(float64(len(changes)))
 			if len(changes) == 0 {
 				// Nothing after pos is left in the database (rows moved on by

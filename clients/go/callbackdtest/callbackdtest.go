@@ -129,9 +129,9 @@ type Options struct {
 	// Args are further flags, e.g. "--heartbeat=1ms".
 	Args []string
 	// Env is added to the server's environment. Start first strips the
-	// inherited environment of CALLBACKD_*, DATABASE_URL and
-	// LLM_WEBHOOK_SECRET, so that nothing inherited points the server at
-	// another database or credential.
+	// inherited environment of CALLBACKD_*, DATABASE_URL,
+	// LLM_WEBHOOK_SECRET and OTEL_*, so that nothing inherited points the
+	// server at another database, credential or trace collector.
 	Env []string
 	// StartTimeout and StopTimeout bound Start and Stop; zero means
 	// DefaultStartTimeout and DefaultStopTimeout.
@@ -299,11 +299,12 @@ func (s *Server) launch() error {
 }
 
 // childEnv returns environ without the variables that could point the server
-// at another database or credential.
+// at another database or credential, or send its traces somewhere (OTEL_*:
+// a test that wants tracing sets them in Options.Env).
 func childEnv(environ []string) []string {
 	var env []string
 	for _, kv := range environ {
-		if !strings.HasPrefix(kv, "CALLBACKD_") && !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "LLM_WEBHOOK_SECRET=") {
+		if !strings.HasPrefix(kv, "CALLBACKD_") && !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "LLM_WEBHOOK_SECRET=") && !strings.HasPrefix(kv, "OTEL_") {
 			env = append(env, kv)
 		}
 	}

@@ -1063,7 +1063,14 @@ type CallbackEvent struct {
 	//	*CallbackEvent_Redelivered
 	//	*CallbackEvent_Viewed
 	//	*CallbackEvent_ViewedMany
-	Event         isCallbackEvent_Event `protobuf_oneof:"event"`
+	Event isCallbackEvent_Event `protobuf_oneof:"event"`
+	// traceparent is the W3C trace context of the delivery that made this
+	// event (received, redelivered), "00-<trace id>-<span id>-<flags>", when
+	// callbackd traced that delivery (OpenTelemetry on) and this replica
+	// learnt of it: link a span to it to connect the notification to the
+	// delivery's trace. Empty otherwise, and for events read back after a
+	// restart: trace context is kept in memory only.
+	Traceparent   string `protobuf:"bytes,6,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1146,6 +1153,13 @@ func (x *CallbackEvent) GetViewedMany() *CallbackViewBatch {
 		}
 	}
 	return nil
+}
+
+func (x *CallbackEvent) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
 }
 
 type isCallbackEvent_Event interface {
@@ -3270,14 +3284,15 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x11MarkViewedRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"D\n" +
 	"\x12MarkViewedResponse\x12.\n" +
-	"\x04view\x18\x01 \x01(\v2\x1a.callbacks.v1.CallbackViewR\x04view\"\x9c\x02\n" +
+	"\x04view\x18\x01 \x01(\v2\x1a.callbacks.v1.CallbackViewR\x04view\"\xbe\x02\n" +
 	"\rCallbackEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x124\n" +
 	"\breceived\x18\x02 \x01(\v2\x16.callbacks.v1.CallbackH\x00R\breceived\x12:\n" +
 	"\vredelivered\x18\x03 \x01(\v2\x16.callbacks.v1.CallbackH\x00R\vredelivered\x124\n" +
 	"\x06viewed\x18\x04 \x01(\v2\x1a.callbacks.v1.CallbackViewH\x00R\x06viewed\x12B\n" +
 	"\vviewed_many\x18\x05 \x01(\v2\x1f.callbacks.v1.CallbackViewBatchH\x00R\n" +
-	"viewedManyB\a\n" +
+	"viewedMany\x12 \n" +
+	"\vtraceparent\x18\x06 \x01(\tR\vtraceparentB\a\n" +
 	"\x05event\"\x9c\x01\n" +
 	"\x11CallbackViewBatch\x12\x19\n" +
 	"\badmin_id\x18\x01 \x01(\tR\aadminId\x12\x1d\n" +

@@ -73,7 +73,8 @@ type config struct {
 	callbacks   int // callbacks pre-built per run; 0 = derived from the load
 	jsonPath    string
 	seed        uint64
-	gogc        int // of this process only
+	gogc        int      // of this process only
+	serverEnv   []string // KEY=VALUE added to the server's environment (OTEL_* for tracing)
 }
 
 // main parses the flags and runs the benchmark until it ends or SIGINT/SIGTERM.
@@ -116,6 +117,13 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.callbacks, "callbacks", 0, "distinct callbacks pre-built per run (0: enough for the rate, or for 30,000 req/s in closed loop)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write machine-readable results to this file")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed of the payload mix (same seed, same bodies apart from job ids)")
+	fs.Func("server-env", "KEY=VALUE added to the server's environment, repeatable: OTEL_* variables turn tracing on (the server inherits none)", func(kv string) error {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("%q: want KEY=VALUE", kv)
+		}
+		cfg.serverEnv = append(cfg.serverEnv, kv)
+		return nil
+	})
 	fs.IntVar(&cfg.gogc, "gogc", 400, "GOGC of the load generator itself (not of the server): its collections, which delay sending and receiving, would count as server latency")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -249,7 +257,7 @@ func runMode(ctx context.Context, cfg config, tmp, bin, secret, mode string, cbs
 		}
 	}()
 
-	srv, err := startServer(ctx, bin, mode, db, secret)
+	srv, err := startServer(ctx, bin, mode, db, secret, cfg.serverEnv)
 	if err != nil {
 		return runResult{}, err
 	}

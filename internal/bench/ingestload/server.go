@@ -18,9 +18,10 @@ const expectedLog = `msg="benchmark ingest mode`
 
 // startServer starts bin in the given ingest mode on db and a free loopback
 // port, with the webhook secret named "bench", and waits until it is ready.
-// Its log is server.log in the run's directory. Group commit is the
-// product's own mode and needs no flag, so a product build can run it.
-func startServer(ctx context.Context, bin, mode string, db *benchserver.Database, secret string) (*callbackdtest.Server, error) {
+// Its log is server.log in the run's directory; env is added to its
+// environment. Group commit is the product's own mode and needs no flag, so
+// a product build can run it.
+func startServer(ctx context.Context, bin, mode string, db *benchserver.Database, secret string, env []string) (*callbackdtest.Server, error) {
 	var args []string
 	if mode != "group" {
 		args = append(args, "--ingest-mode="+mode)
@@ -32,6 +33,7 @@ func startServer(ctx context.Context, bin, mode string, db *benchserver.Database
 		LogPath:       filepath.Join(db.Dir, "server.log"),
 		Args:          args,
 		WebhookSecret: "bench=" + secret,
+		Env:           env,
 	})
 }
 

@@ -10,14 +10,18 @@ import (
 	"github.com/lib/pq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/store/pgnotify"
 	"github.com/callbackd/callbackd/internal/store/storetest"
 )
 
 // listen runs link.Listen until the test ends, calling heard for what it
 // hears, and waits until its LISTEN is up.
-func listen(t *testing.T, link *pgnotify.Link, heard func()) {
+func listen(t *testing.T, link *pgnotify.Link, heard func([]callback.FeedTrace)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -35,7 +39,7 @@ func TestLinkMergesNotificationsOfABurst(t *testing.T) {
 	t.Parallel()
 	url := storetest.PostgresURL(t)
 	st := storetest.OpenURL(t, url)
-	link, err := pgnotify.New(st.DB(), url, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	link, err := pgnotify.New(st.DB(), url, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), nil)
 	require.NoError(t, err)
 
 	var (
@@ -54,11 +58,11 @@ func TestLinkMergesNotificationsOfABurst(t *testing.T) {
 			}
 		}
 	}()
-	listen(t, link, func() {})
+	listen(t, link, func([]callback.FeedTrace) {})
 	// Warm up: the link's loop runs and its NOTIFYs reach other; then the
 	// burst starts on a quiet link.
 	require.Eventually(t, func() bool {
-		link.Announce()
+		link.Announce(nil)
 		mu.Lock()
 		defer mu.Unlock()
 		return len(heard) > 0
@@ -73,7 +77,7 @@ func TestLinkMergesNotificationsOfABurst(t *testing.T) {
 	commits := 0
 	for time.Since(start) < 200*time.Millisecond {
 		last = time.Now()
-		link.Announce()
+		link.Announce(nil)
 		commits++
 		time.Sleep(100 * time.Microsecond)
 	}
@@ -99,13 +103,13 @@ func TestLinkWakesTheOtherReplica(t *testing.T) {
 	url := storetest.PostgresURL(t)
 	st := storetest.OpenURL(t, url)
 	log := slog.New(slog.DiscardHandler)
-	a, err := pgnotify.New(st.DB(), url, log, prometheus.NewRegistry())
+	a, err := pgnotify.New(st.DB(), url, log, prometheus.NewRegistry(), nil)
 	require.NoError(t, err)
-	b, err := pgnotify.New(st.DB(), url, log, prometheus.NewRegistry())
+	b, err := pgnotify.New(st.DB(), url, log, prometheus.NewRegistry(), nil)
 	require.NoError(t, err)
 	wokeB := make(chan struct{}, 16)
-	listen(t, a, func() {})
-	listen(t, b, func() {
+	listen(t, a, func([]callback.FeedTrace) {})
+	listen(t, b, func([]callback.FeedTrace) {
 		select {
 		case wokeB <- struct{}{}:
 		default:
@@ -120,7 +124,7 @@ func TestLinkWakesTheOtherReplica(t *testing.T) {
 	// NOTIFY reaches only those already listening): announce until heard.
 	deadline := time.After(10 * time.Second)
 	for {
-		a.Announce()
+		a.Announce(nil)
 		select {
 		case <-wokeB:
 			return
@@ -129,4 +133,92 @@ func TestLinkWakesTheOtherReplica(t *testing.T) {
 			t.Fatal("b never heard a's announcements")
 		}
 	}
+}
+
+// TestLinkCarriesTraceContext runs two traced links on one database: the
+// trace context a announces reaches b in the notification, position by
+// position; with more traced deliveries than a payload holds, b gets a
+// bounded prefix of them, never an error or a torn line; and a's NOTIFY and
+// b's reception are spans linked to the deliveries.
+func TestLinkCarriesTraceContext(t *testing.T) {
+	t.Parallel()
+	url := storetest.PostgresURL(t)
+	st := storetest.OpenURL(t, url)
+	log := slog.New(slog.DiscardHandler)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	a, err := pgnotify.New(st.DB(), url, log, prometheus.NewRegistry(), tp)
+	require.NoError(t, err)
+	b, err := pgnotify.New(st.DB(), url, log, prometheus.NewRegistry(), tp)
+	require.NoError(t, err)
+	heard := make(chan []callback.FeedTrace, 64)
+	listen(t, a, func([]callback.FeedTrace) {})
+	listen(t, b, func(traces []callback.FeedTrace) {
+		if len(traces) > 0 {
+			heard <- traces
+		}
+	})
+	span := func(i int) trace.SpanContext {
+		return trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID:    trace.TraceID{0x0d, 0xe1, 0x1e, byte(i >> 8), byte(i), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11},
+			SpanID:     trace.SpanID{0xfe, 0xed, byte(i >> 8), byte(i), 1, 2, 3, 4},
+			TraceFlags: trace.FlagsSampled,
+		})
+	}
+	want := []callback.FeedTrace{{Seq: 41, Span: span(1)}, {Seq: 42, Span: span(2)}}
+	var got []callback.FeedTrace
+	deadline := time.After(10 * time.Second)
+	for got == nil { // b's LISTEN may come up after a's first NOTIFY
+		a.Announce(want)
+		select {
+		case got = <-heard:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("b never heard a's trace context")
+		}
+	}
+	require.Len(t, got, 2)
+	for i := range want {
+		require.Equal(t, want[i].Seq, got[i].Seq)
+		require.Equal(t, want[i].Span.TraceID(), got[i].Span.TraceID())
+		require.Equal(t, want[i].Span.SpanID(), got[i].Span.SpanID())
+		require.True(t, got[i].Span.IsSampled())
+	}
+
+	var many []callback.FeedTrace
+	for i := range 1000 {
+		many = append(many, callback.FeedTrace{Seq: int64(1_000_000_000 + i), Span: span(i)})
+	}
+	a.Announce(many)
+	// Skip what the repeated announcements above still had on the way.
+	for got = nil; got == nil || got[0].Seq != many[0].Seq; {
+		select {
+		case got = <-heard:
+		case <-time.After(10 * time.Second):
+			t.Fatal("b never heard the burst")
+		}
+	}
+	require.NotEmpty(t, got)
+	require.Less(t, len(got), len(many), "a payload holds a bounded number")
+	for i, tr := range got {
+		require.Equal(t, many[i].Seq, tr.Seq)
+		require.Equal(t, many[i].Span.TraceID(), tr.Span.TraceID())
+	}
+
+	require.NoError(t, tp.ForceFlush(t.Context()))
+	linked := func(name string) bool {
+		for _, s := range rec.Ended() {
+			if s.Name() != name {
+				continue
+			}
+			for _, l := range s.Links() {
+				if l.SpanContext.TraceID() == span(1).TraceID() {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	require.True(t, linked("callbackd.feed.notify"), "a's NOTIFY is a span linked to the delivery")
+	require.True(t, linked("callbackd.feed.heard"), "b's reception is a span linked to the delivery")
 }
