@@ -51,7 +51,8 @@ type BuildOptions struct {
 	// Module, if set, is the directory of another module inside the
 	// callbackd checkout, relative to its root (e.g. "tools/mailpit"): test
 	// programs pinned in their own module so that their dependencies stay
-	// out of callbackd's.
+	// out of callbackd's. Package "." is the module's own main package,
+	// named after the module's directory.
 	Module string
 	// Race builds with the race detector; a server built so fails Stop when
 	// it reported a data race.
@@ -77,6 +78,9 @@ func Build(ctx context.Context, dir string, o BuildOptions) (string, error) {
 		return "", fmt.Errorf("find the callbackd module (go list -m): %w", err)
 	}
 	name := filepath.Base(pkg)
+	if name == "." { // the module's own main package
+		name = filepath.Base(filepath.FromSlash(o.Module))
+	}
 	args := []string{"build"}
 	if o.Race {
 		args = append(args, "-race")
