@@ -41,7 +41,8 @@ func requireNode(t *testing.T) {
 
 // TestNodeClient compiles the package and runs its Node test (npm test),
 // which streams WatchCallbacks over Connect and gRPC from a real callbackd
-// built here.
+// built here, checks webhooks signed by third-party libraries, and verifies
+// callbackd's own signed alert webhooks with standardwebhooks.
 func TestNodeClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the TypeScript client's Node test is skipped with -short")

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/callbackd/callbackd/clients/go/callbackdtest"
@@ -44,15 +41,8 @@ func build(dir string) error {
 	if serverBin, err = callbackdtest.Build(ctx, dir, callbackdtest.BuildOptions{}); err != nil {
 		return err
 	}
-	root, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/callbackd/callbackd").Output()
-	if err != nil {
-		return fmt.Errorf("find the callbackd module: %w", err)
-	}
-	collectorBin = filepath.Join(dir, "otelcol")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", collectorBin, ".")
-	cmd.Dir = filepath.Join(strings.TrimSpace(string(root)), "tools", "otelcol")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build the collector (tools/otelcol): %w\n%s", err, out)
+	if collectorBin, err = callbackdtest.Build(ctx, dir, callbackdtest.BuildOptions{Module: "tools/otelcol", Package: "."}); err != nil {
+		return fmt.Errorf("build the collector: %w", err)
 	}
 	return nil
 }

@@ -45,8 +45,15 @@ const (
 // BuildOptions say how Build compiles a binary.
 type BuildOptions struct {
 	// Package is the main package to build, relative to the callbackd
-	// module's root: "./cmd/callbackd" when empty.
+	// module's root: "./cmd/callbackd" when empty. With Module it is built
+	// in that module, e.g. an import path of one of its tool directives.
 	Package string
+	// Module, if set, is the directory of another module inside the
+	// callbackd checkout, relative to its root (e.g. "tools/mailpit"): test
+	// programs pinned in their own module so that their dependencies stay
+	// out of callbackd's. Package "." is the module's own main package,
+	// named after the module's directory.
+	Module string
 	// Race builds with the race detector; a server built so fails Stop when
 	// it reported a data race.
 	Race bool
@@ -71,6 +78,9 @@ func Build(ctx context.Context, dir string, o BuildOptions) (string, error) {
 		return "", fmt.Errorf("find the callbackd module (go list -m): %w", err)
 	}
 	name := filepath.Base(pkg)
+	if name == "." { // the module's own main package
+		name = filepath.Base(filepath.FromSlash(o.Module))
+	}
 	args := []string{"build"}
 	if o.Race {
 		args = append(args, "-race")
@@ -82,7 +92,7 @@ func Build(ctx context.Context, dir string, o BuildOptions) (string, error) {
 	bin := filepath.Join(dir, name)
 	args = append(args, "-o", bin, pkg)
 	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = strings.TrimSpace(string(root))
+	cmd.Dir = filepath.Join(strings.TrimSpace(string(root)), filepath.FromSlash(o.Module))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if o.Output != nil {

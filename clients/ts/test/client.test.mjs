@@ -3,7 +3,8 @@
 // stream is open, over the Connect protocol and over gRPC; and webhooks
 // signed by third-party signing libraries verify (the official `svix` and
 // `standardwebhooks` packages, GitHub's `@octokit/webhooks-methods`, and
-// `stripe`'s test-header helper);
+// `stripe`'s test-header helper), and callbackd's own signed alert webhooks
+// verify with `standardwebhooks`;
 // and a current OpenAPI generator (openapi-typescript, from test/openapi/'s
 // own lockfile) turns the live /openapi.v3.json into types that a live
 // response type-checks against.
@@ -14,8 +15,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -54,32 +56,44 @@ async function freePort() {
   });
 }
 
-let proc;
-let log = '';
-let baseUrl = '';
-
-before(async () => {
+/**
+ * startCallbackd runs the server on a free loopback port with the test's
+ * credentials and extra flags, in its own data directory, and waits until it
+ * is ready; after() stops every server started.
+ */
+const servers = [];
+async function startCallbackd(extra = []) {
   const port = await freePort();
-  baseUrl = `http://127.0.0.1:${port}`;
-  const args = ['--addr', `127.0.0.1:${port}`, '--data-dir', join(tmp, 'data'), '--webhook-secret', `main=${secret}`, '--admin-token', `ts=${token}`, '--standard-webhooks-secret', `svix=${standardSecret}`, '--github-secret', `gh=${gitHubSecret}`, '--stripe-secret', `st=${stripeSecret}`, '--log-level', 'warn'];
-  proc = spawn(serverBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout.on('data', (b) => (log += b));
-  proc.stderr.on('data', (b) => (log += b));
+  const server = { proc: undefined, log: '', baseUrl: `http://127.0.0.1:${port}` };
+  const dataDir = mkdtempSync(join(tmp, 'data-'));
+  const args = ['--addr', `127.0.0.1:${port}`, '--data-dir', dataDir, '--webhook-secret', `main=${secret}`, '--admin-token', `ts=${token}`, '--log-level', 'warn', ...extra];
+  server.proc = spawn(serverBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  servers.push(server);
+  server.proc.stdout.on('data', (b) => (server.log += b));
+  server.proc.stderr.on('data', (b) => (server.log += b));
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`callbackd exited (${proc.exitCode}):\n${log}`);
+    if (server.proc.exitCode !== null) throw new Error(`callbackd exited (${server.proc.exitCode}):\n${server.log}`);
     try {
-      if ((await fetch(`${baseUrl}/readyz`)).status === 200) return;
+      if ((await fetch(`${server.baseUrl}/readyz`)).status === 200) return server;
     } catch {
       // not listening yet
     }
     await sleep(100);
   }
-  throw new Error(`callbackd did not become ready:\n${log}`);
+  throw new Error(`callbackd did not become ready:\n${server.log}`);
+}
+
+let baseUrl = '';
+
+before(async () => {
+  const server = await startCallbackd(['--standard-webhooks-secret', `svix=${standardSecret}`, '--github-secret', `gh=${gitHubSecret}`, '--stripe-secret', `st=${stripeSecret}`]);
+  baseUrl = server.baseUrl;
 });
 
 after(async () => {
-  if (proc && proc.exitCode === null) {
+  for (const { proc } of servers) {
+    if (proc.exitCode !== null) continue;
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
     await Promise.race([exited, sleep(10_000, undefined, { ref: false })]);
@@ -88,10 +102,10 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** post signs body as the LLM service does and posts it; it returns the stored id. */
-async function post(payload) {
+/** post signs body as the LLM service does and posts it to server (the first one by default); it returns the stored id. */
+async function post(payload, server = { baseUrl }) {
   const body = JSON.stringify(payload);
-  const res = await fetch(`${baseUrl}/api/webhooks/llm-callback`, {
+  const res = await fetch(`${server.baseUrl}/api/webhooks/llm-callback`, {
     method: 'POST',
     headers: {
       'Content-Type': 'application/json',
@@ -247,6 +261,94 @@ describe('webhooks signed by third-party libraries', () => {
       assert.match(JSON.stringify(tampered.answer), /signature_mismatch/);
     });
   }
+});
+
+// callbackd as the sender: its signed-webhook alert channel posts to a Node
+// receiver that verifies with the official `standardwebhooks` package, once
+// per secret of a rotation; a changed body, a changed id or another secret is
+// refused.
+describe('alerts signed by callbackd, verified by standardwebhooks', () => {
+  const oldSecret = standardSecret;
+  const newSecret = `whsec_${randomBytes(32).toString('base64')}`;
+  const received = []; // { body, headers, verified: string[] }
+  let receiver;
+
+  before(async () => {
+    receiver = createHttpServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const verified = [];
+        for (const [name, s] of [['old', oldSecret], ['new', newSecret]]) {
+          try {
+            new StandardWebhook(s).verify(body, req.headers);
+            verified.push(name);
+          } catch {
+            // not signed with this secret
+          }
+        }
+        received.push({ body, headers: { ...req.headers }, verified });
+        res.writeHead(verified.length === 2 ? 204 : 401).end();
+      });
+    });
+    await new Promise((ok) => receiver.listen(0, '127.0.0.1', ok));
+  });
+
+  after(() => new Promise((ok) => receiver.close(ok)));
+
+  test('a failed job raises an alert whose signature verifies; a tampered body does not', { timeout: 60_000 }, async () => {
+    const config = join(mkdtempSync(join(tmp, 'alerts-')), 'alerts.yaml');
+    writeFileSync(
+      config,
+      `channels:
+  - name: pager
+    webhook:
+      url: "http://127.0.0.1:${receiver.address().port}/hooks/callbackd"
+      secrets: [${oldSecret}, ${newSecret}]
+rules:
+  - name: failed-jobs
+    match: {event: workflow.failed}
+    group_window: 0s
+    channels: [pager]
+`,
+    );
+    const server = await startCallbackd(['--alerts-config', config, '--public-url', 'https://callbackd.example.com']);
+    const jobId = randomUUID();
+    await post({ event: 'workflow.failed', job_id: jobId, status: 'failed', workflow_name: 'translate', error_message: 'LLM provider timed out', timestamp: '2025-12-20T10:30:00.123456+00:00Z' }, server);
+
+    const deadline = Date.now() + 30_000;
+    while (received.length === 0 && Date.now() < deadline) await sleep(100);
+    assert.equal(received.length, 1, `no alert reached the receiver:\n${server.log}`);
+    await sleep(1500); // room for a wrong extra delivery (a retry would follow a refusal)
+    assert.equal(received.length, 1, 'the alert is delivered once');
+
+    const [{ body, headers, verified }] = received;
+    assert.deepEqual(verified, ['old', 'new'], 'one v1 signature per secret of the rotation, each verified by standardwebhooks');
+    const event = new StandardWebhook(newSecret).verify(body, headers); // the verified payload, parsed
+    assert.equal(event.type, 'alert.firing');
+    assert.equal(event.data.rule, 'failed-jobs');
+    assert.equal(event.data.count, 1);
+    assert.equal(event.data.id, headers['webhook-id'], 'webhook-id is the alert id');
+    assert.match(event.data.title, /LLM provider timed out/);
+    assert.equal(event.data.job_link, `https://callbackd.example.com/jobs/${jobId}`);
+
+    assert.throws(() => new StandardWebhook(newSecret).verify(body.replace('failed-jobs', 'other-rule'), headers), /signature/i, 'a tampered body is refused');
+    assert.throws(() => new StandardWebhook(newSecret).verify(body, { ...headers, 'webhook-id': `${headers['webhook-id']}x` }), /signature/i, 'a changed id is refused');
+    assert.throws(() => new StandardWebhook(`whsec_${randomBytes(32).toString('base64')}`).verify(body, headers), /signature/i, 'another secret is refused');
+
+    // callbackd records the delivery as sent (once its worker has marked it).
+    let page;
+    for (const stop = Date.now() + 10_000; ; await sleep(100)) {
+      const res = await fetch(`${server.baseUrl}/api/admin/alert-deliveries`, { headers: { Authorization: `Bearer ${token}` } });
+      page = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(page));
+      assert.equal(page.deliveries.length, 1, JSON.stringify(page));
+      assert.equal(page.deliveries[0].channel, 'pager');
+      if (page.deliveries[0].status === 'sent' || Date.now() > stop) break;
+    }
+    assert.equal(page.deliveries[0].status, 'sent', JSON.stringify(page));
+  });
 });
 
 describe('OpenAPI 3', () => {

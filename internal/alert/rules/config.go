@@ -433,6 +433,11 @@ func (e *EmailChannel) check() []error {
 	if e.Password != "" && e.Username == "" {
 		problem("username: required with a password")
 	}
+	if e.Username != "" && e.TLS == TLSNone {
+		// The mail library never sends credentials over an unencrypted
+		// connection, so every attempt would fail; say so at start.
+		problem("username: SMTP AUTH needs tls: starttls or tls, not none")
+	}
 	if _, err := mail.ParseAddress(e.From); err != nil {
 		problem("from %q: %w", e.From, err)
 	}

@@ -103,6 +103,30 @@ rules:
 	}
 }
 
+// TestParseRefusesAuthWithoutTLS: the mail library never sends a password
+// in clear, so a channel that would fail every attempt is refused at start.
+func TestParseRefusesAuthWithoutTLS(t *testing.T) {
+	t.Parallel()
+	_, err := Parse([]byte(`
+channels:
+  - name: mail
+    email: {host: 127.0.0.1, port: 25, tls: none, username: u, password: p, from: "a@example.com", to: [b@example.com]}
+rules:
+  - name: r
+    channels: [mail]
+`))
+	require.ErrorContains(t, err, "email.username: SMTP AUTH needs tls: starttls or tls, not none")
+	_, err = Parse([]byte(`
+channels:
+  - name: mail
+    email: {host: 127.0.0.1, port: 25, tls: none, from: "a@example.com", to: [b@example.com]}
+rules:
+  - name: r
+    channels: [mail]
+`))
+	require.NoError(t, err, "a local relay without AUTH")
+}
+
 func TestParseRefusesUnknownKeys(t *testing.T) {
 	t.Parallel()
 	_, err := Parse([]byte(strings.Replace(minimal, "match:", "mach:", 1) + "    colour: red\n"))
