@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/callbackd/callbackd/internal/callback"
@@ -66,20 +65,14 @@ func (s *Store) Prune(ctx context.Context, q callback.PruneQuery) (_ int, err er
 	if err != nil {
 		return 0, err
 	}
-	var (
-		n     int
-		hours []time.Time
-	)
+	var deleted []time.Time // their created_at
 	for rows.Next() {
 		var at time.Time
 		if err := rows.Scan(&at); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		n++
-		if h := at.UTC().Truncate(time.Hour); !slices.Contains(hours, h) {
-			hours = append(hours, h)
-		}
+		deleted = append(deleted, at)
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
@@ -88,8 +81,8 @@ func (s *Store) Prune(ctx context.Context, q callback.PruneQuery) (_ int, err er
 	if err := rows.Close(); err != nil {
 		return 0, err
 	}
-	if err := s.markStale(ctx, tx, hours); err != nil {
+	if err := s.markStale(ctx, tx, deleted); err != nil {
 		return 0, err
 	}
-	return n, tx.Commit()
+	return len(deleted), tx.Commit()
 }

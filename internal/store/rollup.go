@@ -337,26 +337,31 @@ func (s *Store) readRollUps(ctx context.Context, tx *sql.Tx, t rollUpTable, cs [
 	return rows.Err()
 }
 
-// markStale names hours whose callbacks a write in tx changed, for the
-// roll-up to compute again. Hours not rolled up yet are named too (the
-// roll-up drops their marks when it passes them): the writer does not read
-// the roll-up's position, which would wait for a roll-up in progress.
-func (s *Store) markStale(ctx context.Context, tx *sql.Tx, hours []time.Time) error {
+// markStale names the hours of callbacks (their created_at times) that a
+// write in tx changed, each once, for the roll-up to compute again. Hours
+// not rolled up yet are named too (the roll-up drops their marks when it
+// passes them): the writer does not read the roll-up's position, which
+// would wait for a roll-up in progress.
+func (s *Store) markStale(ctx context.Context, tx *sql.Tx, created []time.Time) error {
+	var hours []any
+	for _, t := range created {
+		if h := dbTime(t.Truncate(time.Hour)); !slices.Contains(hours, any(h)) {
+			hours = append(hours, h)
+		}
+	}
 	if len(hours) == 0 {
 		return nil
 	}
 	var b strings.Builder
-	args := make([]any, len(hours))
 	b.WriteString("INSERT INTO llm_callback_stats_stale (hour) VALUES ")
-	for i, h := range hours {
+	for i := range hours {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString("(" + s.placeholder(i+1) + ")")
-		args[i] = dbTime(h)
 	}
 	b.WriteString(" ON CONFLICT DO NOTHING")
-	_, err := tx.ExecContext(ctx, b.String(), args...)
+	_, err := tx.ExecContext(ctx, b.String(), hours...)
 	return err
 }
 

@@ -471,13 +471,13 @@ func (s *Store) upsert(ctx context.Context, tx *sql.Tx, chunk []*saveRow, delive
 	}
 	// As upsertOneStatementSQL's stale CTE: a delivery that changed a
 	// callback of an earlier hour marks the hour stale, in this transaction.
-	var stale []time.Time
+	var earlier []time.Time
 	for _, r := range chunk {
-		if h := r.createdAt.UTC().Truncate(time.Hour); r.createdAt.Before(now.Truncate(time.Hour)) && !slices.Contains(stale, h) {
-			stale = append(stale, h)
+		if r.createdAt.Before(now.Truncate(time.Hour)) {
+			earlier = append(earlier, r.createdAt)
 		}
 	}
-	if err := s.markStale(ctx, tx, stale); err != nil {
+	if err := s.markStale(ctx, tx, earlier); err != nil {
 		return err
 	}
 	// The search documents, under the ids the upsert returned (an existing
