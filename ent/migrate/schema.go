@@ -51,24 +51,24 @@ var (
 				Columns: []*schema.Column{LlmCallbacksColumns[17], LlmCallbacksColumns[0]},
 			},
 			{
-				Name:    "llm_callbacks_status",
+				Name:    "llm_callbacks_status_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{LlmCallbacksColumns[4]},
+				Columns: []*schema.Column{LlmCallbacksColumns[4], LlmCallbacksColumns[17], LlmCallbacksColumns[0]},
 			},
 			{
-				Name:    "llm_callbacks_external_job_id",
+				Name:    "llm_callbacks_external_job_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{LlmCallbacksColumns[5]},
+				Columns: []*schema.Column{LlmCallbacksColumns[5], LlmCallbacksColumns[17], LlmCallbacksColumns[0]},
 			},
 			{
-				Name:    "llm_callbacks_workflow_name",
+				Name:    "llm_callbacks_workflow_name_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{LlmCallbacksColumns[6]},
+				Columns: []*schema.Column{LlmCallbacksColumns[6], LlmCallbacksColumns[17], LlmCallbacksColumns[0]},
 			},
 			{
-				Name:    "llm_callbacks_event_type",
+				Name:    "llm_callbacks_event_type_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{LlmCallbacksColumns[2]},
+				Columns: []*schema.Column{LlmCallbacksColumns[2], LlmCallbacksColumns[17], LlmCallbacksColumns[0]},
 			},
 		},
 	}

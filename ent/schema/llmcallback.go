@@ -97,9 +97,9 @@ func (LLMCallback) Edges() []ent.Edge {
 func (LLMCallback) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("created_at", "id").StorageKey("llm_callbacks_created_at_id"),
-		index.Fields("status").StorageKey("llm_callbacks_status"),
-		index.Fields("external_job_id").StorageKey("llm_callbacks_external_job_id"),
-		index.Fields("workflow_name").StorageKey("llm_callbacks_workflow_name"),
-		index.Fields("event_type").StorageKey("llm_callbacks_event_type"),
+		index.Fields("status", "created_at", "id").StorageKey("llm_callbacks_status_created_at_id"),
+		index.Fields("external_job_id", "created_at", "id").StorageKey("llm_callbacks_external_job_id_created_at_id"),
+		index.Fields("workflow_name", "created_at", "id").StorageKey("llm_callbacks_workflow_name_created_at_id"),
+		index.Fields("event_type", "created_at", "id").StorageKey("llm_callbacks_event_type_created_at_id"),
 	}
 }

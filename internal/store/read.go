@@ -75,7 +75,11 @@ func (s *Store) List(ctx context.Context, q callback.ListQuery) (_ callback.Page
 	query := s.client.LLMCallback.Query().Select(listColumns...).Where(predicate.LLMCallback(entPredicate(cs)))
 	if t := q.After; t != nil {
 		at := filterTime(t.CreatedAt)
-		query.Where(llmcallback.Or(
+		// The redundant created_at <= at is the bound an index range scan
+		// starts from, on (created_at, id) and on each (filter column,
+		// created_at, id): neither planner derives it from the OR, and
+		// without it a deep page walks every newer row of its index.
+		query.Where(llmcallback.CreatedAtLTE(at), llmcallback.Or(
 			llmcallback.CreatedAtLT(at),
 			llmcallback.And(llmcallback.CreatedAt(at), llmcallback.IDLT(t.ID)),
 		))

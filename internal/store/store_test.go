@@ -87,14 +87,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 
 			status, err := m.Status(ctx)
 			require.NoError(t, err)
-			require.Len(t, status, 8)
+			require.Len(t, status, 9)
 			for _, st := range status {
 				require.False(t, st.Applied, st.String())
 				require.Contains(t, st.String(), "pending")
 			}
 			applied, err := m.Up(ctx)
 			require.NoError(t, err)
-			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00006_admin_sessions.sql", "00008_stats_rollups.sql", "00009_alerts.sql"}, applied)
+			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00006_admin_sessions.sql", "00008_stats_rollups.sql", "00009_alerts.sql", "00010_list_indexes.sql"}, applied)
 			applied, err = m.Up(ctx)
 			require.NoError(t, err)
 			require.Empty(t, applied, "up is idempotent")
@@ -113,7 +113,16 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.Equal(t, int64(1), batch.Count)
 			require.True(t, exists("llm_callback_stats_hours"))
 			require.True(t, exists("alert_cursor"))
+			require.True(t, indexExists(t, s, "llm_callbacks_status_created_at_id"))
+			require.False(t, indexExists(t, s, "llm_callbacks_status"))
 			name, err := m.Down(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "00010_list_indexes.sql", name)
+			for _, col := range []string{"status", "event_type", "workflow_name", "external_job_id"} {
+				require.True(t, indexExists(t, s, "llm_callbacks_"+col), "down restores the index of %s", col)
+				require.False(t, indexExists(t, s, "llm_callbacks_"+col+"_created_at_id"), "down drops the list index of %s", col)
+			}
+			name, err = m.Down(ctx)
 			require.NoError(t, err)
 			require.Equal(t, "00009_alerts.sql", name)
 			for _, table := range []string{"alert_cursor", "alert_state", "alert_seen"} {
@@ -162,6 +171,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.False(t, status[5].Applied)
 			require.False(t, status[6].Applied)
 			require.False(t, status[7].Applied)
+			require.False(t, status[8].Applied)
 			require.Contains(t, status[0].String(), "applied")
 
 			_, err = m.Up(ctx)
@@ -175,7 +185,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.True(t, created)
 
 			requireCompression(t, s, "lz4")
-			for _, want := range []string{"00009_alerts.sql", "00008_stats_rollups.sql", "00006_admin_sessions.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
+			for _, want := range []string{"00010_list_indexes.sql", "00009_alerts.sql", "00008_stats_rollups.sql", "00006_admin_sessions.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
 				name, err := m.Down(ctx)
 				require.NoError(t, err)
 				require.Equal(t, want, name)
@@ -221,6 +231,18 @@ func tableExists(t *testing.T, s *store.Store, table string) bool {
 	}
 	var n int
 	require.NoError(t, s.DB().QueryRowContext(context.Background(), q, table).Scan(&n))
+	return n == 1
+}
+
+// indexExists reports whether the current schema has an index of that name.
+func indexExists(t *testing.T, s *store.Store, index string) bool {
+	t.Helper()
+	q := "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?"
+	if s.Dialect() == store.DialectPostgres {
+		q = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1"
+	}
+	var n int
+	require.NoError(t, s.DB().QueryRowContext(context.Background(), q, index).Scan(&n))
 	return n == 1
 }
 
