@@ -177,11 +177,16 @@ func TestLinkCarriesTraceContext(t *testing.T) {
 			t.Fatal("b never heard a's trace context")
 		}
 	}
-	require.Len(t, got, 2)
-	for i := range want {
-		require.Equal(t, want[i].Seq, got[i].Seq)
-		require.Equal(t, want[i].Span.TraceID(), got[i].Span.TraceID())
-		require.Equal(t, want[i].Span.SpanID(), got[i].Span.SpanID())
+	// a coalesces what was announced while its previous NOTIFY was on the
+	// way, so on a slow machine the retries above arrive as one payload
+	// holding want several times over: each copy must be whole and in order.
+	require.NotEmpty(t, got)
+	require.Zero(t, len(got)%len(want), "whole copies of what a announced: %v", got)
+	for i := range got {
+		w := want[i%len(want)]
+		require.Equal(t, w.Seq, got[i].Seq)
+		require.Equal(t, w.Span.TraceID(), got[i].Span.TraceID())
+		require.Equal(t, w.Span.SpanID(), got[i].Span.SpanID())
 		require.True(t, got[i].Span.IsSampled())
 	}
 
