@@ -94,7 +94,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			}
 			applied, err := m.Up(ctx)
 			require.NoError(t, err)
-			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00006_admin_sessions.sql", "00008_stats_rollups.sql", "00009_alerts.sql", "00010_list_indexes.sql"}, applied)
+			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00006_admin_sessions.sql", "00008_stats_rollups.sql", "00009_alerts.sql", "00011_list_indexes.sql"}, applied)
 			applied, err = m.Up(ctx)
 			require.NoError(t, err)
 			require.Empty(t, applied, "up is idempotent")
@@ -117,7 +117,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.False(t, indexExists(t, s, "llm_callbacks_status"))
 			name, err := m.Down(ctx)
 			require.NoError(t, err)
-			require.Equal(t, "00010_list_indexes.sql", name)
+			require.Equal(t, "00011_list_indexes.sql", name)
 			for _, col := range []string{"status", "event_type", "workflow_name", "external_job_id"} {
 				require.True(t, indexExists(t, s, "llm_callbacks_"+col), "down restores the index of %s", col)
 				require.False(t, indexExists(t, s, "llm_callbacks_"+col+"_created_at_id"), "down drops the list index of %s", col)
@@ -185,7 +185,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.True(t, created)
 
 			requireCompression(t, s, "lz4")
-			for _, want := range []string{"00010_list_indexes.sql", "00009_alerts.sql", "00008_stats_rollups.sql", "00006_admin_sessions.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
+			for _, want := range []string{"00011_list_indexes.sql", "00009_alerts.sql", "00008_stats_rollups.sql", "00006_admin_sessions.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
 				name, err := m.Down(ctx)
 				require.NoError(t, err)
 				require.Equal(t, want, name)
