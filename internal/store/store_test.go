@@ -87,14 +87,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 
 			status, err := m.Status(ctx)
 			require.NoError(t, err)
-			require.Len(t, status, 8)
+			require.Len(t, status, 9)
 			for _, st := range status {
 				require.False(t, st.Applied, st.String())
 				require.Contains(t, st.String(), "pending")
 			}
 			applied, err := m.Up(ctx)
 			require.NoError(t, err)
-			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00006_admin_sessions.sql", "00008_stats_rollups.sql", "00009_alerts.sql"}, applied)
+			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00006_admin_sessions.sql", "00008_stats_rollups.sql", "00009_alerts.sql", "00010_view_counts.sql"}, applied)
 			applied, err = m.Up(ctx)
 			require.NoError(t, err)
 			require.Empty(t, applied, "up is idempotent")
@@ -113,7 +113,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.Equal(t, int64(1), batch.Count)
 			require.True(t, exists("llm_callback_stats_hours"))
 			require.True(t, exists("alert_cursor"))
+			require.True(t, exists("llm_callback_view_counts"))
 			name, err := m.Down(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "00010_view_counts.sql", name)
+			for _, table := range []string{"llm_callback_count", "llm_callback_view_counts"} {
+				require.False(t, exists(table), "down drops %s", table)
+			}
+			name, err = m.Down(ctx)
 			require.NoError(t, err)
 			require.Equal(t, "00009_alerts.sql", name)
 			for _, table := range []string{"alert_cursor", "alert_state", "alert_seen"} {
@@ -162,6 +169,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.False(t, status[5].Applied)
 			require.False(t, status[6].Applied)
 			require.False(t, status[7].Applied)
+			require.False(t, status[8].Applied)
 			require.Contains(t, status[0].String(), "applied")
 
 			_, err = m.Up(ctx)
@@ -175,7 +183,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.True(t, created)
 
 			requireCompression(t, s, "lz4")
-			for _, want := range []string{"00009_alerts.sql", "00008_stats_rollups.sql", "00006_admin_sessions.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
+			for _, want := range []string{"00010_view_counts.sql", "00009_alerts.sql", "00008_stats_rollups.sql", "00006_admin_sessions.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
 				name, err := m.Down(ctx)
 				require.NoError(t, err)
 				require.Equal(t, want, name)
