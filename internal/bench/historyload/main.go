@@ -66,6 +66,7 @@ type config struct {
 	baseline  time.Duration
 	markRows  int
 	markRuns  int
+	markStart time.Duration
 	phases    map[string]bool // which phases of measure run (allPhases)
 	pruneRows int
 	jsonPath  string
@@ -112,6 +113,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.baseline, "baseline", 10*time.Second, "ingest-only time before the queries, for the ingest baseline")
 	fs.IntVar(&cfg.markRows, "mark-rows", 100_000, "callbacks each MarkAllViewed marks (at most -n / -mark-runs)")
 	fs.IntVar(&cfg.markRuns, "mark-runs", 3, "MarkAllViewed calls, on disjoint windows")
+	fs.DurationVar(&cfg.markStart, "mark-start", 0, "where the first MarkAllViewed window begins, after the history's start (past a part that a prune phase deleted)")
 	phases := fs.String("phases", "first,deep,search,mark", "comma-separated phases to measure: first (first pages), deep (deep pages), search (search, counts, statistics), badge (the unviewed badge alone), mark (MarkAllViewed), prune (retention deleting -prune-rows old callbacks; PostgreSQL only, and it deletes them)")
 	fs.IntVar(&cfg.pruneRows, "prune-rows", 1_000_000, "with -phases prune: the oldest callbacks that retention deletes (at most -n)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write machine-readable results to this file")
@@ -155,6 +157,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.pruneRows < 1 || cfg.pruneRows > cfg.n {
 		errs = append(errs, fmt.Errorf("-prune-rows: %d, want 1..-n", cfg.pruneRows))
+	}
+	if cfg.markStart < 0 || cfg.markStart > 80*24*time.Hour {
+		errs = append(errs, fmt.Errorf("-mark-start: %v, want 0..1920h (the history spans 90 days)", cfg.markStart))
 	}
 	if cfg.name != "" && !cfg.keep {
 		errs = append(errs, errors.New("-name needs -keep"))
@@ -374,6 +379,9 @@ func (cfg config) describe() string {
 		}
 	}
 	fmt.Fprintf(&b, " -phases %s", strings.Join(phases, ","))
+	if cfg.markStart > 0 {
+		fmt.Fprintf(&b, " -mark-start %v", cfg.markStart)
+	}
 	if cfg.phases["prune"] {
 		fmt.Fprintf(&b, " -prune-rows %d", cfg.pruneRows)
 	}

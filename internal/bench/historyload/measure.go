@@ -584,7 +584,7 @@ func (m *measurer) markAllViewed(ctx context.Context, cfg config, h History, adm
 	var marked []int64
 	name := markName(cfg)
 	for run := 0; run < cfg.markRuns && ctx.Err() == nil && !m.errs[name]; run++ {
-		from := h.Start.Add(time.Duration(run) * window)
+		from := h.Start.Add(cfg.markStart + time.Duration(run)*window)
 		req := &callbacksv1.MarkAllViewedRequest{CreateTimeAfter: timestamppb.New(from), CreateTimeBefore: timestamppb.New(from.Add(window))}
 		start := time.Now()
 		resp, err := admin.MarkAllViewed(ctx, connect.NewRequest(req))
