@@ -19,11 +19,12 @@ import (
 const batchSize = 500
 
 // Pruner deletes the callbacks a query selects, at most q.Batch per call,
-// oldest first, and returns how many it deleted. It is what a Runner needs
-// from the store (store.Store implements it); retention depends on this
-// interface, never on the store package.
+// oldest first, and returns how many it deleted and the position of the
+// last (nil when none). It is what a Runner needs from the store
+// (store.Store implements it); retention depends on this interface, never
+// on the store package.
 type Pruner interface {
-	Prune(ctx context.Context, q callback.PruneQuery) (int, error)
+	Prune(ctx context.Context, q callback.PruneQuery) (int, *callback.PageToken, error)
 }
 
 // Policy says what to prune. The zero Policy prunes nothing.
@@ -104,7 +105,9 @@ func (r *Runner) Once(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for {
-		n, err := r.store.Prune(ctx, q)
+		// Each batch continues after the last one (callback.PruneQuery.After).
+		n, last, err := r.store.Prune(ctx, q)
+		q.After = last
 		total += n
 		r.deleted.Add(float64(n))
 		if err != nil {

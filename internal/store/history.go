@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -163,6 +165,9 @@ func (s *Store) Count(ctx context.Context, q callback.ListQuery) (_ callback.Cou
 		}
 	}()
 	q = q.Storable()
+	if n, ok, err := s.countKept(ctx, q); err != nil || ok {
+		return callback.Count{N: n}, err
+	}
 	cs, err := s.filters(q)
 	if err != nil {
 		return callback.Count{}, err
@@ -195,6 +200,29 @@ func (s *Store) Count(ctx context.Context, q callback.ListQuery) (_ callback.Cou
 		return callback.Count{}, fmt.Errorf("read the planner's estimate: %v", err)
 	}
 	return callback.Count{N: max(int64(explained[0].Plan.Rows), callback.CountBound+1), Estimate: true}, nil
+}
+
+// countKept answers Count from the counts that migration 00010's triggers
+// keep, when q is one they answer: no filter at all (every callback), or
+// only unviewed_only (the badge: every callback less the admin's views,
+// which are all of existing callbacks). Both are exact, whatever the
+// history's size, and read two rows instead of counting. ok is false for
+// any other query.
+func (s *Store) countKept(ctx context.Context, q callback.ListQuery) (n int64, ok bool, err error) {
+	// A query without terms adds no condition (filters).
+	terms, err := callback.ParseQuery(q.Query)
+	if err != nil || len(terms) > 0 || q.Status != "" || q.EventType != "" || q.WorkflowName != "" || q.ExternalJobID != "" ||
+		!q.CreatedAfter.IsZero() || !q.CreatedBefore.IsZero() {
+		return 0, false, nil
+	}
+	if !q.UnviewedOnly {
+		err = s.readDB.QueryRowContext(ctx, "SELECT callbacks FROM llm_callback_count WHERE id = 1").Scan(&n)
+		return n, err == nil, err
+	}
+	// One statement, so one snapshot for both counts.
+	err = s.readDB.QueryRowContext(ctx, "SELECT (SELECT callbacks FROM llm_callback_count WHERE id = 1) - "+
+		"COALESCE((SELECT views FROM llm_callback_view_counts WHERE admin_user_id = "+s.placeholder(1)+"), 0)", q.Viewer).Scan(&n)
+	return n, err == nil, err
 }
 
 // markAllBatch is the number of views MarkAllViewed records per
@@ -232,8 +260,14 @@ func (s *Store) MarkAllViewed(ctx context.Context, q callback.ListQuery, admin u
 	}
 	batch := callback.ViewBatch{AdminID: admin, AdminName: callback.StorableText(adminName, callback.MaxNameBytes), ViewedAt: dbTime(at)}
 	var after *callback.PageToken
-	for {
+	for retries := 0; ; {
 		n, last, err := s.markBatch(ctx, cs, after, batch)
+		if isForeignKeyViolation(err) && retries < 3 {
+			// Retention deleted a callback of the batch meanwhile; the
+			// batch rolled back, and its next snapshot leaves it out.
+			retries++
+			continue
+		}
 		if err != nil {
 			return callback.ViewBatch{}, err
 		}
@@ -266,6 +300,13 @@ func (s *Store) MarkAllViewed(ctx context.Context, q callback.ListQuery, admin u
 // after the keyset position (nil: from the newest) in one transaction, and
 // returns how many it recorded and the position to continue from (nil at
 // the end).
+//
+// Two statements, neither of which brings the callbacks to the process:
+// the first finds the batch's last position (the markAllBatch-th matching
+// callback, by the same index walk as a page), the second inserts the views
+// of the callbacks between the two positions with INSERT ... SELECT. Until
+// 2 December 2026 the batch's ids went to the process and back as 2,000
+// parameters of an INSERT that looked each up again by primary key.
 func (s *Store) markBatch(ctx context.Context, cs []cond, after *callback.PageToken, b callback.ViewBatch) (int64, *callback.PageToken, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -278,42 +319,30 @@ func (s *Store) markBatch(ctx context.Context, cs []cond, after *callback.PageTo
 	}
 	var args []any
 	where := s.render(cs, 0, &args)
-	rows, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT llm_callbacks.id, llm_callbacks.created_at FROM llm_callbacks WHERE %s ORDER BY llm_callbacks.created_at DESC, llm_callbacks.id DESC LIMIT %d", where, markAllBatch), args...)
-	if err != nil {
-		return 0, nil, err
-	}
 	var (
-		ids  []any
-		last callback.PageToken
+		last    callback.PageToken
+		lastID  uuid.UUID
+		through = true // the batch is the last: no position bounds it
 	)
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id, &last.CreatedAt); err != nil {
-			rows.Close()
-			return 0, nil, err
-		}
-		last.ID = id
-		ids = append(ids, id)
-	}
-	if err := rows.Close(); err != nil {
+	err = tx.QueryRowContext(ctx, fmt.Sprintf("SELECT llm_callbacks.created_at, llm_callbacks.id FROM llm_callbacks WHERE %s ORDER BY llm_callbacks.created_at DESC, llm_callbacks.id DESC LIMIT 1 OFFSET %d", where, markAllBatch-1), args...).
+		Scan(&last.CreatedAt, &lastID)
+	switch {
+	case err == nil:
+		through = false
+		last.ID = lastID
+		at := filterTime(last.CreatedAt)
+		cs = append(slices.Clip(cs), cond{"(llm_callbacks.created_at > ? OR (llm_callbacks.created_at = ? AND llm_callbacks.id >= ?))", []any{at, at, lastID}})
+	case !errors.Is(err, sql.ErrNoRows):
 		return 0, nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return 0, nil, err
-	}
-	if len(ids) == 0 {
-		return 0, nil, nil
-	}
-	// INSERT ... SELECT: a callback deleted since it was read (retention)
-	// is left out instead of failing the foreign key.
-	in := make([]string, len(ids))
-	for i := range ids {
-		in[i] = s.placeholder(4 + i)
-	}
+	args = []any{b.AdminID, b.AdminName, b.ViewedAt}
+	where = s.render(cs, 3, &args)
+	// ON CONFLICT skips a callback the admin has viewed. A callback deleted
+	// since the statement's snapshot (retention) fails the foreign key, and
+	// MarkAllViewed runs the batch again.
 	res, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO llm_callback_views (callback_id, admin_user_id, admin_name, viewed_at)
-SELECT id, %s, %s, %s FROM llm_callbacks WHERE id IN (%s)
-ON CONFLICT (callback_id, admin_user_id) DO NOTHING`, s.typed(1, "uuid"), s.typed(2, "text"), s.typed(3, "timestamptz"), strings.Join(in, ", ")),
-		append([]any{b.AdminID, b.AdminName, b.ViewedAt}, ids...)...)
+SELECT llm_callbacks.id, %s, %s, %s FROM llm_callbacks WHERE %s
+ON CONFLICT (callback_id, admin_user_id) DO NOTHING`, s.typed(1, "uuid"), s.typed(2, "text"), s.typed(3, "timestamptz"), where), args...)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -324,7 +353,7 @@ ON CONFLICT (callback_id, admin_user_id) DO NOTHING`, s.typed(1, "uuid"), s.type
 	if err := tx.Commit(); err != nil {
 		return 0, nil, err
 	}
-	if len(ids) < markAllBatch {
+	if through {
 		return n, nil, nil
 	}
 	last.CreatedAt = last.CreatedAt.UTC()

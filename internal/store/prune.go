@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,9 +12,10 @@ import (
 )
 
 // Prune deletes at most q.Batch qualifying callbacks, oldest first, with
-// their views (ON DELETE CASCADE), and returns how many it deleted. Callers
-// loop until it returns fewer than q.Batch.
-func (s *Store) Prune(ctx context.Context, q callback.PruneQuery) (_ int, err error) {
+// their views (ON DELETE CASCADE), and returns how many it deleted and the
+// position of the last (nil when none). Callers loop until it returns fewer
+// than q.Batch, passing that position as the next batch's q.After.
+func (s *Store) Prune(ctx context.Context, q callback.PruneQuery) (_ int, _ *callback.PageToken, err error) {
 	defer func() {
 		if err != nil {
 			s.writeFailed(err)
@@ -19,7 +23,7 @@ func (s *Store) Prune(ctx context.Context, q callback.PruneQuery) (_ int, err er
 		}
 	}()
 	if q.Batch <= 0 || (q.Before.IsZero() && q.KeepNewest <= 0) {
-		return 0, nil
+		return 0, nil, nil
 	}
 	viewed := ""
 	if !q.IncludeUnviewed {
@@ -45,44 +49,68 @@ func (s *Store) Prune(ctx context.Context, q callback.PruneQuery) (_ int, err er
 	if len(conds) == 2 {
 		where = "(" + conds[0] + " OR " + conds[1] + ")"
 	}
-	query := "DELETE FROM llm_callbacks WHERE id IN (SELECT c.id FROM llm_callbacks c WHERE " + where + viewed +
+	after := ""
+	if q.After != nil {
+		// created_at >= first, so that the index walk starts there.
+		at := dbTime(q.After.CreatedAt)
+		after = " AND c.created_at >= " + arg(at) + " AND (c.created_at > " + arg(at) + " OR c.id > " + arg(q.After.ID) + ")"
+	}
+	query := "DELETE FROM llm_callbacks WHERE id IN (SELECT c.id FROM llm_callbacks c WHERE " + where + viewed + after +
 		" ORDER BY c.created_at, c.id LIMIT " + arg(q.Batch) + ")"
 	// The hours of the deleted callbacks are stale for the statistics'
 	// rollups (rollup.go), in the same statement or transaction.
 	if s.dialect == DialectPostgres {
-		var n int
-		err := s.db.QueryRowContext(ctx, "WITH del AS ("+query+" RETURNING created_at), "+
-			"stale AS (INSERT INTO llm_callback_stats_stale (hour) SELECT DISTINCT date_trunc('hour', created_at, 'UTC') FROM del ON CONFLICT DO NOTHING) "+
-			"SELECT count(*) FROM del", args...).Scan(&n)
-		return n, err
+		var (
+			n    int
+			last callback.PageToken
+		)
+		err := s.db.QueryRowContext(ctx, "WITH del AS ("+query+" RETURNING created_at, id), "+
+			"stale AS (INSERT INTO llm_callback_stats_stale (hour) SELECT DISTINCT date_trunc('hour', created_at, 'UTC') FROM del ON CONFLICT DO NOTHING), "+
+			"last AS (SELECT created_at, id FROM del ORDER BY created_at DESC, id DESC LIMIT 1) "+
+			"SELECT (SELECT count(*) FROM del), last.created_at, last.id FROM last", args...).Scan(&n, &last.CreatedAt, &last.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, nil, nil
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		last.CreatedAt = last.CreatedAt.UTC()
+		return n, &last, nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, query+" RETURNING created_at", args...)
+	rows, err := tx.QueryContext(ctx, query+" RETURNING created_at, id", args...)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	var deleted []time.Time // their created_at
+	var (
+		deleted []time.Time // their created_at
+		last    *callback.PageToken
+	)
 	for rows.Next() {
-		var at time.Time
-		if err := rows.Scan(&at); err != nil {
+		var p callback.PageToken
+		if err := rows.Scan(&p.CreatedAt, &p.ID); err != nil {
 			rows.Close()
-			return 0, err
+			return 0, nil, err
 		}
-		deleted = append(deleted, at)
+		deleted = append(deleted, p.CreatedAt)
+		if p.CreatedAt = p.CreatedAt.UTC(); last == nil || p.CreatedAt.After(last.CreatedAt) ||
+			p.CreatedAt.Equal(last.CreatedAt) && bytes.Compare(p.ID[:], last.ID[:]) > 0 {
+			last = &p
+		}
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
-		return 0, err
+		return 0, nil, err
 	}
 	if err := rows.Close(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if err := s.markStale(ctx, tx, deleted); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return len(deleted), tx.Commit()
+	return len(deleted), last, tx.Commit()
 }

@@ -45,12 +45,19 @@ func TestPrune(t *testing.T) {
 			}
 
 			// Older than 4h: ids[0..3]; all viewed; batches of 3.
-			n, err := st.Prune(ctx, callback.PruneQuery{Before: base.Add(4 * time.Hour), Batch: 3})
+			// Each batch reports its last deletion, where the next starts.
+			n, last, err := st.Prune(ctx, callback.PruneQuery{Before: base.Add(4 * time.Hour), Batch: 3})
 			require.NoError(t, err)
 			require.Equal(t, 3, n)
-			n, err = st.Prune(ctx, callback.PruneQuery{Before: base.Add(4 * time.Hour), Batch: 3})
+			require.Equal(t, &callback.PageToken{CreatedAt: base.Add(2 * time.Hour), ID: ids[2]}, last)
+			n, last, err = st.Prune(ctx, callback.PruneQuery{Before: base.Add(4 * time.Hour), Batch: 3, After: last})
 			require.NoError(t, err)
 			require.Equal(t, 1, n)
+			require.Equal(t, ids[3], last.ID)
+			n, last, err = st.Prune(ctx, callback.PruneQuery{Before: base.Add(4 * time.Hour), Batch: 3, After: last})
+			require.NoError(t, err)
+			require.Zero(t, n)
+			require.Nil(t, last)
 			_, err = st.Get(ctx, ids[3], admin)
 			require.ErrorIs(t, err, callback.ErrNotFound)
 			_, err = st.Get(ctx, ids[4], admin)
@@ -58,12 +65,18 @@ func TestPrune(t *testing.T) {
 
 			// Keep the newest 2: ids[4], ids[5] are viewed and go; unviewed
 			// ids[6], ids[7] stay, since unviewed callbacks are kept.
-			n, err = st.Prune(ctx, callback.PruneQuery{KeepNewest: 2, Batch: 100})
+			// Nothing qualifies after ids[5]'s position: the unviewed
+			// ids[6], ids[7] are kept.
+			n, _, err = st.Prune(ctx, callback.PruneQuery{KeepNewest: 2, Batch: 100, After: &callback.PageToken{CreatedAt: base.Add(5 * time.Hour), ID: ids[5]}})
+			require.NoError(t, err)
+			require.Zero(t, n)
+			require.Equal(t, 6, count())
+			n, _, err = st.Prune(ctx, callback.PruneQuery{KeepNewest: 2, Batch: 100})
 			require.NoError(t, err)
 			require.Equal(t, 2, n)
 			require.Equal(t, 4, count())
 
-			n, err = st.Prune(ctx, callback.PruneQuery{KeepNewest: 2, IncludeUnviewed: true, Batch: 100})
+			n, _, err = st.Prune(ctx, callback.PruneQuery{KeepNewest: 2, IncludeUnviewed: true, Batch: 100})
 			require.NoError(t, err)
 			require.Equal(t, 2, n)
 			require.Equal(t, 2, count())

@@ -164,7 +164,7 @@ func TestRollUp(t *testing.T) {
 
 			// A prune of the first hour and a half: the hours it touched are
 			// stale, and Stats sees the callbacks that are left.
-			n, err := s.Prune(ctx, callback.PruneQuery{Before: base.Add(90 * time.Minute), Batch: 1000, IncludeUnviewed: true})
+			n, _, err := s.Prune(ctx, callback.PruneQuery{Before: base.Add(90 * time.Minute), Batch: 1000, IncludeUnviewed: true})
 			require.NoError(t, err)
 			require.Equal(t, 23, n) // 10:00 to 11:28, every 4 minutes
 			require.Equal(t, 2, countRows(t, s, "llm_callback_stats_stale"))

@@ -87,14 +87,14 @@ func TestMigrateUpDownUp(t *testing.T) {
 
 			status, err := m.Status(ctx)
 			require.NoError(t, err)
-			require.Len(t, status, 9)
+			require.Len(t, status, 10)
 			for _, st := range status {
 				require.False(t, st.Applied, st.String())
 				require.Contains(t, st.String(), "pending")
 			}
 			applied, err := m.Up(ctx)
 			require.NoError(t, err)
-			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00006_admin_sessions.sql", "00008_stats_rollups.sql", "00009_alerts.sql", "00011_list_indexes.sql"}, applied)
+			require.Equal(t, []string{"00001_callbacks.sql", "00002_views.sql", "00003_payload_lz4.sql", "00004_facts_search.sql", "00005_view_batches.sql", "00006_admin_sessions.sql", "00008_stats_rollups.sql", "00009_alerts.sql", "00010_view_counts.sql", "00011_list_indexes.sql"}, applied)
 			applied, err = m.Up(ctx)
 			require.NoError(t, err)
 			require.Empty(t, applied, "up is idempotent")
@@ -121,6 +121,13 @@ func TestMigrateUpDownUp(t *testing.T) {
 			for _, col := range []string{"status", "event_type", "workflow_name", "external_job_id"} {
 				require.True(t, indexExists(t, s, "llm_callbacks_"+col), "down restores the index of %s", col)
 				require.False(t, indexExists(t, s, "llm_callbacks_"+col+"_created_at_id"), "down drops the list index of %s", col)
+			}
+			require.True(t, exists("llm_callback_view_counts"))
+			name, err = m.Down(ctx)
+			require.NoError(t, err)
+			require.Equal(t, "00010_view_counts.sql", name)
+			for _, table := range []string{"llm_callback_count", "llm_callback_view_counts"} {
+				require.False(t, exists(table), "down drops %s", table)
 			}
 			name, err = m.Down(ctx)
 			require.NoError(t, err)
@@ -172,6 +179,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.False(t, status[6].Applied)
 			require.False(t, status[7].Applied)
 			require.False(t, status[8].Applied)
+			require.False(t, status[9].Applied)
 			require.Contains(t, status[0].String(), "applied")
 
 			_, err = m.Up(ctx)
@@ -185,7 +193,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 			require.True(t, created)
 
 			requireCompression(t, s, "lz4")
-			for _, want := range []string{"00011_list_indexes.sql", "00009_alerts.sql", "00008_stats_rollups.sql", "00006_admin_sessions.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
+			for _, want := range []string{"00011_list_indexes.sql", "00010_view_counts.sql", "00009_alerts.sql", "00008_stats_rollups.sql", "00006_admin_sessions.sql", "00005_view_batches.sql", "00004_facts_search.sql", "00003_payload_lz4.sql", "00002_views.sql", "00001_callbacks.sql"} {
 				name, err := m.Down(ctx)
 				require.NoError(t, err)
 				require.Equal(t, want, name)

@@ -230,8 +230,13 @@ func (h History) Row(i int) (Row, error) {
 	for k := range idb {
 		idb[k] = byte(rng.Uint32())
 	}
+	// Version 7 of its time, as store.Save makes them.
+	ms := at.UnixMilli()
+	for k := range 6 {
+		idb[k] = byte(ms >> (40 - 8*k))
+	}
 	id, _ := uuid.FromBytes(idb[:])
-	id[6] = id[6]&0x0f | 0x40
+	id[6] = id[6]&0x0f | 0x70
 	id[8] = id[8]&0x3f | 0x80
 	r := Row{D: d, ID: id, CreatedAt: at, LastDeliveryAt: at, DeliveryCount: 1, Seq: int64(i) + 1}
 	if rng.IntN(100) == 0 { // the sender retried a delivery it thought lost

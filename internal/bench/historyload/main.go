@@ -39,6 +39,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -65,8 +66,15 @@ type config struct {
 	baseline  time.Duration
 	markRows  int
 	markRuns  int
+	markStart time.Duration
+	phases    map[string]bool // which phases of measure run (allPhases)
+	pruneRows int
 	jsonPath  string
 }
+
+// allPhases are the phases of a measurement, in the order they run; all but
+// prune run by default. prune deletes callbacks, so it runs last.
+var allPhases = []string{"first", "deep", "search", "badge", "mark", "prune"}
 
 // main parses the flags and runs until done or SIGINT/SIGTERM.
 func main() {
@@ -105,6 +113,9 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&cfg.baseline, "baseline", 10*time.Second, "ingest-only time before the queries, for the ingest baseline")
 	fs.IntVar(&cfg.markRows, "mark-rows", 100_000, "callbacks each MarkAllViewed marks (at most -n / -mark-runs)")
 	fs.IntVar(&cfg.markRuns, "mark-runs", 3, "MarkAllViewed calls, on disjoint windows")
+	fs.DurationVar(&cfg.markStart, "mark-start", 0, "where the first MarkAllViewed window begins, after the history's start (past a part that a prune phase deleted)")
+	phases := fs.String("phases", "first,deep,search,mark", "comma-separated phases to measure: first (first pages), deep (deep pages), search (search, counts, statistics), badge (the unviewed badge alone), mark (MarkAllViewed), prune (retention deleting -prune-rows old callbacks; PostgreSQL only, and it deletes them)")
+	fs.IntVar(&cfg.pruneRows, "prune-rows", 1_000_000, "with -phases prune: the oldest callbacks that retention deletes (at most -n)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write machine-readable results to this file")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -133,6 +144,22 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.markRuns < 1 || cfg.markRows < 1 || cfg.markRows*cfg.markRuns > cfg.n {
 		errs = append(errs, fmt.Errorf("-mark-rows %d × -mark-runs %d: want at least 1 each, and at most -n callbacks", cfg.markRows, cfg.markRuns))
+	}
+	cfg.phases = map[string]bool{}
+	for _, p := range strings.Split(*phases, ",") {
+		if !slices.Contains(allPhases, p) {
+			errs = append(errs, fmt.Errorf("-phases: %q, want some of %s", p, strings.Join(allPhases, ",")))
+		}
+		cfg.phases[p] = true
+	}
+	if cfg.phases["prune"] && cfg.db != "postgres" {
+		errs = append(errs, errors.New("-phases prune: PostgreSQL only (a second server prunes beside the first, which SQLite's single writer would serialise)"))
+	}
+	if cfg.pruneRows < 1 || cfg.pruneRows > cfg.n {
+		errs = append(errs, fmt.Errorf("-prune-rows: %d, want 1..-n", cfg.pruneRows))
+	}
+	if cfg.markStart < 0 || cfg.markStart > 80*24*time.Hour {
+		errs = append(errs, fmt.Errorf("-mark-start: %v, want 0..1920h (the history spans 90 days)", cfg.markStart))
 	}
 	if cfg.name != "" && !cfg.keep {
 		errs = append(errs, errors.New("-name needs -keep"))
@@ -345,6 +372,19 @@ func measureRun(ctx context.Context, cfg config) (_ *report, err error) {
 func (cfg config) describe() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "-db %s -n %d -seed %d -rate %g -runs %d -pages %d -baseline %v -mark-rows %d -mark-runs %d", cfg.db, cfg.n, cfg.seed, cfg.rate, cfg.runs, cfg.pages, cfg.baseline, cfg.markRows, cfg.markRuns)
+	var phases []string
+	for _, p := range allPhases {
+		if cfg.phases[p] {
+			phases = append(phases, p)
+		}
+	}
+	fmt.Fprintf(&b, " -phases %s", strings.Join(phases, ","))
+	if cfg.markStart > 0 {
+		fmt.Fprintf(&b, " -mark-start %v", cfg.markStart)
+	}
+	if cfg.phases["prune"] {
+		fmt.Fprintf(&b, " -prune-rows %d", cfg.pruneRows)
+	}
 	if cfg.keep {
 		b.WriteString(" -keep")
 	}

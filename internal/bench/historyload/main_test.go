@@ -122,3 +122,33 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("rare word in %d callbacks (want ≥ 4), feed_position %d, highest seq %d, %d repeated positions", rare, feed, maxSeq, dupSeq)
 	}
 }
+
+// TestPhasesFlag checks -phases: the default leaves out prune, which
+// deletes callbacks; unknown phases and prune on SQLite are refused.
+func TestPhasesFlag(t *testing.T) {
+	cfg, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range allPhases {
+		if want := p != "prune" && p != "badge"; cfg.phases[p] != want {
+			t.Errorf("default phase %s: %v, want %v", p, cfg.phases[p], want)
+		}
+	}
+	cfg, err = parseFlags([]string{"-db", "postgres", "-n", "2000000", "-phases", "badge,prune", "-prune-rows", "1000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.phases["prune"] || !cfg.phases["badge"] || cfg.phases["first"] || cfg.pruneRows != 1_000_000 {
+		t.Errorf("phases %v, prune rows %d", cfg.phases, cfg.pruneRows)
+	}
+	for _, args := range [][]string{
+		{"-phases", "first,bogus"},
+		{"-db", "sqlite", "-phases", "prune"},
+		{"-db", "postgres", "-n", "1000", "-mark-rows", "10", "-mark-runs", "1", "-phases", "prune", "-prune-rows", "1001"},
+	} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("%q: accepted", args)
+		}
+	}
+}

@@ -167,6 +167,93 @@ func testCount(t *testing.T, s callback.Store) {
 	require.Equal(t, callback.Count{N: 7}, count(callback.ListQuery{Viewer: uuid.New(), UnviewedOnly: true}))
 }
 
+// testCountKeptAcrossWrites checks the counts a store may keep for the
+// unfiltered total and the unviewed badge against counting the callbacks
+// themselves (the same query with a create_time filter that selects every
+// callback, which no kept count answers), after each kind of write that
+// changes them: a batch of new callbacks, a redelivery, views one by one
+// and many at once, a repeated view, and deletions that cascade to views.
+func testCountKeptAcrossWrites(t *testing.T, s callback.Store) {
+	ctx := context.Background()
+	alice, bob, carol := uuid.New(), uuid.New(), uuid.New()
+	check := func(total int64, unviewed map[uuid.UUID]int64) {
+		t.Helper()
+		count := func(q callback.ListQuery) int64 {
+			t.Helper()
+			n, err := s.Count(ctx, q)
+			require.NoError(t, err)
+			require.False(t, n.Estimate)
+			return n.N
+		}
+		everything := base.Add(-24 * time.Hour)
+		require.Equal(t, total, count(callback.ListQuery{}), "total")
+		require.Equal(t, total, count(callback.ListQuery{CreatedAfter: everything}), "total, counted")
+		for admin, want := range unviewed {
+			require.Equal(t, want, count(callback.ListQuery{Viewer: admin, UnviewedOnly: true}), "unviewed by %s", admin)
+			require.Equal(t, want, count(callback.ListQuery{Viewer: admin, UnviewedOnly: true, CreatedAfter: everything}), "unviewed by %s, counted", admin)
+		}
+	}
+	check(0, map[uuid.UUID]int64{alice: 0})
+	ds := history(t, s)
+	check(7, map[uuid.UUID]int64{alice: 7, bob: 7})
+
+	// A redelivery changes a callback, not the number of callbacks.
+	for _, d := range ds {
+		save(t, s, d)
+		break
+	}
+	check(7, map[uuid.UUID]int64{alice: 7})
+
+	page := list(t, s, callback.ListQuery{PageSize: 3})
+	for _, c := range page.Callbacks {
+		_, _, err := s.MarkViewed(ctx, c.ID, alice, "Alice", base)
+		require.NoError(t, err)
+	}
+	_, _, err := s.MarkViewed(ctx, page.Callbacks[0].ID, alice, "Alice", base)
+	require.NoError(t, err)
+	_, err = s.MarkAllViewed(ctx, callback.ListQuery{Query: "timeout*"}, alice, "Alice", base)
+	require.NoError(t, err)
+	_, err = s.MarkAllViewed(ctx, callback.ListQuery{}, bob, "Bob", base)
+	require.NoError(t, err)
+	_, err = s.MarkAllViewed(ctx, callback.ListQuery{}, bob, "Bob", base)
+	require.NoError(t, err)
+	unviewedByAlice := int64(len(list(t, s, callback.ListQuery{Viewer: alice, UnviewedOnly: true}).Callbacks))
+	require.Less(t, unviewedByAlice, int64(4))
+	check(7, map[uuid.UUID]int64{alice: unviewedByAlice, bob: 0, carol: 7})
+
+	save(t, s, delivery("late", time.Hour))
+	check(8, map[uuid.UUID]int64{alice: unviewedByAlice + 1, bob: 1, carol: 8})
+
+	ss, ok := s.(SQLStore)
+	if !ok {
+		return
+	}
+	// Deleting callbacks deletes their views (the foreign key cascades):
+	// one that both viewed, then every other in one statement but two.
+	ph1, ph2 := "?", "?"
+	if ss.Dialect() == "postgres" {
+		ph1, ph2 = "$1", "$2"
+	}
+	_, err = ss.DB().ExecContext(ctx, "DELETE FROM llm_callbacks WHERE id = "+ph1, page.Callbacks[0].ID)
+	require.NoError(t, err)
+	check(7, map[uuid.UUID]int64{alice: unviewedByAlice + 1, bob: 1, carol: 7})
+	keep := list(t, s, callback.ListQuery{PageSize: 2})
+	_, err = ss.DB().ExecContext(ctx, "DELETE FROM llm_callbacks WHERE id <> "+ph1+" AND id <> "+ph2, keep.Callbacks[0].ID, keep.Callbacks[1].ID)
+	require.NoError(t, err)
+	var aliceLeft int64
+	for _, c := range keep.Callbacks {
+		got := get(t, s, c.ID)
+		viewed := false
+		for _, v := range got.Views {
+			viewed = viewed || v.AdminID == alice
+		}
+		if !viewed {
+			aliceLeft++
+		}
+	}
+	check(2, map[uuid.UUID]int64{alice: aliceLeft, bob: 1, carol: 2})
+}
+
 // rollerUp is a store with hourly rollups of its statistics, which Stats
 // must read to the same figures as the callbacks themselves.
 type rollerUp interface {

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) callback.Store) {
 		{"Search", testSearch},
 		{"SearchPaginates", testSearchPaginates},
 		{"Count", testCount},
+		{"CountKeptAcrossWrites", testCountKeptAcrossWrites},
 		{"Stats", testStats},
 		{"MarkAllViewed", testMarkAllViewed},
 	}
