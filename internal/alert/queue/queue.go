@@ -195,11 +195,17 @@ func New(db *sql.DB, dialect string, ev *rules.Evaluator, feed Feed, senders map
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
 	client, err := river.NewClient(q.driver, &river.Config{
-		Queues:                      map[string]river.QueueConfig{queueName: {MaxWorkers: 4}},
-		Workers:                     workers,
-		MaxAttempts:                 cfg.MaxAttempts,
-		RetryPolicy:                 backoff{base: cfg.RetryBase, max: cfg.RetryMax},
-		JobTimeout:                  cfg.SendTimeout,
+		Queues:      map[string]river.QueueConfig{queueName: {MaxWorkers: 4}},
+		Workers:     workers,
+		MaxAttempts: cfg.MaxAttempts,
+		RetryPolicy: backoff{base: cfg.RetryBase, max: cfg.RetryMax},
+		JobTimeout:  cfg.SendTimeout,
+		// Poll only: River's listener would otherwise query for
+		// notifications without pause (on SQLite through the store's
+		// single writer connection, ahead of ingestion: 30 ms of CPU a
+		// second with no callback arriving). Workers find new jobs by
+		// polling every PollInterval instead, a delay alerts can afford.
+		PollOnly:                    true,
 		FetchPollInterval:           cfg.PollInterval,
 		FetchCooldown:               min(cfg.PollInterval, 100*time.Millisecond),
 		RescueStuckJobsAfter:        max(2*cfg.SendTimeout, time.Minute),
