@@ -57,7 +57,7 @@ func (cfg *completedConfig) openAlerts(ctx context.Context, log *slog.Logger, st
 		}
 		senders[ch.Name] = s
 	}
-	q, err := queue.New(st.DB(), st.Dialect(), rules.NewEvaluator(cfg.alerts, cfg.publicURL), st, senders, queue.Config{}, log)
+	q, err := queue.New(st.DB(), st.Dialect(), rules.NewEvaluator(cfg.alerts, cfg.publicURL), st, senders, queue.Config{Reads: st.ReadDB()}, log)
 	if err != nil {
 		return nil, err
 	}

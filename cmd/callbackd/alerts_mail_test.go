@@ -27,10 +27,9 @@ type mailpit struct {
 
 // startMailpit runs the binary bin (tools/mailpit) on two free loopback
 // ports until t ends and waits until its API answers. The channel reaches
-// it without TLS and without AUTH: go-mail rightly refuses to send a
-// password over plain text, and the in-process server under test trusts
-// only the system's roots, so STARTTLS with a test certificate is not
-// available here.
+// it without TLS and without AUTH: this test is about the message;
+// TestEmailTLSAndAuth (internal/alert/queue) proves STARTTLS, implicit TLS,
+// AUTH and ca_file against Mailpit.
 func startMailpit(t *testing.T, bin string) mailpit {
 	t.Helper()
 	smtpAddr, err := callbackdtest.FreeAddr()

@@ -53,6 +53,29 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID, viewer uuid.UUID) (_ call
 	return c, nil
 }
 
+// Payloads returns the payloads of the callbacks ids names, in one query:
+// the alert evaluator reads the error details of a batch of failures with
+// it instead of one Get (and its views) each. A callback deleted meanwhile
+// is absent from the map.
+func (s *Store) Payloads(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]byte, error) {
+	out := make(map[uuid.UUID][]byte, len(ids))
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		rows, err := s.client.LLMCallback.Query().
+			Where(llmcallback.IDIn(chunk...)).
+			Select(llmcallback.FieldID, llmcallback.FieldPayload).
+			All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read payloads: %w", classify(err))
+		}
+		for _, r := range rows {
+			out[r.ID] = r.Payload
+		}
+	}
+	return out, nil
+}
+
 // List returns one page of callbacks, newest first. See callback.Store.
 func (s *Store) List(ctx context.Context, q callback.ListQuery) (_ callback.Page, err error) {
 	defer func() {

@@ -236,6 +236,11 @@ func (s *Store) Dialect() string { return s.dialect }
 // checks. On SQLite it has a single connection: do not hold it.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// ReadDB returns the pool the store reads with: on SQLite read-only
+// connections beside the single writer, so that a reader never queues
+// behind the writes (on PostgreSQL the same pool as DB).
+func (s *Store) ReadDB() *sql.DB { return s.readDB }
+
 // Client returns the ent client the store reads with. On SQLite its
 // connections are read-only.
 func (s *Store) Client() *ent.Client { return s.client }

@@ -3,18 +3,25 @@
 // River (github.com/riverqueue/river) delivers them as jobs, with retries,
 // exponential backoff and the final failure recorded.
 //
-// Exactly once, across crashes and replicas: one evaluation pass is one
-// transaction that locks the cursor row (alert_cursor), reads the feed
-// after it, updates the rules' state, inserts River's jobs with InsertManyTx
-// and moves the cursor. A pass that dies before COMMIT decided nothing and
-// the next pass (on any replica) decides it again; replicas wait on the
-// cursor row's lock, so no two decide the same callbacks. A job whose
-// worker dies mid-send is rescued by River and sent again: a receiver may
-// see a retry (the webhook channel's webhook-id lets it drop one), never a
-// loss.
+// Exactly once, across crashes and replicas: one evaluation pass reads the
+// cursor (alert_cursor), the feed after it, the rules' states and, for
+// redeliveries only, the seen-set, all without holding a write lock; it
+// decides in memory, then writes in ONE transaction that first moves the
+// cursor by compare-and-swap (on the cursor and claimed_at it read), then
+// updates the states, records the counted callbacks as seen and inserts
+// River's jobs with InsertManyTx. A pass that dies before COMMIT decided
+// nothing and the next pass (on any replica) decides it again; a pass whose
+// swap finds the cursor moved by another decided on stale state, and its
+// decisions are dropped. A job whose worker dies mid-send is rescued by
+// River and sent again: a receiver may see a retry (the webhook channel's
+// webhook-id lets it drop one), never a loss.
 //
 // Evaluation never runs on the ingest commit path: it polls the feed on
-// its own schedule, and ingestion never waits for it.
+// its own schedule, and ingestion never waits for it. Its writes are per
+// pass, not per callback, except one seen row per callback a rule counted:
+// a callback that no rule selects costs no write, a pass in which nothing
+// arrived and nothing is due writes nothing, and on SQLite the single
+// writer is held only for the few statements of the write.
 package queue
 
 import (
@@ -25,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,8 +66,10 @@ const (
 	DefaultRetryBase    = 5 * time.Second
 	DefaultRetryMax     = 30 * time.Minute
 	DefaultSendTimeout  = 30 * time.Second
-	// feedBatch bounds the changes one pass reads, and so its transaction.
-	feedBatch = 500
+	// feedBatch bounds the changes one pass reads, and so the memory of
+	// its evaluation (its write is O(rules and groups) plus one seen row
+	// per counted callback, in a few statements).
+	feedBatch = 2000
 	// dueBatch bounds the due states one pass handles.
 	dueBatch = 500
 	// seenRetention is how long a counted callback is remembered so that
@@ -75,7 +85,8 @@ const (
 type Feed interface {
 	Changes(ctx context.Context, after int64, limit int) ([]callback.Change, error)
 	LastSeq(ctx context.Context) (int64, error)
-	Get(ctx context.Context, id uuid.UUID, viewer uuid.UUID) (callback.Callback, error)
+	// Payloads reads the payloads of many callbacks at once (absent: deleted).
+	Payloads(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]byte, error)
 	List(ctx context.Context, q callback.ListQuery) (callback.Page, error)
 }
 
@@ -100,6 +111,11 @@ type Config struct {
 	SendTimeout time.Duration
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Reads is the pool the evaluator reads its cursor, rule states and
+	// seen-set with, before its write transaction: on SQLite the store's
+	// read-only pool (store.ReadDB), so that evaluation holds the single
+	// writer only for its short write. Nil means the writing pool.
+	Reads *sql.DB
 }
 
 func (c *Config) defaults() {
@@ -127,6 +143,7 @@ func (c *Config) defaults() {
 // it with New, run it with Run.
 type Queue struct {
 	db      *sql.DB
+	reads   *sql.DB
 	dialect string
 	cfg     Config
 	ev      *rules.Evaluator
@@ -156,7 +173,10 @@ func New(db *sql.DB, dialect string, ev *rules.Evaluator, feed Feed, senders map
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	q := &Queue{db: db, dialect: dialect, cfg: cfg, ev: ev, feed: feed, senders: senders, log: log}
+	if cfg.Reads == nil {
+		cfg.Reads = db
+	}
+	q := &Queue{db: db, reads: cfg.Reads, dialect: dialect, cfg: cfg, ev: ev, feed: feed, senders: senders, log: log}
 	switch dialect {
 	case DialectPostgres:
 		q.driver = riverdatabasesql.New(db)
@@ -175,11 +195,17 @@ func New(db *sql.DB, dialect string, ev *rules.Evaluator, feed Feed, senders map
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
 	client, err := river.NewClient(q.driver, &river.Config{
-		Queues:                      map[string]river.QueueConfig{queueName: {MaxWorkers: 4}},
-		Workers:                     workers,
-		MaxAttempts:                 cfg.MaxAttempts,
-		RetryPolicy:                 backoff{base: cfg.RetryBase, max: cfg.RetryMax},
-		JobTimeout:                  cfg.SendTimeout,
+		Queues:      map[string]river.QueueConfig{queueName: {MaxWorkers: 4}},
+		Workers:     workers,
+		MaxAttempts: cfg.MaxAttempts,
+		RetryPolicy: backoff{base: cfg.RetryBase, max: cfg.RetryMax},
+		JobTimeout:  cfg.SendTimeout,
+		// Poll only: River's listener would otherwise query for
+		// notifications without pause (on SQLite through the store's
+		// single writer connection, ahead of ingestion: 30 ms of CPU a
+		// second with no callback arriving). Workers find new jobs by
+		// polling every PollInterval instead, a delay alerts can afford.
+		PollOnly:                    true,
 		FetchPollInterval:           cfg.PollInterval,
 		FetchCooldown:               min(cfg.PollInterval, 100*time.Millisecond),
 		RescueStuckJobsAfter:        max(2*cfg.SendTimeout, time.Minute),
@@ -281,7 +307,14 @@ func (q *Queue) Run(ctx context.Context) error {
 	}()
 	ticker := time.NewTicker(q.cfg.PollInterval)
 	defer ticker.Stop()
+	var pruned time.Time
 	for {
+		if now := q.cfg.Now(); now.Sub(pruned) >= time.Minute {
+			if err := q.prune(ctx); err != nil && ctx.Err() == nil {
+				q.log.Warn("alerts: forgetting old seen callbacks failed", "err", err)
+			}
+			pruned = now
+		}
 		more, err := q.Pass(ctx)
 		switch {
 		case ctx.Err() != nil:
@@ -319,8 +352,10 @@ func (q *Queue) rebind(query string) string {
 	return b.String()
 }
 
-// Pass runs one evaluation transaction (see the package comment) and
-// reports whether the feed has more to read at once.
+// Pass runs one evaluation (see the package comment) and reports whether
+// the feed has more to read at once. It reads everything it needs first,
+// decides in memory, then writes what it decided in one short transaction
+// that moves the cursor only if no other pass moved it meanwhile.
 func (q *Queue) Pass(ctx context.Context) (more bool, err error) {
 	defer func() {
 		if err != nil {
@@ -328,19 +363,11 @@ func (q *Queue) Pass(ctx context.Context) (more bool, err error) {
 		}
 	}()
 	now := q.cfg.Now().UTC()
-	tx, err := q.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	// The UPDATE takes the cursor row's lock (on SQLite the transaction
-	// already holds the database's write lock): every pass below runs
-	// alone, whichever replica runs it.
-	if _, err := tx.ExecContext(ctx, q.rebind("UPDATE alert_cursor SET claimed_at = ? WHERE id = 1"), now.UnixMicro()); err != nil {
-		return false, err
-	}
-	var cursor sql.NullInt64
-	if err := tx.QueryRowContext(ctx, "SELECT seq FROM alert_cursor WHERE id = 1").Scan(&cursor); err != nil {
+	var (
+		cursor  sql.NullInt64
+		claimed int64
+	)
+	if err := q.reads.QueryRowContext(ctx, "SELECT seq, claimed_at FROM alert_cursor WHERE id = 1").Scan(&cursor, &claimed); err != nil {
 		return false, err
 	}
 	if !cursor.Valid {
@@ -350,25 +377,54 @@ func (q *Queue) Pass(ctx context.Context) (more bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, q.rebind("UPDATE alert_cursor SET seq = ? WHERE id = 1"), last); err != nil {
-			return false, err
-		}
-		return false, tx.Commit()
+		_, err = q.db.ExecContext(ctx, q.rebind("UPDATE alert_cursor SET seq = ? WHERE id = 1 AND seq IS NULL"), last)
+		return false, err
 	}
 	changes, err := q.feed.Changes(ctx, cursor.Int64, feedBatch)
 	if err != nil {
 		return false, err
 	}
-	p := &rules.Pass{Load: func(rule, key string) (*rules.State, error) { return q.loadState(ctx, tx, rule, key) }}
-	for _, ch := range changes {
-		if ch.Callback == nil {
-			continue
-		}
-		if err := q.observe(ctx, tx, p, ch, now); err != nil {
-			return false, err
-		}
+	p := &rules.Pass{Load: func(rule, key string) (*rules.State, error) { return q.loadState(ctx, rule, key) }}
+	seen, err := q.observe(ctx, p, changes, now)
+	if err != nil {
+		return false, err
 	}
-	if err := q.due(ctx, tx, p, now); err != nil {
+	if err := q.due(ctx, p, now); err != nil {
+		return false, err
+	}
+	touched := 0
+	p.Touched(func(string, string, *rules.State) { touched++ })
+	if len(changes) == 0 && touched == 0 {
+		return false, nil // nothing arrived, nothing due: no write at all
+	}
+
+	tx, err := q.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	// Compare and swap: the cursor row changes on every committed pass
+	// (claimed_at only grows), so if it still holds what this pass read,
+	// no other pass, on any replica, committed since, and the states and
+	// seen-set read above are current. The UPDATE also takes the row's lock
+	// (on SQLite the database's write lock) until COMMIT.
+	next := cursor.Int64
+	if len(changes) > 0 {
+		next = changes[len(changes)-1].Seq
+	}
+	res, err := tx.ExecContext(ctx, q.rebind("UPDATE alert_cursor SET seq = ?, claimed_at = ? WHERE id = 1 AND seq = ? AND claimed_at = ?"),
+		next, max(now.UnixMicro(), claimed+1), cursor.Int64, claimed)
+	if err != nil {
+		return false, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return false, err
+	} else if n == 0 {
+		// Another pass won: what this one decided is void; decide again
+		// from where that one left off.
+		return true, nil
+	}
+	if err := q.markSeen(ctx, tx, seen, now); err != nil {
 		return false, err
 	}
 	if err := q.saveStates(ctx, tx, p, now); err != nil {
@@ -376,19 +432,6 @@ func (q *Queue) Pass(ctx context.Context) (more bool, err error) {
 	}
 	if err := q.enqueue(ctx, tx, p.Notices); err != nil {
 		return false, err
-	}
-	if len(changes) > 0 {
-		last := changes[len(changes)-1].Seq
-		if _, err := tx.ExecContext(ctx, q.rebind("UPDATE alert_cursor SET seq = ? WHERE id = 1"), last); err != nil {
-			return false, err
-		}
-	}
-	if now.Second() == 0 || len(changes) == feedBatch {
-		// About once a minute: forget counted callbacks old enough that
-		// no redelivery is expected.
-		if _, err := tx.ExecContext(ctx, q.rebind("DELETE FROM alert_seen WHERE seen_at < ?"), now.Add(-seenRetention).UnixMicro()); err != nil {
-			return false, err
-		}
 	}
 	if err := tx.Commit(); err != nil {
 		return false, err
@@ -399,57 +442,181 @@ func (q *Queue) Pass(ctx context.Context) (more bool, err error) {
 	return len(changes) == feedBatch, nil
 }
 
-// observe applies one callback change to every rule it may concern.
-func (q *Queue) observe(ctx context.Context, tx *sql.Tx, p *rules.Pass, ch callback.Change, now time.Time) error {
-	c := *ch.Callback
-	var details *rules.Details
-	for i := range q.ev.Config().Rules {
-		r := &q.ev.Config().Rules[i]
-		if !r.Candidate(c) {
+// prune forgets counted callbacks old enough that no redelivery is
+// expected.
+func (q *Queue) prune(ctx context.Context) error {
+	_, err := q.db.ExecContext(ctx, q.rebind("DELETE FROM alert_seen WHERE seen_at < ?"), q.cfg.Now().Add(-seenRetention).UnixMicro())
+	return err
+}
+
+// seenRule is the rule column of the seen-set rows this version writes:
+// one row per callback, for every rule at once (a pass observes a callback
+// for all its rules together). Rows of older versions name their rule.
+const seenRule = ""
+
+// candidate is a callback and the rules its columns select.
+type candidate struct {
+	c     callback.Callback
+	rules []*rules.Rule
+}
+
+// observe applies the callbacks of the changes to the rules they may
+// concern and returns the ids of the callbacks it counted, which the
+// write records as seen. A callback that no rule's columns select costs
+// nothing but this loop; the seen-set is read only for redeliveries (a
+// first delivery is in the feed once, so it cannot have been counted).
+func (q *Queue) observe(ctx context.Context, p *rules.Pass, changes []callback.Change, now time.Time) ([]string, error) {
+	all := q.ev.Config().Rules
+	var (
+		candidates  []candidate
+		redelivered []string
+	)
+	for _, ch := range changes {
+		if ch.Callback == nil {
 			continue
 		}
-		d := rules.Details{}
-		if r.NeedsDetails() && c.EventType == rules.EventFailed {
-			if details == nil {
-				full, err := q.feed.Get(ctx, c.ID, uuid.Nil)
-				switch {
-				case errors.Is(err, callback.ErrNotFound): // deleted by retention meanwhile
-					details = &rules.Details{}
-				case err != nil:
-					return err
-				default:
-					dd := rules.ParseDetails(full.Payload)
-					details = &dd
-				}
+		var rs []*rules.Rule
+		for i := range all {
+			if all[i].Candidate(*ch.Callback) {
+				rs = append(rs, &all[i])
 			}
-			d = *details
 		}
-		if r.Rate == nil && r.Stuck == nil && !r.MatchesError(d, c.ErrorMessage) {
+		if len(rs) == 0 {
 			continue
 		}
-		// A callback is counted once per rule: its redeliveries (a new feed
-		// position each) are not, unless the first delivery was never seen
-		// (the evaluator read the row only after its redelivery).
-		res, err := tx.ExecContext(ctx, q.rebind("INSERT INTO alert_seen (rule, callback_id, seen_at) VALUES (?, ?, ?) ON CONFLICT (rule, callback_id) DO NOTHING"),
-			r.Name, c.ID.String(), now.UnixMicro())
+		candidates = append(candidates, candidate{c: *ch.Callback, rules: rs})
+		if ch.Callback.DeliveryCount > 1 {
+			redelivered = append(redelivered, ch.Callback.ID.String())
+		}
+	}
+	counted, err := q.seenAmong(ctx, redelivered)
+	if err != nil {
+		return nil, err
+	}
+	details, err := q.readDetails(ctx, candidates)
+	if err != nil {
+		return nil, err
+	}
+	var seen []string
+	for _, cd := range candidates {
+		c := cd.c
+		countedNow := false
+		for _, r := range cd.rules {
+			// A stuck rule's observation is idempotent (a job's latest
+			// step, or its end), so its redeliveries need no seen-set.
+			if r.Stuck == nil && counted[c.ID.String()] {
+				continue
+			}
+			d := rules.Details{}
+			if r.NeedsDetails() && c.EventType == rules.EventFailed {
+				d = details[c.ID]
+			}
+			if r.Rate == nil && r.Stuck == nil && !r.MatchesError(d, c.ErrorMessage) {
+				continue
+			}
+			if err := q.ev.Observe(p, r, c, d, now); err != nil {
+				return nil, err
+			}
+			if r.Stuck == nil {
+				countedNow = true
+			}
+		}
+		if countedNow {
+			seen = append(seen, c.ID.String())
+		}
+	}
+	return seen, nil
+}
+
+// details reads, in one query, the error details of the failures some
+// candidate rule matches on them (a callback deleted by retention
+// meanwhile has none).
+func (q *Queue) readDetails(ctx context.Context, candidates []candidate) (map[uuid.UUID]rules.Details, error) {
+	var ids []uuid.UUID
+	for _, cd := range candidates {
+		if cd.c.EventType == rules.EventFailed && slices.ContainsFunc(cd.rules, (*rules.Rule).NeedsDetails) {
+			ids = append(ids, cd.c.ID)
+		}
+	}
+	out := map[uuid.UUID]rules.Details{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	payloads, err := q.feed.Payloads(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, p := range payloads {
+		out[id] = rules.ParseDetails(p)
+	}
+	return out, nil
+}
+
+// seenBatch bounds the callbacks one seen-set statement names.
+const seenBatch = 200
+
+// seenAmong returns which of the callbacks a previous pass counted.
+func (q *Queue) seenAmong(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	ruleNames := []any{seenRule}
+	for _, r := range q.ev.Config().Rules {
+		ruleNames = append(ruleNames, r.Name)
+	}
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), seenBatch)]
+		ids = ids[len(chunk):]
+		args := append(slices.Clone(ruleNames), anySlice(chunk)...)
+		rows, err := q.reads.QueryContext(ctx, q.rebind("SELECT callback_id FROM alert_seen WHERE rule IN ("+marks(len(ruleNames))+") AND callback_id IN ("+marks(len(chunk))+")"), args...)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			continue
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
 		}
-		if err := q.ev.Observe(p, r, c, d, now); err != nil {
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// markSeen records the counted callbacks, a few hundred per statement.
+func (q *Queue) markSeen(ctx context.Context, tx *sql.Tx, ids []string, now time.Time) error {
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), seenBatch)]
+		ids = ids[len(chunk):]
+		var args []any
+		for _, id := range chunk {
+			args = append(args, seenRule, id, now.UnixMicro())
+		}
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", len(chunk)), ", ")
+		if _, err := tx.ExecContext(ctx, q.rebind("INSERT INTO alert_seen (rule, callback_id, seen_at) VALUES "+values+" ON CONFLICT (rule, callback_id) DO NOTHING"), args...); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// marks is n comma-separated placeholders.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
 // due runs the states whose time came.
-func (q *Queue) due(ctx context.Context, tx *sql.Tx, p *rules.Pass, now time.Time) error {
-	rows, err := tx.QueryContext(ctx, q.rebind("SELECT rule, group_key FROM alert_state WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?"), now.UnixMicro(), dueBatch)
+func (q *Queue) due(ctx context.Context, p *rules.Pass, now time.Time) error {
+	rows, err := q.reads.QueryContext(ctx, q.rebind("SELECT rule, group_key FROM alert_state WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at LIMIT ?"), now.UnixMicro(), dueBatch)
 	if err != nil {
 		return err
 	}
@@ -468,8 +635,10 @@ func (q *Queue) due(ctx context.Context, tx *sql.Tx, p *rules.Pass, now time.Tim
 	}
 	for _, k := range keys {
 		r, ok := q.ev.Rule(k[0])
-		if !ok { // the rule was removed from the configuration
-			if _, err := tx.ExecContext(ctx, q.rebind("DELETE FROM alert_state WHERE rule = ? AND group_key = ?"), k[0], k[1]); err != nil {
+		if !ok {
+			// The rule was removed from the configuration: touching its
+			// state makes saveStates delete it.
+			if _, err := p.State(k[0], k[1]); err != nil {
 				return err
 			}
 			continue
@@ -495,9 +664,9 @@ func (q *Queue) finished(ctx context.Context, job string) (bool, error) {
 	return false, nil
 }
 
-func (q *Queue) loadState(ctx context.Context, tx *sql.Tx, rule, key string) (*rules.State, error) {
+func (q *Queue) loadState(ctx context.Context, rule, key string) (*rules.State, error) {
 	var raw string
-	err := tx.QueryRowContext(ctx, q.rebind("SELECT state FROM alert_state WHERE rule = ? AND group_key = ?"), rule, key).Scan(&raw)
+	err := q.reads.QueryRowContext(ctx, q.rebind("SELECT state FROM alert_state WHERE rule = ? AND group_key = ?"), rule, key).Scan(&raw)
 	s := &rules.State{}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -514,8 +683,27 @@ func (q *Queue) loadState(ctx context.Context, tx *sql.Tx, rule, key string) (*r
 	return s, nil
 }
 
+// stateBatch bounds the states one upsert writes.
+const stateBatch = 100
+
+// saveStates writes the states the pass touched: one upsert statement per
+// hundred states kept, one DELETE per state emptied.
 func (q *Queue) saveStates(ctx context.Context, tx *sql.Tx, p *rules.Pass, now time.Time) error {
-	var err error
+	var (
+		err  error
+		args []any
+		rows int
+	)
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", rows), ", ")
+		_, err := tx.ExecContext(ctx, q.rebind("INSERT INTO alert_state (rule, group_key, state, due_at) VALUES "+values+`
+ON CONFLICT (rule, group_key) DO UPDATE SET state = excluded.state, due_at = excluded.due_at`), args...)
+		args, rows = args[:0], 0
+		return err
+	}
 	p.Touched(func(rule, key string, s *rules.State) {
 		if err != nil {
 			return
@@ -536,10 +724,15 @@ func (q *Queue) saveStates(ctx context.Context, tx *sql.Tx, p *rules.Pass, now t
 			// Kept only for MinInterval: due when it can go.
 			due = sql.NullInt64{Int64: s.LastSent.Add(r.MinInterval).UnixMicro(), Valid: true}
 		}
-		_, err = tx.ExecContext(ctx, q.rebind(`INSERT INTO alert_state (rule, group_key, state, due_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (rule, group_key) DO UPDATE SET state = excluded.state, due_at = excluded.due_at`), rule, key, string(raw), due)
+		args = append(args, rule, key, string(raw), due)
+		if rows++; rows == stateBatch {
+			err = flush()
+		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 // enqueue inserts one job per notice and channel in the pass's transaction.

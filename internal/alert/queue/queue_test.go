@@ -224,3 +224,51 @@ func TestFinalFailureRecorded(t *testing.T) {
 		require.ErrorIs(t, err, queue.ErrBadPageToken)
 	})
 }
+
+// Evaluation writes per pass, not per callback: callbacks that no rule
+// selects leave no trace, and a callback two rules count is remembered by
+// one seen row (so that its redelivery is counted by none); the error
+// details of the payload are matched.
+func TestSeenOncePerCountedCallback(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		b := setup(t, open, `  - {name: failed, match: {event: workflow.failed}, group_by: job, group_window: 0s, channels: [chat]}
+  - {name: three-failures, match: {event: workflow.failed}, count: {at_least: 3, within: 1h}, group_by: none, group_window: 0s, channels: [chat]}
+  - {name: provider, match: {event: workflow.failed, error: {category: provider}}, group_by: none, group_window: 0s, channels: [chat]}
+  - {name: network, match: {event: workflow.failed, error: {category: network}}, group_by: none, group_window: 0s, channels: [chat]}`)
+		b.start(t, queue.Config{})
+		waitStarted(t, b)
+		for i := range 30 {
+			b.save(t, callback.EventWorkflowCompleted, fmt.Sprintf("ok-%02d", i))
+		}
+		for i := range 2 {
+			b.save(t, callback.EventWorkflowFailed, fmt.Sprintf("job-%02d", i))
+			b.save(t, callback.EventWorkflowFailed, fmt.Sprintf("job-%02d", i)) // the sender's retry
+		}
+		last, err := b.st.LastSeq(context.Background())
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			var seq int64
+			require.NoError(t, b.st.DB().QueryRow("SELECT seq FROM alert_cursor WHERE id = 1").Scan(&seq))
+			return seq >= last
+		}, 30*time.Second, 20*time.Millisecond)
+		require.Eventually(t, func() bool { got, _ := b.rcv.snapshot(); return len(got) == 4 }, 30*time.Second, 50*time.Millisecond)
+		var seen int
+		require.NoError(t, b.st.DB().QueryRow("SELECT count(*) FROM alert_seen").Scan(&seen))
+		require.Equal(t, 2, seen, "one row per counted callback, none for the completed ones")
+		var states int
+		require.NoError(t, b.st.DB().QueryRow("SELECT count(*) FROM alert_state WHERE rule = 'three-failures'").Scan(&states))
+		require.Equal(t, 1, states, "the count rule's group holds the two failures")
+		var raw string
+		require.NoError(t, b.st.DB().QueryRow("SELECT state FROM alert_state WHERE rule = 'three-failures'").Scan(&raw))
+		var s rules.State
+		require.NoError(t, json.Unmarshal([]byte(raw), &s))
+		require.Len(t, s.Times, 2, "the redeliveries are not counted: a third would fire the rule")
+		time.Sleep(300 * time.Millisecond)
+		got, _ := b.rcv.snapshot()
+		require.Len(t, got, 4, "two failures alerted once each by failed and by provider (read from the payload), the count and network rules silent")
+		for text, n := range got {
+			require.Equal(t, 1, n, text)
+		}
+	})
+}

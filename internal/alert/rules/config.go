@@ -8,6 +8,7 @@ package rules
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -84,12 +85,29 @@ const (
 	TLSNone     = "none"     // no TLS: only for a relay on the same host or a test server
 )
 
+// The SMTP AUTH mechanisms of an e-mail channel.
+const (
+	AuthAuto  = "auto"  // the strongest the server offers (the default)
+	AuthPlain = "plain" // PLAIN (RFC 4616)
+	AuthLogin = "login" // LOGIN, for servers that offer only that
+)
+
 // EmailChannel sends a plain-text and HTML message over SMTP.
 type EmailChannel struct {
 	Host string `yaml:"host"`
 	Port int    `yaml:"port"`
 	// TLS is starttls (default), tls or none.
-	TLS      string `yaml:"tls"`
+	TLS string `yaml:"tls"`
+	// CAFile names PEM certificates trusted, besides the system's roots,
+	// to sign the server's certificate: a relay with a private CA is
+	// verified, never skipped.
+	CAFile string `yaml:"ca_file"`
+	// RootCAs is the system's roots and CAFile's certificates, read at
+	// start; nil when CAFile is empty (the system's roots).
+	RootCAs *x509.CertPool `yaml:"-"`
+	// Auth is the SMTP AUTH mechanism used when Username is set: auto
+	// (default), plain or login.
+	Auth     string `yaml:"auth"`
 	Username string `yaml:"username"`
 	// Password, or PasswordFile (read at start), authenticates with
 	// SMTP AUTH when Username is set.
@@ -396,6 +414,22 @@ func (r Rule) check() []error {
 	return problems
 }
 
+// readCAFile returns the system's roots and the PEM certificates of path.
+func readCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil { // no system roots on this host: the file's alone
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
+
 // check returns the problems of an e-mail channel (and reads its password
 // file).
 func (e *EmailChannel) check() []error {
@@ -419,6 +453,23 @@ func (e *EmailChannel) check() []error {
 	}
 	if e.Port < 1 || e.Port > 65535 {
 		problem("port %d: want 1 to 65535", e.Port)
+	}
+	if e.CAFile != "" {
+		if e.TLS == TLSNone {
+			problem("ca_file: needs tls: starttls or tls, not none")
+		}
+		pool, err := readCAFile(e.CAFile)
+		if err != nil {
+			problem("ca_file: %w", err)
+		}
+		e.RootCAs = pool
+	}
+	switch e.Auth {
+	case "":
+		e.Auth = AuthAuto
+	case AuthAuto, AuthPlain, AuthLogin:
+	default:
+		problem("auth %q: want auto, plain or login", e.Auth)
 	}
 	if e.Password != "" && e.PasswordFile != "" {
 		problem("password, password_file: give one")

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,4 +146,32 @@ func TestParseDetails(t *testing.T) {
 	require.Equal(t, Details{Message: "boom"}, ParseDetails([]byte(`{"error":"boom"}`)))
 	require.Equal(t, Details{}, ParseDetails([]byte(`{"error":[1]}`)))
 	require.Nil(t, ParseDetails([]byte(`{"error":{"retryable":"maybe"}}`)).Retryable)
+}
+
+// TestParseEmailCAFileAndAuth: ca_file is read at start (a missing file or
+// one without a certificate is refused, as is a CA for a channel without
+// TLS) and auth takes only the mechanisms the channel knows.
+func TestParseEmailCAFileAndAuth(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	require.NoError(t, os.WriteFile(notPEM, []byte("hello"), 0o600))
+	_, err := Parse(fmt.Appendf(nil, `
+channels:
+  - {name: a, email: {host: h, ca_file: %q, from: "a@example.com", to: [b@example.com]}}
+  - {name: b, email: {host: h, ca_file: %q, from: "a@example.com", to: [b@example.com]}}
+  - {name: c, email: {host: h, tls: none, ca_file: %q, from: "a@example.com", to: [b@example.com]}}
+  - {name: d, email: {host: h, auth: cram-md5, username: u, password: p, from: "a@example.com", to: [b@example.com]}}
+rules:
+  - {name: r, channels: [a, b, c, d]}
+`, filepath.Join(dir, "missing.pem"), notPEM, notPEM))
+	require.Error(t, err)
+	for _, want := range []string{
+		`"a": email.ca_file: open ` + filepath.Join(dir, "missing.pem"),
+		`"b": email.ca_file: ` + notPEM + `: no PEM certificate in it`,
+		`"c": email.ca_file: needs tls: starttls or tls, not none`,
+		`"d": email.auth "cram-md5": want auto, plain or login`,
+	} {
+		require.Contains(t, err.Error(), want)
+	}
 }
