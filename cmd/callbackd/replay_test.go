@@ -80,7 +80,12 @@ func TestReplay(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(res.body), &stored))
 
 		rx := newReplayReceiver(t)
-		silent := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+		// It reads the body first: only then does net/http watch the
+		// connection and end the request when the replay gives up.
+		silent := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			<-r.Context().Done()
+		}))
 		t.Cleanup(silent.Close)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
