@@ -81,6 +81,9 @@ type Config struct {
 	// MaxResponseBytes is how much of an answer's body is read; zero means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int
+	// Resolver looks target names up; nil means the system's. Whatever it
+	// answers, the address dialled is checked.
+	Resolver *net.Resolver
 }
 
 // Replayer POSTs bodies to admins' targets under the policy of its Config.
@@ -108,6 +111,7 @@ func New(cfg Config) (*Replayer, error) {
 	// The replay's context bounds dialling, TLS and the answer as one
 	// total: no separate timeout of the dialer or transport fires first.
 	dialer := &net.Dialer{
+		Resolver: cfg.Resolver,
 		// Control runs for every address the dialer tries, after
 		// resolution and before the connection is opened: the one place
 		// where the address checked is the address used.

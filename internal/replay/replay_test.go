@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/callbackd/callbackd/internal/apierror"
 	"github.com/callbackd/callbackd/internal/replay"
@@ -247,4 +248,92 @@ func TestReplayFailures(t *testing.T) {
 	time.AfterFunc(50*time.Millisecond, cancel)
 	_, err = r.Replay(ctx, replay.Request{Target: silent.URL})
 	require.Equal(t, apierror.Canceled, apierror.Of(err), "%v", err)
+}
+
+// TestReplayRebinding: a name that resolved to an allowed address for one
+// replay and to a refused one for the next (DNS rebinding) is refused the
+// second time, and nothing reaches the address it now names. A DNS server
+// started here answers 127.0.0.2 (opened, standing in for a public address)
+// to the first query and 127.0.0.1 (refused) to every later one.
+func TestReplayRebinding(t *testing.T) {
+	t.Parallel()
+	allowedLn, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("no 127.0.0.2 on this host: %v", err)
+	}
+	port := allowedLn.Addr().(*net.TCPAddr).Port
+	refusedLn, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		_ = allowedLn.Close()
+		t.Skipf("port %d is taken on 127.0.0.1: %v", port, err)
+	}
+	var allowedHits, refusedHits atomic.Int32
+	for ln, hits := range map[net.Listener]*atomic.Int32{allowedLn: &allowedHits, refusedLn: &refusedHits} {
+		srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) })}}
+		srv.Start()
+		t.Cleanup(srv.Close)
+	}
+
+	var queries atomic.Int32
+	dns := dnsServer(t, func() netip.Addr {
+		if queries.Add(1) == 1 {
+			return netip.MustParseAddr("127.0.0.2")
+		}
+		return netip.MustParseAddr("127.0.0.1")
+	})
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", dns)
+	}}
+	r := newReplayer(t, replay.Config{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}, Resolver: resolver})
+	target := "http://rebind.callbackd.test:" + strconv.Itoa(port) + "/hook"
+
+	out, err := r.Replay(t.Context(), replay.Request{Target: target, Body: body})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.2:"+strconv.Itoa(port), out.RemoteAddr)
+	_, err = r.Replay(t.Context(), replay.Request{Target: target, Body: body})
+	require.Equal(t, apierror.ReplayTargetForbidden, apierror.Of(err), "%v", err)
+	require.Contains(t, err.Error(), "resolves to 127.0.0.1, a loopback address")
+	require.EqualValues(t, 1, allowedHits.Load())
+	require.Zero(t, refusedHits.Load(), "nothing reaches the rebound address")
+	require.GreaterOrEqual(t, queries.Load(), int32(2), "each replay resolved the name afresh")
+}
+
+// dnsServer answers A queries for any name with answer() on a UDP port of
+// loopback, and AAAA queries with no address; it returns its address.
+func dnsServer(t *testing.T, answer func() netip.Addr) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(buf[:n])
+			if err != nil {
+				continue
+			}
+			q, err := p.Question()
+			if err != nil {
+				continue
+			}
+			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired})
+			_ = b.StartQuestions()
+			_ = b.Question(q)
+			_ = b.StartAnswers()
+			if q.Type == dnsmessage.TypeA {
+				_ = b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET}, dnsmessage.AResource{A: answer().As4()})
+			}
+			msg, err := b.Finish()
+			if err == nil {
+				_, _ = pc.WriteTo(msg, from)
+			}
+		}
+	}()
+	return pc.LocalAddr().String()
 }
