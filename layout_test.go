@@ -29,7 +29,7 @@ var layers = [][]string{
 	// the sessions' vocabulary.
 	{"internal/oidc"},
 	// Domain services: they depend on small interfaces, never on storage.
-	{"internal/ingest", "internal/watch", "internal/retention", "internal/auth"},
+	{"internal/ingest", "internal/watch", "internal/retention", "internal/auth", "internal/replay"},
 	// Storage: the store, its PostgreSQL replica link, and alerting's
 	// durable queue (River's jobs and the rules' state, in the database).
 	{"internal/store", "internal/store/pgnotify", "internal/alert/queue"},
@@ -58,7 +58,7 @@ var layers = [][]string{
 // prefix). Every package of the module has an entry.
 var allowedImports = map[string][]string{
 	".":                          {},
-	"cmd/callbackd":              {"internal/alert/channel", "internal/alert/queue", "internal/alert/rules", "internal/auth", "internal/oidc", "internal/session", "internal/buildinfo", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/telemetry", "internal/watch", "web", "internal/webhook"},
+	"cmd/callbackd":              {"internal/alert/channel", "internal/alert/queue", "internal/alert/rules", "internal/auth", "internal/oidc", "internal/replay", "internal/session", "internal/buildinfo", "internal/callback", "internal/ingest", "internal/retention", "server", "internal/store", "internal/telemetry", "internal/watch", "web", "internal/webhook"},
 	"cmd/callbackctl":            {"internal/buildinfo", "internal/callback", "clients/go", "gen", "internal/webhook"},
 	"internal/bench/ingestload":  {"internal/bench/benchserver", "clients/go/callbackdtest", "internal/webhook"},
 	"internal/bench/watchload":   {"internal/bench/benchserver", "clients/go/callbackdtest", "gen", "internal/webhook"},
@@ -69,7 +69,7 @@ var allowedImports = map[string][]string{
 	"clients/go/callbackdtest":   {},
 	"internal/store/storetest":   {"internal/callback", "internal/store"},
 	"internal/errdocs":           {"internal/apierror"},
-	"server":                     {"internal/alert/rules", "internal/apierror", "internal/auth", "internal/oidc", "internal/session", "internal/buildinfo", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
+	"server":                     {"internal/alert/rules", "internal/apierror", "internal/auth", "internal/oidc", "internal/replay", "internal/session", "internal/buildinfo", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
 	"web":                        {},
 	"clients/go":                 {"gen"},
 	"clients/ts":                 {},
@@ -78,6 +78,7 @@ var allowedImports = map[string][]string{
 	"internal/watch":             {"internal/apierror", "internal/callback"},
 	"internal/retention":         {"internal/callback"},
 	"internal/auth":              {"internal/apierror", "internal/redact"},
+	"internal/replay":            {"internal/apierror", "internal/webhook"},
 	"internal/store":             {"internal/callback", "internal/session", "ent", "internal/redact"},
 	"internal/store/pgnotify":    {"internal/callback"},
 	"internal/alert/queue":       {"internal/alert/rules", "internal/apierror", "internal/callback"},

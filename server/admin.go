@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"connectrpc.com/connect"
@@ -48,6 +49,9 @@ type adminHandler struct {
 	signer    Signer
 	ingester  Ingester
 	alerts    Alerts // nil: alerts off
+	replayer  Replayer
+	replays   *replayMetrics
+	log       *slog.Logger
 	events    eventCache
 	// developmentSecret and build are what GetServerInfo reports.
 	developmentSecret bool

@@ -34,6 +34,7 @@ import (
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/failurelimit"
 	"github.com/callbackd/callbackd/internal/oidc"
+	"github.com/callbackd/callbackd/internal/replay"
 	"github.com/callbackd/callbackd/internal/session"
 	"github.com/callbackd/callbackd/internal/watch"
 )
@@ -135,6 +136,9 @@ type Deps struct {
 	// Alerts is what the admin API reads of alerting; nil when alerts
 	// are off.
 	Alerts Alerts
+	// Replayer sends ReplayCallback's deliveries under the server's replay
+	// policy; nil turns replay off.
+	Replayer Replayer
 }
 
 // Alerts is the part of alerting the admin API reads: the configuration
@@ -170,6 +174,8 @@ type Server struct {
 	errorWriter *connect.ErrorWriter
 	// idleClosed counts unauthenticated streams ended for idleness.
 	idleClosed prometheus.Counter
+	// replays counts ReplayCallback calls by outcome.
+	replays *replayMetrics
 	// streams is cancelled when shutdown begins, and with it every
 	// long-lived stream, which would otherwise hold the server open until the
 	// deadline: http.Server.Shutdown waits for requests but never cancels them.
@@ -229,6 +235,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	if deps.Publisher == nil {
 		deps.Publisher = deps.Hub
 	}
+	if deps.Replayer == nil {
+		off, err := replay.New(replay.Config{Disabled: true})
+		if err != nil {
+			return nil, err
+		}
+		deps.Replayer = off
+	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
 	}
@@ -269,6 +282,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Server, error) {
 	}, []string{"version", "revision", "goversion"})
 	buildInfo.WithLabelValues(cfg.Build.Version, cfg.Build.Commit, cfg.Build.GoVersion).Set(1)
 	if err := registry.Register(buildInfo); err != nil {
+		return nil, err
+	}
+	if s.replays, err = newReplayMetrics(registry); err != nil {
 		return nil, err
 	}
 	if s.caps, err = newStreamCaps(cfg.MaxStreams, cfg.MaxStreamsPerAdmin, cfg.MaxUnauthenticatedStreams, registry); err != nil {
@@ -336,6 +352,9 @@ func (s *Server) routes(ctx context.Context) error {
 		signer:    s.deps.Signer,
 		ingester:  s.deps.Ingester,
 		alerts:    s.deps.Alerts,
+		replayer:  s.deps.Replayer,
+		replays:   s.replays,
+		log:       s.log,
 
 		developmentSecret: s.cfg.DevelopmentSecret,
 		build:             s.cfg.Build,

@@ -4,7 +4,7 @@ import type { Plugin } from 'vite';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
 import tailwindcss from '@tailwindcss/vite';
-import { parseWebhookReasons } from './src/lib/reasonDocs.ts';
+import { parseReplayReasons, parseWebhookReasons } from './src/lib/reasonDocs.ts';
 
 // The Go server that `npm run dev` proxies API calls to.
 const backend = process.env.CALLBACKD_URL ?? 'http://127.0.0.1:8080';
@@ -49,6 +49,25 @@ function webhookReasons(): Plugin {
   };
 }
 
+// replayReasons makes virtual:replay-reasons: ReplayCallback's refusals and
+// failures as docs/errors.md explains them, for the "Replay to…" form, read
+// at build time like virtual:webhook-reasons.
+function replayReasons(): Plugin {
+  const id = 'virtual:replay-reasons';
+  const docs = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
+  return {
+    name: 'callbackd:replay-reasons',
+    resolveId: (source) => (source === id ? '\0' + id : null),
+    load(loaded) {
+      if (loaded !== '\0' + id) return null;
+      this.addWatchFile(docs);
+      const reasons = parseReplayReasons(readFileSync(docs, 'utf8'));
+      if (!reasons.replay_target_forbidden) this.error(`${docs}: no ReplayCallback table with replay_target_forbidden; re-check parseReplayReasons`);
+      return `export default ${JSON.stringify(reasons)};`;
+    },
+  };
+}
+
 // The UI uses the TypeScript client's sources, @callbackd/client in
 // clients/ts (tsconfig.json has the same paths). dedupe resolves the
 // client's own imports of the Connect and protobuf runtimes from web/, so the
@@ -56,7 +75,7 @@ function webhookReasons(): Plugin {
 const client = (file: string) => fileURLToPath(new URL(`../clients/ts/src/${file}`, import.meta.url));
 
 export default defineConfig({
-  plugins: [sonnerWithoutInjectedStyles(), webhookReasons(), react(), tailwindcss()],
+  plugins: [sonnerWithoutInjectedStyles(), webhookReasons(), replayReasons(), react(), tailwindcss()],
   resolve: {
     alias: [
       { find: /^@callbackd\/client$/, replacement: client('index.ts') },

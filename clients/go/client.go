@@ -94,6 +94,13 @@ func (c *Client) MarkAllViewed(ctx context.Context, req *callbacksv1.MarkAllView
 	return res.GetMarked(), err
 }
 
+// Replay has the server POST the exact body of a stored callback to a URL
+// (ReplayCallback) and returns what that URL answered. Without a secret in
+// req the delivery is sent unsigned: the original signature is not kept.
+func (c *Client) Replay(ctx context.Context, req *callbacksv1.ReplayCallbackRequest) (*callbacksv1.ReplayCallbackResponse, error) {
+	return unary(ctx, c.admin.ReplayCallback, req)
+}
+
 // Code returns the RPC code of an error: the code of a *connect.Error (what
 // Client returns on either protocol), the status code of a grpc-go error
 // (from a DialGRPC connection; connect.Code shares gRPC's numbering), and 0

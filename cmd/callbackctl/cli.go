@@ -28,7 +28,7 @@ const (
 )
 
 // description heads --help.
-const description = `Command-line client of callbackd: list, show and watch callbacks; send, verify and forward signed webhooks.
+const description = `Command-line client of callbackd: list, show and watch callbacks; send, verify, forward and replay signed webhooks.
 
 Exit codes: 0 success, 1 error, 2 usage (bad command, flags or arguments), 3 authentication failed (missing or bad token, not an admin, or a webhook rejected for its signature), 4 not found, 5 verification failed (verify).`
 
@@ -47,6 +47,7 @@ type CLI struct {
 	Send    SendCmd    `cmd:"" help:"Sign and deliver a callback exactly as the LLM job service does."`
 	Verify  VerifyCmd  `cmd:"" help:"Check a webhook signature; when it fails, say why."`
 	Forward ForwardCmd `cmd:"" help:"Re-deliver each new callback's exact body to a URL, re-signed with your secret."`
+	Replay  ReplayCmd  `cmd:"" help:"Have the server POST one stored callback's exact body to a URL, and show the answer."`
 }
 
 // Globals are the flags every command shares, and the process's streams.

@@ -528,3 +528,52 @@ func TestVersion(t *testing.T) {
 	require.Equal(t, "callbackctl "+buildinfo.Read().String()+"\n", stdout.String())
 	require.Empty(t, stderr.String())
 }
+
+// TestReplay: callbackctl replay has the server deliver a callback's exact
+// body to a receiver on loopback (the server opens it with --replay-allow),
+// unsigned without --secret and signed with one, and exits 1 when the
+// server's policy refuses the target, 2 for a URL that is not http(s).
+func TestReplay(t *testing.T) {
+	t.Parallel()
+	s := callbackdtest.ForTest(t, callbackdtest.Options{Binary: callbackd, Args: []string{"--replay-allow", "127.0.0.0/8"}})
+	require.NoError(t, s.Start(t.Context()))
+	t.Cleanup(func() { require.NoError(t, s.Stop()) })
+	var a sendAnswer
+	require.NoError(t, json.Unmarshal([]byte(ok(t, s, "-o", "json", "send", "--sample", "workflow.completed")), &a))
+	raw := ok(t, s, "get", a.ID, "--raw")
+	target, requests, bodies := captureServer(t)
+
+	for _, protocol := range []string{"grpc", "connect"} {
+		r := ctl(t, s, nil, "--protocol", protocol, "replay", a.ID, "--to", target+"/hook")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stderr, "unsigned")
+		require.Regexp(t, `^200 in \S+ from 127\.0\.0\.1:\d+ \(\d+ bytes sent, unsigned\)\n`, r.stdout)
+		require.Contains(t, r.stdout, `{"ok":true}`)
+		req, body := <-requests, <-bodies
+		require.Equal(t, raw, string(body), "the exact body")
+		require.Empty(t, req.Header.Get(webhook.HeaderLLMSignature))
+
+		r = ctl(t, s, nil, "--protocol", protocol, "-o", "json", "replay", a.ID, "--to", target, "--secret", "replay-secret")
+		require.Equal(t, 0, r.code, r.stderr)
+		var res struct {
+			StatusCode      int    `json:"status_code"`
+			SignatureScheme string `json:"signature_scheme"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &res), r.stdout)
+		require.Equal(t, 200, res.StatusCode)
+		require.Equal(t, "llm", res.SignatureScheme)
+		req, body = <-requests, <-bodies
+		require.Equal(t, raw, string(body))
+		require.Equal(t, webhook.SignLLM("replay-secret", body), req.Header.Get(webhook.HeaderLLMSignature))
+	}
+
+	r := ctl(t, s, nil, "replay", a.ID, "--to", "http://169.254.169.254/latest/meta-data/")
+	require.Equal(t, exitError, r.code, r.stderr)
+	require.Contains(t, r.stderr, "169.254.169.254")
+	require.Contains(t, r.stderr, "link-local")
+	r = ctl(t, s, nil, "replay", a.ID, "--to", "ftp://example.com/")
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	r = ctl(t, s, nil, "replay", "00000000-0000-4000-8000-000000000000", "--to", target)
+	require.Equal(t, exitNotFound, r.code, r.stderr)
+	require.Len(t, requests, 0, "nothing sent for a refusal")
+}

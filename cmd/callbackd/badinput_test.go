@@ -66,6 +66,8 @@ type badInput struct {
 type badInputEnv struct {
 	// token is a real page token for a List without filters.
 	token string
+	// callbackID names a stored callback.
+	callbackID string
 }
 
 // withTokenTime returns token with its time replaced by micros.
@@ -186,6 +188,24 @@ func badInputs(t *testing.T, env badInputEnv) []badInput {
 			rest: "GET /api/admin/llm-callbacks/stats?create_time_after=1970-01-01T00:16:40Z&create_time_before=1970-01-01T00:00:10Z", http: 400, code: codes.InvalidArgument, reason: "invalid_range"},
 		{what: "test event type unknown", method: "SendTestCallback", msg: &callbacksv1.SendTestCallbackRequest{EventType: "nope"},
 			rest: "POST /api/admin/llm-callbacks/test", restBody: `{"event_type":"nope"}`, http: 400, code: codes.InvalidArgument, reason: "invalid_event_type"},
+		// ReplayCallback on a server with the default policy: every target
+		// that is not a public address is refused before anything is sent,
+		// by address or by a name that resolves to one.
+		replayRow("target not http(s)", env, "file:///etc/passwd", "", "", 400, codes.InvalidArgument, "invalid_replay_target", true),
+		replayRow("target with credentials", env, "https://user:pass@example.com/", "", "", 400, codes.InvalidArgument, "invalid_replay_target", false),
+		replayRow("target missing", env, "", "", "", 400, codes.InvalidArgument, "invalid_replay_target", false),
+		replayRow("target on loopback", env, "http://127.0.0.1:9/hook", "", "", 403, codes.PermissionDenied, "replay_target_forbidden", true),
+		replayRow("target named localhost", env, "http://localhost:9/hook", "", "", 403, codes.PermissionDenied, "replay_target_forbidden", false),
+		replayRow("target the cloud metadata address", env, "http://169.254.169.254/latest/meta-data/", "", "", 403, codes.PermissionDenied, "replay_target_forbidden", false),
+		replayRow("target private (RFC 1918)", env, "http://10.0.0.1/", "", "", 403, codes.PermissionDenied, "replay_target_forbidden", false),
+		replayRow("target IPv6 unique local", env, "http://[fd00::1]/", "", "", 403, codes.PermissionDenied, "replay_target_forbidden", false),
+		replayRow("replay scheme without a secret", env, "https://example.com/", "", "github", 400, codes.InvalidArgument, "invalid_replay_signature", false),
+		replayRow("replay scheme unknown", env, "https://example.com/", "s3cret", "md5", 400, codes.InvalidArgument, "invalid_replay_signature", false),
+		replayRow("replay standard-webhooks secret not whsec_", env, "https://example.com/", "s3cret", "standard-webhooks", 400, codes.InvalidArgument, "invalid_replay_signature", false),
+		{what: "replay of an unknown id", method: "ReplayCallback", msg: &callbacksv1.ReplayCallbackRequest{Id: unknown, TargetUrl: "https://example.com/"},
+			rest: "POST /api/admin/llm-callbacks/" + unknown + "/replay", restBody: `{"target_url":"https://example.com/"}`, http: 404, code: codes.NotFound, reason: "not_found"},
+		{what: "replay id not a UUID", method: "ReplayCallback", msg: &callbacksv1.ReplayCallbackRequest{Id: "nope", TargetUrl: "https://example.com/"},
+			rest: "POST /api/admin/llm-callbacks/nope/replay", restBody: `{"target_url":"https://example.com/"}`, http: 400, code: codes.InvalidArgument, reason: "invalid_id"},
 		// The webhook: a signed body that is not UTF-8, and a forged one.
 		{what: "webhook body not UTF-8", service: "CallbackIngestService", method: "IngestCallback",
 			msg: &callbacksv1.IngestCallbackRequest{Body: notUTF8Body}, rest: "POST /api/webhooks/llm-callback", restBody: string(notUTF8Body),
@@ -196,6 +216,17 @@ func badInputs(t *testing.T, env badInputEnv) []badInput {
 			header: map[string]string{"X-Webhook-Signature": webhook.SignLLM("wrong", []byte(`{}`))},
 			http:   401, code: codes.Unauthenticated, reason: "signature_mismatch"},
 	}...)
+}
+
+// replayRow is a ReplayCallback row for the stored callback of env.
+func replayRow(what string, env badInputEnv, target, secret, scheme string, status int, code codes.Code, reason string, beside bool) badInput {
+	msg := &callbacksv1.ReplayCallbackRequest{Id: env.callbackID, TargetUrl: target, Secret: secret, SignatureScheme: scheme}
+	body, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(msg)
+	if err != nil {
+		panic(err)
+	}
+	return badInput{what: what, method: "ReplayCallback", msg: msg, rest: "POST /api/admin/llm-callbacks/" + env.callbackID + "/replay", restBody: string(body),
+		http: status, code: code, reason: reason, beside: beside}
 }
 
 // protocols are the ways a row is sent.
@@ -212,7 +243,7 @@ func TestBadInputs(t *testing.T) {
 		ingestN(t, srv, 3)
 		first, err := adminClient(srv).ListCallbacks(t.Context(), connect.NewRequest(&callbacksv1.ListCallbacksRequest{PageSize: 1}))
 		require.NoError(t, err)
-		env := badInputEnv{token: first.Msg.GetNextPageToken()}
+		env := badInputEnv{token: first.Msg.GetNextPageToken(), callbackID: first.Msg.GetCallbacks()[0].GetId()}
 		require.NotEmpty(t, env.token)
 		conn, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		require.NoError(t, err)
@@ -494,6 +525,8 @@ func TestBadInputTableIsDocumented(t *testing.T) {
 		"413 RESOURCE_EXHAUSTED request_too_large": "TestAdminRequestSizeLimit",
 		"429 RESOURCE_EXHAUSTED too_many_streams":  "TestStreamCaps",
 		"400 INVALID_ARGUMENT body_unreadable":     "TestAdminBodyUnreadable",
+		// A server started with --no-replay.
+		"403 FAILED_PRECONDITION replay_disabled": "TestReplay",
 	}
 	for _, r := range adminRows {
 		if strings.HasPrefix(r, "4") && admission[r] == "" && !strings.Contains(r, "unauthenticated") && !strings.Contains(r, "permission_denied") && !strings.Contains(r, "route_not_found") {

@@ -47,7 +47,16 @@ type ServeFlags struct {
 	WatchFlags
 	RetentionFlags
 	AlertsFlags
+	ReplayFlags
 	BenchFlags
+}
+
+// ReplayFlags bound ReplayCallback, the console's "Replay to…" (README,
+// "Replay to a URL").
+type ReplayFlags struct {
+	NoReplay      bool          `name:"no-replay" help:"Turn ReplayCallback (the console's \"Replay to…\") off: every replay is refused with replay_disabled." env:"CALLBACKD_NO_REPLAY"`
+	ReplayAllow   []string      `name:"replay-allow" help:"CIDR ranges that replays may reach although they are not public (loopback, private, link-local, ...), e.g. 127.0.0.0/8 for a receiver on this host; repeat or separate with commas. Default: none, public addresses only." env:"CALLBACKD_REPLAY_ALLOW" sep:","`
+	ReplayTimeout time.Duration `help:"Longest one replay may take, from dialling to the start of the answer's body." default:"10s" env:"CALLBACKD_REPLAY_TIMEOUT"`
 }
 
 // AlertsFlags configure alerting (README, "Alerts").

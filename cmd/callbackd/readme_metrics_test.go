@@ -10,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+
+	callbacksv1 "github.com/callbackd/callbackd/gen/callbacks/v1"
 )
 
 // documentedMetric is one row of the README's metrics table.
@@ -100,6 +104,10 @@ func TestREADMEListsEveryMetric(t *testing.T) {
 		require.NoError(t, err)
 		res.Body.Close()
 		require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+
+		// A replay the default policy refuses: callbackd_replays_total.
+		_, err = adminClient(srv).ReplayCallback(t.Context(), connect.NewRequest(&callbacksv1.ReplayCallbackRequest{Id: uuid.NewString(), TargetUrl: "http://127.0.0.1:9/"}))
+		require.Error(t, err)
 
 		w := openWatch(t, srv, "grpc", "")
 		defer w.close()

@@ -25,6 +25,7 @@ import (
 	"github.com/callbackd/callbackd/internal/callback"
 	"github.com/callbackd/callbackd/internal/ingest"
 	"github.com/callbackd/callbackd/internal/oidc"
+	"github.com/callbackd/callbackd/internal/replay"
 	"github.com/callbackd/callbackd/internal/retention"
 	"github.com/callbackd/callbackd/internal/session"
 	"github.com/callbackd/callbackd/internal/store"
@@ -98,6 +99,8 @@ type completedConfig struct {
 	// alerts is the alerts configuration, nil without --alerts-config.
 	alerts    *rules.Config
 	publicURL string
+	// replayer sends ReplayCallback's deliveries under the replay flags.
+	replayer *replay.Replayer
 }
 
 // complete checks every setting that needs no database, reporting every
@@ -161,6 +164,9 @@ func (c *ServeFlags) complete(log *slog.Logger, db *DatabaseFlags) (*completedCo
 	if err != nil {
 		problems = append(problems, err)
 	}
+	var replayProblems []error
+	cfg.replayer, replayProblems = c.replayer()
+	problems = append(problems, replayProblems...)
 	if err := errors.Join(problems...); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -382,7 +388,7 @@ func (cfg *completedConfig) open(ctx context.Context, log *slog.Logger) (_ *app,
 		Build:                     build,
 	}, server.Deps{
 		Store: st, Ingester: svc, Authenticator: authn, Signer: cfg.verifier, Hub: hub, Logger: log, Registry: reg, UI: cfg.ui,
-		Sessions: sessions, OIDC: provider, Alerts: alertReader(alerts), Tracing: tp,
+		Sessions: sessions, OIDC: provider, Alerts: alertReader(alerts), Tracing: tp, Replayer: cfg.replayer,
 	})
 	if err != nil {
 		return nil, err

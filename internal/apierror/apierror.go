@@ -176,6 +176,15 @@ const (
 	RouteNotFound    Reason = "route_not_found"
 	MethodNotAllowed Reason = "method_not_allowed"
 
+	// ReplayCallback: refused before anything is sent, or sent without
+	// an answer.
+	ReplayDisabled          Reason = "replay_disabled"
+	InvalidReplayTarget     Reason = "invalid_replay_target"
+	InvalidReplaySignature  Reason = "invalid_replay_signature"
+	ReplayTargetForbidden   Reason = "replay_target_forbidden"
+	ReplayTargetUnreachable Reason = "replay_target_unreachable"
+	ReplayTargetTimeout     Reason = "replay_target_timeout"
+
 	// The server's own state.
 	Unavailable         Reason = "unavailable"
 	TestCallbackRefused Reason = "test_callback_refused"
@@ -251,6 +260,18 @@ var table = map[Reason]Rule{
 	// The codes grpc-gateway gives routing failures.
 	RouteNotFound:    {connect.CodeNotFound, http.StatusNotFound},
 	MethodNotAllowed: {connect.CodeUnimplemented, http.StatusMethodNotAllowed},
+
+	// The operator turned the feature off: no request can succeed.
+	ReplayDisabled:         {connect.CodeFailedPrecondition, http.StatusForbidden},
+	InvalidReplayTarget:    {connect.CodeInvalidArgument, http.StatusBadRequest},
+	InvalidReplaySignature: {connect.CodeInvalidArgument, http.StatusBadRequest},
+	// The policy forbids the address, whoever asks: 403, not the 401 of a
+	// credential.
+	ReplayTargetForbidden: {connect.CodePermissionDenied, http.StatusForbidden},
+	// The server acted as a gateway to the target: 502 and 504 say that the
+	// upstream, not callbackd, failed.
+	ReplayTargetUnreachable: {connect.CodeUnavailable, http.StatusBadGateway},
+	ReplayTargetTimeout:     {connect.CodeDeadlineExceeded, http.StatusGatewayTimeout},
 
 	// Retryable: the sender retries on 503, and nothing was acknowledged.
 	Unavailable: {connect.CodeUnavailable, http.StatusServiceUnavailable},

@@ -6,3 +6,10 @@ declare module 'virtual:webhook-reasons' {
   const reasons: Record<string, ReasonDoc>;
   export default reasons;
 }
+
+declare module 'virtual:replay-reasons' {
+  import type { ReasonDoc } from './lib/reasonDocs';
+  /** ReplayCallback's refusals and failures as docs/errors.md explains them. */
+  const reasons: Record<string, ReasonDoc>;
+  export default reasons;
+}

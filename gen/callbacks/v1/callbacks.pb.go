@@ -3199,6 +3199,254 @@ func (x *ListAlertDeliveriesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ReplayCallbackRequest names a callback, the URL to replay it to and how to
+// sign it.
+type ReplayCallbackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the Callback.id (UUID).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// target_url is the http or https URL the body is POSTed to.
+	TargetUrl string `protobuf:"bytes,2,opt,name=target_url,json=targetUrl,proto3" json:"target_url,omitempty"`
+	// secret, when set, re-signs the delivery in signature_scheme, as the
+	// sender would have signed it. It is used for this one delivery and
+	// never stored or logged. Empty: the delivery carries no signature.
+	Secret string `protobuf:"bytes,3,opt,name=secret,proto3" json:"secret,omitempty"`
+	// signature_scheme is the scheme of secret: "llm" (the default),
+	// "standard-webhooks", "github" or "stripe". It needs a secret.
+	SignatureScheme string `protobuf:"bytes,4,opt,name=signature_scheme,json=signatureScheme,proto3" json:"signature_scheme,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReplayCallbackRequest) Reset() {
+	*x = ReplayCallbackRequest{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayCallbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayCallbackRequest) ProtoMessage() {}
+
+func (x *ReplayCallbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayCallbackRequest.ProtoReflect.Descriptor instead.
+func (*ReplayCallbackRequest) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ReplayCallbackRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ReplayCallbackRequest) GetTargetUrl() string {
+	if x != nil {
+		return x.TargetUrl
+	}
+	return ""
+}
+
+func (x *ReplayCallbackRequest) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *ReplayCallbackRequest) GetSignatureScheme() string {
+	if x != nil {
+		return x.SignatureScheme
+	}
+	return ""
+}
+
+// ReplayHeader is one header of the target's answer.
+type ReplayHeader struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the header's canonical name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// value is its first value, truncated.
+	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayHeader) Reset() {
+	*x = ReplayHeader{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayHeader) ProtoMessage() {}
+
+func (x *ReplayHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayHeader.ProtoReflect.Descriptor instead.
+func (*ReplayHeader) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ReplayHeader) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReplayHeader) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// ReplayCallbackResponse is what the target answered. Any HTTP status is an
+// answer, a redirect included (never followed: see its Location header);
+// failures to get one are errors (docs/errors.md).
+type ReplayCallbackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// status_code is the target's HTTP status.
+	StatusCode int32 `protobuf:"varint,1,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	// latency is the time from dialling to the answer's headers.
+	Latency *durationpb.Duration `protobuf:"bytes,2,opt,name=latency,proto3" json:"latency,omitempty"`
+	// headers are a few headers of the answer that help (Content-Type,
+	// Content-Length, Location, Retry-After, Server, WWW-Authenticate), in
+	// that order, when present.
+	Headers []*ReplayHeader `protobuf:"bytes,3,rep,name=headers,proto3" json:"headers,omitempty"`
+	// body_snippet is the start of the answer's body, as text (bytes that
+	// are not UTF-8 replaced by U+FFFD).
+	BodySnippet string `protobuf:"bytes,4,opt,name=body_snippet,json=bodySnippet,proto3" json:"body_snippet,omitempty"`
+	// body_truncated is true when the body was longer than the snippet; the
+	// rest was not read.
+	BodyTruncated bool `protobuf:"varint,5,opt,name=body_truncated,json=bodyTruncated,proto3" json:"body_truncated,omitempty"`
+	// remote_addr is the address dialled (ip:port).
+	RemoteAddr string `protobuf:"bytes,6,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	// signature_scheme names the scheme the delivery was signed with; empty
+	// when it was sent unsigned.
+	SignatureScheme string `protobuf:"bytes,7,opt,name=signature_scheme,json=signatureScheme,proto3" json:"signature_scheme,omitempty"`
+	// body_bytes is the size of the replayed body.
+	BodyBytes     int64 `protobuf:"varint,8,opt,name=body_bytes,json=bodyBytes,proto3" json:"body_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplayCallbackResponse) Reset() {
+	*x = ReplayCallbackResponse{}
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplayCallbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplayCallbackResponse) ProtoMessage() {}
+
+func (x *ReplayCallbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_callbacks_v1_callbacks_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplayCallbackResponse.ProtoReflect.Descriptor instead.
+func (*ReplayCallbackResponse) Descriptor() ([]byte, []int) {
+	return file_callbacks_v1_callbacks_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ReplayCallbackResponse) GetStatusCode() int32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+func (x *ReplayCallbackResponse) GetLatency() *durationpb.Duration {
+	if x != nil {
+		return x.Latency
+	}
+	return nil
+}
+
+func (x *ReplayCallbackResponse) GetHeaders() []*ReplayHeader {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *ReplayCallbackResponse) GetBodySnippet() string {
+	if x != nil {
+		return x.BodySnippet
+	}
+	return ""
+}
+
+func (x *ReplayCallbackResponse) GetBodyTruncated() bool {
+	if x != nil {
+		return x.BodyTruncated
+	}
+	return false
+}
+
+func (x *ReplayCallbackResponse) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *ReplayCallbackResponse) GetSignatureScheme() string {
+	if x != nil {
+		return x.SignatureScheme
+	}
+	return ""
+}
+
+func (x *ReplayCallbackResponse) GetBodyBytes() int64 {
+	if x != nil {
+		return x.BodyBytes
+	}
+	return 0
+}
+
 var File_callbacks_v1_callbacks_proto protoreflect.FileDescriptor
 
 const file_callbacks_v1_callbacks_proto_rawDesc = "" +
@@ -3452,7 +3700,28 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\x1b.callbacks.v1.AlertDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x89\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x89\x01\n" +
+	"\x15ReplayCallbackRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"target_url\x18\x02 \x01(\tR\ttargetUrl\x12\x16\n" +
+	"\x06secret\x18\x03 \x01(\tR\x06secret\x12)\n" +
+	"\x10signature_scheme\x18\x04 \x01(\tR\x0fsignatureScheme\"8\n" +
+	"\fReplayHeader\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xd9\x02\n" +
+	"\x16ReplayCallbackResponse\x12\x1f\n" +
+	"\vstatus_code\x18\x01 \x01(\x05R\n" +
+	"statusCode\x123\n" +
+	"\alatency\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\alatency\x124\n" +
+	"\aheaders\x18\x03 \x03(\v2\x1a.callbacks.v1.ReplayHeaderR\aheaders\x12!\n" +
+	"\fbody_snippet\x18\x04 \x01(\tR\vbodySnippet\x12%\n" +
+	"\x0ebody_truncated\x18\x05 \x01(\bR\rbodyTruncated\x12\x1f\n" +
+	"\vremote_addr\x18\x06 \x01(\tR\n" +
+	"remoteAddr\x12)\n" +
+	"\x10signature_scheme\x18\a \x01(\tR\x0fsignatureScheme\x12\x1d\n" +
+	"\n" +
+	"body_bytes\x18\b \x01(\x03R\tbodyBytes*\x89\x01\n" +
 	"\x0eCallbackStatus\x12\x1f\n" +
 	"\x1bCALLBACK_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CALLBACK_STATUS_RECEIVED\x10\x01\x12\x1d\n" +
@@ -3464,7 +3733,7 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x11STATS_BUCKET_HOUR\x10\x02\x12\x14\n" +
 	"\x10STATS_BUCKET_DAY\x10\x032t\n" +
 	"\x15CallbackIngestService\x12[\n" +
-	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\x89\t\n" +
+	"\x0eIngestCallback\x12#.callbacks.v1.IngestCallbackRequest\x1a$.callbacks.v1.IngestCallbackResponse2\xe6\t\n" +
 	"\x14CallbackAdminService\x12X\n" +
 	"\rListCallbacks\x12\".callbacks.v1.ListCallbacksRequest\x1a#.callbacks.v1.ListCallbacksResponse\x12R\n" +
 	"\vGetCallback\x12 .callbacks.v1.GetCallbackRequest\x1a!.callbacks.v1.GetCallbackResponse\x12O\n" +
@@ -3478,7 +3747,8 @@ const file_callbacks_v1_callbacks_proto_rawDesc = "" +
 	"\x10GetCallbackStats\x12%.callbacks.v1.GetCallbackStatsRequest\x1a&.callbacks.v1.GetCallbackStatsResponse\x12X\n" +
 	"\rMarkAllViewed\x12\".callbacks.v1.MarkAllViewedRequest\x1a#.callbacks.v1.MarkAllViewedResponse\x12[\n" +
 	"\x0eListAlertRules\x12#.callbacks.v1.ListAlertRulesRequest\x1a$.callbacks.v1.ListAlertRulesResponse\x12j\n" +
-	"\x13ListAlertDeliveries\x12(.callbacks.v1.ListAlertDeliveriesRequest\x1a).callbacks.v1.ListAlertDeliveriesResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
+	"\x13ListAlertDeliveries\x12(.callbacks.v1.ListAlertDeliveriesRequest\x1a).callbacks.v1.ListAlertDeliveriesResponse\x12[\n" +
+	"\x0eReplayCallback\x12#.callbacks.v1.ReplayCallbackRequest\x1a$.callbacks.v1.ReplayCallbackResponseB=Z;github.com/callbackd/callbackd/gen/callbacks/v1;callbacksv1b\x06proto3"
 
 var (
 	file_callbacks_v1_callbacks_proto_rawDescOnce sync.Once
@@ -3493,7 +3763,7 @@ func file_callbacks_v1_callbacks_proto_rawDescGZIP() []byte {
 }
 
 var file_callbacks_v1_callbacks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_callbacks_v1_callbacks_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_callbacks_v1_callbacks_proto_goTypes = []any{
 	(CallbackStatus)(0),                    // 0: callbacks.v1.CallbackStatus
 	(StatsBucket)(0),                       // 1: callbacks.v1.StatsBucket
@@ -3537,26 +3807,29 @@ var file_callbacks_v1_callbacks_proto_goTypes = []any{
 	(*AlertAttemptError)(nil),              // 39: callbacks.v1.AlertAttemptError
 	(*AlertDelivery)(nil),                  // 40: callbacks.v1.AlertDelivery
 	(*ListAlertDeliveriesResponse)(nil),    // 41: callbacks.v1.ListAlertDeliveriesResponse
-	nil,                                    // 42: callbacks.v1.CallbackStats.ByStatusEntry
-	nil,                                    // 43: callbacks.v1.CallbackStats.ByEventTypeEntry
-	nil,                                    // 44: callbacks.v1.CallbackStats.FailuresByCategoryEntry
-	(*timestamppb.Timestamp)(nil),          // 45: google.protobuf.Timestamp
-	(*structpb.Value)(nil),                 // 46: google.protobuf.Value
-	(*durationpb.Duration)(nil),            // 47: google.protobuf.Duration
+	(*ReplayCallbackRequest)(nil),          // 42: callbacks.v1.ReplayCallbackRequest
+	(*ReplayHeader)(nil),                   // 43: callbacks.v1.ReplayHeader
+	(*ReplayCallbackResponse)(nil),         // 44: callbacks.v1.ReplayCallbackResponse
+	nil,                                    // 45: callbacks.v1.CallbackStats.ByStatusEntry
+	nil,                                    // 46: callbacks.v1.CallbackStats.ByEventTypeEntry
+	nil,                                    // 47: callbacks.v1.CallbackStats.FailuresByCategoryEntry
+	(*timestamppb.Timestamp)(nil),          // 48: google.protobuf.Timestamp
+	(*structpb.Value)(nil),                 // 49: google.protobuf.Value
+	(*durationpb.Duration)(nil),            // 50: google.protobuf.Duration
 }
 var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
-	45, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
-	45, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
+	48, // 0: callbacks.v1.Signature.verify_time:type_name -> google.protobuf.Timestamp
+	48, // 1: callbacks.v1.CallbackView.view_time:type_name -> google.protobuf.Timestamp
 	0,  // 2: callbacks.v1.Callback.status:type_name -> callbacks.v1.CallbackStatus
 	2,  // 3: callbacks.v1.Callback.signature:type_name -> callbacks.v1.Signature
-	46, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
-	45, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
-	45, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
-	45, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
+	49, // 4: callbacks.v1.Callback.payload_json:type_name -> google.protobuf.Value
+	48, // 5: callbacks.v1.Callback.create_time:type_name -> google.protobuf.Timestamp
+	48, // 6: callbacks.v1.Callback.update_time:type_name -> google.protobuf.Timestamp
+	48, // 7: callbacks.v1.Callback.last_delivery_time:type_name -> google.protobuf.Timestamp
 	3,  // 8: callbacks.v1.Callback.views:type_name -> callbacks.v1.CallbackView
 	0,  // 9: callbacks.v1.ListCallbacksRequest.status:type_name -> callbacks.v1.CallbackStatus
-	45, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	45, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	48, // 10: callbacks.v1.ListCallbacksRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	48, // 11: callbacks.v1.ListCallbacksRequest.create_time_before:type_name -> google.protobuf.Timestamp
 	4,  // 12: callbacks.v1.ListCallbacksResponse.callbacks:type_name -> callbacks.v1.Callback
 	4,  // 13: callbacks.v1.GetCallbackResponse.callback:type_name -> callbacks.v1.Callback
 	3,  // 14: callbacks.v1.MarkViewedResponse.view:type_name -> callbacks.v1.CallbackView
@@ -3564,70 +3837,74 @@ var file_callbacks_v1_callbacks_proto_depIdxs = []int32{
 	4,  // 16: callbacks.v1.CallbackEvent.redelivered:type_name -> callbacks.v1.Callback
 	3,  // 17: callbacks.v1.CallbackEvent.viewed:type_name -> callbacks.v1.CallbackView
 	14, // 18: callbacks.v1.CallbackEvent.viewed_many:type_name -> callbacks.v1.CallbackViewBatch
-	45, // 19: callbacks.v1.CallbackViewBatch.view_time:type_name -> google.protobuf.Timestamp
+	48, // 19: callbacks.v1.CallbackViewBatch.view_time:type_name -> google.protobuf.Timestamp
 	13, // 20: callbacks.v1.CheckCallbacksResponse.events:type_name -> callbacks.v1.CallbackEvent
-	45, // 21: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
+	48, // 21: callbacks.v1.Heartbeat.time:type_name -> google.protobuf.Timestamp
 	13, // 22: callbacks.v1.WatchCallbacksResponse.event:type_name -> callbacks.v1.CallbackEvent
 	18, // 23: callbacks.v1.WatchCallbacksResponse.heartbeat:type_name -> callbacks.v1.Heartbeat
-	45, // 24: callbacks.v1.RejectedDelivery.receive_time:type_name -> google.protobuf.Timestamp
+	48, // 24: callbacks.v1.RejectedDelivery.receive_time:type_name -> google.protobuf.Timestamp
 	22, // 25: callbacks.v1.ListRejectedDeliveriesResponse.rejected:type_name -> callbacks.v1.RejectedDelivery
 	26, // 26: callbacks.v1.GetServerInfoResponse.server:type_name -> callbacks.v1.ServerInfo
-	45, // 27: callbacks.v1.GetCallbackStatsRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	45, // 28: callbacks.v1.GetCallbackStatsRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	48, // 27: callbacks.v1.GetCallbackStatsRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	48, // 28: callbacks.v1.GetCallbackStatsRequest.create_time_before:type_name -> google.protobuf.Timestamp
 	1,  // 29: callbacks.v1.GetCallbackStatsRequest.bucket:type_name -> callbacks.v1.StatsBucket
 	0,  // 30: callbacks.v1.GetCallbackStatsRequest.status:type_name -> callbacks.v1.CallbackStatus
-	42, // 31: callbacks.v1.CallbackStats.by_status:type_name -> callbacks.v1.CallbackStats.ByStatusEntry
-	43, // 32: callbacks.v1.CallbackStats.by_event_type:type_name -> callbacks.v1.CallbackStats.ByEventTypeEntry
-	44, // 33: callbacks.v1.CallbackStats.failures_by_category:type_name -> callbacks.v1.CallbackStats.FailuresByCategoryEntry
-	45, // 34: callbacks.v1.CallbackStatsBucket.start_time:type_name -> google.protobuf.Timestamp
+	45, // 31: callbacks.v1.CallbackStats.by_status:type_name -> callbacks.v1.CallbackStats.ByStatusEntry
+	46, // 32: callbacks.v1.CallbackStats.by_event_type:type_name -> callbacks.v1.CallbackStats.ByEventTypeEntry
+	47, // 33: callbacks.v1.CallbackStats.failures_by_category:type_name -> callbacks.v1.CallbackStats.FailuresByCategoryEntry
+	48, // 34: callbacks.v1.CallbackStatsBucket.start_time:type_name -> google.protobuf.Timestamp
 	29, // 35: callbacks.v1.CallbackStatsBucket.stats:type_name -> callbacks.v1.CallbackStats
 	29, // 36: callbacks.v1.WorkflowStats.stats:type_name -> callbacks.v1.CallbackStats
 	30, // 37: callbacks.v1.GetCallbackStatsResponse.buckets:type_name -> callbacks.v1.CallbackStatsBucket
 	31, // 38: callbacks.v1.GetCallbackStatsResponse.workflows:type_name -> callbacks.v1.WorkflowStats
 	29, // 39: callbacks.v1.GetCallbackStatsResponse.total:type_name -> callbacks.v1.CallbackStats
 	0,  // 40: callbacks.v1.MarkAllViewedRequest.status:type_name -> callbacks.v1.CallbackStatus
-	45, // 41: callbacks.v1.MarkAllViewedRequest.create_time_after:type_name -> google.protobuf.Timestamp
-	45, // 42: callbacks.v1.MarkAllViewedRequest.create_time_before:type_name -> google.protobuf.Timestamp
-	47, // 43: callbacks.v1.AlertRule.group_window:type_name -> google.protobuf.Duration
-	47, // 44: callbacks.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	48, // 41: callbacks.v1.MarkAllViewedRequest.create_time_after:type_name -> google.protobuf.Timestamp
+	48, // 42: callbacks.v1.MarkAllViewedRequest.create_time_before:type_name -> google.protobuf.Timestamp
+	50, // 43: callbacks.v1.AlertRule.group_window:type_name -> google.protobuf.Duration
+	50, // 44: callbacks.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
 	36, // 45: callbacks.v1.ListAlertRulesResponse.rules:type_name -> callbacks.v1.AlertRule
-	45, // 46: callbacks.v1.AlertAttemptError.time:type_name -> google.protobuf.Timestamp
+	48, // 46: callbacks.v1.AlertAttemptError.time:type_name -> google.protobuf.Timestamp
 	39, // 47: callbacks.v1.AlertDelivery.errors:type_name -> callbacks.v1.AlertAttemptError
-	45, // 48: callbacks.v1.AlertDelivery.create_time:type_name -> google.protobuf.Timestamp
-	45, // 49: callbacks.v1.AlertDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	45, // 50: callbacks.v1.AlertDelivery.finish_time:type_name -> google.protobuf.Timestamp
+	48, // 48: callbacks.v1.AlertDelivery.create_time:type_name -> google.protobuf.Timestamp
+	48, // 49: callbacks.v1.AlertDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	48, // 50: callbacks.v1.AlertDelivery.finish_time:type_name -> google.protobuf.Timestamp
 	40, // 51: callbacks.v1.ListAlertDeliveriesResponse.deliveries:type_name -> callbacks.v1.AlertDelivery
-	5,  // 52: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
-	7,  // 53: callbacks.v1.CallbackAdminService.ListCallbacks:input_type -> callbacks.v1.ListCallbacksRequest
-	9,  // 54: callbacks.v1.CallbackAdminService.GetCallback:input_type -> callbacks.v1.GetCallbackRequest
-	11, // 55: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
-	15, // 56: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
-	17, // 57: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
-	20, // 58: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
-	23, // 59: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:input_type -> callbacks.v1.ListRejectedDeliveriesRequest
-	25, // 60: callbacks.v1.CallbackAdminService.GetServerInfo:input_type -> callbacks.v1.GetServerInfoRequest
-	28, // 61: callbacks.v1.CallbackAdminService.GetCallbackStats:input_type -> callbacks.v1.GetCallbackStatsRequest
-	33, // 62: callbacks.v1.CallbackAdminService.MarkAllViewed:input_type -> callbacks.v1.MarkAllViewedRequest
-	35, // 63: callbacks.v1.CallbackAdminService.ListAlertRules:input_type -> callbacks.v1.ListAlertRulesRequest
-	38, // 64: callbacks.v1.CallbackAdminService.ListAlertDeliveries:input_type -> callbacks.v1.ListAlertDeliveriesRequest
-	6,  // 65: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
-	8,  // 66: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
-	10, // 67: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
-	12, // 68: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
-	16, // 69: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
-	19, // 70: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
-	21, // 71: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
-	24, // 72: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:output_type -> callbacks.v1.ListRejectedDeliveriesResponse
-	27, // 73: callbacks.v1.CallbackAdminService.GetServerInfo:output_type -> callbacks.v1.GetServerInfoResponse
-	32, // 74: callbacks.v1.CallbackAdminService.GetCallbackStats:output_type -> callbacks.v1.GetCallbackStatsResponse
-	34, // 75: callbacks.v1.CallbackAdminService.MarkAllViewed:output_type -> callbacks.v1.MarkAllViewedResponse
-	37, // 76: callbacks.v1.CallbackAdminService.ListAlertRules:output_type -> callbacks.v1.ListAlertRulesResponse
-	41, // 77: callbacks.v1.CallbackAdminService.ListAlertDeliveries:output_type -> callbacks.v1.ListAlertDeliveriesResponse
-	65, // [65:78] is the sub-list for method output_type
-	52, // [52:65] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	50, // 52: callbacks.v1.ReplayCallbackResponse.latency:type_name -> google.protobuf.Duration
+	43, // 53: callbacks.v1.ReplayCallbackResponse.headers:type_name -> callbacks.v1.ReplayHeader
+	5,  // 54: callbacks.v1.CallbackIngestService.IngestCallback:input_type -> callbacks.v1.IngestCallbackRequest
+	7,  // 55: callbacks.v1.CallbackAdminService.ListCallbacks:input_type -> callbacks.v1.ListCallbacksRequest
+	9,  // 56: callbacks.v1.CallbackAdminService.GetCallback:input_type -> callbacks.v1.GetCallbackRequest
+	11, // 57: callbacks.v1.CallbackAdminService.MarkViewed:input_type -> callbacks.v1.MarkViewedRequest
+	15, // 58: callbacks.v1.CallbackAdminService.CheckCallbacks:input_type -> callbacks.v1.CheckCallbacksRequest
+	17, // 59: callbacks.v1.CallbackAdminService.WatchCallbacks:input_type -> callbacks.v1.WatchCallbacksRequest
+	20, // 60: callbacks.v1.CallbackAdminService.SendTestCallback:input_type -> callbacks.v1.SendTestCallbackRequest
+	23, // 61: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:input_type -> callbacks.v1.ListRejectedDeliveriesRequest
+	25, // 62: callbacks.v1.CallbackAdminService.GetServerInfo:input_type -> callbacks.v1.GetServerInfoRequest
+	28, // 63: callbacks.v1.CallbackAdminService.GetCallbackStats:input_type -> callbacks.v1.GetCallbackStatsRequest
+	33, // 64: callbacks.v1.CallbackAdminService.MarkAllViewed:input_type -> callbacks.v1.MarkAllViewedRequest
+	35, // 65: callbacks.v1.CallbackAdminService.ListAlertRules:input_type -> callbacks.v1.ListAlertRulesRequest
+	38, // 66: callbacks.v1.CallbackAdminService.ListAlertDeliveries:input_type -> callbacks.v1.ListAlertDeliveriesRequest
+	42, // 67: callbacks.v1.CallbackAdminService.ReplayCallback:input_type -> callbacks.v1.ReplayCallbackRequest
+	6,  // 68: callbacks.v1.CallbackIngestService.IngestCallback:output_type -> callbacks.v1.IngestCallbackResponse
+	8,  // 69: callbacks.v1.CallbackAdminService.ListCallbacks:output_type -> callbacks.v1.ListCallbacksResponse
+	10, // 70: callbacks.v1.CallbackAdminService.GetCallback:output_type -> callbacks.v1.GetCallbackResponse
+	12, // 71: callbacks.v1.CallbackAdminService.MarkViewed:output_type -> callbacks.v1.MarkViewedResponse
+	16, // 72: callbacks.v1.CallbackAdminService.CheckCallbacks:output_type -> callbacks.v1.CheckCallbacksResponse
+	19, // 73: callbacks.v1.CallbackAdminService.WatchCallbacks:output_type -> callbacks.v1.WatchCallbacksResponse
+	21, // 74: callbacks.v1.CallbackAdminService.SendTestCallback:output_type -> callbacks.v1.SendTestCallbackResponse
+	24, // 75: callbacks.v1.CallbackAdminService.ListRejectedDeliveries:output_type -> callbacks.v1.ListRejectedDeliveriesResponse
+	27, // 76: callbacks.v1.CallbackAdminService.GetServerInfo:output_type -> callbacks.v1.GetServerInfoResponse
+	32, // 77: callbacks.v1.CallbackAdminService.GetCallbackStats:output_type -> callbacks.v1.GetCallbackStatsResponse
+	34, // 78: callbacks.v1.CallbackAdminService.MarkAllViewed:output_type -> callbacks.v1.MarkAllViewedResponse
+	37, // 79: callbacks.v1.CallbackAdminService.ListAlertRules:output_type -> callbacks.v1.ListAlertRulesResponse
+	41, // 80: callbacks.v1.CallbackAdminService.ListAlertDeliveries:output_type -> callbacks.v1.ListAlertDeliveriesResponse
+	44, // 81: callbacks.v1.CallbackAdminService.ReplayCallback:output_type -> callbacks.v1.ReplayCallbackResponse
+	68, // [68:82] is the sub-list for method output_type
+	54, // [54:68] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_callbacks_v1_callbacks_proto_init() }
@@ -3651,7 +3928,7 @@ func file_callbacks_v1_callbacks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_callbacks_v1_callbacks_proto_rawDesc), len(file_callbacks_v1_callbacks_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   43,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -147,6 +147,7 @@ const (
 	CallbackAdminService_MarkAllViewed_FullMethodName          = "/callbacks.v1.CallbackAdminService/MarkAllViewed"
 	CallbackAdminService_ListAlertRules_FullMethodName         = "/callbacks.v1.CallbackAdminService/ListAlertRules"
 	CallbackAdminService_ListAlertDeliveries_FullMethodName    = "/callbacks.v1.CallbackAdminService/ListAlertDeliveries"
+	CallbackAdminService_ReplayCallback_FullMethodName         = "/callbacks.v1.CallbackAdminService/ReplayCallback"
 )
 
 // CallbackAdminServiceClient is the client API for CallbackAdminService service.
@@ -198,6 +199,15 @@ type CallbackAdminServiceClient interface {
 	// ListAlertDeliveries returns alert deliveries (one alert to one channel),
 	// newest first, with the status and the error of every failed attempt.
 	ListAlertDeliveries(ctx context.Context, in *ListAlertDeliveriesRequest, opts ...grpc.CallOption) (*ListAlertDeliveriesResponse, error)
+	// ReplayCallback POSTs a stored callback's exact body, from the server,
+	// to a URL of the admin's choice, and returns what that URL answered. The
+	// original signature headers are never forwarded (callbackd does not keep
+	// them): the delivery is re-signed with the secret of the request, or sent
+	// unsigned without one. The server refuses targets outside its replay
+	// policy (by default anything but public addresses, checked on the address
+	// actually dialled), follows no redirect, and bounds the time and the
+	// answer it reads.
+	ReplayCallback(ctx context.Context, in *ReplayCallbackRequest, opts ...grpc.CallOption) (*ReplayCallbackResponse, error)
 }
 
 type callbackAdminServiceClient struct {
@@ -337,6 +347,16 @@ func (c *callbackAdminServiceClient) ListAlertDeliveries(ctx context.Context, in
 	return out, nil
 }
 
+func (c *callbackAdminServiceClient) ReplayCallback(ctx context.Context, in *ReplayCallbackRequest, opts ...grpc.CallOption) (*ReplayCallbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplayCallbackResponse)
+	err := c.cc.Invoke(ctx, CallbackAdminService_ReplayCallback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CallbackAdminServiceServer is the server API for CallbackAdminService service.
 // All implementations must embed UnimplementedCallbackAdminServiceServer
 // for forward compatibility.
@@ -386,6 +406,15 @@ type CallbackAdminServiceServer interface {
 	// ListAlertDeliveries returns alert deliveries (one alert to one channel),
 	// newest first, with the status and the error of every failed attempt.
 	ListAlertDeliveries(context.Context, *ListAlertDeliveriesRequest) (*ListAlertDeliveriesResponse, error)
+	// ReplayCallback POSTs a stored callback's exact body, from the server,
+	// to a URL of the admin's choice, and returns what that URL answered. The
+	// original signature headers are never forwarded (callbackd does not keep
+	// them): the delivery is re-signed with the secret of the request, or sent
+	// unsigned without one. The server refuses targets outside its replay
+	// policy (by default anything but public addresses, checked on the address
+	// actually dialled), follows no redirect, and bounds the time and the
+	// answer it reads.
+	ReplayCallback(context.Context, *ReplayCallbackRequest) (*ReplayCallbackResponse, error)
 	mustEmbedUnimplementedCallbackAdminServiceServer()
 }
 
@@ -431,6 +460,9 @@ func (UnimplementedCallbackAdminServiceServer) ListAlertRules(context.Context, *
 }
 func (UnimplementedCallbackAdminServiceServer) ListAlertDeliveries(context.Context, *ListAlertDeliveriesRequest) (*ListAlertDeliveriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAlertDeliveries not implemented")
+}
+func (UnimplementedCallbackAdminServiceServer) ReplayCallback(context.Context, *ReplayCallbackRequest) (*ReplayCallbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReplayCallback not implemented")
 }
 func (UnimplementedCallbackAdminServiceServer) mustEmbedUnimplementedCallbackAdminServiceServer() {}
 func (UnimplementedCallbackAdminServiceServer) testEmbeddedByValue()                              {}
@@ -662,6 +694,24 @@ func _CallbackAdminService_ListAlertDeliveries_Handler(srv interface{}, ctx cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CallbackAdminService_ReplayCallback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplayCallbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CallbackAdminServiceServer).ReplayCallback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CallbackAdminService_ReplayCallback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CallbackAdminServiceServer).ReplayCallback(ctx, req.(*ReplayCallbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CallbackAdminService_ServiceDesc is the grpc.ServiceDesc for CallbackAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -712,6 +762,10 @@ var CallbackAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAlertDeliveries",
 			Handler:    _CallbackAdminService_ListAlertDeliveries_Handler,
+		},
+		{
+			MethodName: "ReplayCallback",
+			Handler:    _CallbackAdminService_ReplayCallback_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

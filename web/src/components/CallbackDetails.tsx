@@ -6,6 +6,7 @@ import { isoTime } from '../lib/events';
 import { formatTime } from '../lib/format';
 import { navigate } from '../lib/router';
 import { CopyAsCurl } from './CopyAsCurl';
+import { ReplayTo } from './ReplayTo';
 import { JsonPayload } from './JsonPayload';
 import { StatusBadge } from './StatusBadge';
 
@@ -123,6 +124,7 @@ export function CallbackDetails({ callback: c }: { callback: Callback }) {
         </div>
       </section>
       <CopyAsCurl callback={c} />
+      <ReplayTo callback={c} />
     </div>
   );
 }

@@ -26,16 +26,26 @@ export function plain(cell: string): string {
 
 /** parseWebhookReasons reads the "## Webhook" table of docs/errors.md, by reason. */
 export function parseWebhookReasons(markdown: string): Record<string, ReasonDoc> {
+  return parseSectionReasons(markdown, '## Webhook', 5);
+}
+
+/** parseReplayReasons reads the ReplayCallback table of docs/errors.md (four columns, no "Why"), by reason. */
+export function parseReplayReasons(markdown: string): Record<string, ReasonDoc> {
+  return parseSectionReasons(markdown, '## Admin API: `ReplayCallback`', 4);
+}
+
+/** parseSectionReasons reads the status table of the section whose heading starts with heading. */
+function parseSectionReasons(markdown: string, heading: string, minCells: number): Record<string, ReasonDoc> {
   const out: Record<string, ReasonDoc> = {};
-  let inWebhook = false;
+  let inSection = false;
   for (const line of markdown.split('\n')) {
     if (line.startsWith('## ')) {
-      inWebhook = line.startsWith('## Webhook');
+      inSection = line.startsWith(heading);
       continue;
     }
-    if (!inWebhook || !line.startsWith('|') || line.startsWith('|---')) continue;
+    if (!inSection || !line.startsWith('|') || line.startsWith('|---')) continue;
     const cells = line.replace(/^\||\|$/g, '').split('|');
-    if (cells.length < 5 || cells[1]?.trim() === 'HTTP') continue;
+    if (cells.length < minCells || cells[1]?.trim() === 'HTTP') continue;
     const reason = /`([a-z0-9_]+)`/.exec(cells[3] ?? '')?.[1];
     if (!reason) continue; // a success row
     const http = /^\d{3}/.exec(cells[1]?.trim() ?? '')?.[0] ?? '';

@@ -74,6 +74,9 @@ const (
 	// CallbackAdminServiceListAlertDeliveriesProcedure is the fully-qualified name of the
 	// CallbackAdminService's ListAlertDeliveries RPC.
 	CallbackAdminServiceListAlertDeliveriesProcedure = "/callbacks.v1.CallbackAdminService/ListAlertDeliveries"
+	// CallbackAdminServiceReplayCallbackProcedure is the fully-qualified name of the
+	// CallbackAdminService's ReplayCallback RPC.
+	CallbackAdminServiceReplayCallbackProcedure = "/callbacks.v1.CallbackAdminService/ReplayCallback"
 )
 
 // CallbackIngestServiceClient is a client for the callbacks.v1.CallbackIngestService service.
@@ -195,6 +198,15 @@ type CallbackAdminServiceClient interface {
 	// ListAlertDeliveries returns alert deliveries (one alert to one channel),
 	// newest first, with the status and the error of every failed attempt.
 	ListAlertDeliveries(context.Context, *connect.Request[v1.ListAlertDeliveriesRequest]) (*connect.Response[v1.ListAlertDeliveriesResponse], error)
+	// ReplayCallback POSTs a stored callback's exact body, from the server,
+	// to a URL of the admin's choice, and returns what that URL answered. The
+	// original signature headers are never forwarded (callbackd does not keep
+	// them): the delivery is re-signed with the secret of the request, or sent
+	// unsigned without one. The server refuses targets outside its replay
+	// policy (by default anything but public addresses, checked on the address
+	// actually dialled), follows no redirect, and bounds the time and the
+	// answer it reads.
+	ReplayCallback(context.Context, *connect.Request[v1.ReplayCallbackRequest]) (*connect.Response[v1.ReplayCallbackResponse], error)
 }
 
 // NewCallbackAdminServiceClient constructs a client for the callbacks.v1.CallbackAdminService
@@ -280,6 +292,12 @@ func NewCallbackAdminServiceClient(httpClient connect.HTTPClient, baseURL string
 			connect.WithSchema(callbackAdminServiceMethods.ByName("ListAlertDeliveries")),
 			connect.WithClientOptions(opts...),
 		),
+		replayCallback: connect.NewClient[v1.ReplayCallbackRequest, v1.ReplayCallbackResponse](
+			httpClient,
+			baseURL+CallbackAdminServiceReplayCallbackProcedure,
+			connect.WithSchema(callbackAdminServiceMethods.ByName("ReplayCallback")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -297,6 +315,7 @@ type callbackAdminServiceClient struct {
 	markAllViewed          *connect.Client[v1.MarkAllViewedRequest, v1.MarkAllViewedResponse]
 	listAlertRules         *connect.Client[v1.ListAlertRulesRequest, v1.ListAlertRulesResponse]
 	listAlertDeliveries    *connect.Client[v1.ListAlertDeliveriesRequest, v1.ListAlertDeliveriesResponse]
+	replayCallback         *connect.Client[v1.ReplayCallbackRequest, v1.ReplayCallbackResponse]
 }
 
 // ListCallbacks calls callbacks.v1.CallbackAdminService.ListCallbacks.
@@ -359,6 +378,11 @@ func (c *callbackAdminServiceClient) ListAlertDeliveries(ctx context.Context, re
 	return c.listAlertDeliveries.CallUnary(ctx, req)
 }
 
+// ReplayCallback calls callbacks.v1.CallbackAdminService.ReplayCallback.
+func (c *callbackAdminServiceClient) ReplayCallback(ctx context.Context, req *connect.Request[v1.ReplayCallbackRequest]) (*connect.Response[v1.ReplayCallbackResponse], error) {
+	return c.replayCallback.CallUnary(ctx, req)
+}
+
 // CallbackAdminServiceHandler is an implementation of the callbacks.v1.CallbackAdminService
 // service.
 type CallbackAdminServiceHandler interface {
@@ -404,6 +428,15 @@ type CallbackAdminServiceHandler interface {
 	// ListAlertDeliveries returns alert deliveries (one alert to one channel),
 	// newest first, with the status and the error of every failed attempt.
 	ListAlertDeliveries(context.Context, *connect.Request[v1.ListAlertDeliveriesRequest]) (*connect.Response[v1.ListAlertDeliveriesResponse], error)
+	// ReplayCallback POSTs a stored callback's exact body, from the server,
+	// to a URL of the admin's choice, and returns what that URL answered. The
+	// original signature headers are never forwarded (callbackd does not keep
+	// them): the delivery is re-signed with the secret of the request, or sent
+	// unsigned without one. The server refuses targets outside its replay
+	// policy (by default anything but public addresses, checked on the address
+	// actually dialled), follows no redirect, and bounds the time and the
+	// answer it reads.
+	ReplayCallback(context.Context, *connect.Request[v1.ReplayCallbackRequest]) (*connect.Response[v1.ReplayCallbackResponse], error)
 }
 
 // NewCallbackAdminServiceHandler builds an HTTP handler from the service implementation. It returns
@@ -485,6 +518,12 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 		connect.WithSchema(callbackAdminServiceMethods.ByName("ListAlertDeliveries")),
 		connect.WithHandlerOptions(opts...),
 	)
+	callbackAdminServiceReplayCallbackHandler := connect.NewUnaryHandler(
+		CallbackAdminServiceReplayCallbackProcedure,
+		svc.ReplayCallback,
+		connect.WithSchema(callbackAdminServiceMethods.ByName("ReplayCallback")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/callbacks.v1.CallbackAdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case CallbackAdminServiceListCallbacksProcedure:
@@ -511,6 +550,8 @@ func NewCallbackAdminServiceHandler(svc CallbackAdminServiceHandler, opts ...con
 			callbackAdminServiceListAlertRulesHandler.ServeHTTP(w, r)
 		case CallbackAdminServiceListAlertDeliveriesProcedure:
 			callbackAdminServiceListAlertDeliveriesHandler.ServeHTTP(w, r)
+		case CallbackAdminServiceReplayCallbackProcedure:
+			callbackAdminServiceReplayCallbackHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -566,4 +607,8 @@ func (UnimplementedCallbackAdminServiceHandler) ListAlertRules(context.Context, 
 
 func (UnimplementedCallbackAdminServiceHandler) ListAlertDeliveries(context.Context, *connect.Request[v1.ListAlertDeliveriesRequest]) (*connect.Response[v1.ListAlertDeliveriesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.ListAlertDeliveries is not implemented"))
+}
+
+func (UnimplementedCallbackAdminServiceHandler) ReplayCallback(context.Context, *connect.Request[v1.ReplayCallbackRequest]) (*connect.Response[v1.ReplayCallbackResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("callbacks.v1.CallbackAdminService.ReplayCallback is not implemented"))
 }
