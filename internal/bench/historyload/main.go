@@ -155,7 +155,7 @@ func parseFlags(args []string) (config, error) {
 	if cfg.phases["prune"] && cfg.db != "postgres" {
 		errs = append(errs, errors.New("-phases prune: PostgreSQL only (a second server prunes beside the first, which SQLite's single writer would serialise)"))
 	}
-	if cfg.pruneRows < 1 || cfg.pruneRows > cfg.n {
+	if cfg.phases["prune"] && (cfg.pruneRows < 1 || cfg.pruneRows > cfg.n) {
 		errs = append(errs, fmt.Errorf("-prune-rows: %d, want 1..-n", cfg.pruneRows))
 	}
 	if cfg.markStart < 0 || cfg.markStart > 80*24*time.Hour {
