@@ -1015,7 +1015,7 @@ describe('development secret', () => {
     await server?.stop();
   });
 
-  test('first steps: the login page says where the token is; the empty history says how to send a callback, and its command does; skip link; "?" lists the shortcuts', async () => {
+  test('first steps: the login page says where the token is; the empty home page says how to send a callback, and its command does; skip link; "?" lists the shortcuts', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
     await page.goto(server.base);
