@@ -411,7 +411,7 @@ function WorkflowFilter({ query, workflows, onChange }: { query: DashboardQuery;
   return (
     <label htmlFor={id} className="flex items-center gap-1.5 text-sm sm:ml-auto">
       <span className="muted">Workflow</span>
-      <select id={id} className="input" value={query.workflow} onChange={(e) => onChange({ ...query, workflow: e.target.value })} data-testid="dashboard-workflow">
+      <select id={id} className="input max-w-[min(16rem,60vw)] truncate" value={query.workflow} onChange={(e) => onChange({ ...query, workflow: e.target.value })} data-testid="dashboard-workflow">
         <option value="">all</option>
         {options.map((w) => (
           <option key={w} value={w}>
