@@ -168,7 +168,7 @@ rules:
 
 		require.Contains(t, msg.Text, "3 failures of translate")
 		require.Contains(t, msg.Text, errorMessage, "the text part is not escaped")
-		require.Contains(t, msg.Text, "Open in callbackd: https://callbackd.example.com/?")
+		require.Contains(t, msg.Text, "Open in callbackd: https://callbackd.example.com/callbacks?")
 		require.Contains(t, msg.Text, "Latest job: https://callbackd.example.com/jobs/fa11ed02-0000-4000-8000-000000000000")
 		require.Contains(t, msg.Text, "Rule failed-jobs")
 
@@ -176,7 +176,7 @@ rules:
 		require.Contains(t, msg.HTML, "3 failures of translate")
 		require.Contains(t, msg.HTML, "&lt;quota&gt; &amp; &#34;retry&#34;", "the HTML part escapes the error message")
 		require.NotContains(t, msg.HTML, "<quota>")
-		require.Contains(t, msg.HTML, `<a href="https://callbackd.example.com/?`)
+		require.Contains(t, msg.HTML, `<a href="https://callbackd.example.com/callbacks?`)
 		require.Contains(t, msg.HTML, `<a href="https://callbackd.example.com/jobs/fa11ed02-0000-4000-8000-000000000000">Latest job</a>`)
 
 		// The delivery is recorded as sent (once the worker has marked it).

@@ -145,7 +145,7 @@ rules:
 		require.Equal(t, "alert.firing", event.Type)
 		require.Equal(t, 5, event.Data.Count)
 		require.Equal(t, ids[0], event.Data.ID, "webhook-id is the alert's id")
-		require.True(t, strings.HasPrefix(event.Data.Link, "https://callbackd.example.com/?"), event.Data.Link)
+		require.True(t, strings.HasPrefix(event.Data.Link, "https://callbackd.example.com/callbacks?"), event.Data.Link)
 
 		// Admins read the rules and the deliveries over REST; others may not.
 		get := func(path, token string) (int, string) {

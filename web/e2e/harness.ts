@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -288,5 +289,39 @@ export class Provider {
   stop(): void {
     if (this.proc && this.proc.exitCode === null) this.proc.kill('SIGTERM');
     this.proc = null;
+  }
+}
+
+/**
+ * AlertReceiver is an HTTP receiver for alert channels on loopback: it
+ * records what is posted to it, and answers 500 on paths under /down (a
+ * receiver that is out, so that deliveries to it fail and retry).
+ */
+export class AlertReceiver {
+  private readonly server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = req.url ?? '/';
+      this.received.push({ path, body: Buffer.concat(chunks).toString() });
+      if (path.startsWith('/down')) {
+        res.writeHead(500, { 'Content-Type': 'text/plain' }).end('receiver down for maintenance');
+      } else {
+        res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
+      }
+    });
+  });
+  readonly received: Array<{ path: string; body: string }> = [];
+  base = '';
+
+  async start(): Promise<void> {
+    await new Promise<void>((ok) => this.server.listen(0, '127.0.0.1', ok));
+    const addr = this.server.address();
+    this.base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((r) => this.server.close(r));
   }
 }

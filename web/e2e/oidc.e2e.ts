@@ -110,7 +110,7 @@ describe('single sign-on (OIDC)', () => {
     // stream tells of a callback that arrived through the first.
     if (replica) {
       const other = await context.newPage();
-      await other.goto(replica.base);
+      await other.goto(`${replica.base}/callbacks`);
       await live(other).waitFor({ timeout: 15_000 });
       const row = other.locator(`[data-testid="history-row"][data-id="${cb.id}"]`);
       await row.waitFor();

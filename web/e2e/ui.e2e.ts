@@ -4,10 +4,12 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { completed, failed, launchChromium, login, newContext, postCallback, postRefused, screenshotDir, secret, Server, serverBinary, sleep, step, tokens, type Posted, type Watched } from './harness';
+import { AlertReceiver, completed, failed, launchChromium, login, newContext, postCallback, postRefused, screenshotDir, secret, Server, serverBinary, sleep, step, tokens, type Posted, type Watched } from './harness';
 
 const databases: Array<[string, string]> = [['sqlite', '']];
 const pgURL = process.env.CALLBACKD_E2E_POSTGRES_URL ?? '';
@@ -26,6 +28,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
 });
+
+/** historyURL is the history's address: the console's home (/) is the dashboard. */
+const historyURL = (s: Server) => `${s.base}/callbacks`;
 
 const toastsFor = (page: Page, text: string) => page.locator('[data-sonner-toast]', { hasText: text });
 
@@ -50,7 +55,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
   test('live toast → details → viewed in history, still unviewed for another admin', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     // The server has its own webhook secret: no development-secret warning.
     await page.locator('#app[data-server-info="loaded"]').waitFor();
     expect(await page.getByTestId('development-secret-banner').count()).toBe(0);
@@ -96,7 +101,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
 
     const other = await newContext(browser);
     const otherPage = await other.context.newPage();
-    await login(otherPage, server.base, tokens.other);
+    await login(otherPage, historyURL(server), tokens.other);
     const otherRow = otherPage.locator(`[data-testid="history-row"][data-id="${cb.id}"]`);
     await otherRow.waitFor();
     expect(await otherRow.getAttribute('data-viewed')).toBe('false');
@@ -118,10 +123,10 @@ describe.each(databases)('on %s', (name, databaseURL) => {
         if (r.url().endsWith('/WatchCallbacks')) watchRequests.set(p, (watchRequests.get(p) ?? 0) + 1);
       });
     countWatch(first);
-    await login(first, server.base, tokens.ui);
+    await login(first, historyURL(server), tokens.ui);
     const second = await context.newPage();
     countWatch(second);
-    await login(second, server.base, tokens.ui);
+    await login(second, historyURL(server), tokens.ui);
 
     const cb = await postCallback(server.base, completed());
     await Promise.race([toastsFor(first, cb.jobId).waitFor({ timeout: 10_000 }), toastsFor(second, cb.jobId).waitFor({ timeout: 10_000 })]);
@@ -149,7 +154,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
   test('failures first: a red toast that stays, a burst that counts its failures, rejected deliveries explained', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
 
     const sent = Date.now();
     const bad = await postCallback(server.base, failed());
@@ -231,9 +236,9 @@ describe.each(databases)('on %s', (name, databaseURL) => {
       Object.defineProperty(document, 'visibilityState', { get: () => (w.__hidden ? 'hidden' : 'visible') });
     });
     const first = await context.newPage();
-    await login(first, server.base, tokens.ui);
+    await login(first, historyURL(server), tokens.ui);
     const second = await context.newPage();
-    await login(second, server.base, tokens.ui);
+    await login(second, historyURL(server), tokens.ui);
     const notes = async () => [...(await first.evaluate(() => (window as unknown as { __notes: string[] }).__notes)), ...(await second.evaluate(() => (window as unknown as { __notes: string[] }).__notes))];
     const hide = (hidden: boolean) => Promise.all([first, second].map((p) => p.evaluate((h) => ((window as unknown as { __hidden: boolean }).__hidden = h), hidden)));
 
@@ -287,7 +292,9 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await postCallback(server.base, completed(job, { workflow_name: workflow, timestamp: '2025-12-20T10:30:05.000000+00:00Z' }));
     const odd = await postCallback(server.base, { event: 'workflow.paused', job_id: randomUUID(), workflow_name: workflow, timestamp: 'x' });
 
+    // The history's old address (alert messages link to it) moves to /callbacks, query kept.
     await login(page, `${server.base}/?workflow=${workflow}`, tokens.ui);
+    await page.waitForURL(`${historyURL(server)}?workflow=${workflow}`);
     const range = page.getByTestId('page-range');
     await expect.poll(() => range.textContent()).toBe('1–25 of 30');
     // One line per row, whatever the lengths.
@@ -367,7 +374,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
   test('resumes after a server restart without missing a callback', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await server.stop();
     await page.locator('[data-testid="connection"]:not([data-status="live"])').waitFor({ timeout: 15_000 });
     // Every attempt to reconnect from here on, including one already under
@@ -396,14 +403,14 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
     const [a, b, c] = [await postCallback(server.base, completed()), await postCallback(server.base, completed()), await postCallback(server.base, completed())];
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.getByRole('link', { name: `Open callback ${b.id}` }).click();
     await page.waitForURL(new RegExp(`/callbacks/${b.id}$`));
     const dialog = page.getByRole('dialog');
     await expect.poll(() => dialog.getByTestId('metadata').textContent()).toContain(b.id);
     // Escape goes back to the list; Forward and Back reopen and close it.
     await page.keyboard.press('Escape');
-    await page.waitForURL(new RegExp(`${server.base}/$`));
+    await page.waitForURL(historyURL(server));
     await dialog.waitFor({ state: 'detached' });
     await page.goForward();
     await expect.poll(() => dialog.getByTestId('metadata').textContent()).toContain(b.id);
@@ -413,7 +420,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     // signed in (the browser's session).
     const [linked] = await Promise.all([context.waitForEvent('page'), page.getByRole('link', { name: `Open callback ${b.id}` }).click({ modifiers: ['Control'] })]);
     await linked.waitForURL(new RegExp(`/callbacks/${b.id}$`));
-    expect(page.url()).toBe(`${server.base}/`);
+    expect(page.url()).toBe(historyURL(server));
     await expect.poll(() => linked.getByRole('dialog').getByTestId('metadata').textContent()).toContain(b.id);
     expect(await linked.getByLabel('Admin token or login URL').count()).toBe(0);
     await linked.close();
@@ -484,7 +491,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await context.close();
   });
 
-  test('dashboard: tiles, stacked bars that open the history, categories, tokens per workflow per day, a table, live', async () => {
+  test('dashboard: the home page; tiles, bands of stacked bars and categories that open their failures, a table with links, live', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
     const workflow = `dash-${randomUUID().slice(0, 8)}`;
@@ -493,12 +500,20 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     for (let i = 0; i < 3; i++) await postCallback(server.base, completed(randomUUID(), { workflow_name: workflow, duration_ms: 1000 * (i + 1) }));
     await postCallback(server.base, { ...failed(), workflow_name: workflow });
     await postCallback(server.base, { ...failed(), workflow_name: workflow, error: { type: 'ValueError', category: 'validation', retryable: false } });
+    // The console opens on the dashboard.
     await login(page, server.base, tokens.ui);
-    await page.getByRole('link', { name: 'Dashboard' }).click();
-    await page.waitForURL(/\/dashboard$/);
+    await page.locator('[data-testid="dashboard"][data-loaded="true"]').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/');
+    expect(await page.getByRole('link', { name: 'Dashboard' }).getAttribute('aria-current')).toBe('page');
+    // Its old address moves home, its view kept.
+    await page.goto(`${server.base}/dashboard?range=7d`);
+    await page.waitForURL(`${server.base}/?range=7d`);
+    await page.getByRole('button', { name: '24 h' }).click();
+    await page.waitForURL(`${server.base}/`);
     await page.getByTestId('dashboard-workflow').locator(`option[value="${workflow}"]`).waitFor({ state: 'attached' });
     await page.getByTestId('dashboard-workflow').selectOption(workflow);
-    await page.waitForURL(new RegExp(`/dashboard\\?workflow=${workflow}$`));
+    // With a workflow, the range is written too: that tells this view from an old history link.
+    await page.waitForURL(`${server.base}/?range=24h&workflow=${workflow}`);
     await page.locator('[data-testid="dashboard"][data-loaded="true"]').waitFor();
     await expect.poll(() => page.getByTestId('tile-count').textContent()).toBe('6');
     expect(await page.getByTestId('tile-failure-rate').textContent()).toBe('33 %');
@@ -523,26 +538,182 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     // Live: a new failure updates the dashboard without a reload.
     await postCallback(server.base, { ...failed(), workflow_name: workflow });
     await expect.poll(() => page.getByTestId('tile-count').textContent(), { timeout: 10_000 }).toBe('7');
-    // Clicking the bar of this hour (the last of 24) opens the history of that hour and workflow.
     const start = await row.getAttribute('data-start');
+    const end = new Date(Date.parse(start!) + 3_600_000).toISOString();
     const over = (await page.getByTestId('chart-status').locator('.u-over').boundingBox())!;
-    await page.mouse.move(over.x + ((23 + 0.5) / 24) * over.width, over.y + over.height - 4);
-    await page.mouse.down();
-    await page.mouse.up();
-    await page.waitForURL(/after=/);
-    const url = new URL(page.url());
-    expect(url.pathname).toBe('/');
-    expect(url.searchParams.get('after')).toBe(start);
-    expect(url.searchParams.get('workflow')).toBe(workflow);
-    await expect.poll(() => page.getByTestId('page-range').textContent()).toBe('1–7 of 7');
+    // This hour's bar (the last of 24) stacks 3 errors, 3 processed and 1 received, bottom up.
+    const bar = (band: number) => page.mouse.click(over.x + ((23 + 0.5) / 24) * over.width, over.y + over.height * (1 - band));
+    const opened = async (status: string, count: number) => {
+      await page.waitForURL(/\/callbacks\?/);
+      const url = new URL(page.url());
+      expect(url.searchParams.get('status')).toBe(status);
+      expect(url.searchParams.get('after')).toBe(start);
+      expect(url.searchParams.get('before')).toBe(end);
+      expect(url.searchParams.get('workflow')).toBe(workflow);
+      await expect.poll(() => page.getByTestId('page-range').textContent()).toBe(`1–${count} of ${count}`);
+      await expect.poll(() => page.locator(`[data-testid="history-row"] [data-status]:not([data-status="${status}"])`).count()).toBe(0);
+      await page.goBack();
+      await page.locator('[data-testid="dashboard"][data-loaded="true"]').waitFor();
+    };
+    // The y scale tops at 110 % of the tallest bar (7): a band's middle is at its count's height.
+    await bar(1.5 / 7.7);
+    await opened('error', 3);
+    await bar(4.5 / 7.7);
+    await opened('processed', 3);
+    await bar(6.5 / 7.7);
+    await opened('received', 1);
+    // A category's bar opens those failures (a search for the category: ListCallbacks has no category filter).
+    await page.getByRole('link', { name: /^validation: 1 failures/ }).click();
+    await page.waitForURL(/\/callbacks\?/);
+    const cat = new URL(page.url());
+    expect(cat.searchParams.get('status')).toBe('error');
+    expect(cat.searchParams.get('q')).toBe('"validation"');
+    expect(cat.searchParams.get('workflow')).toBe(workflow);
+    await expect.poll(() => page.getByTestId('page-range').textContent()).toBe('1–1 of 1');
+    await page.goBack();
+    await page.locator('[data-testid="dashboard"][data-loaded="true"]').waitFor();
+    // Keyboard: the table's counts are links too; Enter on the error count opens the hour's failures.
+    await page.getByText('The numbers as a table').click();
+    const errors = row.locator('[data-status-count="error"] a');
+    await errors.focus();
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/callbacks\?status=error/);
+    await expect.poll(() => page.getByTestId('page-range').textContent()).toBe('1–3 of 3');
     clean(watched);
     await context.close();
+  });
+
+  test('"Mark all as viewed" in one tab updates the other tabs of the admin, not another admin', async () => {
+    const { context, watched } = await newContext(browser);
+    const workflow = `many-${randomUUID().slice(0, 8)}`;
+    await Promise.all(Array.from({ length: 3 }, () => postCallback(server.base, completed(randomUUID(), { workflow_name: workflow }))));
+    const list = `${historyURL(server)}?workflow=${workflow}`;
+    const marking = await context.newPage();
+    await login(marking, list, tokens.ui);
+    const other = await context.newPage();
+    await login(other, list, tokens.ui);
+    const second = await newContext(browser);
+    const otherAdmin = await second.context.newPage();
+    await login(otherAdmin, list, tokens.other);
+    const rows = (p: Page, viewed: boolean) => p.locator(`[data-testid="history-row"][data-viewed="${viewed}"]`).count();
+    for (const p of [marking, other, otherAdmin]) await expect.poll(() => rows(p, false)).toBe(3);
+    await marking.getByRole('button', { name: 'Mark all as viewed' }).click();
+    await marking.getByTestId('mark-all-confirm').getByRole('button', { name: 'Mark viewed' }).click();
+    await expect.poll(() => marking.getByTestId('mark-all-status').textContent()).toBe('Marked 3 callbacks viewed.');
+    // The other tab did nothing: the stream's one viewed_many event reloads its list.
+    await expect.poll(() => rows(other, true), { timeout: 10_000 }).toBe(3);
+    expect(await rows(other, false)).toBe(0);
+    // Another admin's marks are their own: the event reloads their list, which stays unviewed.
+    await sleep(1500);
+    expect(await rows(otherAdmin, false)).toBe(3);
+    clean(watched);
+    clean(second.watched);
+    await second.context.close();
+    await context.close();
+  });
+
+  test('alerts: the rules and recent deliveries, read-only, status in words; without a configuration, how to write one', async () => {
+    const { context, watched } = await newContext(browser);
+    const page = await context.newPage();
+    // This server runs without --alerts-config.
+    await login(page, `${server.base}/alerts`, tokens.ui);
+    const empty = page.getByTestId('alerts-empty');
+    await empty.waitFor();
+    expect(await empty.textContent()).toContain('--alerts-config');
+    expect(await empty.getByTestId('alerts-example').textContent()).toContain('match: {event: workflow.failed}');
+    expect(await empty.getByRole('link', { name: 'Alerts in the README' }).getAttribute('href')).toMatch(/README\.md#alerts$/);
+    expect(await page.getByTestId('alert-rules').count()).toBe(0);
+    expect(await page.getByRole('link', { name: 'Alerts', exact: true }).getAttribute('aria-current')).toBe('page');
+
+    // A server with rules: one channel whose receiver answers, one whose receiver is out.
+    const receiver = new AlertReceiver();
+    await receiver.start();
+    const workflow = `alerted-${randomUUID().slice(0, 8)}`;
+    const config = join(mkdtempSync(join(tmpdir(), 'callbackd-e2e-alerts-')), 'alerts.yaml');
+    writeFileSync(
+      config,
+      `channels:
+  - name: pager
+    webhook: {url: "${receiver.base}/hook", secrets: [whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw]}
+  - name: ops-chat
+    slack: {url: "${receiver.base}/down/services/T0/B0/XXXX"}
+rules:
+  - name: failed-${workflow}
+    match: {event: workflow.failed, workflow: ${workflow}}
+    group_window: 0s
+    min_interval: 10m
+    channels: [pager, ops-chat]
+`,
+    );
+    const alerting = new Server(bin, databaseURL, { args: ['--alerts-config', config] });
+    await alerting.start();
+    try {
+      const alerts = await context.newPage();
+      await login(alerts, `${alerting.base}/alerts`, tokens.ui);
+      const rule = alerts.locator(`[data-testid="alert-rule"][data-rule="failed-${workflow}"]`);
+      await rule.waitFor();
+      expect(await rule.getByTestId('alert-rule-summary').textContent()).toContain(workflow);
+      expect(await rule.getByTestId('alert-rule-channels').textContent()).toBe('pager (webhook)ops-chat (slack)');
+      expect(await rule.getByTestId('alert-rule-interval').textContent()).toBe('10m');
+
+      const bad = await postCallback(alerting.base, { ...failed(), workflow_name: workflow });
+      // This rule's deliveries (a database may hold others': deliveries are kept 7 days).
+      const ours = `[data-testid="alert-delivery"][data-rule="failed-${workflow}"]`;
+      const deliveries = () => alerts.locator(ours).evaluateAll((rs) => rs.map((r) => `${r.getAttribute('data-channel')}:${r.getAttribute('data-status')}`).sort());
+      await expect
+        .poll(
+          async () => {
+            await alerts.getByRole('button', { name: 'Refresh' }).click();
+            await alerts.locator('[data-testid="alerts"][data-loaded="true"]').waitFor();
+            return deliveries();
+          },
+          { timeout: 30_000, interval: 1000 },
+        )
+        .toEqual(['ops-chat:retrying', 'pager:sent']);
+      const delivery = (channel: string) => alerts.locator(`${ours}[data-channel="${channel}"]`);
+      // The status reads in words and a symbol, not in colour alone.
+      expect(await delivery('pager').getByTestId('alert-delivery-status').textContent()).toBe('✓ sent');
+      expect(await delivery('ops-chat').getByTestId('alert-delivery-status').textContent()).toBe('↻ retrying');
+      expect(await delivery('pager').getByTestId('alert-delivery-attempts').textContent()).toBe('1 / 12');
+      expect(await delivery('pager').getByTestId('alert-delivery-error').textContent()).toBe('—');
+      expect(await delivery('ops-chat').getByTestId('alert-delivery-error').textContent()).toContain('500');
+      // Once, signed: the receiver got this alert one time (a database may hold other
+      // rules' alerts still on their way, sent to this receiver by name).
+      expect(receiver.received.filter((r) => r.path === '/hook' && r.body.includes(workflow))).toHaveLength(1);
+      // At 320 px the page does not scroll sideways (the tables scroll inside themselves),
+      // and in the dark theme its tables and status words are dark and light.
+      await alerts.setViewportSize({ width: 320, height: 640 });
+      await sleep(300);
+      expect(await alerts.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
+      await alerts.emulateMedia({ colorScheme: 'dark' });
+      await expect.poll(() => alerts.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
+      expect(luminance(await alerts.getByTestId('alert-deliveries').evaluate((el) => getComputedStyle(el.closest('.table-scroll')!).backgroundColor))).toBeLessThan(0.3);
+      for (const channel of ['pager', 'ops-chat']) {
+        const status = delivery(channel).getByTestId('alert-delivery-status');
+        const colours = await status.evaluate((el) => ({ fg: getComputedStyle(el).color, bg: getComputedStyle(el).backgroundColor }));
+        expect(contrast(colours.fg, colours.bg), channel).toBeGreaterThanOrEqual(4.5);
+      }
+      await alerts.setViewportSize({ width: 1280, height: 800 });
+      // The alert's link opens what it is about in this console: the failed callback in the history.
+      const link = delivery('pager').getByTestId('alert-delivery-link');
+      expect(await link.getAttribute('href')).toMatch(new RegExp(`^/callbacks\\?.*workflow=${workflow}`));
+      await link.focus();
+      await alerts.keyboard.press('Enter');
+      await alerts.waitForURL(/\/callbacks\?/);
+      await alerts.locator(`[data-testid="history-row"][data-id="${bad.id}"]`).waitFor();
+      expect(await alerts.getByTestId('history-row').count()).toBe(1);
+      clean(watched);
+    } finally {
+      await alerting.stop();
+      await receiver.stop();
+      await context.close();
+    }
   });
 
   test('reconnect: "Reconnect now" ends the wait, and the history reloads without a stale error', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await server.stop();
     await page.locator('[data-testid="connection"]:not([data-status="live"])').waitFor({ timeout: 15_000 });
     // A history load while the server is away fails.
@@ -572,7 +743,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
   test('a hostile payload renders as inert text', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     const hostile = completed(randomUUID(), {
       workflow_name: '<img src=x onerror="window.__pwned=1;alert(1)">',
       result: {
@@ -609,7 +780,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
     const cb = await postCallback(server.base, failed());
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     const opener = page.getByRole('link', { name: `Open callback ${cb.id}` });
     await opener.focus();
     await page.keyboard.press('Enter');
@@ -639,7 +810,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const page = await context.newPage();
     // Posted before login: no toast may cover the window's corner.
     const cb = await postCallback(server.base, completed());
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.getByRole('link', { name: `Open callback ${cb.id}` }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
@@ -672,7 +843,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await postCallback(server.base, step(jobId, 'outline', 600));
     await postCallback(server.base, step(jobId, 'draft', 900));
     await postCallback(server.base, completed(jobId));
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.goto(`${server.base}/jobs/${jobId}`);
     await page.getByTestId('timeline-item').nth(2).waitFor();
     const items = await page.getByTestId('timeline-item').allTextContents();
@@ -695,7 +866,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await postCallback(server.base, { ...step(jobId, longStep, 0), tokens: { prompt: 980, completion: 230, total: 1210 } });
     await postCallback(server.base, { ...step(jobId, 'usage', 0), tokens: undefined, usage: { prompt_tokens: 40, completion_tokens: 2 } });
     await postCallback(server.base, failed(jobId));
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.setViewportSize({ width: 480, height: 800 });
     await page.goto(`${server.base}/jobs/${jobId}`);
     await page.getByTestId('timeline-item').nth(2).waitFor();
@@ -723,7 +894,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
     const bad = await postCallback(server.base, failed());
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.getByLabel('Status').selectOption('error');
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.waitForURL(/\?status=error$/);
@@ -740,6 +911,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     // A shared link opens the same view.
     const shared = await context.newPage();
     await login(shared, `${server.base}/?status=error&job=${bad.jobId}`, tokens.ui);
+    await shared.waitForURL(`${historyURL(server)}?status=error&job=${bad.jobId}`);
     await expect.poll(() => shared.getByTestId('history-row').count()).toBe(1);
     clean(watched);
     await context.close();
@@ -748,7 +920,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
   test('"Send test callback" runs the whole pipeline to a toast', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.getByLabel('Test event type').selectOption('llm.step.completed');
     await page.getByRole('button', { name: 'Send test callback' }).click();
     await expect.poll(() => page.getByTestId('test-callback-status').textContent()).toMatch(/^Sent: job \S+, signed with key main\.$/);
@@ -785,7 +957,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const { context, watched } = await newContext(browser, { viewport: { width: 320, height: 640 }, isMobile: true, hasTouch: true });
     const page = await context.newPage();
     const cb = await postCallback(server.base, failed());
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.getByTestId('history-row').first().waitFor();
     expect(await page.getByTestId('history-table').count()).toBe(0);
     const card = page.locator(`[data-testid="history-row"][data-id="${cb.id}"]`);
@@ -805,7 +977,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' });
     // The other pages fit too.
-    for (const path of ['/rejected', `/jobs/${cb.jobId}`]) {
+    for (const path of ['/', '/rejected', '/alerts', `/jobs/${cb.jobId}`]) {
       await page.goto(`${server.base}${path}`);
       await page.locator('h1').waitFor();
       await sleep(300);
@@ -819,7 +991,7 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     const { context, watched } = await newContext(browser, { colorScheme: 'dark' });
     const page = await context.newPage();
     await postCallback(server.base, failed());
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.getByTestId('history-row').first().waitFor();
     expect(await page.evaluate(() => document.documentElement.classList.contains('dark'))).toBe(true);
     const bg = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
@@ -838,6 +1010,10 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await page.getByRole('link', { name: 'Rejected' }).click();
     await page.locator('#rejected-title').waitFor();
     expect(luminance(await page.locator('h1').evaluate((el) => getComputedStyle(el).color))).toBeGreaterThan(0.8);
+    await page.getByRole('link', { name: 'Alerts', exact: true }).click();
+    await page.getByTestId('alerts-empty').waitFor();
+    expect(luminance(await page.locator('h1').evaluate((el) => getComputedStyle(el).color))).toBeGreaterThan(0.8);
+    expect(luminance(await page.getByTestId('alerts-empty').evaluate((el) => getComputedStyle(el).backgroundColor))).toBeLessThan(0.3);
     clean(watched);
     await context.close();
   });
@@ -857,7 +1033,7 @@ describe('development secret', () => {
     await server?.stop();
   });
 
-  test('first steps: the login page says where the token is; the empty history says how to send a callback, and its command does; skip link; "?" lists the shortcuts', async () => {
+  test('first steps: the login page says where the token is; the empty home page says how to send a callback, and its command does; skip link; "?" lists the shortcuts', async () => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
     await page.goto(server.base);
@@ -877,8 +1053,12 @@ describe('development secret', () => {
     const command = (await empty.getByTestId('first-callback-command').textContent()) ?? '';
     const answer = JSON.parse(execFileSync('sh', ['-c', command]).toString()) as { id: string; duplicate: boolean };
     expect(answer.duplicate).toBe(false);
+    // The console's home, the dashboard, showed the steps; it counts the callback now.
+    expect(new URL(page.url()).pathname).toBe('/');
+    await empty.waitFor({ state: 'detached', timeout: 10_000 });
+    await expect.poll(() => page.getByTestId('tile-count').textContent()).toBe('1');
+    await page.getByRole('link', { name: 'History', exact: true }).click();
     await page.locator(`[data-testid="history-row"][data-id="${answer.id}"]`).waitFor();
-    await empty.waitFor({ state: 'detached' });
 
     // The first Tab stop is the skip link; it moves focus to the page.
     await page.reload();
@@ -912,7 +1092,7 @@ describe('development secret', () => {
     // WCAG AA for normal text.
     expect(contrast(colours.fg, colours.bg)).toBeGreaterThanOrEqual(4.5);
     // It stays on other pages too.
-    for (const path of ['/dashboard', '/rejected', `/callbacks/${randomUUID()}`]) {
+    for (const path of ['/', '/callbacks', '/rejected', '/alerts', `/callbacks/${randomUUID()}`]) {
       await page.goto(`${server.base}${path}`);
       await page.getByTestId('development-secret-banner').waitFor();
     }
@@ -930,9 +1110,35 @@ describe('development secret', () => {
 describe.runIf(screenshotDir() !== null)('screenshots', () => {
   let server: Server;
   let done: Posted;
+  const receiver = new AlertReceiver();
 
   beforeAll(async () => {
-    server = new Server(bin, '');
+    // Alert rules whose chat answers and whose pager is out (it retries).
+    await receiver.start();
+    const config = join(mkdtempSync(join(tmpdir(), 'callbackd-e2e-alerts-')), 'alerts.yaml');
+    writeFileSync(
+      config,
+      `channels:
+  - name: ops-chat
+    slack: {url: "${receiver.base}/services/T0/B0/XXXX"}
+  - name: pager
+    webhook: {url: "${receiver.base}/down/hook", secrets: [whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw]}
+rules:
+  - name: failed-jobs
+    match: {event: workflow.failed}
+    group_window: 0s
+    min_interval: 10m
+    channels: [ops-chat, pager]
+  - name: provider-burst
+    match: {event: workflow.failed, error: {category: provider}}
+    count: {at_least: 5, within: 10m}
+    channels: [pager]
+  - name: stuck-jobs
+    stuck: {after: 30m}
+    channels: [ops-chat]
+`,
+    );
+    server = new Server(bin, '', { args: ['--alerts-config', config] });
     await server.start();
     const job = randomUUID();
     await postCallback(server.base, step(job, 'extract-key-points', 1850));
@@ -946,6 +1152,7 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
 
   afterAll(async () => {
     await server?.stop();
+    await receiver.stop();
   });
 
   test.each([
@@ -954,7 +1161,7 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
   ])('%s', async (file, options) => {
     const { context } = await newContext(browser, options);
     const page = await context.newPage();
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.getByRole('link', { name: `Open callback ${done.id}` }).click();
     await page.getByRole('dialog').getByTestId('viewed-by').filter({ hasText: 'ui' }).waitFor();
     await sleep(300);
@@ -965,7 +1172,7 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
   test('docked.png', async () => {
     const { context } = await newContext(browser, { viewport: { width: 1440, height: 860 } });
     const page = await context.newPage();
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.getByRole('link', { name: `Open callback ${done.id}` }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Dock beside the list' }).click();
     await page.getByTestId('detail-dock').getByTestId('viewed-by').filter({ hasText: 'ui' }).waitFor();
@@ -985,10 +1192,29 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
     await context.close();
   });
 
+  test('alerts.png', async () => {
+    const { context } = await newContext(browser, { viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await login(page, `${server.base}/alerts`, tokens.ui);
+    await expect
+      .poll(
+        async () => {
+          await page.getByRole('button', { name: 'Refresh' }).click();
+          await page.locator('[data-testid="alerts"][data-loaded="true"]').waitFor();
+          return page.locator('[data-testid="alert-delivery"][data-status="retrying"]').count();
+        },
+        { timeout: 30_000, interval: 1000 },
+      )
+      .toBeGreaterThan(0);
+    await sleep(300);
+    await page.screenshot({ path: join(screenshotDir()!, 'alerts.png'), fullPage: true });
+    await context.close();
+  });
+
   test('failure-toast.png', async () => {
     const { context } = await newContext(browser);
     const page = await context.newPage();
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     const bad = await postCallback(server.base, { ...failed(), error_message: 'Rate limit reached for gpt-4o-mini in organization org-…: limit 10,000 TPM' });
     await toastsFor(page, bad.jobId).waitFor();
     await sleep(600); // the toast's entrance
@@ -999,7 +1225,7 @@ describe.runIf(screenshotDir() !== null)('screenshots', () => {
   test('phone.png', async () => {
     const { context } = await newContext(browser, { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
     const page = await context.newPage();
-    await login(page, server.base, tokens.ui);
+    await login(page, historyURL(server), tokens.ui);
     await page.getByTestId('history-row').nth(4).waitFor();
     await page.screenshot({ path: join(screenshotDir()!, 'phone.png') });
     await context.close();

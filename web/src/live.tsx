@@ -5,8 +5,9 @@ import { createContext, useContext, useEffect, useRef, useState, type ReactNode 
 import { toast } from 'sonner';
 import { useSession } from './session';
 import { groupFilters, searchFromFilters } from './lib/filters';
-import type { LiveEvent } from './lib/events';
+import { aboutOneCallback, type CallbackLiveEvent, type LiveEvent } from './lib/events';
 import { navigate } from './lib/router';
+import { historyHref } from './lib/routes';
 import { TabCoordinator, type ConnState, type LockManagerLike, type Role } from './lib/tabs';
 import { groupTitle, ToastGrouper, type ToastPlan } from './lib/toastGroups';
 import { failureNotification, notifyOptedIn, shouldNotify, type NotifyContext } from './lib/notify';
@@ -17,7 +18,7 @@ export interface Live {
   role: Role;
   /** unviewed is the calling admin's unviewed count (more: over 99). */
   unviewed: { count: number; more: boolean } | null;
-  /** subscribe calls listener with every event once; returns unsubscribe. */
+  /** subscribe calls listener with every event once, batches of views included; returns unsubscribe. */
   subscribe(listener: (ev: LiveEvent) => void): () => void;
   /** reconnectNow ends the wait before the next attempt to reconnect. */
   reconnectNow(): void;
@@ -31,8 +32,24 @@ export function useLive(): Live {
   return l;
 }
 
-/** useLiveEvents runs listener for each live event while mounted. */
-export function useLiveEvents(listener: (ev: LiveEvent) => void): void {
+/**
+ * useLiveEvents runs listener for each live event about one callback while
+ * mounted (a view of one callback included, a batch of views not: see
+ * useLiveChanges).
+ */
+export function useLiveEvents(listener: (ev: CallbackLiveEvent) => void): void {
+  const { subscribe } = useLive();
+  const ref = useRef(listener);
+  ref.current = listener;
+  useEffect(() => subscribe((ev) => aboutOneCallback(ev) && ref.current(ev)), [subscribe]);
+}
+
+/**
+ * useLiveChanges runs listener for every live event while mounted, a
+ * batch of views (another tab's or admin's "Mark all as viewed") included:
+ * for lists, whose unviewed marks it changes.
+ */
+export function useLiveChanges(listener: (ev: LiveEvent) => void): void {
   const { subscribe } = useLive();
   const ref = useRef(listener);
   ref.current = listener;
@@ -127,9 +144,9 @@ export function LiveProvider({ openDetail, children }: { openDetail(id: string):
           description: plan.failed > 0 ? 'Received in a burst, with failures.' : 'Received in a burst. Show them in the history.',
           action:
             plan.failed > 0
-              ? { label: 'Show failures', onClick: () => navigate(`/${searchFromFilters({ ...range, status: 'error' })}`) }
-              : { label: 'Show them', onClick: () => navigate(`/${searchFromFilters(range)}`) },
-          cancel: plan.failed > 0 ? { label: 'Show all', onClick: () => navigate(`/${searchFromFilters(range)}`) } : undefined,
+              ? { label: 'Show failures', onClick: () => navigate(historyHref(searchFromFilters({ ...range, status: 'error' }))) }
+              : { label: 'Show them', onClick: () => navigate(historyHref(searchFromFilters(range))) },
+          cancel: plan.failed > 0 ? { label: 'Show all', onClick: () => navigate(historyHref(searchFromFilters(range))) } : undefined,
           duration: plan.failed > 0 ? Infinity : 10_000,
           className: plan.failed > 0 ? 'cbd-toast-failure' : undefined,
         });

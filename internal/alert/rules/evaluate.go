@@ -510,8 +510,9 @@ func describe(o Occurrence) string {
 	return s
 }
 
-// historyLink opens the console's history filtered on what an alert is
-// about, from its first occurrence on.
+// historyLink opens the console's history (/callbacks) filtered on what an
+// alert is about, from its first occurrence on. The console also moves the
+// history's older address (/?…) there, so messages sent before keep working.
 func (e *Evaluator) historyLink(r *Rule, label string, since time.Time, event string) string {
 	q := url.Values{}
 	if label != "" && (r.GroupBy == "" || r.GroupBy == GroupWorkflow) {
@@ -524,9 +525,9 @@ func (e *Evaluator) historyLink(r *Rule, label string, since time.Time, event st
 		q.Set("after", since.UTC().Format(time.RFC3339))
 	}
 	if len(q) == 0 {
-		return e.publicURL + "/"
+		return e.publicURL + "/callbacks"
 	}
-	return e.publicURL + "/?" + q.Encode()
+	return e.publicURL + "/callbacks?" + q.Encode()
 }
 
 // jobLink opens the console on a job's timeline.

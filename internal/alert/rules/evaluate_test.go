@@ -85,7 +85,7 @@ func TestGroupingAndMinInterval(t *testing.T) {
 	n := ns[0]
 	require.Equal(t, 12, n.Count)
 	require.Equal(t, "12 failures of summarise-document in 44s, latest: workflow.failed of job job-11 at 2026-01-02T03:00:44Z: model overloaded", n.Title)
-	require.Equal(t, "https://cb.example/?after=2026-01-02T03%3A00%3A00Z&event=workflow.failed&workflow=summarise-document", n.Link)
+	require.Equal(t, "https://cb.example/callbacks?after=2026-01-02T03%3A00%3A00Z&event=workflow.failed&workflow=summarise-document", n.Link)
 	require.Equal(t, "https://cb.example/jobs/job-11", n.JobLink)
 
 	// The next failure waits for the minimum interval, not only the window.

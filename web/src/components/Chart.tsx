@@ -16,11 +16,12 @@ export interface ChartSeries {
  * Chart draws time series with uPlot on a canvas (no injected styles: its
  * CSS is in the stylesheet, its layout set through the CSSOM). Bars are
  * centred on their bucket: the x range is padded by half a bucket, so bar i
- * of n sits at (i + ½)/n of the plot's width. onPick gets the bucket clicked.
+ * of n sits at (i + ½)/n of the plot's width. onPick gets the bucket clicked and the height
+ * clicked, on the y scale (which band of a stacked bar).
  * The canvas is an image to assistive technology, labelled with a summary;
  * every chart has a table of the same numbers beside it.
  */
-export function Chart({ x, bucketMs, series, height = 200, label, onPick, yFormat, testId }: { x: number[]; bucketMs: number; series: ChartSeries[]; height?: number; label: string; onPick?(i: number): void; yFormat?(v: number): string; testId: string }) {
+export function Chart({ x, bucketMs, series, height = 200, label, onPick, yFormat, testId }: { x: number[]; bucketMs: number; series: ChartSeries[]; height?: number; label: string; onPick?(i: number, y: number): void; yFormat?(v: number): string; testId: string }) {
   const box = useRef<HTMLDivElement>(null);
   const pick = useRef(onPick);
   pick.current = onPick;
@@ -60,7 +61,8 @@ export function Chart({ x, bucketMs, series, height = 200, label, onPick, yForma
     const u = new uPlot(opts, data, el);
     const click = () => {
       const i = u.cursor.idx;
-      if (i !== null && i !== undefined) pick.current?.(i);
+      const top = u.cursor.top;
+      if (i !== null && i !== undefined) pick.current?.(i, top !== undefined && top >= 0 ? u.posToVal(top, 'y') : 0);
     };
     u.over.addEventListener('click', click);
     const ro = new ResizeObserver(() => u.setSize({ width: Math.max(200, el.clientWidth), height }));

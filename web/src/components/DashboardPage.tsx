@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import 'uplot/dist/uPlot.min.css';
 import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
@@ -6,11 +6,14 @@ import { GetCallbackStatsRequestSchema, StatsBucket, type GetCallbackStatsRespon
 import { useSession } from '../session';
 import { useLiveEvents } from '../live';
 import { errorMessage } from '../lib/api';
-import { emptyFilters, fromLocalInput, searchFromFilters, toLocalInput } from '../lib/filters';
+import { fromLocalInput, searchFromFilters, toLocalInput, type Filters } from '../lib/filters';
 import { formatCost, formatCount, formatDuration } from '../lib/format';
 import { navigate } from '../lib/router';
-import { categories, formatRate, presets, queryFromSearch, rangeOf, rows, searchFromQuery, stacked, type DashboardQuery, type Range, type Row } from '../lib/stats';
+import { bucketFilters, categories, categoryFilters, formatRate, presets, queryFromSearch, rangeOf, rows, searchFromQuery, segmentAt, stacked, type DashboardQuery, type Range, type Row, type Segment } from '../lib/stats';
+import { dashboardHref, historyHref } from '../lib/routes';
 import { Chart, type ChartSeries } from './Chart';
+import { EmptyState } from './EmptyState';
+import { SendTestCallback } from './SendTestCallback';
 
 /** topWorkflows is how many workflows get their own tokens-and-cost rows per day. */
 const topWorkflows = 5;
@@ -23,6 +26,8 @@ interface Data {
   /** daily: per workflow, its figures per day. */
   daily: Array<{ workflow: string; rows: Row[] }>;
   dayRange: Range;
+  /** none: the server has no callbacks at all (a first-time admin's console). */
+  none: boolean;
 }
 
 const colours = { received: '#3b82f6', processed: '#16a34a', error: '#dc2626', p50: '#0ea5e9', p95: '#a855f7' };
@@ -44,7 +49,7 @@ function bucketLabel(start: number, r: Range): string {
  * and cost per workflow per day, job duration p50/p95, and every number
  * again in a table. It reloads as callbacks arrive.
  */
-export default function DashboardPage({ search }: { search: string }) {
+export default function DashboardPage({ search, developmentSecret }: { search: string; developmentSecret: boolean }) {
   const { client } = useSession();
   const query = queryFromSearch(search);
   const key = searchFromQuery(query);
@@ -68,7 +73,10 @@ export default function DashboardPage({ search }: { search: string }) {
           return { workflow, rows: rows(dayRange, res.buckets) };
         }),
       );
-      setData({ key, range, stats, rows: rows(range, stats.buckets), daily, dayRange });
+      // Nothing in the range: is there anything at all? A first-time admin
+      // gets the steps to a first callback here, on the home page.
+      const none = (stats.total?.count ?? 0n) === 0n && (await client.listCallbacks({ pageSize: 1 })).callbacks.length === 0;
+      setData({ key, range, stats, rows: rows(range, stats.buckets), daily, dayRange, none });
       if (!q.workflow) setWorkflows(stats.workflows.map((w) => w.workflowName).filter(Boolean));
       setError('');
     } catch (e) {
@@ -87,9 +95,8 @@ export default function DashboardPage({ search }: { search: string }) {
     reload.current = setTimeout(() => void load(), 1000);
   });
 
-  const go = (q: DashboardQuery) => navigate(`/dashboard${searchFromQuery(q)}`);
-  const openBucket = (r: Range, start: number, workflow: string, status: '' | 'error' = '') =>
-    navigate(`/${searchFromFilters({ ...emptyFilters, status, workflow, after: new Date(start).toISOString(), before: new Date(start + r.bucketMs).toISOString() })}`);
+  const go = (q: DashboardQuery) => navigate(dashboardHref(searchFromQuery(q)));
+  const openBucket = (r: Range, start: number, workflow: string, status: Segment | '' = '') => navigate(historyHref(searchFromFilters(bucketFilters(r, start, workflow, status))));
   const total = data?.stats.total;
   return (
     <section aria-labelledby="dashboard-title" className="space-y-4" data-testid="dashboard" data-loaded={data?.key === key}>
@@ -105,6 +112,14 @@ export default function DashboardPage({ search }: { search: string }) {
           Could not load the statistics: {error}
         </p>
       )}
+      {data?.none && (
+        <>
+          <div>
+            <SendTestCallback />
+          </div>
+          <EmptyState developmentSecret={developmentSecret} />
+        </>
+      )}
       {data && total && (
         <>
           <dl className="tiles" data-testid="tiles">
@@ -116,7 +131,7 @@ export default function DashboardPage({ search }: { search: string }) {
             <Tile label="Duration p95" value={total.durationCount > 0n ? formatDuration(Number(total.durationP95Ms)) : '—'} testId="tile-p95" />
           </dl>
           <Charts data={data} workflow={query.workflow} openBucket={openBucket} />
-          <FailureCategories data={data} />
+          <FailureCategories data={data} workflow={query.workflow} />
           <WorkflowDaily data={data} />
           <details className="filters-box" data-testid="stats-table">
             <summary className="filters-summary">The numbers as a table</summary>
@@ -142,13 +157,19 @@ export default function DashboardPage({ search }: { search: string }) {
                     .map((r) => (
                       <tr key={r.start} data-testid="stats-row" data-start={new Date(r.start).toISOString()}>
                         <th scope="row" className="text-sm font-normal tracking-normal normal-case">
-                          <a href={`/${searchFromFilters({ ...emptyFilters, workflow: query.workflow, after: new Date(r.start).toISOString(), before: new Date(r.start + data.range.bucketMs).toISOString() })}`} className="btn-link" onClick={(e) => (e.preventDefault(), openBucket(data.range, r.start, query.workflow))}>
-                            {bucketLabel(r.start, data.range)}
-                          </a>
+                          <HistoryLink filters={bucketFilters(data.range, r.start, query.workflow, '')}>{bucketLabel(r.start, data.range)}</HistoryLink>
                         </th>
-                        <td>{formatCount(r.received)}</td>
-                        <td>{formatCount(r.processed)}</td>
-                        <td>{formatCount(r.error)}</td>
+                        {(['received', 'processed', 'error'] as const).map((status) => (
+                          <td key={status} data-status-count={status}>
+                            {r[status] > 0 ? (
+                              <HistoryLink filters={bucketFilters(data.range, r.start, query.workflow, status)} label={`${formatCount(r[status])} ${status}, ${bucketLabel(r.start, data.range)}`}>
+                                {formatCount(r[status])}
+                              </HistoryLink>
+                            ) : (
+                              '0'
+                            )}
+                          </td>
+                        ))}
                         <td>{formatRate(r.failureRate)}</td>
                         <td>{formatCount(r.tokens)}</td>
                         <td>{formatCost(r.costUsd)}</td>
@@ -174,6 +195,25 @@ export default function DashboardPage({ search }: { search: string }) {
   );
 }
 
+/** HistoryLink opens the history filtered to what a number counts: a link, so it is a Tab stop and opens in a new tab too. */
+function HistoryLink({ filters, label, className = 'btn-link', children }: { filters: Filters; label?: string; className?: string; children: ReactNode }) {
+  const href = historyHref(searchFromFilters(filters));
+  return (
+    <a
+      href={href}
+      className={className}
+      aria-label={label}
+      onClick={(e) => {
+        if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+        e.preventDefault();
+        navigate(href);
+      }}
+    >
+      {children}
+    </a>
+  );
+}
+
 function Tile({ label, value, testId }: { label: string; value: string; testId: string }) {
   return (
     <div>
@@ -183,7 +223,7 @@ function Tile({ label, value, testId }: { label: string; value: string; testId: 
   );
 }
 
-function Charts({ data, workflow, openBucket }: { data: Data; workflow: string; openBucket(r: Range, start: number, workflow: string): void }) {
+function Charts({ data, workflow, openBucket }: { data: Data; workflow: string; openBucket(r: Range, start: number, workflow: string, status: Segment | ''): void }) {
   const x = useMemo(() => data.rows.map((r) => r.start), [data]);
   const byStatus = useMemo<ChartSeries[]>(() => {
     const s = stacked(data.rows);
@@ -209,7 +249,7 @@ function Charts({ data, workflow, openBucket }: { data: Data; workflow: string; 
   return (
     <div className="grid grid-cols-1 gap-4 lg:grid-cols-2">
       <figure className="panel lg:col-span-2">
-        <figcaption className="panel-title">Callbacks per {unit} by status (click a bar for its callbacks)</figcaption>
+        <figcaption className="panel-title">Callbacks per {unit} by status (click a band of a bar for those callbacks)</figcaption>
         <Chart
           testId="chart-status"
           x={x}
@@ -217,9 +257,9 @@ function Charts({ data, workflow, openBucket }: { data: Data; workflow: string; 
           series={byStatus}
           height={220}
           label={`Callbacks per ${unit}, stacked by status: ${formatCount(total?.count ?? 0n)} in all, ${formatCount(total?.byStatus.error ?? 0n)} failed. The table below has the numbers.`}
-          onPick={(i) => {
+          onPick={(i, y) => {
             const r = data.rows[i];
-            if (r && r.count > 0) openBucket(data.range, r.start, workflow);
+            if (r && r.count > 0) openBucket(data.range, r.start, workflow, segmentAt(r, y));
           }}
         />
       </figure>
@@ -235,7 +275,11 @@ function Charts({ data, workflow, openBucket }: { data: Data; workflow: string; 
   );
 }
 
-function FailureCategories({ data }: { data: Data }) {
+/**
+ * FailureCategories: a bar per error category, each a link to those
+ * failures in the history (a search for the category: see categoryFilters).
+ */
+function FailureCategories({ data, workflow }: { data: Data; workflow: string }) {
   const cats = categories(data.stats.total);
   const max = Math.max(1, ...cats.map((c) => c.count));
   return (
@@ -248,14 +292,16 @@ function FailureCategories({ data }: { data: Data }) {
       ) : (
         <ul className="space-y-1" data-testid="failure-categories">
           {cats.map((c) => (
-            <li key={c.category} className="category-row" data-category={c.category}>
-              <span className="min-w-0 truncate font-mono text-sm" title={c.category}>
-                {c.category}
-              </span>
-              <span className="category-track" aria-hidden="true">
-                <span className="category-bar" style={{ width: `${(100 * c.count) / max}%` }} />
-              </span>
-              <span className="text-sm tabular-nums">{formatCount(c.count)}</span>
+            <li key={c.category} data-category={c.category}>
+              <HistoryLink className="category-row category-link" filters={categoryFilters(data.range, workflow, c.category)} label={`${c.category}: ${formatCount(c.count)} failures; open them in the history`}>
+                <span className="min-w-0 truncate font-mono text-sm" title={c.category}>
+                  {c.category}
+                </span>
+                <span className="category-track" aria-hidden="true">
+                  <span className="category-bar" style={{ width: `${(100 * c.count) / max}%` }} />
+                </span>
+                <span className="text-sm tabular-nums">{formatCount(c.count)}</span>
+              </HistoryLink>
             </li>
           ))}
         </ul>
@@ -365,7 +411,7 @@ function WorkflowFilter({ query, workflows, onChange }: { query: DashboardQuery;
   return (
     <label htmlFor={id} className="flex items-center gap-1.5 text-sm sm:ml-auto">
       <span className="muted">Workflow</span>
-      <select id={id} className="input" value={query.workflow} onChange={(e) => onChange({ ...query, workflow: e.target.value })} data-testid="dashboard-workflow">
+      <select id={id} className="input max-w-[min(16rem,60vw)] truncate" value={query.workflow} onChange={(e) => onChange({ ...query, workflow: e.target.value })} data-testid="dashboard-workflow">
         <option value="">all</option>
         {options.map((w) => (
           <option key={w} value={w}>

@@ -1,11 +1,12 @@
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { useSession } from '../session';
-import { useLive, useLiveEvents } from '../live';
+import { useLive, useLiveChanges } from '../live';
 import { errorMessage } from '../lib/api';
 import { summarize, type CallbackSummary } from '../lib/events';
 import { filtersFromSearch, pageRange, pageSizes, searchFromFilters, toListRequest, toMarkAllViewedRequest, type Filters } from '../lib/filters';
 import { formatCount } from '../lib/format';
 import { navigate } from '../lib/router';
+import { historyHref } from '../lib/routes';
 import { CallbackTable } from './CallbackTable';
 import { FiltersForm } from './FiltersForm';
 import { SendTestCallback } from './SendTestCallback';
@@ -64,13 +65,15 @@ export function HistoryPage({ search, open, onRows, current, developmentSecret }
     wasLive.current = isLive;
   }, [live.state.status, load]);
 
-  // Live: the page reloads when a callback arrives or is viewed. Later pages
-  // stay put (their cursor would shift under the reader).
+  // Live: the page reloads when a callback arrives or is viewed, one at a
+  // time or many at once (Mark all as viewed, in any tab or by any admin:
+  // the rows' unviewed marks change). Later pages stay put (their cursor
+  // would shift under the reader).
   // A burst of events costs one reload, not one each.
   const [stale, setStale] = useState(false);
   const reload = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   useEffect(() => () => clearTimeout(reload.current), []);
-  useLiveEvents(() => {
+  useLiveChanges(() => {
     if (filters.page === '') {
       clearTimeout(reload.current);
       reload.current = setTimeout(() => void load(), 200);
@@ -80,7 +83,7 @@ export function HistoryPage({ search, open, onRows, current, developmentSecret }
   });
   useEffect(() => setStale(false), [key]);
 
-  const go = (f: Filters) => navigate(`/${searchFromFilters(f)}`);
+  const go = (f: Filters) => navigate(historyHref(searchFromFilters(f)));
   // A new page starts at its top, with focus on the list rather than on a
   // button that may be gone.
   const turn = (f: Filters) => {

@@ -3,6 +3,7 @@ import { LiveProvider, useLive } from '../live';
 import { useSession } from '../session';
 import { callbackIdOf, callbackPath, detailState, navigate, stepId, useLocation } from '../lib/router';
 import { searchFromFilters, emptyFilters } from '../lib/filters';
+import { historyHref, historyPath, movedTo } from '../lib/routes';
 import { loadLayout, saveLayout, type DetailLayout } from '../lib/layout';
 import { ConnectionIndicator } from './ConnectionIndicator';
 import { NotifyToggle } from './NotifyToggle';
@@ -11,6 +12,7 @@ import { HistoryPage } from './HistoryPage';
 import { RejectedPage } from './RejectedPage';
 import { TimelinePage } from './TimelinePage';
 import { ThemeToggle, type ThemeState } from './ThemeToggle';
+import { AlertsPage } from './AlertsPage';
 import { BuildFooter, DevelopmentSecretBanner, useServerInfo } from './ServerWarnings';
 import { usePhone } from './usePhone';
 import { typing } from './keys';
@@ -21,14 +23,21 @@ const DashboardPage = lazy(() => import('./DashboardPage'));
 
 /**
  * Shell is the logged-in app: navigation, the page, and the detail view.
- * A callback has its own URL (/callbacks/<id>); the page behind it is the
- * one it was opened over (the history state), or the history for a link.
+ * The dashboard is the home (/), the history is at /callbacks. A callback
+ * has its own URL (/callbacks/<id>); the page behind it is the one it was
+ * opened over (the history state), or the history for a link.
  */
 export function Shell({ theme }: { theme: ThemeState }) {
   const { path, search } = useLocation();
+  // An address that moved (the history's old /?status=…, /dashboard) is
+  // replaced by its new one before anything loads.
+  const moved = movedTo(path, search);
+  useEffect(() => {
+    if (moved) navigate(moved, true, window.history.state);
+  }, [moved]);
   const openId = callbackIdOf(path);
   const state = detailState(window.history.state);
-  const background = openId ? (state?.background ?? `/${search}`) : path + search;
+  const background = openId ? (state?.background ?? historyHref(search)) : path + search;
   const [layout, setLayout] = useState<DetailLayout>(() => loadLayout(window.localStorage));
   const phone = usePhone();
   const docked = layout === 'docked' && !phone;
@@ -46,17 +55,19 @@ export function Shell({ theme }: { theme: ThemeState }) {
     }
     const here = window.location.pathname + window.location.search;
     const current = callbackIdOf(window.location.pathname);
-    const bg = current ? (detailState(window.history.state)?.background ?? '/') : here;
+    const bg = current ? (detailState(window.history.state)?.background ?? historyPath) : here;
     const q = bg.indexOf('?');
     // Stepping from one callback to another replaces the entry: Back
-    // returns to the page, not through every callback seen.
-    navigate(callbackPath(id) + (q >= 0 && bg.startsWith('/?') ? bg.slice(q) : ''), current !== null, { background: bg, inApp: true });
+    // returns to the page, not through every callback seen. A callback
+    // opened over a filtered history keeps the filters in its URL, so that
+    // a reload or a link shows the same list behind it.
+    navigate(callbackPath(id) + (q >= 0 && bg.startsWith(`${historyPath}?`) ? bg.slice(q) : ''), current !== null, { background: bg, inApp: true });
   }, []);
   const close = useCallback(() => {
     setModal(false);
     const s = detailState(window.history.state);
     if (s?.inApp) window.history.back();
-    else navigate(s?.background ?? `/${window.location.search}`, true);
+    else navigate(s?.background ?? historyHref(window.location.search), true);
     const el = returnFocus.current;
     returnFocus.current = null;
     // The element that opened the view gets focus back (a toast's button
@@ -112,7 +123,7 @@ export function Shell({ theme }: { theme: ThemeState }) {
         <DevelopmentSecretBanner info={info} />
         <Header theme={theme} />
         <div className={openId && docked ? 'with-dock' : undefined}>
-          <Page location={background} open={open} onRows={onRows} current={openId} developmentSecret={info?.developmentSecret ?? false} />
+          {!moved && <Page location={background} open={open} onRows={onRows} current={openId} developmentSecret={info?.developmentSecret ?? false} />}
           {openId && docked && <DetailDock key={openId} id={openId} onClose={close} onLayout={changeLayout} />}
         </div>
         <BuildFooter info={info} />
@@ -128,26 +139,22 @@ function Header({ theme }: { theme: ThemeState }) {
   const live = useLive();
   const { path, search } = useLocation();
   const badge = live.unviewed && live.unviewed.count > 0 ? `${live.unviewed.count}${live.unviewed.more ? '+' : ''}` : null;
-  const unviewedHref = `/${searchFromFilters({ ...emptyFilters, unviewed: true })}`;
+  const unviewedSearch = searchFromFilters({ ...emptyFilters, unviewed: true });
+  const unviewedHref = historyHref(unviewedSearch);
   return (
     <header className="header">
       <nav aria-label="Main" className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-3 gap-y-2 px-3 py-2 sm:px-6">
         <a href="/" className="brand" onClick={(e) => (e.preventDefault(), navigate('/'))}>
           callbackd
         </a>
-        <a
-          href="/dashboard"
-          className="nav-link"
-          aria-current={path === '/dashboard' ? 'page' : undefined}
-          onClick={(e) => (e.preventDefault(), navigate('/dashboard'))}
-        >
+        <a href="/" className="nav-link" aria-current={path === '/' ? 'page' : undefined} onClick={(e) => (e.preventDefault(), navigate('/'))}>
           Dashboard
         </a>
         <a
-          href="/"
+          href={historyPath}
           className="nav-link"
-          aria-current={path === '/' && search === '' ? 'page' : undefined}
-          onClick={(e) => (e.preventDefault(), navigate('/'))}
+          aria-current={path === historyPath && search === '' ? 'page' : undefined}
+          onClick={(e) => (e.preventDefault(), navigate(historyPath))}
         >
           History
         </a>
@@ -155,7 +162,7 @@ function Header({ theme }: { theme: ThemeState }) {
           href={unviewedHref}
           className="nav-link"
           data-testid="unviewed-link"
-          aria-current={path === '/' && search === unviewedHref.slice(1) ? 'page' : undefined}
+          aria-current={path === historyPath && search === unviewedSearch ? 'page' : undefined}
           onClick={(e) => (e.preventDefault(), navigate(unviewedHref))}
         >
           Unviewed
@@ -172,6 +179,9 @@ function Header({ theme }: { theme: ThemeState }) {
           onClick={(e) => (e.preventDefault(), navigate('/rejected'))}
         >
           Rejected
+        </a>
+        <a href="/alerts" className="nav-link" aria-current={path === '/alerts' ? 'page' : undefined} onClick={(e) => (e.preventDefault(), navigate('/alerts'))}>
+          Alerts
         </a>
         <span className="ml-auto flex items-center gap-2">
           <ConnectionIndicator state={live.state} role={live.role} onReconnectNow={live.reconnectNow} />
@@ -197,9 +207,11 @@ function Page({ location, open, onRows, current, developmentSecret }: { location
         <TimelinePage jobId={decodeURIComponent(job[1])} open={open} />
       ) : path === '/rejected' ? (
         <RejectedPage />
-      ) : path === '/dashboard' ? (
+      ) : path === '/alerts' ? (
+        <AlertsPage />
+      ) : path === '/' ? (
         <Suspense fallback={<p className="muted">Loading…</p>}>
-          <DashboardPage search={search} />
+          <DashboardPage search={search} developmentSecret={developmentSecret} />
         </Suspense>
       ) : (
         <HistoryPage search={search} open={open} onRows={onRows} current={current} developmentSecret={developmentSecret} />

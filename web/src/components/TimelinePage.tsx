@@ -7,6 +7,7 @@ import { errorMessage, type AdminClient } from '../lib/api';
 import { isFailure, summarize, type CallbackSummary } from '../lib/events';
 import { formatCost, formatDuration, formatTime } from '../lib/format';
 import { navigate } from '../lib/router';
+import { historyPath } from '../lib/routes';
 import { jobTotals, ordered, payloadCost, payloadTokens, type TimelineEntry } from '../lib/timeline';
 import { StatusBadge } from './StatusBadge';
 
@@ -56,7 +57,7 @@ export function TimelinePage({ jobId, open }: { jobId: string; open(id: string):
   return (
     <section aria-labelledby="timeline-title" className="space-y-4">
       <p>
-        <a href="/" className="btn-link text-sm" onClick={(e) => (e.preventDefault(), navigate('/'))}>
+        <a href={historyPath} className="btn-link text-sm" onClick={(e) => (e.preventDefault(), navigate(historyPath))}>
           ← History
         </a>
       </p>

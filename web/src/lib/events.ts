@@ -2,7 +2,7 @@
 // tabs over BroadcastChannel and are easy to build in tests.
 
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { CallbackStatus, type Callback, type CallbackEvent, type CallbackView } from '@callbackd/client';
+import { CallbackStatus, type Callback, type CallbackEvent, type CallbackView, type CallbackViewBatch } from '@callbackd/client';
 
 /** CallbackSummary is what lists and toasts show of a callback. */
 export interface CallbackSummary {
@@ -31,10 +31,24 @@ export interface ViewSummary {
   viewTime: string;
 }
 
-/** LiveEvent is one event of the WatchCallbacks stream. */
-export type LiveEvent =
-  | { cursor: string; kind: 'received' | 'redelivered'; callback: CallbackSummary }
-  | { cursor: string; kind: 'viewed'; view: ViewSummary };
+/** ViewBatchSummary says that an admin marked many callbacks viewed at once (MarkAllViewed). */
+export interface ViewBatchSummary {
+  adminId: string;
+  adminName: string;
+  viewTime: string;
+  count: number;
+}
+
+/** CallbackLiveEvent is an event about one callback. */
+export type CallbackLiveEvent = { cursor: string; kind: 'received' | 'redelivered'; callback: CallbackSummary } | { cursor: string; kind: 'viewed'; view: ViewSummary };
+
+/** LiveEvent is one event of the WatchCallbacks stream: about one callback, or a batch of views. */
+export type LiveEvent = CallbackLiveEvent | { cursor: string; kind: 'viewed_many'; batch: ViewBatchSummary };
+
+/** aboutOneCallback tells a per-callback event from a batch. */
+export function aboutOneCallback(ev: LiveEvent): ev is CallbackLiveEvent {
+  return ev.kind !== 'viewed_many';
+}
 
 export function isoTime(ts: Timestamp | undefined): string {
   return ts ? timestampDate(ts).toISOString() : '';
@@ -62,6 +76,10 @@ export function summarizeView(v: CallbackView): ViewSummary {
   return { callbackId: v.callbackId, adminId: v.adminId, adminName: v.adminName, viewTime: isoTime(v.viewTime) };
 }
 
+export function summarizeViewBatch(b: CallbackViewBatch): ViewBatchSummary {
+  return { adminId: b.adminId, adminName: b.adminName, viewTime: isoTime(b.viewTime), count: Number(b.count) };
+}
+
 /** toLiveEvent converts a stream event; unknown event kinds give null. */
 export function toLiveEvent(e: CallbackEvent): LiveEvent | null {
   switch (e.event.case) {
@@ -70,6 +88,8 @@ export function toLiveEvent(e: CallbackEvent): LiveEvent | null {
       return { cursor: e.cursor, kind: e.event.case, callback: summarize(e.event.value) };
     case 'viewed':
       return { cursor: e.cursor, kind: 'viewed', view: summarizeView(e.event.value) };
+    case 'viewedMany':
+      return { cursor: e.cursor, kind: 'viewed_many', batch: summarizeViewBatch(e.event.value) };
     default:
       return null;
   }

@@ -2,7 +2,8 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { CallbackStatsBucketSchema, CallbackStatsSchema, StatsBucket } from '@callbackd/client';
 import { expect, test } from 'vitest';
-import { bucketStarts, categories, formatRate, queryFromSearch, rangeOf, rows, searchFromQuery, stacked } from './stats';
+import { bucketFilters, bucketStarts, categories, categoryFilters, formatRate, queryFromSearch, rangeOf, rowOf, rows, searchFromQuery, segmentAt, stacked } from './stats';
+import { searchFromFilters } from './filters';
 
 const now = Date.parse('2025-12-20T10:30:00.000Z');
 
@@ -44,4 +45,33 @@ test('buckets the server left out are zeros; rates and stacks', () => {
     { category: 'uncategorised', count: 3 },
     { category: 'provider', count: 1 },
   ]);
+});
+
+test('a click on a stacked bar picks the band under the pointer', () => {
+  const r = { ...rowOf(0, undefined), error: 2, processed: 3, received: 1, count: 6 };
+  // Bottom up: error [0, 2], processed (2, 5], received (5, 6].
+  expect(segmentAt(r, -0.3)).toBe('error');
+  expect(segmentAt(r, 0.5)).toBe('error');
+  expect(segmentAt(r, 2)).toBe('error');
+  expect(segmentAt(r, 2.01)).toBe('processed');
+  expect(segmentAt(r, 5)).toBe('processed');
+  expect(segmentAt(r, 5.5)).toBe('received');
+  expect(segmentAt(r, 6.4)).toBe('');
+  // Empty bands take no height.
+  const noErrors = { ...r, error: 0, count: 4 };
+  expect(segmentAt(noErrors, 0.1)).toBe('processed');
+  expect(segmentAt({ ...rowOf(0, undefined), received: 2, count: 2 }, 1)).toBe('received');
+});
+
+test('a bar opens its bucket of its workflow and status; a category its failures over the range', () => {
+  const r = rangeOf(queryFromSearch(''), now);
+  const start = Date.parse('2025-12-20T09:00:00.000Z');
+  expect(searchFromFilters(bucketFilters(r, start, 'translate', 'processed'))).toBe('?status=processed&workflow=translate&after=2025-12-20T09%3A00%3A00.000Z&before=2025-12-20T10%3A00%3A00.000Z');
+  expect(bucketFilters(r, start, '', '')).toMatchObject({ status: '', workflow: '' });
+  const cat = categoryFilters(r, 'translate', 'provider');
+  expect(cat).toMatchObject({ status: 'error', workflow: 'translate', q: '"provider"', after: r.after.toISOString(), before: r.before.toISOString() });
+  // A quote cannot end the phrase early.
+  expect(categoryFilters(r, '', 'a"b').q).toBe('"a b"');
+  // Failures without a category cannot be searched for: all failures of the range.
+  expect(categoryFilters(r, '', 'uncategorised')).toMatchObject({ status: 'error', q: '' });
 });

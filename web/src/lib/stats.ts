@@ -4,6 +4,7 @@
 
 import { StatsBucket, type CallbackStats, type CallbackStatsBucket } from '@callbackd/client';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
+import { emptyFilters, type Filters } from './filters';
 
 /** Preset is a range picker choice. */
 export type Preset = '24h' | '7d' | '30d' | 'custom';
@@ -43,9 +44,14 @@ export function queryFromSearch(search: string): DashboardQuery {
   return { preset, after: custom ? after : '', before: custom ? before : '', workflow: p.get('workflow')?.trim() ?? '' };
 }
 
+/**
+ * searchFromQuery writes the dashboard's query: "" for the default view, and
+ * otherwise always with its range, which tells the dashboard's address at /
+ * from the history's old one (see routes.ts).
+ */
 export function searchFromQuery(q: DashboardQuery): string {
   const p = new URLSearchParams();
-  if (q.preset !== '24h') p.set('range', q.preset);
+  if (q.preset !== '24h' || q.workflow) p.set('range', q.preset);
   if (q.preset === 'custom') {
     p.set('after', q.after);
     p.set('before', q.before);
@@ -128,10 +134,13 @@ export function rows(r: Range, buckets: CallbackStatsBucket[]): Row[] {
   return bucketStarts(r).map((t) => rowOf(t, by.get(t)));
 }
 
+/** uncategorised names the failures whose payload has no error.category. */
+export const uncategorised = 'uncategorised';
+
 /** categories lists failures by error category, most first ("" named "uncategorised"). */
 export function categories(total: CallbackStats | undefined): Array<{ category: string; count: number }> {
   return Object.entries(total?.failuresByCategory ?? {})
-    .map(([category, c]) => ({ category: category || 'uncategorised', count: Number(c) }))
+    .map(([category, c]) => ({ category: category || uncategorised, count: Number(c) }))
     .sort((a, b) => b.count - a.count || a.category.localeCompare(b.category));
 }
 
@@ -147,4 +156,38 @@ export function stacked(rs: Row[]): { error: number[]; processed: number[]; rece
     processed: rs.map((r) => r.error + r.processed),
     received: rs.map((r) => r.error + r.processed + r.received),
   };
+}
+
+/** Segment is the status of one band of a stacked bar. */
+export type Segment = 'error' | 'processed' | 'received';
+
+/**
+ * segmentAt is the band of a bucket's stacked bar at height y (in
+ * callbacks, as the chart's y scale reads the pointer), or '' above the
+ * bar. The bands stack as stacked draws them: error at the bottom, then
+ * processed, then received.
+ */
+export function segmentAt(r: Row, y: number): Segment | '' {
+  const h = Math.max(0, y);
+  if (r.error > 0 && h <= r.error) return 'error';
+  if (r.processed > 0 && h <= r.error + r.processed) return 'processed';
+  if (r.received > 0 && h <= r.count) return 'received';
+  return '';
+}
+
+/** bucketFilters selects the callbacks of one bucket: of a workflow ("" any) and a status ("" any). */
+export function bucketFilters(r: Range, start: number, workflow: string, status: Segment | ''): Filters {
+  return { ...emptyFilters, status, workflow, after: new Date(start).toISOString(), before: new Date(start + r.bucketMs).toISOString() };
+}
+
+/**
+ * categoryFilters selects the failures of an error category over the range.
+ * ListCallbacks has no category filter, so the category is a quoted search
+ * phrase: it also finds a failure whose payload says the word elsewhere
+ * (the error message, say). "uncategorised" cannot be searched for: it
+ * selects every failure of the range.
+ */
+export function categoryFilters(r: Range, workflow: string, category: string): Filters {
+  const q = category === uncategorised ? '' : `"${category.replaceAll('"', ' ')}"`;
+  return { ...emptyFilters, status: 'error', workflow, q, after: r.after.toISOString(), before: r.before.toISOString() };
 }
