@@ -212,7 +212,8 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     // The range keeps the URL's precision: a burst within one minute still reads as two times.
     const [from, until] = [await page.getByLabel('Received from').inputValue(), await page.getByLabel('until').inputValue()];
     expect(from).not.toBe(until);
-    expect(until).toMatch(/T\d{2}:\d{2}:\d{2}(\.\d{3})?$/);
+    // Chromium normalises the value: trailing zeros of the fraction go (.750 reads .75).
+    expect(until).toMatch(/T\d{2}:\d{2}:\d{2}(\.\d{1,3})?$/);
     clean(watched);
     await context.close();
   });
