@@ -90,6 +90,7 @@ describe.each(databases)('on %s', (_name, databaseURL) => {
     const { context, watched } = await newContext(browser);
     const page = await context.newPage();
     await login(page, server.base, tokens.ui);
+    await page.goto(`${server.base}/callbacks`); // the history: the home page is the dashboard
     await page.getByRole('link', { name: `Open callback ${id}` }).click();
     const dialog = page.getByRole('dialog');
     await dialog.getByText('Replay to…', { exact: true }).click();

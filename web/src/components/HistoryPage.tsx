@@ -33,14 +33,19 @@ export function HistoryPage({ search, open, onRows, current, developmentSecret }
   const now = useNow();
   const list = useRef<HTMLDivElement>(null);
 
+  // The page shown is always the URL's: an answer for another page (a
+  // reload scheduled before the reader turned the page) is dropped.
+  const shown = useRef(key);
+  shown.current = key;
   const load = useCallback(
     async (signal?: AbortSignal) => {
       try {
         const res = await client.listCallbacks({ ...toListRequest(filtersFromSearch(key)), includeTotalSize: true }, { signal });
+        if (shown.current !== key) return;
         setPage({ key, rows: res.callbacks.map(summarize), next: res.nextPageToken, total: res.totalSize, estimate: res.totalSizeIsEstimate });
         setError('');
       } catch (e) {
-        if (!signal?.aborted) setError(errorMessage(e));
+        if (!signal?.aborted && shown.current === key) setError(errorMessage(e));
       }
     },
     [client, key],
@@ -81,7 +86,10 @@ export function HistoryPage({ search, open, onRows, current, developmentSecret }
       setStale(true);
     }
   });
-  useEffect(() => setStale(false), [key]);
+  useEffect(() => {
+    setStale(false);
+    return () => clearTimeout(reload.current);
+  }, [key]);
 
   const go = (f: Filters) => navigate(historyHref(searchFromFilters(f)));
   // A new page starts at its top, with focus on the list rather than on a
