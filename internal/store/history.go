@@ -315,7 +315,9 @@ func (s *Store) markBatch(ctx context.Context, cs []cond, after *callback.PageTo
 	defer tx.Rollback()
 	if after != nil {
 		at := filterTime(after.CreatedAt)
-		cs = append(slices.Clip(cs), cond{"(llm_callbacks.created_at < ? OR (llm_callbacks.created_at = ? AND llm_callbacks.id < ?))", []any{at, at, after.ID}})
+		// created_at <= at bounds the index scan, as in List: without it
+		// each batch would walk every row the earlier batches marked.
+		cs = append(slices.Clip(cs), cond{"llm_callbacks.created_at <= ? AND (llm_callbacks.created_at < ? OR (llm_callbacks.created_at = ? AND llm_callbacks.id < ?))", []any{at, at, at, after.ID}})
 	}
 	var args []any
 	where := s.render(cs, 0, &args)
