@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,6 +160,43 @@ func TestReplicasAlertOnce(t *testing.T) {
 		for text, count := range got {
 			require.Equal(t, 1, count, "alert %q", text)
 			require.Contains(t, text, "1 failure of job-")
+		}
+	})
+}
+
+// A rate condition fires once while it holds and sends a resolved message
+// when its window empties: the state between passes is the database's, so
+// this is the evaluator's rate test (package rules) on both databases.
+func TestRateFiresAndResolves(t *testing.T) {
+	t.Parallel()
+	dialects(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		b := setup(t, open, "  - {name: rate, match: {}, rate: {above_percent: 50, within: 3s, min_callbacks: 4}, group_window: 0s, channels: [chat]}")
+		b.start(t, queue.Config{})
+		waitStarted(t, b)
+		for i := range 3 {
+			b.save(t, callback.EventWorkflowFailed, fmt.Sprintf("job-%d", i))
+		}
+		b.save(t, callback.EventWorkflowCompleted, "job-ok")
+		b.save(t, callback.EventWorkflowFailed, "job-3") // still firing: no second message
+		var firing, resolved string
+		require.Eventually(t, func() bool {
+			got, _ := b.rcv.snapshot()
+			for text := range got {
+				switch {
+				case strings.Contains(text, "Resolved: failure rate of summarise-document"):
+					resolved = text
+				case strings.Contains(text, "Failure rate of summarise-document"):
+					firing = text
+				}
+			}
+			return firing != "" && resolved != ""
+		}, 30*time.Second, 50*time.Millisecond)
+		require.Contains(t, firing, "at 75 % (3 of 4)", "fires on the fourth callback, once")
+		require.Contains(t, resolved, "at 0 % (0 of 0)")
+		got, _ := b.rcv.snapshot()
+		require.Len(t, got, 2, "one firing and one resolved message: %v", got)
+		for text, n := range got {
+			require.Equal(t, 1, n, "alert %q", text)
 		}
 	})
 }

@@ -1,10 +1,11 @@
 -- Alerting's evaluation state (package internal/alert/queue). The alert
--- evaluator reads the change feed after alert_cursor.seq and, in ONE
--- transaction, updates the per-rule state, enqueues the alert deliveries
+-- evaluator reads the change feed after alert_cursor.seq, decides, and in
+-- ONE transaction updates the per-rule state, enqueues the alert deliveries
 -- (River's jobs) and moves the cursor: a crash before COMMIT decides
--- nothing, and replicas serialise on the cursor row, so each alert is
--- decided once. Times are Unix microseconds: both dialects compare them
--- as integers.
+-- nothing, and the cursor moves by compare-and-swap (seq and claimed_at as
+-- read), so of two replicas' passes over the same changes one commits and
+-- each alert is decided once. Times are Unix microseconds: both dialects
+-- compare them as integers.
 
 -- +goose Up
 CREATE TABLE alert_cursor (
@@ -23,7 +24,10 @@ CREATE TABLE alert_state (
 );
 CREATE INDEX alert_state_due_at ON alert_state (due_at) WHERE due_at IS NOT NULL;
 
--- Callbacks a rule counted: a redelivery of one is not counted again.
+-- Callbacks the rules counted: a redelivery of one is not counted again.
+-- Since 2 December 2026 the evaluator writes one row per callback for all
+-- rules at once, with rule '' (queue.seenRule); rows of earlier versions
+-- name their rule, and both are read.
 CREATE TABLE alert_seen (
     rule        text   NOT NULL,
     callback_id text   NOT NULL,
