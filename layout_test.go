@@ -21,7 +21,7 @@ var layers = [][]string{
 	{"internal/bench/benchserver"},
 	// Harnesses that build, run or open a real callbackd or database for
 	// tests and benchmarks.
-	{"clients/go/callbackdtest", "internal/store/storetest", "internal/errdocs"},
+	{"clients/go/callbackdtest", "internal/store/storetest", "internal/errdocs", "internal/mailpittest"},
 	// Transports and clients: the one port, the embedded UI, the Go client,
 	// the TypeScript client's test.
 	{"server", "web", "clients/go", "clients/ts"},
@@ -69,6 +69,7 @@ var allowedImports = map[string][]string{
 	"clients/go/callbackdtest":   {},
 	"internal/store/storetest":   {"internal/callback", "internal/store"},
 	"internal/errdocs":           {"internal/apierror"},
+	"internal/mailpittest":       {"clients/go/callbackdtest"},
 	"server":                     {"internal/alert/rules", "internal/apierror", "internal/auth", "internal/oidc", "internal/replay", "internal/session", "internal/buildinfo", "internal/callback", "internal/failurelimit", "internal/ingest", "internal/watch", "internal/webhook", "gen"},
 	"web":                        {},
 	"clients/go":                 {"gen"},
@@ -108,7 +109,7 @@ var allowedImports = map[string][]string{
 
 // testHarnesses may be imported by any package's tests: they exist to build
 // real servers and databases for them.
-var testHarnesses = []string{"internal/store/storetest", "clients/go/callbackdtest", "internal/testenv", "internal/errdocs"}
+var testHarnesses = []string{"internal/store/storetest", "clients/go/callbackdtest", "internal/testenv", "internal/errdocs", "internal/mailpittest"}
 
 // allowedTestImports lists what a package's tests import beyond what the
 // package itself may and the harnesses; none points up.

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,103 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/callbackd/callbackd/clients/go/callbackdtest"
+	"github.com/callbackd/callbackd/internal/mailpittest"
 )
-
-// mailpit is a real SMTP server started by a test, whose HTTP API lists
-// what it received.
-type mailpit struct {
-	smtpHost string
-	smtpPort int
-	api      string // http://127.0.0.1:PORT
-}
-
-// startMailpit runs the binary bin (tools/mailpit) on two free loopback
-// ports until t ends and waits until its API answers. The channel reaches
-// it without TLS and without AUTH: this test is about the message;
-// TestEmailTLSAndAuth (internal/alert/queue) proves STARTTLS, implicit TLS,
-// AUTH and ca_file against Mailpit.
-func startMailpit(t *testing.T, bin string) mailpit {
-	t.Helper()
-	smtpAddr, err := callbackdtest.FreeAddr()
-	require.NoError(t, err)
-	httpAddr, err := callbackdtest.FreeAddr()
-	require.NoError(t, err)
-	dir := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), bin,
-		"--smtp", smtpAddr, "--listen", httpAddr, "--database", filepath.Join(dir, "mailpit.db"),
-		"--smtp-disable-rdns",
-		"--disable-version-check", "--quiet")
-	logFile, err := os.Create(filepath.Join(dir, "mailpit.log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logFile.Name()); err == nil {
-				t.Logf("mailpit log:\n%s", b)
-			}
-		}
-	})
-	m := mailpit{api: "http://" + httpAddr}
-	host, port, ok := strings.Cut(smtpAddr, ":")
-	require.True(t, ok, smtpAddr)
-	m.smtpHost = host
-	_, err = fmt.Sscan(port, &m.smtpPort)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		res, err := http.Get(m.api + "/api/v1/messages")
-		if err != nil {
-			return false
-		}
-		_ = res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, 30*time.Second, 50*time.Millisecond, "mailpit did not start")
-	return m
-}
-
-// mailAddress is an address as Mailpit's API gives it.
-type mailAddress struct {
-	Name    string `json:"Name"`
-	Address string `json:"Address"`
-}
-
-// mailSummary is one message of GET /api/v1/messages.
-type mailSummary struct {
-	ID        string        `json:"ID"`
-	MessageID string        `json:"MessageID"`
-	From      mailAddress   `json:"From"`
-	To        []mailAddress `json:"To"`
-	Subject   string        `json:"Subject"`
-}
-
-// mailMessage is GET /api/v1/message/{ID}: the parsed message.
-type mailMessage struct {
-	mailSummary
-	Text string `json:"Text"`
-	HTML string `json:"HTML"`
-}
-
-func (m mailpit) getJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	res, err := http.Get(m.api + path)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	require.Equal(t, http.StatusOK, res.StatusCode, path)
-	require.NoError(t, json.NewDecoder(res.Body).Decode(v))
-}
-
-func (m mailpit) messages(t *testing.T) []mailSummary {
-	t.Helper()
-	var list struct {
-		Messages []mailSummary `json:"messages"`
-	}
-	m.getJSON(t, "/api/v1/messages", &list)
-	return list.Messages
-}
 
 // TestAlertEmailReachesMailpit: failures delivered to the real webhook route
 // raise one grouped alert that the e-mail channel sends to a real
@@ -119,10 +23,12 @@ func (m mailpit) messages(t *testing.T) []mailSummary {
 // part (the error message escaped in it) and links to the console.
 func TestAlertEmailReachesMailpit(t *testing.T) {
 	t.Parallel()
-	bin, err := callbackdtest.Build(t.Context(), t.TempDir(), callbackdtest.BuildOptions{Module: "tools/mailpit", Package: "github.com/axllent/mailpit"})
-	require.NoError(t, err)
+	bin := mailpittest.Build(t)
 	databases(t, func(t *testing.T, databaseURL string) {
-		mp := startMailpit(t, bin)
+		// Without TLS and AUTH: this test is about the message;
+		// TestEmailTLSAndAuth (internal/alert/queue) proves STARTTLS,
+		// implicit TLS, AUTH and ca_file.
+		mp := mailpittest.Start(t, bin)
 		config := filepath.Join(t.TempDir(), "alerts.yaml")
 		require.NoError(t, os.WriteFile(config, fmt.Appendf(nil, `
 channels:
@@ -138,7 +44,7 @@ rules:
     match: {event: workflow.failed, workflow: translate}
     group_window: 2s
     channels: [mail]
-`, mp.smtpHost, mp.smtpPort), 0o600))
+`, mp.Host, mp.Port), 0o600))
 		srv := startServer(t, databaseURL, "--alerts-config", config, "--public-url", "https://callbackd.example.com")
 
 		const errorMessage = `LLM provider timed out <quota> & "retry"`
@@ -148,17 +54,16 @@ rules:
 				"error": map[string]any{"category": "provider", "retryable": true}, "timestamp": "2025-12-20T10:30:00.123456+00:00Z"})
 		}
 
-		require.Eventually(t, func() bool { return len(mp.messages(t)) >= 1 }, 30*time.Second, 100*time.Millisecond, "no mail reached mailpit")
+		require.Eventually(t, func() bool { return len(mp.Messages(t)) >= 1 }, 30*time.Second, 100*time.Millisecond, "no mail reached mailpit")
 		time.Sleep(1500 * time.Millisecond) // room for a wrong extra message
-		list := mp.messages(t)
+		list := mp.Messages(t)
 		require.Len(t, list, 1, "the burst is one message")
 		summary := list[0]
 
-		var msg mailMessage
-		mp.getJSON(t, "/api/v1/message/"+url.PathEscape(summary.ID), &msg)
+		msg := mp.Message(t, url.PathEscape(summary.ID))
 		require.True(t, strings.HasPrefix(msg.Subject, "[callbackd] 3 failures of translate"), msg.Subject)
 		require.Contains(t, msg.Subject, errorMessage)
-		require.Equal(t, mailAddress{Name: "callbackd", Address: "alerts@callbackd.example.com"}, msg.From)
+		require.Equal(t, mailpittest.Address{Name: "callbackd", Address: "alerts@callbackd.example.com"}, msg.From)
 		var to []string
 		for _, a := range msg.To {
 			to = append(to, a.Address)

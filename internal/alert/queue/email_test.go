@@ -7,14 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,11 +19,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/callbackd/callbackd/clients/go/callbackdtest"
 	"github.com/callbackd/callbackd/internal/alert/channel"
 	"github.com/callbackd/callbackd/internal/alert/queue"
 	"github.com/callbackd/callbackd/internal/alert/rules"
 	"github.com/callbackd/callbackd/internal/callback"
+	"github.com/callbackd/callbackd/internal/mailpittest"
 	"github.com/callbackd/callbackd/internal/store/storetest"
 )
 
@@ -66,71 +63,6 @@ func testPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", leafDER), write("server-key.pem", "EC PRIVATE KEY", keyDER)
 }
 
-// mailpit is a real SMTP server (tools/mailpit) whose HTTP API lists what
-// it received.
-type mailpit struct {
-	port int
-	api  string
-}
-
-// startMailpit runs bin with the extra flags on two free loopback ports
-// until t ends, and waits until its API answers.
-func startMailpit(t *testing.T, bin string, flags ...string) mailpit {
-	t.Helper()
-	smtpAddr, err := callbackdtest.FreeAddr()
-	require.NoError(t, err)
-	httpAddr, err := callbackdtest.FreeAddr()
-	require.NoError(t, err)
-	dir := t.TempDir()
-	args := append([]string{"--smtp", smtpAddr, "--listen", httpAddr, "--database", filepath.Join(dir, "mailpit.db"),
-		"--smtp-disable-rdns", "--disable-version-check", "--quiet"}, flags...)
-	cmd := exec.CommandContext(t.Context(), bin, args...)
-	logFile, err := os.Create(filepath.Join(dir, "mailpit.log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = logFile.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logFile.Name()); err == nil {
-				t.Logf("mailpit %v log:\n%s", flags, b)
-			}
-		}
-	})
-	m := mailpit{api: "http://" + httpAddr}
-	_, port, _ := strings.Cut(smtpAddr, ":")
-	_, err = fmt.Sscan(port, &m.port)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		res, err := http.Get(m.api + "/api/v1/messages")
-		if err != nil {
-			return false
-		}
-		_ = res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}, 30*time.Second, 50*time.Millisecond, "mailpit did not start")
-	return m
-}
-
-// subjects lists the subjects of the messages Mailpit received.
-func (m mailpit) subjects(t *testing.T) []string {
-	t.Helper()
-	res, err := http.Get(m.api + "/api/v1/messages")
-	require.NoError(t, err)
-	defer res.Body.Close()
-	var list struct {
-		Messages []struct{ Subject string } `json:"messages"`
-	}
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&list))
-	var out []string
-	for _, msg := range list.Messages {
-		out = append(out, msg.Subject)
-	}
-	return out
-}
-
 // TestEmailTLSAndAuth sends one alert to five e-mail channels against real
 // Mailpit servers that require TLS and SMTP AUTH, with a certificate of a
 // private CA: it arrives over STARTTLS with AUTH PLAIN and over implicit
@@ -140,16 +72,15 @@ func (m mailpit) subjects(t *testing.T) []string {
 // channel does not depend on the database, so SQLite alone runs it.
 func TestEmailTLSAndAuth(t *testing.T) {
 	t.Parallel()
-	bin, err := callbackdtest.Build(t.Context(), t.TempDir(), callbackdtest.BuildOptions{Module: "tools/mailpit", Package: "github.com/axllent/mailpit"})
-	require.NoError(t, err)
+	bin := mailpittest.Build(t)
 	dir := t.TempDir()
 	caFile, certFile, keyFile := testPKI(t, dir)
 	authFile := filepath.Join(dir, "smtp-auth")
 	require.NoError(t, os.WriteFile(authFile, []byte("alerts:s3cret-pass\n"), 0o600))
 	tlsFlags := []string{"--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile, "--smtp-auth-file", authFile}
-	starttls := startMailpit(t, bin, append(tlsFlags, "--smtp-require-starttls")...)
-	implicit := startMailpit(t, bin, append(tlsFlags, "--smtp-require-tls")...)
-	plain := startMailpit(t, bin) // offers no STARTTLS
+	starttls := mailpittest.Start(t, bin, append(tlsFlags, "--smtp-require-starttls")...)
+	implicit := mailpittest.Start(t, bin, append(tlsFlags, "--smtp-require-tls")...)
+	plain := mailpittest.Start(t, bin) // offers no STARTTLS
 
 	passwordFile := filepath.Join(dir, "password")
 	require.NoError(t, os.WriteFile(passwordFile, []byte("s3cret-pass\n"), 0o600))
@@ -163,7 +94,7 @@ channels:
   - {name: no-starttls, email: {host: 127.0.0.1, port: %[6]d, tls: starttls, ca_file: %[3]q, %[5]s}}
 rules:
   - {name: failed, match: {event: workflow.failed}, group_window: 0s, channels: [starttls, implicit, wrong-password, untrusted, no-starttls]}
-`, starttls.port, implicit.port, caFile, passwordFile, mail, plain.port))
+`, starttls.Port, implicit.Port, caFile, passwordFile, mail, plain.Port))
 	require.NoError(t, err)
 
 	st := storetest.OpenSQLite(t)
@@ -212,9 +143,9 @@ rules:
 		d := byChannel[name]
 		require.Equal(t, rules.DeliverySent, d.Status, "%s: %+v", name, d.Errors)
 	}
-	require.Equal(t, []string{"[callbackd] 1 failure of summarise-document, latest: workflow.failed of job job-tls"}, prefixes(starttls.subjects(t)), "STARTTLS with AUTH PLAIN, one message: the wrong password and the untrusted certificate sent none")
-	require.Equal(t, []string{"[callbackd] 1 failure of summarise-document, latest: workflow.failed of job job-tls"}, prefixes(implicit.subjects(t)), "implicit TLS with AUTH LOGIN")
-	require.Empty(t, plain.subjects(t), "required STARTTLS: nothing is sent in clear")
+	require.Equal(t, []string{"[callbackd] 1 failure of summarise-document, latest: workflow.failed of job job-tls"}, prefixes(starttls.Subjects(t)), "STARTTLS with AUTH PLAIN, one message: the wrong password and the untrusted certificate sent none")
+	require.Equal(t, []string{"[callbackd] 1 failure of summarise-document, latest: workflow.failed of job job-tls"}, prefixes(implicit.Subjects(t)), "implicit TLS with AUTH LOGIN")
+	require.Empty(t, plain.Subjects(t), "required STARTTLS: nothing is sent in clear")
 
 	failed := func(name string, port int, want string) {
 		t.Helper()
@@ -226,9 +157,9 @@ rules:
 		require.Contains(t, d.Errors[0].Error, want, name)
 		require.NotContains(t, d.Errors[0].Error, "s3cret-pass", name)
 	}
-	failed("wrong-password", starttls.port, `SMTP AUTH failed: 535 "5.7.8 Authentication credentials invalid"`)
-	failed("untrusted", starttls.port, "certificate signed by unknown authority")
-	failed("no-starttls", plain.port, "STARTTLS")
+	failed("wrong-password", starttls.Port, `SMTP AUTH failed: 535 "5.7.8 Authentication credentials invalid"`)
+	failed("untrusted", starttls.Port, "certificate signed by unknown authority")
+	failed("no-starttls", plain.Port, "STARTTLS")
 }
 
 // prefixes cuts each subject before its timestamp.
