@@ -584,10 +584,10 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await context.close();
   });
 
-  test('"Mark all as viewed" in one tab updates the other tabs of the admin, not another admin', async () => {
+  test('"Mark all as viewed" in one tab updates the other tabs of the admin and open detail windows, not another admin\'s marks', async () => {
     const { context, watched } = await newContext(browser);
     const workflow = `many-${randomUUID().slice(0, 8)}`;
-    await Promise.all(Array.from({ length: 3 }, () => postCallback(server.base, completed(randomUUID(), { workflow_name: workflow }))));
+    const posted = await Promise.all(Array.from({ length: 3 }, () => postCallback(server.base, completed(randomUUID(), { workflow_name: workflow }))));
     const list = `${historyURL(server)}?workflow=${workflow}`;
     const marking = await context.newPage();
     await login(marking, list, tokens.ui);
@@ -598,15 +598,24 @@ describe.each(databases)('on %s', (name, databaseURL) => {
     await login(otherAdmin, list, tokens.other);
     const rows = (p: Page, viewed: boolean) => p.locator(`[data-testid="history-row"][data-viewed="${viewed}"]`).count();
     for (const p of [marking, other, otherAdmin]) await expect.poll(() => rows(p, false)).toBe(3);
+    // The other admin has one of them open: it lists them alone as its viewer.
+    await otherAdmin.getByRole('link', { name: `Open callback ${posted[0]!.id}` }).click();
+    const viewers = otherAdmin.getByRole('dialog').getByTestId('viewed-by');
+    await expect.poll(() => viewers.textContent()).toContain('other');
+    expect(await viewers.textContent()).not.toContain('ui');
     await marking.getByRole('button', { name: 'Mark all as viewed' }).click();
     await marking.getByTestId('mark-all-confirm').getByRole('button', { name: 'Mark viewed' }).click();
     await expect.poll(() => marking.getByTestId('mark-all-status').textContent()).toBe('Marked 3 callbacks viewed.');
     // The other tab did nothing: the stream's one viewed_many event reloads its list.
     await expect.poll(() => rows(other, true), { timeout: 10_000 }).toBe(3);
     expect(await rows(other, false)).toBe(0);
-    // Another admin's marks are their own: the event reloads their list, which stays unviewed.
+    // The open window reads its viewers again on the batch event.
+    await expect.poll(() => viewers.textContent(), { timeout: 10_000 }).toContain('ui');
+    await otherAdmin.keyboard.press('Escape');
+    // Another admin's marks are their own: the event reloads their list, in
+    // which only the callback they opened is viewed.
     await sleep(1500);
-    expect(await rows(otherAdmin, false)).toBe(3);
+    expect(await rows(otherAdmin, false)).toBe(2);
     clean(watched);
     clean(second.watched);
     await second.context.close();

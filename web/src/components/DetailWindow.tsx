@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useId, useRef, useState, type KeyboardEvent as ReactKeyboardEvent, type PointerEvent as ReactPointerEvent } from 'react';
 import { Rnd } from 'react-rnd';
 import type { Callback } from '@callbackd/client';
-import { useLiveEvents } from '../live';
+import { useLiveChanges } from '../live';
 import { useSession } from '../session';
 import { errorMessage } from '../lib/api';
 import { CallbackDetails } from './CallbackDetails';
@@ -52,8 +52,11 @@ function useCallbackDetail(id: string) {
       cancelled = true;
     };
   }, [client, id, load]);
-  useLiveEvents((ev) => {
-    if ((ev.kind === 'viewed' && ev.view.callbackId === id) || (ev.kind !== 'viewed' && ev.callback.id === id)) void load();
+  useLiveChanges((ev) => {
+    // A batch of views ("Mark all as viewed", in another tab or by another
+    // admin) says how many, not which: it may hold this callback, so its
+    // "Viewed by" is read again.
+    if (ev.kind === 'viewed_many' || (ev.kind === 'viewed' && ev.view.callbackId === id) || (ev.kind !== 'viewed' && ev.callback.id === id)) void load();
   });
   return { callback, error };
 }
