@@ -64,6 +64,7 @@ type config struct {
 	runs      int
 	pages     int
 	baseline  time.Duration
+	warmup    time.Duration
 	markRows  int
 	markRuns  int
 	markStart time.Duration
@@ -111,6 +112,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.runs, "runs", 200, "runs of each query")
 	fs.IntVar(&cfg.pages, "pages", 1000, "the deep page of the keyset goal (page 1 against this page)")
 	fs.DurationVar(&cfg.baseline, "baseline", 10*time.Second, "ingest-only time before the queries, for the ingest baseline")
+	fs.DurationVar(&cfg.warmup, "warmup", 0, "ingest-only time before the baseline, not compared (a fair baseline starts warm)")
 	fs.IntVar(&cfg.markRows, "mark-rows", 100_000, "callbacks each MarkAllViewed marks (at most -n / -mark-runs)")
 	fs.IntVar(&cfg.markRuns, "mark-runs", 3, "MarkAllViewed calls, on disjoint windows")
 	fs.DurationVar(&cfg.markStart, "mark-start", 0, "where the first MarkAllViewed window begins, after the history's start (past a part that a prune phase deleted)")
@@ -141,6 +143,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if cfg.baseline < time.Second || cfg.baseline > time.Hour {
 		errs = append(errs, fmt.Errorf("-baseline: %v, want 1s..1h", cfg.baseline))
+	}
+	if cfg.warmup < 0 || cfg.warmup > time.Hour {
+		errs = append(errs, fmt.Errorf("-warmup: %v, want 0..1h", cfg.warmup))
 	}
 	if cfg.markRuns < 1 || cfg.markRows < 1 || cfg.markRows*cfg.markRuns > cfg.n {
 		errs = append(errs, fmt.Errorf("-mark-rows %d × -mark-runs %d: want at least 1 each, and at most -n callbacks", cfg.markRows, cfg.markRuns))
@@ -371,7 +376,7 @@ func measureRun(ctx context.Context, cfg config) (_ *report, err error) {
 // describe is the command line as the report shows it.
 func (cfg config) describe() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "-db %s -n %d -seed %d -rate %g -runs %d -pages %d -baseline %v -mark-rows %d -mark-runs %d", cfg.db, cfg.n, cfg.seed, cfg.rate, cfg.runs, cfg.pages, cfg.baseline, cfg.markRows, cfg.markRuns)
+	fmt.Fprintf(&b, "-db %s -n %d -seed %d -rate %g -runs %d -pages %d -warmup %v -baseline %v -mark-rows %d -mark-runs %d", cfg.db, cfg.n, cfg.seed, cfg.rate, cfg.runs, cfg.pages, cfg.warmup, cfg.baseline, cfg.markRows, cfg.markRuns)
 	var phases []string
 	for _, p := range allPhases {
 		if cfg.phases[p] {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestSmoke(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "seed")
 	cfg, err := parseFlags([]string{"-server-bin", bin, "-db", "sqlite", "-n", "4000", "-keep", "-name", dir,
-		"-runs", "3", "-pages", "3", "-baseline", "1s", "-rate", "50", "-mark-rows", "400", "-mark-runs", "2"})
+		"-runs", "3", "-pages", "3", "-warmup", "1s", "-baseline", "1s", "-rate", "50", "-mark-rows", "400", "-mark-runs", "2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +50,11 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("query %q: %d runs, p99 %v", q.Name, q.Runs, q.P99)
 		}
 	}
-	if len(rep.Ingest) == 0 || rep.Ingest[0].Requests == 0 {
-		t.Errorf("no ingest measured: %+v", rep.Ingest)
+	if len(rep.Ingest) < 2 || rep.Ingest[0].Phase != warmupPhase || rep.Ingest[1].Phase != baselinePhase || rep.Ingest[1].Requests == 0 {
+		t.Errorf("ingest phases = %+v, want the warm-up, then a baseline with requests", rep.Ingest)
+	}
+	if !slices.ContainsFunc(rep.Queries, func(q queryResult) bool { return q.Name == "ingest p99 during MarkAllViewed" }) {
+		t.Errorf("MarkAllViewed's ingest p99 is not compared with the baseline:\n%s", out.String())
 	}
 	if !strings.Contains(out.String(), "| page 1, unviewed_only |") {
 		t.Errorf("report lacks the unviewed_only row:\n%s", out.String())

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,8 +88,18 @@ func measure(ctx context.Context, cfg config, bin string, db *Database, h Histor
 
 	load := startIngest(ctx, cfg.rate, srv.URL, secret)
 	defer load.stop()
+	if cfg.warmup > 0 {
+		// A server just started has cold caches, an empty connection pool
+		// and a heap still growing: measured then, the baseline would be
+		// slower than the phases it is the yardstick of.
+		progress("ingest warm-up: %v at %g req/s, not compared", cfg.warmup, cfg.rate)
+		load.phase(warmupPhase)
+		if !benchserver.Sleep(ctx, cfg.warmup) {
+			return ctx.Err()
+		}
+	}
 	progress("ingest baseline: %v at %g req/s", cfg.baseline, cfg.rate)
-	load.phase("baseline (ingest only)")
+	load.phase(baselinePhase)
 	if !benchserver.Sleep(ctx, cfg.baseline) {
 		return ctx.Err()
 	}
@@ -130,9 +141,9 @@ func measure(ctx context.Context, cfg config, bin string, db *Database, h Histor
 		return ctx.Err()
 	}
 	rep.Ingest = load.phases()
-	if len(rep.Ingest) > 0 {
-		base := rep.Ingest[0]
-		for _, p := range rep.Ingest[1:] {
+	if i := slices.IndexFunc(rep.Ingest, func(p ingestPhase) bool { return p.Phase == baselinePhase }); i >= 0 {
+		base := rep.Ingest[i]
+		for _, p := range rep.Ingest[i+1:] {
 			var name string
 			switch {
 			case p.Phase == "MarkAllViewed" && !m.errs[markName(cfg)]:
@@ -324,6 +335,14 @@ type phaseSamples struct {
 	latencies []time.Duration
 	failed    map[string]int // by status code or "transport"
 }
+
+// The ingest phases before the queries: the warm-up's latencies are
+// reported but compared with nothing; the baseline is what the phases with
+// a goal are compared with.
+const (
+	warmupPhase   = "warm-up (not compared)"
+	baselinePhase = "baseline (ingest only)"
+)
 
 // startIngest starts posting at rate (nothing if 0) to the server at base.
 // The callbacks are new jobs of a history that starts now, signed with the
