@@ -1,8 +1,8 @@
 import { create } from '@bufbuild/protobuf';
-import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { TimestampSchema, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { CallbackEventSchema, CallbackViewBatchSchema } from '@callbackd/client';
 import { expect, test } from 'vitest';
-import { aboutOneCallback, toLiveEvent } from './events';
+import { aboutOneCallback, isoTime, toLiveEvent } from './events';
 
 test('a batch of views (Mark all as viewed) is a live event that tabs can relay', () => {
   const e = create(CallbackEventSchema, {
@@ -15,4 +15,12 @@ test('a batch of views (Mark all as viewed) is a live event that tabs can relay'
   expect(structuredClone(ev)).toEqual(ev);
   expect(aboutOneCallback(ev!)).toBe(false);
   expect(toLiveEvent(create(CallbackEventSchema, { cursor: 'c-10' }))).toBeNull();
+});
+
+test('isoTime truncates to the millisecond, so that a range from the earliest time holds it', () => {
+  // Stored 18:55:18.783629: rounded it would read .784, after the callback.
+  expect(isoTime(create(TimestampSchema, { seconds: 1796237718n, nanos: 783_629_000 }))).toBe('2026-12-02T18:55:18.783Z');
+  expect(isoTime(create(TimestampSchema, { seconds: 1796237718n, nanos: 999_999_999 }))).toBe('2026-12-02T18:55:18.999Z');
+  expect(isoTime(create(TimestampSchema, { seconds: 1796237718n, nanos: 0 }))).toBe('2026-12-02T18:55:18.000Z');
+  expect(isoTime(undefined)).toBe('');
 });

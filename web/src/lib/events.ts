@@ -1,7 +1,7 @@
 // Plain, structured-cloneable views of the stream's messages: they cross
 // tabs over BroadcastChannel and are easy to build in tests.
 
-import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
+import type { Timestamp } from '@bufbuild/protobuf/wkt';
 import { CallbackStatus, type Callback, type CallbackEvent, type CallbackView, type CallbackViewBatch } from '@callbackd/client';
 
 /** CallbackSummary is what lists and toasts show of a callback. */
@@ -50,8 +50,15 @@ export function aboutOneCallback(ev: LiveEvent): ev is CallbackLiveEvent {
   return ev.kind !== 'viewed_many';
 }
 
+/**
+ * isoTime writes a timestamp in ISO 8601 at millisecond precision,
+ * truncated rather than rounded (timestampDate rounds): a time range built
+ * from such strings (a burst's "Show failures", from its earliest to its
+ * latest callback) must not start after its earliest callback, whose
+ * stored time has microseconds.
+ */
 export function isoTime(ts: Timestamp | undefined): string {
-  return ts ? timestampDate(ts).toISOString() : '';
+  return ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1_000_000)).toISOString() : '';
 }
 
 export function summarize(c: Callback): CallbackSummary {
