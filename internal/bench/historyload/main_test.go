@@ -53,6 +53,9 @@ func TestSmoke(t *testing.T) {
 	if len(rep.Ingest) < 2 || rep.Ingest[0].Phase != warmupPhase || rep.Ingest[1].Phase != baselinePhase || rep.Ingest[1].Requests == 0 {
 		t.Errorf("ingest phases = %+v, want the warm-up, then a baseline with requests", rep.Ingest)
 	}
+	if i := slices.IndexFunc(rep.Ingest, func(p ingestPhase) bool { return p.Phase == "MarkAllViewed" }); i < 0 || rep.Ingest[i].Requests < minPhaseRequests {
+		t.Errorf("ingest phases = %+v, want MarkAllViewed's with at least %d requests", rep.Ingest, minPhaseRequests)
+	}
 	if !slices.ContainsFunc(rep.Queries, func(q queryResult) bool { return q.Name == "ingest p99 during MarkAllViewed" }) {
 		t.Errorf("MarkAllViewed's ingest p99 is not compared with the baseline:\n%s", out.String())
 	}
