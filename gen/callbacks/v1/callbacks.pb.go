@@ -785,10 +785,11 @@ type ListCallbacksResponse struct {
 	// total_size_is_estimate says that total_size is an estimate.
 	TotalSizeIsEstimate bool `protobuf:"varint,4,opt,name=total_size_is_estimate,json=totalSizeIsEstimate,proto3" json:"total_size_is_estimate,omitempty"`
 	// unviewed_count is the number of callbacks the calling admin has not
-	// viewed (whatever the filters), when include_unviewed_count was set;
-	// counted like total_size.
+	// viewed (whatever the filters), when include_unviewed_count was set:
+	// exact whatever the history's size, from counts kept at each write.
 	UnviewedCount int64 `protobuf:"varint,5,opt,name=unviewed_count,json=unviewedCount,proto3" json:"unviewed_count,omitempty"`
-	// unviewed_count_is_estimate says that unviewed_count is an estimate.
+	// unviewed_count_is_estimate would say that unviewed_count is an
+	// estimate; kept so that a server may estimate one day, never set today.
 	UnviewedCountIsEstimate bool `protobuf:"varint,6,opt,name=unviewed_count_is_estimate,json=unviewedCountIsEstimate,proto3" json:"unviewed_count_is_estimate,omitempty"`
 	unknownFields           protoimpl.UnknownFields
 	sizeCache               protoimpl.SizeCache

@@ -458,15 +458,16 @@ export type ListCallbacksResponse = Message<"callbacks.v1.ListCallbacksResponse"
 
   /**
    * unviewed_count is the number of callbacks the calling admin has not
-   * viewed (whatever the filters), when include_unviewed_count was set;
-   * counted like total_size.
+   * viewed (whatever the filters), when include_unviewed_count was set:
+   * exact whatever the history's size, from counts kept at each write.
    *
    * @generated from field: int64 unviewed_count = 5;
    */
   unviewedCount: bigint;
 
   /**
-   * unviewed_count_is_estimate says that unviewed_count is an estimate.
+   * unviewed_count_is_estimate would say that unviewed_count is an
+   * estimate; kept so that a server may estimate one day, never set today.
    *
    * @generated from field: bool unviewed_count_is_estimate = 6;
    */
